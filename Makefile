@@ -1,0 +1,60 @@
+# The two commands a newcomer types: `make run` and `make test`.
+# Both install what is missing (Debian packages, a .venv with the package built in it).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD := build
+STAMP := $(VENV)/.installed
+
+.PHONY: run test deps venv install test-c test-c-asan test-c-valgrind test-python bench bench-quick clean
+
+run: install
+	$(PY) examples/hello/app.py
+
+test: install test-c test-python
+
+deps:
+	@tools/install-deps
+
+$(VENV)/bin/python: | deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q meson-python meson ninja pytest websockets httpx requests
+
+venv: $(VENV)/bin/python
+
+# Rebuilt when any C source, build file or Python module changes.
+SOURCES := $(shell find gateway pubsub robyn -name '*.[ch]' -o -name '*.py' -o -name meson.build 2>/dev/null) meson.build meson_options.txt pyproject.toml
+
+$(STAMP): $(SOURCES) | venv
+	$(PY) -m pip install -q --no-build-isolation -Cbuild-dir=$(BUILD)/py .
+	@touch $@
+
+install: deps $(STAMP)
+	@$(PY) -c "import robyn._gateway, robyn; print('robyn imports from', robyn.__file__)"
+
+# The C tests, three ways: plain, under AddressSanitizer + UBSan, and under valgrind.
+test-c: test-c-asan test-c-valgrind
+
+test-c-asan: venv
+	@[ -f $(BUILD)/asan/build.ninja ] || $(VENV)/bin/meson setup $(BUILD)/asan -Dpython=false -Dtests=true \
+		-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	$(VENV)/bin/meson test -C $(BUILD)/asan --print-errorlogs
+
+test-c-valgrind: venv
+	@[ -f $(BUILD)/ctest/build.ninja ] || $(VENV)/bin/meson setup $(BUILD)/ctest -Dpython=false -Dtests=true -Dbuildtype=debugoptimized
+	$(VENV)/bin/meson test -C $(BUILD)/ctest --print-errorlogs \
+		--wrapper='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet'
+
+test-python: install
+	$(PY) -m pytest tests/python
+
+bench: install
+	bench/run
+
+bench-quick: install
+	bench/run --quick
+
+clean:
+	rm -rf $(BUILD) $(VENV)

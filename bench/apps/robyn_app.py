@@ -1,0 +1,137 @@
+"""The benchmark app, written against Robyn's API.
+
+The same file runs unchanged on Robyn 0.88 (from PyPI) and on this project:
+
+    ROBYN_PORT=8080 python bench/apps/robyn_app.py --processes 1 --workers 1
+
+Routes (the same on every peer app in bench/apps/):
+
+    GET  /                 sync handler, text/plain "Hello, world!"
+    GET  /json             async handler, JSON {"message": "Hello, world!"}
+    GET  /user/:id?q=...   path parameter plus query parameter, text/plain "<id> <q>"
+    POST /echo             echoes the request body (the bench sends 10 KB)
+    GET  /const            const=True route, "Hello, world!"
+    WS   /ws               echo: every text message is sent back as it came
+    WS   /ws/pubsub?topic=T[&role=pub]
+                           pub/sub: the connection subscribes to T on connect
+                           (unless role=pub); every message it sends is
+                           published to T, so every subscriber of T gets it,
+                           the sender included when it is subscribed.
+
+Where the two APIs differ, the app detects the feature and says so below:
+
+- `async for message in websocket` is this project's way (DESIGN.md); Robyn 0.88's
+  WebSocketAdapter has no __aiter__, so there the loop is `await receive_text()`.
+- Topics: Robyn 0.88 has no topics, only `websocket.broadcast()` to every
+  connection of the endpoint. With one topic per run (as the bench does) that
+  is the same delivery. This project's pub/sub is used when the WebSocket
+  object offers `subscribe` (and `publish`, on the socket or on the app).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from robyn import Robyn
+
+app = Robyn(__file__)
+
+HELLO = "Hello, world!"
+
+
+@app.get("/")
+def plaintext():
+    return HELLO
+
+
+@app.get("/json")
+async def json_handler():
+    return {"message": HELLO}
+
+
+@app.get("/user/:id")
+def user(request):
+    q = request.query_params.get("q", "")
+    return f"{request.path_params['id']} {q}"
+
+
+@app.post("/echo")
+def echo(request):
+    return request.body
+
+
+@app.get("/const", const=True)
+def const():
+    return HELLO
+
+
+def _has_async_iter(ws) -> bool:
+    return hasattr(type(ws), "__aiter__")
+
+
+@app.websocket("/ws")
+async def ws_echo(websocket):
+    if _has_async_iter(websocket):
+        async for message in websocket:
+            await websocket.send_text(message)
+    else:  # Robyn 0.88
+        while True:
+            message = await websocket.receive_text()
+            await websocket.send_text(message)
+
+
+def _query(websocket, name: str, default: str) -> str:
+    qp = getattr(websocket, "query_params", None)
+    if qp is None:
+        return default
+    try:
+        value = qp.get(name, default)
+    except TypeError:
+        value = qp.get(name)
+    if value is None:
+        return default
+    if isinstance(value, list):
+        return value[0] if value else default
+    return str(value)
+
+
+@app.websocket("/ws/pubsub")
+async def ws_pubsub(websocket):
+    topic = _query(websocket, "topic", "bench")
+    role = _query(websocket, "role", "sub")
+    subscribe = getattr(websocket, "subscribe", None)
+    if subscribe is not None:
+        # This project: real topics.
+        if role != "pub":
+            res = subscribe(topic)
+            if hasattr(res, "__await__"):
+                await res
+        publish = getattr(websocket, "publish", None) or getattr(app, "publish")
+
+        async def send(message):
+            res = publish(topic, message)
+            if hasattr(res, "__await__"):
+                await res
+
+    else:
+        # Robyn 0.88: broadcast to every connection of this endpoint.
+        async def send(message):
+            await websocket.broadcast(message)
+
+    if _has_async_iter(websocket):
+        async for message in websocket:
+            await send(message)
+    else:
+        while True:
+            message = await websocket.receive_text()
+            await send(message)
+
+
+if __name__ == "__main__":
+    host = os.environ.get("ROBYN_HOST", "127.0.0.1")
+    port = int(os.environ.get("ROBYN_PORT", "8080"))
+    for i, arg in enumerate(sys.argv):
+        if arg == "--port" and i + 1 < len(sys.argv):
+            port = int(sys.argv[i + 1])
+    app.start(host=host, port=port)

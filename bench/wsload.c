@@ -1,0 +1,1422 @@
+/*
+ * wsload: a WebSocket load generator in C (plain sockets + epoll, RFC 6455
+ * client framing with masking done here). It holds tens of thousands of
+ * connections from one or a few threads and measures round trips, fan-out
+ * delivery and latency.
+ *
+ *   cc -O2 -pthread -o bench/build/wsload bench/wsload.c
+ *   wsload --url ws://127.0.0.1:8080/ws --mode echo --connections 64 --duration 10
+ *
+ * Modes:
+ *   echo    every connection sends a message and waits for it to come back
+ *           (closed loop, --pipeline in flight per connection), or, with
+ *           --rate R, R messages/s in total spread over the connections
+ *           (open loop). Reports round trips/s and round-trip latency.
+ *   fanout  --connections subscribers on --url and one publisher on --pub-url
+ *           (default: --url plus "role=pub"). The publisher sends --rate
+ *           messages/s, or with --rate 0 keeps --window messages outstanding
+ *           (a message is done when every subscriber has it). Reports
+ *           delivered messages/s and delivery latency (publisher's send to a
+ *           subscriber's receipt).
+ *   chat    every connection is a member of one room (--url) and publishes;
+ *           --rate is the total messages/s of all members together; every
+ *           message is delivered to every member, the sender included.
+ *   idle    opens --connections connections, holds them for --duration
+ *           seconds, reports the connect rate. Prints "wsload: all N
+ *           connected" to stderr when they are all open.
+ *
+ * Every message carries its send time: a text payload "T<16 hex ns><8 hex
+ * seq>" padded with 'x' to --message-size bytes (at least 32). Latency is
+ * recorded in a log-linear histogram (1/64 relative precision).
+ *
+ * A progress line goes to stderr every second; a summary to stdout at the end
+ * (JSON with --json). Loss = messages expected (sent x recipients) minus
+ * received, counted after a drain period. Exit status is 0 when the run
+ * completed, 1 on bad usage, 2 when no connection could be opened.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+enum mode { M_ECHO, M_FANOUT, M_CHAT, M_IDLE };
+enum phase { P_CONNECT, P_READY, P_RUN, P_DRAIN, P_DONE };
+enum cstate { C_NEW, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSING, C_CLOSED };
+
+#define HDR_LEN 25          /* "T" + 16 hex ts + 8 hex seq */
+#define MIN_MSG 32
+#define TBUF_SIZE (256 * 1024)
+#define MAX_FRAME (64u * 1024 * 1024)
+#define MAX_PROBES 4096
+#define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+#define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+/* ---------- latency histogram (values in ns) ---------- */
+
+#define HBUCKETS 2304
+typedef struct {
+    uint64_t c[HBUCKETS];
+    uint64_t n, sum, max;
+} hist_t;
+
+static inline int hist_index(uint64_t v)
+{
+    if (v < 128)
+        return (int)v;
+    int msb = 63 - __builtin_clzll(v);
+    if (msb > 40)
+        return HBUCKETS - 1;
+    int shift = msb - 6;
+    return 128 + (msb - 7) * 64 + (int)((v >> shift) - 64);
+}
+
+static double hist_value(int idx)
+{
+    if (idx < 128)
+        return idx;
+    int msb = 7 + (idx - 128) / 64;
+    int sub = (idx - 128) % 64;
+    double low = (double)((uint64_t)(64 + sub) << (msb - 6));
+    return low + (double)((uint64_t)1 << (msb - 6)) / 2.0;
+}
+
+static inline void hist_add(hist_t *h, uint64_t v)
+{
+    h->c[hist_index(v)]++;
+    h->n++;
+    h->sum += v;
+    if (v > h->max)
+        h->max = v;
+}
+
+static void hist_merge(hist_t *dst, const hist_t *src)
+{
+    for (int i = 0; i < HBUCKETS; i++)
+        dst->c[i] += __atomic_load_n(&src->c[i], __ATOMIC_RELAXED);
+    dst->n += __atomic_load_n(&src->n, __ATOMIC_RELAXED);
+    dst->sum += __atomic_load_n(&src->sum, __ATOMIC_RELAXED);
+    uint64_t m = __atomic_load_n(&src->max, __ATOMIC_RELAXED);
+    if (m > dst->max)
+        dst->max = m;
+}
+
+/* Returns the q-quantile (0..1) in ns, or 0 when the histogram is empty. */
+static double hist_quantile(const hist_t *h, double q)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < HBUCKETS; i++)
+        total += h->c[i];
+    if (!total)
+        return 0;
+    uint64_t rank = (uint64_t)ceil(q * (double)total);
+    if (rank < 1)
+        rank = 1;
+    uint64_t acc = 0;
+    for (int i = 0; i < HBUCKETS; i++) {
+        acc += h->c[i];
+        if (acc >= rank) {
+            double v = hist_value(i);
+            return v > (double)h->max ? (double)h->max : v;
+        }
+    }
+    return (double)h->max;
+}
+
+/* ---------- options and shared state ---------- */
+
+static struct {
+    enum mode mode;
+    char host[256];
+    int port;
+    char path[2048];
+    char pub_path[2100];
+    int connections;
+    double rate;
+    double duration;
+    double warmup;
+    double drain;
+    int msg_size;
+    int threads;
+    int pipeline;
+    int window;
+    int concurrency;
+    int source_addrs;
+    double connect_timeout;
+    int json;
+    int quiet;
+} opt;
+
+static struct sockaddr_in g_addr;
+static volatile int g_phase = P_CONNECT;
+static volatile int g_measuring;
+static volatile sig_atomic_t g_interrupted;
+static struct timespec g_t0;
+static int g_nsubs;                 /* recipients of each published message */
+static uint32_t g_probe_count[MAX_PROBES];
+static volatile uint32_t g_probe_ready = UINT32_MAX; /* probe seq that reached all */
+
+/* fanout closed-loop window: slot = seq % window */
+static uint32_t *g_slot_seq;
+static uint32_t *g_slot_count;
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)(ts.tv_sec - g_t0.tv_sec) * 1000000000ull + (uint64_t)ts.tv_nsec -
+           (uint64_t)g_t0.tv_nsec;
+}
+
+struct thread;
+
+typedef struct conn {
+    int fd;
+    int state;
+    int idx;
+    int is_pub;       /* fanout publisher: what it receives is not counted */
+    int counted;      /* counts as a recipient of published messages */
+    struct thread *t;
+    char *rbuf;
+    size_t rlen, rcap;
+    char *wbuf;
+    size_t wlen, woff, wcap;
+    int want_out;
+    int inflight;
+    int in_msg;       /* inside a fragmented message */
+    char msg_kind;
+    uint64_t msg_ts;
+    uint32_t msg_seq;
+    uint64_t close_deadline;
+} conn_t;
+
+typedef struct thread {
+    pthread_t th;
+    int idx;
+    int ep;
+    conn_t **conns;
+    int nconns;
+    int next_connect;
+    int pending;
+    int done_connecting;
+    conn_t *pub;           /* fanout publisher, owned by thread 0 */
+    conn_t *prober;        /* sends readiness probes */
+    /* counters written by this thread only */
+    uint64_t sent, recv, sent_m, recv_m, errors, connected, failed, closed_by_peer;
+    uint64_t probes_sent;
+    uint64_t last_probe_ns;
+    uint32_t seq;
+    uint32_t rng;
+    double rate;           /* this thread's share of --rate */
+    uint64_t paced_t0;
+    uint64_t paced_sent;
+    int rr;
+    int run_started;
+    uint64_t win_oldest;   /* fanout window (thread 0) */
+    uint64_t *win_sent_at;
+    uint64_t timeouts;
+    hist_t hist;
+    char *tbuf;
+    char *msg;
+} thread_t;
+
+static thread_t *g_threads;
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "wsload: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static inline void bump(uint64_t *p) { __atomic_store_n(p, *p + 1, __ATOMIC_RELAXED); }
+static inline uint64_t rd(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+/* ---------- buffers ---------- */
+
+static void wbuf_reserve(conn_t *c, size_t more)
+{
+    if (c->woff && c->woff == c->wlen) {
+        c->woff = c->wlen = 0;
+    }
+    if (c->wlen + more <= c->wcap)
+        return;
+    if (c->woff) {
+        memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+        c->wlen -= c->woff;
+        c->woff = 0;
+        if (c->wlen + more <= c->wcap)
+            return;
+    }
+    size_t cap = c->wcap ? c->wcap : 256;
+    while (cap < c->wlen + more)
+        cap *= 2;
+    c->wbuf = realloc(c->wbuf, cap);
+    if (!c->wbuf)
+        die("out of memory");
+    c->wcap = cap;
+}
+
+static void rbuf_reserve(conn_t *c, size_t need)
+{
+    if (need <= c->rcap)
+        return;
+    size_t cap = c->rcap ? c->rcap : 1024;
+    while (cap < need)
+        cap *= 2;
+    c->rbuf = realloc(c->rbuf, cap);
+    if (!c->rbuf)
+        die("out of memory");
+    c->rcap = cap;
+}
+
+static inline uint32_t xorshift(uint32_t *s)
+{
+    uint32_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *s = x;
+}
+
+/* Appends one masked client frame (FIN set) to c's write buffer. */
+static void frame_append(conn_t *c, int opcode, const char *payload, size_t len)
+{
+    wbuf_reserve(c, len + 14);
+    unsigned char *p = (unsigned char *)c->wbuf + c->wlen;
+    size_t h = 0;
+    p[h++] = 0x80 | (unsigned char)opcode;
+    if (len < 126) {
+        p[h++] = 0x80 | (unsigned char)len;
+    } else if (len < 65536) {
+        p[h++] = 0x80 | 126;
+        p[h++] = (unsigned char)(len >> 8);
+        p[h++] = (unsigned char)len;
+    } else {
+        p[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            p[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    uint32_t m = xorshift(&c->t->rng);
+    unsigned char mask[4];
+    memcpy(mask, &m, 4);
+    memcpy(p + h, mask, 4);
+    h += 4;
+    unsigned char *d = p + h;
+    size_t i = 0;
+    uint64_t m8;
+    memcpy(&m8, mask, 4);
+    memcpy((char *)&m8 + 4, mask, 4);
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, payload + i, 8);
+        v ^= m8;
+        memcpy(d + i, &v, 8);
+    }
+    for (; i < len; i++)
+        d[i] = (unsigned char)payload[i] ^ mask[i & 3];
+    c->wlen += h + len;
+}
+
+static void conn_close(conn_t *c);
+
+static void set_out(conn_t *c, int on)
+{
+    if (c->want_out == on || c->fd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(c->t->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_out = on;
+}
+
+/* Writes what is buffered. Returns 0, or -1 when the connection failed (closed). */
+static int conn_flush(conn_t *c)
+{
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->woff += (size_t)n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            set_out(c, 1);
+            return 0;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        bump(&c->t->errors);
+        conn_close(c);
+        return -1;
+    }
+    c->woff = c->wlen = 0;
+    if (c->state != C_HANDSHAKE && c->state != C_CONNECTING)
+        set_out(c, 0);
+    return 0;
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+static void fill_msg(char *m, char kind, uint64_t ts, uint32_t seq)
+{
+    m[0] = kind;
+    for (int i = 15; i >= 0; i--) {
+        m[1 + i] = hexd[ts & 15];
+        ts >>= 4;
+    }
+    for (int i = 7; i >= 0; i--) {
+        m[17 + i] = hexd[seq & 15];
+        seq >>= 4;
+    }
+}
+
+static inline int hexv(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* Parses a message header; returns 0 on success. */
+static int parse_hdr(const char *p, size_t len, char *kind, uint64_t *ts, uint32_t *seq)
+{
+    if (len < HDR_LEN || (p[0] != 'T' && p[0] != 'P'))
+        return -1;
+    uint64_t t = 0;
+    for (int i = 1; i <= 16; i++) {
+        int v = hexv(p[i]);
+        if (v < 0)
+            return -1;
+        t = (t << 4) | (uint64_t)v;
+    }
+    uint32_t s = 0;
+    for (int i = 17; i < 25; i++) {
+        int v = hexv(p[i]);
+        if (v < 0)
+            return -1;
+        s = (s << 4) | (uint32_t)v;
+    }
+    *kind = p[0];
+    *ts = t;
+    *seq = s;
+    return 0;
+}
+
+/* Queues one timed message on c (not flushed). */
+static void send_msg(conn_t *c, char kind, uint32_t seq)
+{
+    thread_t *t = c->t;
+    fill_msg(t->msg, kind, now_ns(), seq);
+    frame_append(c, 1, t->msg, (size_t)opt.msg_size);
+    if (kind == 'T') {
+        bump(&t->sent);
+        if (g_measuring)
+            bump(&t->sent_m);
+    }
+}
+
+/* ---------- connection lifecycle ---------- */
+
+static void conn_close(conn_t *c)
+{
+    if (c->fd >= 0) {
+        epoll_ctl(c->t->ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
+        c->t->pending--;
+        bump(&c->t->failed);
+    }
+    c->state = C_CLOSED;
+    free(c->rbuf);
+    free(c->wbuf);
+    c->rbuf = c->wbuf = NULL;
+    c->rlen = c->rcap = c->wlen = c->woff = c->wcap = 0;
+}
+
+static void conn_start(conn_t *c)
+{
+    thread_t *t = c->t;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        bump(&t->errors);
+        bump(&t->failed);
+        c->state = C_CLOSED;
+        if (!opt.quiet && rd(&t->failed) == 1)
+            fprintf(stderr, "wsload: socket: %s\n", strerror(errno));
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (opt.source_addrs > 1) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c->idx % opt.source_addrs));
+        if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0 && !opt.quiet)
+            fprintf(stderr, "wsload: bind source address: %s\n", strerror(errno));
+    }
+    c->fd = fd;
+    c->state = C_CONNECTING;
+    t->pending++;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    c->want_out = 1;
+    if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        die("epoll_ctl: %s", strerror(errno));
+    int r = connect(fd, (struct sockaddr *)&g_addr, sizeof(g_addr));
+    if (r < 0 && errno != EINPROGRESS) {
+        if (!opt.quiet && rd(&t->errors) < 3)
+            fprintf(stderr, "wsload: connect: %s\n", strerror(errno));
+        bump(&t->errors);
+        conn_close(c);
+    }
+}
+
+static void conn_send_handshake(conn_t *c)
+{
+    char req[4096];
+    const char *path = c->is_pub ? opt.pub_path : opt.path;
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY "\r\n"
+                     "Sec-WebSocket-Version: 13\r\nUser-Agent: wsload\r\n\r\n",
+                     path, opt.host, opt.port);
+    wbuf_reserve(c, (size_t)n);
+    memcpy(c->wbuf + c->wlen, req, (size_t)n);
+    c->wlen += (size_t)n;
+    c->state = C_HANDSHAKE;
+    conn_flush(c);
+}
+
+static void on_open(conn_t *c)
+{
+    thread_t *t = c->t;
+    t->pending--;
+    bump(&t->connected);
+    c->state = C_OPEN;
+    /* A connection that opens after the run started joins it. */
+    if (g_phase == P_RUN && opt.mode == M_ECHO && opt.rate <= 0) {
+        for (int i = 0; i < opt.pipeline; i++)
+            send_msg(c, 'T', t->seq++);
+        c->inflight = opt.pipeline;
+    }
+}
+
+static void on_message(conn_t *c, char kind, uint64_t ts, uint32_t seq, uint64_t now)
+{
+    thread_t *t = c->t;
+    if (kind == 'P') {
+        if (c->counted && seq < MAX_PROBES) {
+            uint32_t n = __atomic_add_fetch(&g_probe_count[seq], 1, __ATOMIC_RELAXED);
+            if ((int)n == g_nsubs)
+                __atomic_store_n(&g_probe_ready, seq, __ATOMIC_RELAXED);
+        }
+        return;
+    }
+    if (kind != 'T' || !c->counted)
+        return;
+    bump(&t->recv);
+    if (g_measuring) {
+        bump(&t->recv_m);
+        hist_add(&t->hist, now > ts ? now - ts : 0);
+    }
+    if (opt.mode == M_ECHO) {
+        c->inflight--;
+        if (opt.rate <= 0 && g_phase == P_RUN) {
+            send_msg(c, 'T', t->seq++);
+            c->inflight++;
+        }
+    } else if (opt.mode == M_FANOUT && opt.rate <= 0) {
+        uint32_t slot = seq % (uint32_t)opt.window;
+        if (__atomic_load_n(&g_slot_seq[slot], __ATOMIC_RELAXED) == seq)
+            __atomic_add_fetch(&g_slot_count[slot], 1, __ATOMIC_RELAXED);
+    }
+}
+
+/* Parses complete frames from data; returns bytes consumed, or -1 if c was closed. */
+static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t now)
+{
+    size_t off = 0;
+    while (len - off >= 2) {
+        const unsigned char *p = (const unsigned char *)data + off;
+        int fin = p[0] & 0x80;
+        int opcode = p[0] & 0x0f;
+        int masked = p[1] & 0x80;
+        uint64_t plen = p[1] & 0x7f;
+        size_t h = 2;
+        if (plen == 126) {
+            if (len - off < 4)
+                break;
+            plen = ((uint64_t)p[2] << 8) | p[3];
+            h = 4;
+        } else if (plen == 127) {
+            if (len - off < 10)
+                break;
+            plen = 0;
+            for (int i = 0; i < 8; i++)
+                plen = (plen << 8) | p[2 + i];
+            h = 10;
+        }
+        if (masked)
+            h += 4;
+        if (plen > MAX_FRAME) {
+            bump(&c->t->errors);
+            conn_close(c);
+            return -1;
+        }
+        if (len - off < h + plen)
+            break;
+        const char *pl = (const char *)p + h;
+        if (masked) { /* servers must not mask; unmask in place is not possible on const data */
+            bump(&c->t->errors);
+        }
+        switch (opcode) {
+        case 0x1:
+        case 0x2:
+        case 0x0: {
+            if (opcode != 0) {
+                c->in_msg = 1;
+                c->msg_kind = 0;
+                char k;
+                uint64_t ts;
+                uint32_t s;
+                if (parse_hdr(pl, (size_t)plen, &k, &ts, &s) == 0) {
+                    c->msg_kind = k;
+                    c->msg_ts = ts;
+                    c->msg_seq = s;
+                }
+            }
+            if (fin && c->in_msg) {
+                c->in_msg = 0;
+                if (c->msg_kind)
+                    on_message(c, c->msg_kind, c->msg_ts, c->msg_seq, now);
+                else if (c->counted)
+                    bump(&c->t->errors); /* a message that is not ours */
+            }
+            break;
+        }
+        case 0x8: /* close */
+            if (c->state == C_OPEN) {
+                if (g_phase < P_DONE)
+                    bump(&c->t->closed_by_peer);
+                frame_append(c, 0x8, pl, plen >= 2 ? 2 : 0);
+                conn_flush(c);
+            }
+            if (c->fd >= 0)
+                conn_close(c);
+            return -1;
+        case 0x9: /* ping */
+            frame_append(c, 0xA, pl, (size_t)plen);
+            break;
+        default:
+            break;
+        }
+        off += h + (size_t)plen;
+    }
+    return (ssize_t)off;
+}
+
+static void on_handshake_data(conn_t *c, uint64_t now)
+{
+    char *end = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
+    if (!end) {
+        if (c->rlen > 16384) {
+            bump(&c->t->errors);
+            conn_close(c);
+        }
+        return;
+    }
+    size_t hlen = (size_t)(end - c->rbuf) + 4;
+    int ok = c->rlen > 12 && memcmp(c->rbuf, "HTTP/1.1 101", 12) == 0;
+    if (ok) {
+        char *acc = memmem(c->rbuf, hlen, WS_ACCEPT, strlen(WS_ACCEPT));
+        ok = acc != NULL;
+    }
+    if (!ok) {
+        if (!opt.quiet && rd(&c->t->errors) < 3) {
+            char *eol = memchr(c->rbuf, '\r', c->rlen);
+            int l = eol ? (int)(eol - c->rbuf) : (int)(c->rlen < 80 ? c->rlen : 80);
+            fprintf(stderr, "wsload: handshake refused: %.*s\n", l, c->rbuf);
+        }
+        bump(&c->t->errors);
+        conn_close(c);
+        return;
+    }
+    memmove(c->rbuf, c->rbuf + hlen, c->rlen - hlen);
+    c->rlen -= hlen;
+    on_open(c);
+    if (c->rlen) {
+        ssize_t used = parse_frames(c, c->rbuf, c->rlen, now);
+        if (used < 0)
+            return;
+        memmove(c->rbuf, c->rbuf + used, c->rlen - (size_t)used);
+        c->rlen -= (size_t)used;
+    }
+    conn_flush(c);
+}
+
+static void on_readable(conn_t *c)
+{
+    thread_t *t = c->t;
+    for (int rounds = 0; rounds < 4 && c->fd >= 0; rounds++) {
+        ssize_t n = recv(c->fd, t->tbuf, TBUF_SIZE, 0);
+        if (n == 0) {
+            if (c->state == C_OPEN && g_phase < P_DONE)
+                bump(&t->closed_by_peer);
+            conn_close(c);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            if (errno == EINTR)
+                continue;
+            if (c->state == C_OPEN && g_phase < P_DONE)
+                bump(&t->closed_by_peer);
+            bump(&t->errors);
+            conn_close(c);
+            return;
+        }
+        uint64_t now = now_ns();
+        if (c->state == C_HANDSHAKE) {
+            rbuf_reserve(c, c->rlen + (size_t)n);
+            memcpy(c->rbuf + c->rlen, t->tbuf, (size_t)n);
+            c->rlen += (size_t)n;
+            on_handshake_data(c, now);
+        } else if (c->state == C_OPEN || c->state == C_CLOSING) {
+            const char *data;
+            size_t len;
+            if (c->rlen) {
+                rbuf_reserve(c, c->rlen + (size_t)n);
+                memcpy(c->rbuf + c->rlen, t->tbuf, (size_t)n);
+                c->rlen += (size_t)n;
+                data = c->rbuf;
+                len = c->rlen;
+            } else {
+                data = t->tbuf;
+                len = (size_t)n;
+            }
+            ssize_t used = parse_frames(c, data, len, now);
+            if (used < 0)
+                return;
+            size_t rest = len - (size_t)used;
+            if (data == c->rbuf) {
+                memmove(c->rbuf, c->rbuf + used, rest);
+            } else if (rest) {
+                rbuf_reserve(c, rest);
+                memcpy(c->rbuf, data + used, rest);
+            }
+            c->rlen = rest;
+            if (c->wlen > c->woff && conn_flush(c) < 0)
+                return;
+        }
+        if (n < TBUF_SIZE)
+            break;
+    }
+}
+
+static void on_writable(conn_t *c)
+{
+    if (c->state == C_CONNECTING) {
+        int err = 0;
+        socklen_t l = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err) {
+            if (!opt.quiet && rd(&c->t->errors) < 3)
+                fprintf(stderr, "wsload: connect: %s\n", strerror(err));
+            bump(&c->t->errors);
+            conn_close(c);
+            return;
+        }
+        conn_send_handshake(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+/* ---------- sending schedules ---------- */
+
+static conn_t *next_open(thread_t *t)
+{
+    for (int tries = 0; tries < t->nconns; tries++) {
+        conn_t *c = t->conns[t->rr];
+        t->rr = (t->rr + 1) % t->nconns;
+        if (c->state == C_OPEN && !c->is_pub)
+            return c;
+    }
+    return NULL;
+}
+
+/* Flushes every connection with pending output (after a sending burst). */
+static void flush_all(thread_t *t)
+{
+    for (int i = 0; i < t->nconns; i++) {
+        conn_t *c = t->conns[i];
+        if (c->fd >= 0 && c->wlen > c->woff)
+            conn_flush(c);
+    }
+    if (t->pub && t->pub->fd >= 0 && t->pub->wlen > t->pub->woff)
+        conn_flush(t->pub);
+}
+
+static void run_paced(thread_t *t, uint64_t now)
+{
+    if (t->rate <= 0)
+        return;
+    double elapsed = (double)(now - t->paced_t0) / 1e9;
+    uint64_t due = (uint64_t)(elapsed * t->rate);
+    if (due <= t->paced_sent)
+        return;
+    uint64_t n = due - t->paced_sent;
+    if (n > 20000)
+        n = 20000;
+    int any = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        conn_t *c;
+        if (opt.mode == M_FANOUT)
+            c = (t->pub && t->pub->state == C_OPEN) ? t->pub : NULL;
+        else
+            c = next_open(t);
+        if (!c)
+            break;
+        send_msg(c, 'T', t->seq++);
+        if (opt.mode == M_ECHO)
+            c->inflight++;
+        any = 1;
+    }
+    t->paced_sent += n;
+    if (any)
+        flush_all(t);
+}
+
+/* Fanout with --rate 0: keeps --window messages outstanding. */
+static void run_window(thread_t *t, uint64_t now)
+{
+    conn_t *p = t->pub;
+    if (!p || p->state != C_OPEN)
+        return;
+    int sent = 0;
+    for (;;) {
+        while (t->win_oldest < t->seq) {
+            uint32_t slot = (uint32_t)(t->win_oldest % (uint64_t)opt.window);
+            uint32_t cnt = __atomic_load_n(&g_slot_count[slot], __ATOMIC_RELAXED);
+            if ((int)cnt >= g_nsubs) {
+                t->win_oldest++;
+            } else if (now - t->win_sent_at[slot] > 2000000000ull) {
+                t->timeouts++;
+                t->win_oldest++;
+            } else {
+                break;
+            }
+        }
+        if (t->seq - t->win_oldest >= (uint64_t)opt.window)
+            break;
+        uint32_t seq = t->seq++;
+        uint32_t slot = seq % (uint32_t)opt.window;
+        __atomic_store_n(&g_slot_count[slot], 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_slot_seq[slot], seq, __ATOMIC_RELEASE);
+        t->win_sent_at[slot] = now;
+        send_msg(p, 'T', seq);
+        sent++;
+    }
+    if (sent)
+        conn_flush(p);
+}
+
+/* ---------- thread main ---------- */
+
+static void *thread_main(void *arg)
+{
+    thread_t *t = arg;
+    struct epoll_event evs[1024];
+    int last_phase = -1;
+    uint64_t done_deadline = 0;
+    int per_thread_conc = opt.concurrency / opt.threads;
+    if (per_thread_conc < 1)
+        per_thread_conc = 1;
+
+    for (;;) {
+        int phase = g_phase;
+        uint64_t now = now_ns();
+        if (phase != last_phase) {
+            if (phase == P_RUN) {
+                t->paced_t0 = now;
+                t->paced_sent = 0;
+                if (opt.mode == M_ECHO && opt.rate <= 0) {
+                    for (int i = 0; i < t->nconns; i++) {
+                        conn_t *c = t->conns[i];
+                        if (c->state != C_OPEN)
+                            continue;
+                        for (int k = 0; k < opt.pipeline; k++)
+                            send_msg(c, 'T', t->seq++);
+                        c->inflight = opt.pipeline;
+                    }
+                    flush_all(t);
+                }
+            } else if (phase == P_DONE) {
+                done_deadline = now + 2000000000ull;
+                for (int i = 0; i < t->nconns; i++) {
+                    conn_t *c = t->conns[i];
+                    if (c->state == C_OPEN) {
+                        static const char code[2] = {0x03, (char)0xe8};
+                        frame_append(c, 0x8, code, 2);
+                        c->state = C_CLOSING;
+                        conn_flush(c);
+                    } else if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
+                        conn_close(c);
+                    }
+                }
+                if (t->pub && t->pub->state == C_OPEN) {
+                    static const char code[2] = {0x03, (char)0xe8};
+                    frame_append(t->pub, 0x8, code, 2);
+                    t->pub->state = C_CLOSING;
+                    conn_flush(t->pub);
+                }
+            }
+            last_phase = phase;
+        }
+        if (phase == P_CONNECT) {
+            while (t->pending < per_thread_conc && t->next_connect < t->nconns)
+                conn_start(t->conns[t->next_connect++]);
+            if (t->next_connect >= t->nconns && t->pub && t->pub->state == C_NEW)
+                conn_start(t->pub);
+        }
+        if (phase == P_READY && t->prober && t->prober->state == C_OPEN &&
+            now - t->last_probe_ns > 200000000ull && t->probes_sent < MAX_PROBES) {
+            send_msg(t->prober, 'P', (uint32_t)t->probes_sent++);
+            t->last_probe_ns = now;
+            conn_flush(t->prober);
+        }
+        if (phase == P_RUN && opt.mode != M_IDLE) {
+            if (opt.mode == M_FANOUT && opt.rate <= 0)
+                run_window(t, now);
+            else
+                run_paced(t, now);
+        }
+        if (phase == P_DONE) {
+            int open = 0;
+            for (int i = 0; i < t->nconns; i++)
+                if (t->conns[i]->fd >= 0)
+                    open++;
+            if (t->pub && t->pub->fd >= 0)
+                open++;
+            if (!open || now > done_deadline) {
+                for (int i = 0; i < t->nconns; i++)
+                    if (t->conns[i]->fd >= 0)
+                        conn_close(t->conns[i]);
+                if (t->pub && t->pub->fd >= 0)
+                    conn_close(t->pub);
+                break;
+            }
+        }
+        int timeout = 20;
+        if (phase == P_RUN && (opt.rate > 0 || opt.mode == M_FANOUT))
+            timeout = 1;
+        if (phase == P_CONNECT || phase == P_READY)
+            timeout = 5;
+        int n = epoll_wait(t->ep, evs, 1024, timeout);
+        for (int i = 0; i < n; i++) {
+            conn_t *c = evs[i].data.ptr;
+            if (c->fd < 0)
+                continue;
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                if (c->state == C_CONNECTING) {
+                    on_writable(c);
+                    if (c->fd < 0)
+                        continue;
+                }
+                on_readable(c);
+            }
+            if (c->fd >= 0 && (evs[i].events & EPOLLOUT))
+                on_writable(c);
+        }
+    }
+    return NULL;
+}
+
+/* ---------- reporting ---------- */
+
+typedef struct {
+    uint64_t sent, recv, sent_m, recv_m, errors, connected, failed, closed_by_peer, timeouts;
+    hist_t hist;
+} totals_t;
+
+static void collect(totals_t *s)
+{
+    memset(s, 0, sizeof(*s));
+    for (int i = 0; i < opt.threads; i++) {
+        thread_t *t = &g_threads[i];
+        s->sent += rd(&t->sent);
+        s->recv += rd(&t->recv);
+        s->sent_m += rd(&t->sent_m);
+        s->recv_m += rd(&t->recv_m);
+        s->errors += rd(&t->errors);
+        s->connected += rd(&t->connected);
+        s->failed += rd(&t->failed);
+        s->closed_by_peer += rd(&t->closed_by_peer);
+        s->timeouts += t->timeouts;
+        hist_merge(&s->hist, &t->hist);
+    }
+}
+
+static const char *phase_name(int p)
+{
+    static const char *names[] = {"connect", "ready", "run", "drain", "done"};
+    return names[p];
+}
+
+static void fmt_rate(char *buf, size_t n, double v)
+{
+    if (v >= 1e6)
+        snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (v >= 1e3)
+        snprintf(buf, n, "%.1fk", v / 1e3);
+    else
+        snprintf(buf, n, "%.0f", v);
+}
+
+static void progress(double elapsed, totals_t *prev, int total_conns)
+{
+    static totals_t s;
+    collect(&s);
+    char sr[32], rr[32];
+    fmt_rate(sr, sizeof(sr), (double)(s.sent - prev->sent));
+    fmt_rate(rr, sizeof(rr), (double)(s.recv - prev->recv));
+    double p99 = hist_quantile(&s.hist, 0.99) / 1e6;
+    fprintf(stderr,
+            "wsload [%6.1fs] %-7s conns %llu/%d  sent %llu (%s/s)  recv %llu (%s/s)  p99 %.3fms  "
+            "errors %llu\n",
+            elapsed, phase_name(g_phase), (unsigned long long)s.connected, total_conns,
+            (unsigned long long)s.sent, sr, (unsigned long long)s.recv, rr, p99,
+            (unsigned long long)s.errors);
+    prev->sent = s.sent;
+    prev->recv = s.recv;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static double secs_since(uint64_t t) { return (double)(now_ns() - t) / 1e9; }
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    g_interrupted = 1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: wsload --url ws://HOST:PORT/PATH [options]\n"
+            "  --mode echo|fanout|chat|idle   workload (default echo)\n"
+            "  --connections N     connections (fanout: subscribers; default 64)\n"
+            "  --rate R            messages/s in total (0 = closed loop; chat default N/s)\n"
+            "  --duration S        measured seconds (default 10)\n"
+            "  --warmup S          seconds before measuring (default 1)\n"
+            "  --drain S           max seconds to wait for messages in flight (default 3)\n"
+            "  --message-size B    payload bytes, >= 32 (default 32)\n"
+            "  --pub-url URL       fanout publisher URL (default: --url with role=pub)\n"
+            "  --pipeline K        echo: messages in flight per connection (default 1)\n"
+            "  --window W          fanout with --rate 0: messages outstanding (default 32)\n"
+            "  --threads T         client threads (default 1)\n"
+            "  --concurrency C     connects in progress at once (default 256)\n"
+            "  --source-addrs K    spread connections over 127.0.0.1..K (default: auto)\n"
+            "  --connect-timeout S give up connecting after S seconds (default 60)\n"
+            "  --json              summary as JSON\n"
+            "  --quiet             no progress lines\n");
+    exit(1);
+}
+
+static void parse_url(const char *url, char *host, int *port, char *path)
+{
+    if (strncmp(url, "ws://", 5) != 0)
+        die("only ws:// URLs are supported: %s", url);
+    const char *h = url + 5;
+    const char *slash = strchr(h, '/');
+    size_t hl = slash ? (size_t)(slash - h) : strlen(h);
+    char hp[256];
+    if (hl >= sizeof(hp))
+        die("host too long");
+    memcpy(hp, h, hl);
+    hp[hl] = 0;
+    char *colon = strrchr(hp, ':');
+    *port = 80;
+    if (colon) {
+        *colon = 0;
+        *port = atoi(colon + 1);
+    }
+    snprintf(host, 256, "%s", hp);
+    snprintf(path, 2048, "%s", slash ? slash : "/");
+}
+
+int main(int argc, char **argv)
+{
+    static struct option lo[] = {
+        {"url", 1, 0, 'u'},          {"mode", 1, 0, 'm'},         {"connections", 1, 0, 'c'},
+        {"rate", 1, 0, 'r'},         {"duration", 1, 0, 'd'},     {"warmup", 1, 0, 'w'},
+        {"drain", 1, 0, 'D'},        {"message-size", 1, 0, 's'}, {"pub-url", 1, 0, 'p'},
+        {"pipeline", 1, 0, 'P'},     {"window", 1, 0, 'W'},       {"threads", 1, 0, 't'},
+        {"concurrency", 1, 0, 'C'},  {"source-addrs", 1, 0, 'S'}, {"connect-timeout", 1, 0, 'T'},
+        {"json", 0, 0, 'j'},         {"quiet", 0, 0, 'q'},        {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *url = NULL, *pub_url = NULL;
+    opt.mode = M_ECHO;
+    opt.connections = 64;
+    opt.rate = -1;
+    opt.duration = 10;
+    opt.warmup = 1;
+    opt.drain = 3;
+    opt.msg_size = 32;
+    opt.threads = 1;
+    opt.pipeline = 1;
+    opt.window = 32;
+    opt.concurrency = 256;
+    opt.source_addrs = 0;
+    opt.connect_timeout = 60;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "u:m:c:r:d:s:t:jqh", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'u': url = optarg; break;
+        case 'm':
+            if (!strcmp(optarg, "echo")) opt.mode = M_ECHO;
+            else if (!strcmp(optarg, "fanout")) opt.mode = M_FANOUT;
+            else if (!strcmp(optarg, "chat")) opt.mode = M_CHAT;
+            else if (!strcmp(optarg, "idle")) opt.mode = M_IDLE;
+            else die("unknown mode %s", optarg);
+            break;
+        case 'c': opt.connections = atoi(optarg); break;
+        case 'r': opt.rate = atof(optarg); break;
+        case 'd': opt.duration = atof(optarg); break;
+        case 'w': opt.warmup = atof(optarg); break;
+        case 'D': opt.drain = atof(optarg); break;
+        case 's': opt.msg_size = atoi(optarg); break;
+        case 'p': pub_url = optarg; break;
+        case 'P': opt.pipeline = atoi(optarg); break;
+        case 'W': opt.window = atoi(optarg); break;
+        case 't': opt.threads = atoi(optarg); break;
+        case 'C': opt.concurrency = atoi(optarg); break;
+        case 'S': opt.source_addrs = atoi(optarg); break;
+        case 'T': opt.connect_timeout = atof(optarg); break;
+        case 'j': opt.json = 1; break;
+        case 'q': opt.quiet = 1; break;
+        default: usage();
+        }
+    }
+    if (!url)
+        usage();
+    if (opt.connections < 1 || opt.threads < 1 || opt.pipeline < 1 || opt.window < 1 ||
+        opt.duration <= 0 || opt.concurrency < 1)
+        die("bad numeric option");
+    if (opt.msg_size < MIN_MSG)
+        die("--message-size must be at least %d (the payload carries a timestamp)", MIN_MSG);
+    if (opt.threads > opt.connections)
+        opt.threads = opt.connections;
+    if (opt.rate < 0)
+        opt.rate = opt.mode == M_CHAT ? opt.connections : 0;
+    if (opt.mode == M_CHAT && opt.rate <= 0)
+        die("chat needs --rate > 0");
+
+    parse_url(url, opt.host, &opt.port, opt.path);
+    if (pub_url) {
+        char h[256];
+        int p;
+        parse_url(pub_url, h, &p, opt.pub_path);
+    } else {
+        snprintf(opt.pub_path, sizeof(opt.pub_path), "%s%crole=pub", opt.path,
+                 strchr(opt.path, '?') ? '&' : '?');
+    }
+    memset(&g_addr, 0, sizeof(g_addr));
+    g_addr.sin_family = AF_INET;
+    g_addr.sin_port = htons((uint16_t)opt.port);
+    if (inet_pton(AF_INET, opt.host, &g_addr.sin_addr) != 1) {
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+        if (getaddrinfo(opt.host, NULL, &hints, &res) != 0)
+            die("cannot resolve %s", opt.host);
+        g_addr.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+        freeaddrinfo(res);
+    }
+    int loopback = (ntohl(g_addr.sin_addr.s_addr) >> 24) == 127;
+    if (opt.source_addrs <= 0)
+        opt.source_addrs = loopback ? 1 + opt.connections / 16000 : 1;
+    if (!loopback)
+        opt.source_addrs = 1;
+
+    /* Room for every connection: raise the fd limit (root may raise the hard limit). */
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t want = (rlim_t)opt.connections + 1024;
+    if (rl.rlim_cur < want) {
+        struct rlimit nr = {want, rl.rlim_max > want ? rl.rlim_max : want};
+        if (setrlimit(RLIMIT_NOFILE, &nr) < 0) {
+            nr.rlim_cur = rl.rlim_max;
+            nr.rlim_max = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &nr);
+            if (rl.rlim_max < want)
+                fprintf(stderr, "wsload: fd limit %llu is below %llu connections\n",
+                        (unsigned long long)rl.rlim_max, (unsigned long long)opt.connections);
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    clock_gettime(CLOCK_MONOTONIC, &g_t0);
+
+    int N = opt.connections;
+    g_nsubs = N;
+    conn_t *conns = calloc((size_t)N + 1, sizeof(conn_t));
+    g_threads = calloc((size_t)opt.threads, sizeof(thread_t));
+    if (!conns || !g_threads)
+        die("out of memory");
+    for (int i = 0; i < opt.threads; i++) {
+        thread_t *t = &g_threads[i];
+        t->idx = i;
+        t->ep = epoll_create1(EPOLL_CLOEXEC);
+        t->conns = calloc((size_t)N / opt.threads + 2, sizeof(conn_t *));
+        t->tbuf = malloc(TBUF_SIZE);
+        t->msg = malloc((size_t)opt.msg_size);
+        memset(t->msg, 'x', (size_t)opt.msg_size);
+        t->rng = 0x9e3779b9u ^ (uint32_t)(i * 7919 + 1) ^ (uint32_t)getpid();
+        if (!t->rng)
+            t->rng = 1;
+        t->rate = opt.mode == M_FANOUT ? (i == 0 ? opt.rate : 0) : 0;
+    }
+    for (int i = 0; i < N; i++) {
+        conn_t *c = &conns[i];
+        c->fd = -1;
+        c->idx = i;
+        c->counted = opt.mode != M_IDLE;
+        thread_t *t = &g_threads[i % opt.threads];
+        c->t = t;
+        t->conns[t->nconns++] = c;
+    }
+    for (int i = 0; i < opt.threads; i++) {
+        thread_t *t = &g_threads[i];
+        if (opt.mode != M_FANOUT)
+            t->rate = opt.rate * (double)t->nconns / (double)N;
+    }
+    if (opt.mode == M_FANOUT) {
+        conn_t *p = &conns[N];
+        p->fd = -1;
+        p->idx = N;
+        p->is_pub = 1;
+        p->counted = 0;
+        p->t = &g_threads[0];
+        g_threads[0].pub = p;
+        g_threads[0].prober = p;
+        g_slot_seq = calloc((size_t)opt.window, sizeof(uint32_t));
+        g_slot_count = calloc((size_t)opt.window, sizeof(uint32_t));
+        g_threads[0].win_sent_at = calloc((size_t)opt.window, sizeof(uint64_t));
+        for (int i = 0; i < opt.window; i++)
+            g_slot_seq[i] = UINT32_MAX;
+    } else if (opt.mode == M_CHAT) {
+        g_threads[0].prober = g_threads[0].conns[0];
+    }
+    int total_conns = N + (opt.mode == M_FANOUT ? 1 : 0);
+
+    uint64_t t_start = now_ns();
+    for (int i = 0; i < opt.threads; i++)
+        pthread_create(&g_threads[i].th, NULL, thread_main, &g_threads[i]);
+
+    totals_t prev = {0}, s;
+    uint64_t next_progress = t_start + 1000000000ull;
+    /* Connect phase. */
+    double connect_seconds = 0;
+    for (;;) {
+        sleep_ms(5);
+        collect(&s);
+        if ((int)(s.connected + s.failed) >= total_conns || g_interrupted ||
+            secs_since(t_start) > opt.connect_timeout)
+            break;
+        if (now_ns() >= next_progress && !opt.quiet) {
+            progress(secs_since(t_start), &prev, total_conns);
+            next_progress += 1000000000ull;
+        }
+    }
+    connect_seconds = secs_since(t_start);
+    collect(&s);
+    uint64_t established = s.connected;
+    if (!opt.quiet || opt.mode == M_IDLE)
+        fprintf(stderr, "wsload: all %llu connected in %.2fs (%llu failed)\n",
+                (unsigned long long)established, connect_seconds, (unsigned long long)s.failed);
+    if (!established) {
+        g_phase = P_DONE;
+        for (int i = 0; i < opt.threads; i++)
+            pthread_join(g_threads[i].th, NULL);
+        fprintf(stderr, "wsload: no connection could be opened to %s\n", url);
+        return 2;
+    }
+    /* Recipients are the counted connections that opened. */
+    {
+        int opened = 0;
+        for (int i = 0; i < N; i++)
+            if (conns[i].state == C_OPEN)
+                opened++;
+        g_nsubs = opened;
+    }
+
+    int ready = 1;
+    double ready_seconds = 0;
+    if ((opt.mode == M_FANOUT || opt.mode == M_CHAT) && !g_interrupted) {
+        uint64_t r0 = now_ns();
+        g_phase = P_READY;
+        while (__atomic_load_n(&g_probe_ready, __ATOMIC_RELAXED) == UINT32_MAX) {
+            sleep_ms(5);
+            if (g_interrupted || secs_since(r0) > 30) {
+                ready = 0;
+                fprintf(stderr, "wsload: not every subscriber got a probe within 30s\n");
+                break;
+            }
+            if (now_ns() >= next_progress && !opt.quiet) {
+                progress(secs_since(t_start), &prev, total_conns);
+                next_progress += 1000000000ull;
+            }
+        }
+        ready_seconds = secs_since(r0);
+        sleep_ms(100);
+    }
+
+    /* Run: warmup, then the measured window. */
+    uint64_t run0 = now_ns();
+    double measured = 0, cpu_m0 = 0, cpu_m1 = 0;
+    if (!g_interrupted) {
+        g_phase = P_RUN;
+        uint64_t m0 = 0;
+        int measuring = 0;
+        double warm = opt.mode == M_IDLE ? 0 : opt.warmup;
+        while (!g_interrupted) {
+            sleep_ms(2);
+            double el = secs_since(run0);
+            if (!measuring && el >= warm) {
+                m0 = now_ns();
+                cpu_m0 = cpu_seconds();
+                g_measuring = 1;
+                measuring = 1;
+            }
+            if (measuring && secs_since(m0) >= opt.duration)
+                break;
+            if (now_ns() >= next_progress && !opt.quiet) {
+                progress(secs_since(t_start), &prev, total_conns);
+                next_progress += 1000000000ull;
+            }
+        }
+        g_measuring = 0;
+        measured = m0 ? secs_since(m0) : 0;
+        cpu_m1 = cpu_seconds();
+    }
+
+    /* Drain: stop sending, wait for what is in flight. */
+    g_phase = P_DRAIN;
+    uint64_t d0 = now_ns();
+    uint64_t expected = 0;
+    for (;;) {
+        collect(&s);
+        uint64_t per = opt.mode == M_ECHO ? 1 : (uint64_t)g_nsubs;
+        expected = opt.mode == M_IDLE ? 0 : s.sent * per;
+        if (s.recv >= expected || secs_since(d0) >= opt.drain || g_interrupted)
+            break;
+        sleep_ms(5);
+    }
+    double drain_seconds = secs_since(d0);
+    collect(&s);
+    g_phase = P_DONE;
+    for (int i = 0; i < opt.threads; i++)
+        pthread_join(g_threads[i].th, NULL);
+    collect(&s);
+
+    uint64_t per = opt.mode == M_ECHO ? 1 : (uint64_t)g_nsubs;
+    expected = opt.mode == M_IDLE ? 0 : s.sent * per;
+    long long loss = (long long)expected - (long long)s.recv;
+    double dur = measured > 0 ? measured : 1e-9;
+    double q50 = hist_quantile(&s.hist, 0.5) / 1e3, q90 = hist_quantile(&s.hist, 0.9) / 1e3,
+           q99 = hist_quantile(&s.hist, 0.99) / 1e3, q999 = hist_quantile(&s.hist, 0.999) / 1e3,
+           qmax = (double)s.hist.max / 1e3,
+           mean = s.hist.n ? (double)s.hist.sum / (double)s.hist.n / 1e3 : 0;
+    static const char *mnames[] = {"echo", "fanout", "chat", "idle"};
+    /* Client CPU during the measured window (idle: while holding). */
+    double client_cpu = measured > 0 ? 100.0 * (cpu_m1 - cpu_m0) / measured : 0;
+
+    if (opt.json) {
+        printf("{\"mode\": \"%s\", \"url\": \"%s\", \"connections\": %d, \"established\": %llu, "
+               "\"connect_failed\": %llu, \"connect_seconds\": %.3f, \"connect_rate\": %.1f, "
+               "\"ready\": %s, \"ready_seconds\": %.3f, \"recipients\": %d, "
+               "\"message_size\": %d, \"rate\": %.1f, \"threads\": %d, "
+               "\"duration\": %.3f, \"sent\": %llu, \"received\": %llu, \"sent_measured\": %llu, "
+               "\"received_measured\": %llu, \"sent_per_s\": %.1f, \"received_per_s\": %.1f, "
+               "\"latency_us\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p99.9\": %.1f, "
+               "\"max\": %.1f, \"mean\": %.1f}, \"expected\": %llu, \"loss\": %lld, "
+               "\"errors\": %llu, \"closed_by_peer\": %llu, \"window_timeouts\": %llu, "
+               "\"drain_seconds\": %.3f, \"client_cpu_percent\": %.1f}\n",
+               mnames[opt.mode], url, N, (unsigned long long)g_nsubs,
+               (unsigned long long)s.failed, connect_seconds,
+               connect_seconds > 0 ? (double)established / connect_seconds : 0,
+               ready ? "true" : "false", ready_seconds, g_nsubs, opt.msg_size, opt.rate,
+               opt.threads, measured, (unsigned long long)s.sent, (unsigned long long)s.recv,
+               (unsigned long long)s.sent_m, (unsigned long long)s.recv_m,
+               (double)s.sent_m / dur, (double)s.recv_m / dur, q50, q90, q99, q999, qmax, mean,
+               (unsigned long long)expected, loss, (unsigned long long)s.errors,
+               (unsigned long long)s.closed_by_peer, (unsigned long long)s.timeouts,
+               drain_seconds, client_cpu);
+    } else {
+        const char *what = opt.mode == M_ECHO ? "round trips/s" : "delivered/s";
+        printf("wsload %s %s\n", mnames[opt.mode], url);
+        printf("  connections   %llu open of %d%s (%llu failed) in %.2fs, %.0f connects/s\n",
+               (unsigned long long)g_nsubs, N, opt.mode == M_FANOUT ? " + 1 publisher" : "", (unsigned long long)s.failed, connect_seconds,
+               connect_seconds > 0 ? (double)established / connect_seconds : 0);
+        if (opt.mode != M_IDLE) {
+            printf("  measured      %.2fs after %.1fs warmup, message %d bytes, rate %s\n", measured,
+                   opt.warmup, opt.msg_size, opt.rate > 0 ? "fixed" : "closed loop");
+            printf("  sent          %llu (%.0f/s measured)\n", (unsigned long long)s.sent,
+                   (double)s.sent_m / dur);
+            printf("  received      %llu (%.0f %s)\n", (unsigned long long)s.recv,
+                   (double)s.recv_m / dur, what);
+            printf("  latency       p50 %.1fus  p90 %.1fus  p99 %.1fus  p99.9 %.1fus  max %.1fus\n",
+                   q50, q90, q99, q999, qmax);
+            printf("  loss          %lld of %llu expected (drained %.2fs)\n", loss,
+                   (unsigned long long)expected, drain_seconds);
+        } else {
+            printf("  held          %.1fs\n", measured);
+        }
+        printf("  errors        %llu (closed by server: %llu)\n", (unsigned long long)s.errors,
+               (unsigned long long)s.closed_by_peer);
+        printf("  client cpu    %.0f%% of one core\n", client_cpu);
+    }
+    return 0;
+}

@@ -1,0 +1,809 @@
+/*
+ * robyn._gateway: the bridge between the C server and Python.
+ *
+ * Server wraps a gw_server: routes are registered on it at decoration time (so a bad
+ * pattern raises ValueError at once), then start() binds, starts the I/O thread and the
+ * sync worker threads. Each request reaches Python as a Job, a thin view over the C
+ * request whose attributes are built only when read; the route's Python callable gets
+ * the Job and answers it with Job.respond().
+ *
+ * Sync routes run on the worker threads here: a worker blocks (without the GIL) until a
+ * request is queued, then takes the GIL once and keeps it while requests keep coming,
+ * so that a burst costs one GIL acquisition. A handler that blocks releases the GIL
+ * (time.sleep does), letting the other workers take the queue.
+ * Async routes are taken by the asyncio loop thread: it watches async_fd() and calls
+ * run_async(), which hands every queued request to its route's callable.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "router.h"
+#include "server.h"
+
+typedef struct {
+    PyTypeObject *server_type;
+    PyTypeObject *job_type;
+} module_state;
+
+typedef struct ServerObject {
+    PyObject_HEAD
+    gw_server *srv;
+    PyObject *handlers; /* list: keeps every route's callable alive */
+    PyTypeObject *job_type;
+    PyInterpreterState *interp;
+    pthread_t *workers;
+    int nworkers;
+    int started;
+} ServerObject;
+
+typedef struct {
+    PyObject_HEAD
+    ServerObject *server; /* strong reference */
+    gw_request *req;
+} JobObject;
+
+/* ---- Job ------------------------------------------------------------------------- */
+
+/* Returns a new reference to a str decoded from UTF-8, with undecodable bytes replaced. */
+static PyObject *decode(const char *s, size_t len)
+{
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
+}
+
+/* Returns a new reference: a list of (name, value) tuples for pairs [from, from + n). */
+static PyObject *pairs_to_list(const gw_request *req, uint32_t from, uint32_t n)
+{
+    PyObject *list = PyList_New(n);
+    if (!list)
+        return NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        const gw_pair *p = &req->pairs[from + i];
+        PyObject *name = decode(req->buf + p->name_off, p->name_len);
+        PyObject *value = name ? decode(req->buf + p->value_off, p->value_len) : NULL;
+        PyObject *t = value ? PyTuple_Pack(2, name, value) : NULL;
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        if (!t) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, t);
+    }
+    return list;
+}
+
+static PyObject *Job_new_for(ServerObject *server, gw_request *req)
+{
+    JobObject *job = PyObject_New(JobObject, server->job_type);
+    if (!job)
+        return NULL;
+    Py_INCREF(server);
+    job->server = server;
+    job->req = req;
+    return (PyObject *)job;
+}
+
+static void Job_dealloc(JobObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (self->req) {
+        /* Answers 500 if the handler path never answered, and frees the request. */
+        gw_request_free(self->server->srv, self->req);
+        self->req = NULL;
+    }
+    Py_XDECREF(self->server);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *Job_get_method(JobObject *self, void *closure)
+{
+    (void)closure;
+    return PyUnicode_FromString(gw_method_name(self->req->method));
+}
+
+static PyObject *Job_get_path(JobObject *self, void *closure)
+{
+    (void)closure;
+    return decode(self->req->buf + self->req->path_off, self->req->path_len);
+}
+
+static PyObject *Job_get_host(JobObject *self, void *closure)
+{
+    (void)closure;
+    if (!self->req->host_len)
+        return PyUnicode_FromStringAndSize("", 0);
+    return decode(self->req->buf + self->req->host_off, self->req->host_len);
+}
+
+static PyObject *Job_get_ip(JobObject *self, void *closure)
+{
+    (void)closure;
+    return PyUnicode_FromString(self->req->ip);
+}
+
+static PyObject *Job_get_body(JobObject *self, void *closure)
+{
+    (void)closure;
+    return PyBytes_FromStringAndSize(self->req->buf + self->req->body_off,
+                                     (Py_ssize_t)self->req->body_len);
+}
+
+static PyObject *Job_get_query(JobObject *self, void *closure)
+{
+    (void)closure;
+    return pairs_to_list(self->req, self->req->nparams, self->req->nquery);
+}
+
+static PyObject *Job_get_headers(JobObject *self, void *closure)
+{
+    (void)closure;
+    return pairs_to_list(self->req, self->req->nparams + self->req->nquery,
+                         self->req->nheaders);
+}
+
+static PyObject *Job_get_path_params(JobObject *self, void *closure)
+{
+    (void)closure;
+    const gw_request *req = self->req;
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    for (uint32_t i = 0; i < req->nparams; i++) {
+        const gw_pair *p = &req->pairs[i];
+        PyObject *name = decode(req->buf + p->name_off, p->name_len);
+        PyObject *value = name ? decode(req->buf + p->value_off, p->value_len) : NULL;
+        int rc = value ? PyDict_SetItem(d, name, value) : -1;
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        if (rc < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static PyObject *Job_get_answered(JobObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(self->req->pending == NULL);
+}
+
+/* A growable byte buffer for building a response. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} outbuf;
+
+static int out_reserve(outbuf *o, size_t more)
+{
+    if (o->len + more <= o->cap)
+        return 0;
+    size_t cap = o->cap ? o->cap : 256;
+    while (cap < o->len + more)
+        cap *= 2;
+    char *fresh = gw_response_alloc(cap);
+    if (!fresh) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (o->data) {
+        memcpy(fresh, o->data, o->len);
+        gw_response_free(o->data);
+    }
+    o->data = fresh;
+    o->cap = cap;
+    return 0;
+}
+
+static int out_put(outbuf *o, const char *s, size_t n)
+{
+    if (out_reserve(o, n))
+        return -1;
+    memcpy(o->data + o->len, s, n);
+    o->len += n;
+    return 0;
+}
+
+/* Gets bytes from a str (UTF-8) or a bytes-like object; *keep receives a new reference
+ * (or NULL) that keeps the bytes alive. Returns 0, or -1 with TypeError set. */
+static int as_bytes(PyObject *obj, const char **s, Py_ssize_t *n, PyObject **keep,
+                    const char *what)
+{
+    *keep = NULL;
+    if (PyUnicode_Check(obj)) {
+        *s = PyUnicode_AsUTF8AndSize(obj, n);
+        return *s ? 0 : -1;
+    }
+    if (PyBytes_Check(obj)) {
+        *s = PyBytes_AS_STRING(obj);
+        *n = PyBytes_GET_SIZE(obj);
+        return 0;
+    }
+    if (PyByteArray_Check(obj) || PyMemoryView_Check(obj)) {
+        PyObject *b = PyBytes_FromObject(obj);
+        if (!b)
+            return -1;
+        *keep = b;
+        *s = PyBytes_AS_STRING(b);
+        *n = PyBytes_GET_SIZE(b);
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "%s must be str or bytes, not %.100s", what,
+                 Py_TYPE(obj)->tp_name);
+    return -1;
+}
+
+static int check_header_text(const char *s, Py_ssize_t n, const char *what)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') {
+            PyErr_Format(PyExc_ValueError, "response header %s contains a line break or NUL",
+                         what);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Builds a complete HTTP/1.1 response into a gw_response_alloc() buffer. headers is a
+ * sequence of (name, value) pairs or None. head_only leaves the body out (HEAD).
+ * Returns the buffer and its length in *len, or NULL with an exception set.
+ */
+static char *build_response(int status, PyObject *headers, PyObject *body, int keep_alive,
+                            int head_only, size_t *len)
+{
+    outbuf o = {NULL, 0, 0};
+    const char *b;
+    Py_ssize_t blen;
+    PyObject *body_keep = NULL, *seq = NULL;
+    if (status < 100 || status > 999) {
+        PyErr_Format(PyExc_ValueError, "status code %d is not a valid HTTP status", status);
+        return NULL;
+    }
+    if (as_bytes(body, &b, &blen, &body_keep, "response body"))
+        return NULL;
+    char line[128];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, gw_http_reason(status));
+    if (out_reserve(&o, (size_t)n + (size_t)blen + 128) || out_put(&o, line, (size_t)n))
+        goto error;
+    if (headers && headers != Py_None) {
+        seq = PySequence_Fast(headers, "response headers must be a sequence of pairs");
+        if (!seq)
+            goto error;
+        Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                PyErr_SetString(PyExc_TypeError, "each response header must be a (name, value) tuple");
+                goto error;
+            }
+            const char *hn, *hv;
+            Py_ssize_t hnl, hvl;
+            PyObject *kn, *kv;
+            if (as_bytes(PyTuple_GET_ITEM(pair, 0), &hn, &hnl, &kn, "header name"))
+                goto error;
+            if (as_bytes(PyTuple_GET_ITEM(pair, 1), &hv, &hvl, &kv, "header value")) {
+                Py_XDECREF(kn);
+                goto error;
+            }
+            /* Content-Length is always computed here; a handler's own would conflict. */
+            int skip = hnl == 14 && !strncasecmp(hn, "content-length", 14);
+            int rc = check_header_text(hn, hnl, "name") || check_header_text(hv, hvl, "value");
+            if (!rc && !skip)
+                rc = out_put(&o, hn, (size_t)hnl) || out_put(&o, ": ", 2) ||
+                     out_put(&o, hv, (size_t)hvl) || out_put(&o, "\r\n", 2);
+            Py_XDECREF(kn);
+            Py_XDECREF(kv);
+            if (rc)
+                goto error;
+        }
+    }
+    n = snprintf(line, sizeof(line), "content-length: %zd\r\n%s\r\n", blen,
+                 keep_alive ? "" : "connection: close\r\n");
+    if (out_put(&o, line, (size_t)n))
+        goto error;
+    if (!head_only && out_put(&o, b, (size_t)blen))
+        goto error;
+    Py_XDECREF(seq);
+    Py_XDECREF(body_keep);
+    *len = o.len;
+    return o.data;
+error:
+    Py_XDECREF(seq);
+    Py_XDECREF(body_keep);
+    gw_response_free(o.data);
+    return NULL;
+}
+
+PyDoc_STRVAR(Job_respond_doc,
+"respond(status, headers, body)\n--\n\n"
+"Answers the request: status is an int, headers a sequence of (name, value) pairs or\n"
+"None, body str or bytes. Content-Length is added here. Returns True when the answer\n"
+"was queued, False when the request had been answered already.");
+
+static PyObject *Job_respond(JobObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "respond() takes exactly 3 arguments");
+        return NULL;
+    }
+    long status = PyLong_AsLong(args[0]);
+    if (status == -1 && PyErr_Occurred())
+        return NULL;
+    if (status < 100 || status > 999) {
+        PyErr_Format(PyExc_ValueError, "status code %ld is not a valid HTTP status", status);
+        return NULL;
+    }
+    gw_request *req = self->req;
+    if (!req->pending)
+        Py_RETURN_FALSE;
+    size_t len;
+    char *out = build_response((int)status, args[1], args[2], req->keep_alive,
+                               req->method == GW_METHOD_HEAD, &len);
+    if (!out)
+        return NULL;
+    if (gw_server_respond(self->server->srv, req, out, len))
+        Py_RETURN_FALSE;
+    Py_RETURN_TRUE;
+}
+
+static PyGetSetDef Job_getset[] = {
+    {"method", (getter)Job_get_method, NULL, "the request method, e.g. 'GET'", NULL},
+    {"path", (getter)Job_get_path, NULL, "the decoded path", NULL},
+    {"host", (getter)Job_get_host, NULL, "the Host header, or ''", NULL},
+    {"ip", (getter)Job_get_ip, NULL, "the client's address", NULL},
+    {"body", (getter)Job_get_body, NULL, "the body, as bytes", NULL},
+    {"query", (getter)Job_get_query, NULL, "decoded query pairs, in order", NULL},
+    {"headers", (getter)Job_get_headers, NULL, "(name, value) pairs, names lower-case", NULL},
+    {"path_params", (getter)Job_get_path_params, NULL, "dict of path parameters", NULL},
+    {"answered", (getter)Job_get_answered, NULL, "whether respond() has been called", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef Job_methods[] = {
+    {"respond", (PyCFunction)(void (*)(void))Job_respond, METH_FASTCALL, Job_respond_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot Job_slots[] = {
+    {Py_tp_dealloc, Job_dealloc},
+    {Py_tp_getset, Job_getset},
+    {Py_tp_methods, Job_methods},
+    {Py_tp_doc, "One HTTP request handed to Python by the C server."},
+    {0, NULL},
+};
+
+static PyType_Spec Job_spec = {
+    .name = "robyn._gateway.Job",
+    .basicsize = sizeof(JobObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Job_slots,
+};
+
+/* ---- running handlers -------------------------------------------------------------- */
+
+/* Calls the route's callable with a Job for req. Holds the GIL. Never raises: an
+ * exception that escapes the callable is printed and the request answered 500 (by the
+ * Job's deallocation). */
+static void run_request(ServerObject *self, gw_request *req)
+{
+    PyObject *handler = (PyObject *)req->route->handler;
+    PyObject *job = Job_new_for(self, req);
+    if (!job) {
+        PyErr_Print();
+        gw_request_free(self->srv, req);
+        return;
+    }
+    PyObject *res = PyObject_CallOneArg(handler, job);
+    if (!res)
+        PyErr_Print();
+    Py_XDECREF(res);
+    Py_DECREF(job);
+}
+
+static void *worker_main(void *arg)
+{
+    ServerObject *self = arg;
+    PyThreadState *ts = PyThreadState_New(self->interp);
+    for (;;) {
+        gw_request *req = gw_server_next_sync(self->srv);
+        if (!req)
+            break;
+        PyEval_RestoreThread(ts);
+        do {
+            run_request(self, req);
+            req = gw_server_try_next_sync(self->srv);
+        } while (req);
+        PyEval_SaveThread();
+    }
+    PyEval_RestoreThread(ts);
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent();
+    return NULL;
+}
+
+/* ---- Server ----------------------------------------------------------------------- */
+
+static PyObject *Server_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "Server() takes no arguments");
+        return NULL;
+    }
+    module_state *st = PyType_GetModuleState(type);
+    if (!st)
+        return NULL;
+    ServerObject *self = (ServerObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    self->srv = gw_server_new();
+    self->handlers = PyList_New(0);
+    if (!self->srv || !self->handlers) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->job_type = (PyTypeObject *)Py_NewRef(st->job_type);
+    self->interp = PyInterpreterState_Get();
+    return (PyObject *)self;
+}
+
+static void stop_workers(ServerObject *self)
+{
+    if (!self->srv)
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    gw_server_stop(self->srv);
+    for (int i = 0; i < self->nworkers; i++)
+        pthread_join(self->workers[i], NULL);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(self->workers);
+    self->workers = NULL;
+    self->nworkers = 0;
+}
+
+static int Server_traverse(ServerObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->handlers);
+    Py_VISIT(self->job_type);
+    return 0;
+}
+
+static int Server_clear(ServerObject *self)
+{
+    Py_CLEAR(self->handlers);
+    Py_CLEAR(self->job_type);
+    return 0;
+}
+
+static void Server_dealloc(ServerObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    stop_workers(self);
+    gw_server_free(self->srv);
+    self->srv = NULL;
+    Server_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+PyDoc_STRVAR(Server_add_route_doc,
+"add_route(method, pattern, kind, handler) -> int\n--\n\n"
+"Registers a route. method is 'GET', 'POST', ... or 'WS'; kind is 0 (sync), 1 (async)\n"
+"or 2 (const); handler(job) is called for each request (not for const routes).\n"
+"Raises ValueError naming the pattern when it is malformed or conflicts with another.\n"
+"Returns the route's index, for set_const().");
+
+static PyObject *Server_add_route(ServerObject *self, PyObject *args)
+{
+    const char *method_name, *pattern;
+    int kind;
+    PyObject *handler;
+    if (!PyArg_ParseTuple(args, "ssiO:add_route", &method_name, &pattern, &kind, &handler))
+        return NULL;
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "routes cannot be added once the server has started");
+        return NULL;
+    }
+    int method = !strcmp(method_name, "WS") ? GW_METHOD_WS
+                                             : gw_method_from_name(method_name, strlen(method_name));
+    if (method < 0) {
+        PyErr_Format(PyExc_ValueError, "unknown HTTP method '%s' for route '%s'", method_name,
+                     pattern);
+        return NULL;
+    }
+    if (kind < GW_ROUTE_SYNC || kind > GW_ROUTE_CONST) {
+        PyErr_Format(PyExc_ValueError, "unknown route kind %d", kind);
+        return NULL;
+    }
+    if (kind != GW_ROUTE_CONST && !PyCallable_Check(handler)) {
+        PyErr_SetString(PyExc_TypeError, "handler must be callable");
+        return NULL;
+    }
+    char err[512] = "";
+    int code = 0;
+    gw_route *route = gw_server_add_route(self->srv, method, pattern, kind, handler, err,
+                                          sizeof(err), &code);
+    if (!route) {
+        if (code == -ENOMEM)
+            return PyErr_NoMemory();
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    if (PyList_Append(self->handlers, handler) < 0)
+        return NULL;
+    return PyLong_FromSsize_t(PyList_GET_SIZE(self->handlers) - 1);
+}
+
+struct find_route {
+    Py_ssize_t want, at;
+    gw_route *found;
+};
+
+static void find_route_cb(gw_route *route, void *arg)
+{
+    struct find_route *f = arg;
+    if (f->at++ == f->want)
+        f->found = route;
+}
+
+PyDoc_STRVAR(Server_set_const_doc,
+"set_const(index, status, headers, body)\n--\n\n"
+"Stores the complete response of a const route; the I/O thread serves it from then on.");
+
+static PyObject *Server_set_const(ServerObject *self, PyObject *args)
+{
+    Py_ssize_t index;
+    int status;
+    PyObject *headers, *body;
+    if (!PyArg_ParseTuple(args, "niOO:set_const", &index, &status, &headers, &body))
+        return NULL;
+    struct find_route f = {index, 0, NULL};
+    gw_server_each_route(self->srv, find_route_cb, &f);
+    if (!f.found || f.found->kind != GW_ROUTE_CONST) {
+        PyErr_Format(PyExc_ValueError, "route %zd is not a const route", index);
+        return NULL;
+    }
+    size_t len, head_len;
+    char *full = build_response(status, headers, body, 1, 0, &len);
+    if (!full)
+        return NULL;
+    char *head = build_response(status, headers, body, 1, 1, &head_len);
+    if (!head) {
+        gw_response_free(full);
+        return NULL;
+    }
+    gw_response_free(head);
+    int rc = gw_server_set_const(self->srv, f.found, full, len, head_len);
+    gw_response_free(full);
+    if (rc)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Server_start_doc,
+"start(host, port, max_body, max_header, workers, keepalive_timeout)\n--\n\n"
+"Binds, starts the I/O thread and the sync worker threads, and returns at once.\n"
+"Raises OSError with a clear message when the address cannot be used.");
+
+static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"host", "port", "max_body", "max_header", "workers",
+                             "keepalive_timeout", NULL};
+    const char *host;
+    int port, workers = 8;
+    Py_ssize_t max_body = 1000000, max_header = 16384;
+    unsigned int keepalive = 5;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "si|nniI:start", kwlist, &host, &port,
+                                     &max_body, &max_header, &workers, &keepalive))
+        return NULL;
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "the server is already running");
+        return NULL;
+    }
+    if (workers < 1 || workers > 1024) {
+        PyErr_Format(PyExc_ValueError, "workers must be between 1 and 1024, not %d", workers);
+        return NULL;
+    }
+    if (max_body < 0 || max_header < 256 || max_header > 60000) {
+        PyErr_SetString(PyExc_ValueError,
+                        "max_body must be >= 0 and max_header between 256 and 60000");
+        return NULL;
+    }
+    gw_config cfg = {host, port, (size_t)max_body, (size_t)max_header, keepalive};
+    char err[256] = "";
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = gw_server_start(self->srv, &cfg, err, sizeof(err));
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        errno = -rc;
+        PyObject *exc_args = Py_BuildValue("(is)", -rc, err);
+        if (exc_args) {
+            PyErr_SetObject(PyExc_OSError, exc_args);
+            Py_DECREF(exc_args);
+        }
+        return NULL;
+    }
+    self->workers = PyMem_Calloc((size_t)workers, sizeof(pthread_t));
+    if (!self->workers) {
+        stop_workers(self);
+        return PyErr_NoMemory();
+    }
+    for (int i = 0; i < workers; i++) {
+        if (pthread_create(&self->workers[i], NULL, worker_main, self)) {
+            stop_workers(self);
+            PyErr_SetString(PyExc_RuntimeError, "cannot start the worker threads");
+            return NULL;
+        }
+        self->nworkers++;
+    }
+    self->started = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Server_async_fd(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromLong(gw_server_async_fd(self->srv));
+}
+
+PyDoc_STRVAR(Server_run_async_doc,
+"run_async() -> int\n--\n\n"
+"On the asyncio loop thread, when async_fd() is readable: hands every queued async\n"
+"request to its route's callable. Returns how many there were.");
+
+static PyObject *Server_run_async(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    long count = 0;
+    gw_request *req = gw_server_take_async(self->srv);
+    while (req) {
+        gw_request *next = req->next;
+        req->next = NULL;
+        run_request(self, req);
+        req = next;
+        count++;
+    }
+    return PyLong_FromLong(count);
+}
+
+static PyObject *Server_drain(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    gw_server_drain(self->srv);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Server_in_flight(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromSize_t(gw_server_in_flight(self->srv));
+}
+
+PyDoc_STRVAR(Server_stop_doc,
+"stop()\n--\n\n"
+"Closes every connection, stops the I/O thread and joins the worker threads.");
+
+static PyObject *Server_stop(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    stop_workers(self);
+    self->started = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Server_get_port(ServerObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(gw_server_port(self->srv));
+}
+
+static PyMethodDef Server_methods[] = {
+    {"add_route", (PyCFunction)Server_add_route, METH_VARARGS, Server_add_route_doc},
+    {"set_const", (PyCFunction)Server_set_const, METH_VARARGS, Server_set_const_doc},
+    {"start", (PyCFunction)(void (*)(void))Server_start, METH_VARARGS | METH_KEYWORDS,
+     Server_start_doc},
+    {"async_fd", (PyCFunction)Server_async_fd, METH_NOARGS, "The eventfd to watch for async requests."},
+    {"run_async", (PyCFunction)Server_run_async, METH_NOARGS, Server_run_async_doc},
+    {"drain", (PyCFunction)Server_drain, METH_NOARGS,
+     "Answers new requests 503 from now on; requests in flight finish."},
+    {"in_flight", (PyCFunction)Server_in_flight, METH_NOARGS,
+     "The number of requests handed to Python and not answered yet."},
+    {"stop", (PyCFunction)Server_stop, METH_NOARGS, Server_stop_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Server_getset[] = {
+    {"port", (getter)Server_get_port, NULL, "the port bound, or 0", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Server_slots[] = {
+    {Py_tp_new, Server_new},
+    {Py_tp_dealloc, Server_dealloc},
+    {Py_tp_traverse, Server_traverse},
+    {Py_tp_clear, Server_clear},
+    {Py_tp_methods, Server_methods},
+    {Py_tp_getset, Server_getset},
+    {Py_tp_doc, "The C HTTP server: routes, the I/O thread and the sync worker threads."},
+    {0, NULL},
+};
+
+static PyType_Spec Server_spec = {
+    .name = "robyn._gateway.Server",
+    .basicsize = sizeof(ServerObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = Server_slots,
+};
+
+/* ---- module ----------------------------------------------------------------------- */
+
+static int module_exec(PyObject *m)
+{
+    module_state *st = PyModule_GetState(m);
+    st->job_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Job_spec, NULL);
+    if (!st->job_type)
+        return -1;
+    st->server_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Server_spec, NULL);
+    if (!st->server_type)
+        return -1;
+    if (PyModule_AddType(m, st->job_type) < 0 || PyModule_AddType(m, st->server_type) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(m, "ROUTE_SYNC", GW_ROUTE_SYNC) < 0 ||
+        PyModule_AddIntConstant(m, "ROUTE_ASYNC", GW_ROUTE_ASYNC) < 0 ||
+        PyModule_AddIntConstant(m, "ROUTE_CONST", GW_ROUTE_CONST) < 0)
+        return -1;
+    return 0;
+}
+
+static int module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    module_state *st = PyModule_GetState(m);
+    Py_VISIT(st->job_type);
+    Py_VISIT(st->server_type);
+    return 0;
+}
+
+static int module_clear(PyObject *m)
+{
+    module_state *st = PyModule_GetState(m);
+    Py_CLEAR(st->job_type);
+    Py_CLEAR(st->server_type);
+    return 0;
+}
+
+static void module_free(void *m)
+{
+    module_clear((PyObject *)m);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef gateway_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "robyn._gateway",
+    .m_doc = "The C core of robyn: libwebsockets server, router and the bridge to Python.",
+    .m_size = sizeof(module_state),
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__gateway(void)
+{
+    return PyModuleDef_Init(&gateway_module);
+}

@@ -1,0 +1,1095 @@
+/*
+ * The HTTP server on libwebsockets. See server.h for the threads and queues.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define GW_LWS_AT_LEAST(maj, min)                                                               \
+    (LWS_LIBRARY_VERSION_MAJOR > (maj) ||                                                       \
+     (LWS_LIBRARY_VERSION_MAJOR == (maj) && LWS_LIBRARY_VERSION_MINOR >= (min)))
+
+/* Bodies larger than this past the limit are not read to the end before closing. */
+#define GW_DISCARD_LIMIT (16u * 1024u * 1024u)
+
+/* The I/O thread's side of one request/answer exchange. Owned by the I/O thread, except
+ * between gw_server_respond() and the drain of the answer queue. */
+struct gw_pending {
+    gw_pending *next;
+    struct lws *wsi; /* NULL once the client has gone; I/O thread only */
+    int drained;     /* taken off the answer queue; I/O thread only */
+    char *response;
+    size_t len;
+};
+
+/* Per-connection state that libwebsockets allocates for us (per_session_data). */
+typedef struct gw_conn {
+    gw_request *reading; /* request whose body is still arriving */
+    gw_pending *pending; /* request in Python's hands */
+    size_t discard_left; /* bytes of an oversized body still to swallow before closing */
+    int discarding;
+} gw_conn;
+
+/* A mutex-protected FIFO of requests or pendings, linked by their `next` field. */
+typedef struct gw_fifo {
+    void *head, *tail;
+} gw_fifo;
+
+typedef struct gw_route_list {
+    gw_route **items;
+    size_t len, cap;
+} gw_route_list;
+
+struct gw_server {
+    gw_router *router;
+    gw_route_list routes;
+    gw_config cfg;
+    char host[64];
+
+    struct lws_context *context;
+    pthread_t io_thread;
+    int io_started;
+    atomic_int stopping;
+    atomic_int draining;
+    atomic_size_t in_flight;
+    int port;
+
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_cond;
+    gw_request *sync_head, *sync_tail;
+    int sync_idle; /* workers waiting on sync_cond */
+    int sync_closed;
+
+    pthread_mutex_t async_lock;
+    gw_request *async_head, *async_tail;
+    int async_fd;
+
+    pthread_mutex_t answer_lock;
+    gw_pending *answer_head, *answer_tail;
+};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+const char *gw_http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 418: return "I'm a teapot";
+    case 422: return "Unprocessable Entity";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+char *gw_response_alloc(size_t len)
+{
+    char *p = malloc(LWS_PRE + len + 1);
+    return p ? p + LWS_PRE : NULL;
+}
+
+void gw_response_free(char *response)
+{
+    if (response)
+        free(response - LWS_PRE);
+}
+
+char *gw_response_plain(int status, const char *body, const char *extra_headers, int keep_alive,
+                        size_t *len)
+{
+    size_t body_len = strlen(body);
+    const char *extra = extra_headers ? extra_headers : "";
+    size_t cap = 160 + strlen(extra) + body_len;
+    char *out = gw_response_alloc(cap);
+    if (!out)
+        return NULL;
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                     "content-length: %zu\r\n%s%s\r\n%s",
+                     status, gw_http_reason(status), body_len, extra,
+                     keep_alive ? "" : "connection: close\r\n", body);
+    if (n < 0 || (size_t)n >= cap) {
+        gw_response_free(out);
+        return NULL;
+    }
+    *len = (size_t)n;
+    return out;
+}
+
+static void fifo_push(void **head, void **tail, void *item, size_t next_off)
+{
+    *(void **)((char *)item + next_off) = NULL;
+    if (*tail)
+        *(void **)((char *)*tail + next_off) = item;
+    else
+        *head = item;
+    *tail = item;
+}
+
+/* ---- requests ------------------------------------------------------------------- */
+
+static int req_reserve(gw_request *req, size_t more)
+{
+    if (req->buf_len + more <= req->buf_cap)
+        return 0;
+    size_t cap = req->buf_cap ? req->buf_cap : 256;
+    while (cap < req->buf_len + more)
+        cap *= 2;
+    if (cap > UINT32_MAX)
+        return -ENOMEM;
+    char *buf = realloc(req->buf, cap);
+    if (!buf)
+        return -ENOMEM;
+    req->buf = buf;
+    req->buf_cap = cap;
+    return 0;
+}
+
+/* Appends bytes and a NUL; returns the offset, or -1 when out of memory. */
+static int64_t req_append(gw_request *req, const char *s, size_t len)
+{
+    if (req_reserve(req, len + 1))
+        return -1;
+    int64_t off = (int64_t)req->buf_len;
+    memcpy(req->buf + req->buf_len, s, len);
+    req->buf[req->buf_len + len] = '\0';
+    req->buf_len += len + 1;
+    return off;
+}
+
+static gw_pair *req_new_pair(gw_request *req)
+{
+    uint32_t used = req->nparams + req->nquery + req->nheaders;
+    if (used == req->pairs_cap) {
+        uint32_t cap = req->pairs_cap ? req->pairs_cap * 2 : 16;
+        gw_pair *pairs = realloc(req->pairs, cap * sizeof(*pairs));
+        if (!pairs)
+            return NULL;
+        req->pairs = pairs;
+        req->pairs_cap = cap;
+    }
+    return &req->pairs[used];
+}
+
+static int req_add_pair(gw_request *req, const char *name, size_t name_len, const char *value,
+                        size_t value_len)
+{
+    gw_pair *p = req_new_pair(req);
+    if (!p)
+        return -ENOMEM;
+    int64_t n = req_append(req, name, name_len);
+    if (n < 0)
+        return -ENOMEM;
+    int64_t v = req_append(req, value, value_len);
+    if (v < 0)
+        return -ENOMEM;
+    p->name_off = (uint32_t)n;
+    p->name_len = (uint32_t)name_len;
+    p->value_off = (uint32_t)v;
+    p->value_len = (uint32_t)value_len;
+    return 0;
+}
+
+static void req_destroy(gw_request *req)
+{
+    free(req->buf);
+    free(req->pairs);
+    free(req);
+}
+
+/* ---- routes --------------------------------------------------------------------- */
+
+gw_server *gw_server_new(void)
+{
+    gw_server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return NULL;
+    srv->router = gw_router_new();
+    if (!srv->router) {
+        free(srv);
+        return NULL;
+    }
+    srv->async_fd = -1;
+    pthread_mutex_init(&srv->sync_lock, NULL);
+    pthread_cond_init(&srv->sync_cond, NULL);
+    pthread_mutex_init(&srv->async_lock, NULL);
+    pthread_mutex_init(&srv->answer_lock, NULL);
+    return srv;
+}
+
+gw_route *gw_server_add_route(gw_server *srv, int method, const char *pattern, int kind,
+                              void *handler, char *err, size_t errlen, int *code)
+{
+    gw_route_list *rl = &srv->routes;
+    *code = -ENOMEM;
+    if (rl->len == rl->cap) {
+        size_t cap = rl->cap ? rl->cap * 2 : 16;
+        gw_route **items = realloc(rl->items, cap * sizeof(*items));
+        if (!items)
+            goto oom;
+        rl->items = items;
+        rl->cap = cap;
+    }
+    gw_route *route = calloc(1, sizeof(*route));
+    if (!route)
+        goto oom;
+    route->pattern = strdup(pattern);
+    if (!route->pattern) {
+        free(route);
+        goto oom;
+    }
+    route->kind = kind;
+    route->method = method;
+    route->handler = handler;
+    int rc = gw_router_add(srv->router, method, pattern, route, err, errlen);
+    if (rc) {
+        free(route->pattern);
+        free(route);
+        *code = rc;
+        return NULL;
+    }
+    rl->items[rl->len++] = route;
+    *code = 0;
+    return route;
+oom:
+    if (err && errlen)
+        snprintf(err, errlen, "out of memory adding route '%s'", pattern);
+    return NULL;
+}
+
+int gw_server_set_const(gw_server *srv, gw_route *route, const char *response, size_t len,
+                        size_t head_len)
+{
+    (void)srv;
+    char *copy = gw_response_alloc(len);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, response, len);
+    gw_response_free(route->const_response);
+    route->const_response = copy;
+    route->const_len = len;
+    route->const_head_len = head_len;
+    return 0;
+}
+
+void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg), void *arg)
+{
+    for (size_t i = 0; i < srv->routes.len; i++)
+        fn(srv->routes.items[i], arg);
+}
+
+/* ---- the I/O thread's writes ------------------------------------------------------ */
+
+/* Writes a plain-text answer at once (from any HTTP callback). Returns lws_write's result. */
+static int send_plain(struct lws *wsi, int status, const char *body, const char *extra_headers,
+                      int keep_alive)
+{
+    size_t len;
+    char *out = gw_response_plain(status, body, extra_headers, keep_alive, &len);
+    if (!out)
+        return -1;
+    int n = lws_write(wsi, (unsigned char *)out, len, LWS_WRITE_HTTP_FINAL);
+    gw_response_free(out);
+    return n;
+}
+
+/* Answers at once and returns what the callback should return: -1 to close the
+ * connection (always when close_after), 0 to keep it for the next request. */
+static int respond_plain_now(struct lws *wsi, int status, const char *body,
+                             const char *extra_headers, int close_after)
+{
+    if (send_plain(wsi, status, body, extra_headers, !close_after) < 0 || close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- parsing a request ------------------------------------------------------------ */
+
+static const struct {
+    enum lws_token_indexes token;
+    int method;
+} method_tokens[] = {
+    {WSI_TOKEN_GET_URI, GW_METHOD_GET},       {WSI_TOKEN_POST_URI, GW_METHOD_POST},
+    {WSI_TOKEN_PUT_URI, GW_METHOD_PUT},       {WSI_TOKEN_DELETE_URI, GW_METHOD_DELETE},
+    {WSI_TOKEN_PATCH_URI, GW_METHOD_PATCH},   {WSI_TOKEN_HEAD_URI, GW_METHOD_HEAD},
+    {WSI_TOKEN_OPTIONS_URI, GW_METHOD_OPTIONS}, {WSI_TOKEN_CONNECT, GW_METHOD_CONNECT},
+};
+
+static int request_method(struct lws *wsi)
+{
+    for (size_t i = 0; i < sizeof(method_tokens) / sizeof(method_tokens[0]); i++)
+        if (lws_hdr_total_length(wsi, method_tokens[i].token) > 0)
+            return method_tokens[i].method;
+    return -1;
+}
+
+/* Whether a token is a header worth handing to Python (not a method, a pseudo-header, or
+ * something lws stores for itself). Name is set to the lower-case name without colon. */
+static int header_token_name(int token, const char **name, size_t *len)
+{
+    const unsigned char *s = lws_token_to_string((enum lws_token_indexes)token);
+    if (!s)
+        return 0;
+    size_t n = strlen((const char *)s);
+    if (n < 2 || s[n - 1] != ':' || s[0] == ':')
+        return 0;
+    *name = (const char *)s;
+    *len = n - 1;
+    return 1;
+}
+
+static int copy_token(gw_request *req, struct lws *wsi, int token, const char *name,
+                      size_t name_len, size_t *head_bytes)
+{
+    int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)token);
+    if (len <= 0)
+        return 0;
+    /* A repeated header is joined by lws with separators that total_length may not
+     * count: leave room for them. */
+    size_t cap = (size_t)len * 2 + 16;
+    char stack[512];
+    char *tmp = cap <= sizeof(stack) ? stack : malloc(cap);
+    if (!tmp)
+        return -ENOMEM;
+    int got = lws_hdr_copy(wsi, tmp, (int)cap, (enum lws_token_indexes)token);
+    int rc = 0;
+    if (got >= 0) {
+        *head_bytes += name_len + (size_t)got + 4;
+        if (token == WSI_TOKEN_HOST) {
+            int64_t off = req_append(req, tmp, (size_t)got);
+            if (off < 0)
+                rc = -ENOMEM;
+            else {
+                req->host_off = (uint32_t)off;
+                req->host_len = (uint32_t)got;
+            }
+        }
+        if (!rc && req_add_pair(req, name, name_len, tmp, (size_t)got))
+            rc = -ENOMEM;
+        if (!rc)
+            req->nheaders++;
+    }
+    if (tmp != stack)
+        free(tmp);
+    return rc;
+}
+
+#if GW_LWS_AT_LEAST(4, 3)
+struct custom_walk {
+    gw_request *req;
+    struct lws *wsi;
+    size_t *head_bytes;
+    int rc;
+};
+
+static void copy_custom_header(const char *name, int nlen, void *opaque)
+{
+    struct custom_walk *w = opaque;
+    if (w->rc || nlen <= 0)
+        return;
+    int vlen = lws_hdr_custom_length(w->wsi, name, nlen);
+    if (vlen < 0)
+        return;
+    char *value = malloc((size_t)vlen + 1);
+    char lower[256];
+    size_t n = (size_t)nlen;
+    if (n && name[n - 1] == ':')
+        n--;
+    if (!value || n >= sizeof(lower)) {
+        free(value);
+        w->rc = value ? 0 : -ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        lower[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    int got = lws_hdr_custom_copy(w->wsi, value, vlen + 1, name, nlen);
+    if (got >= 0) {
+        *w->head_bytes += n + (size_t)got + 4;
+        if (req_add_pair(w->req, lower, n, value, (size_t)got))
+            w->rc = -ENOMEM;
+        else
+            w->req->nheaders++;
+    }
+    free(value);
+}
+#endif
+
+/* Copies query pairs and headers into the request. Returns 0, -ENOMEM, or -E2BIG when the
+ * request head is larger than allowed. */
+static int copy_head(gw_server *srv, gw_request *req, struct lws *wsi)
+{
+    size_t head_bytes = req->path_len;
+    char stack[1024];
+
+    /* lws hands the query string over as decoded "name=value" fragments. */
+    int has_args = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > 0;
+    for (int i = 0; has_args && i < 65536; i++) {
+        int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (flen < 0)
+            break;
+        if (flen == 0)
+            continue;
+        char *tmp = (size_t)flen < sizeof(stack) ? stack : malloc((size_t)flen + 1);
+        if (!tmp)
+            return -ENOMEM;
+        int got = lws_hdr_copy_fragment(wsi, tmp, flen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+        int rc = 0;
+        if (got > 0) {
+            head_bytes += (size_t)got + 1;
+            char *eq = memchr(tmp, '=', (size_t)got);
+            size_t nlen = eq ? (size_t)(eq - tmp) : (size_t)got;
+            const char *val = eq ? eq + 1 : "";
+            size_t vlen = eq ? (size_t)got - nlen - 1 : 0;
+            rc = req_add_pair(req, tmp, nlen, val, vlen);
+            if (!rc)
+                req->nquery++;
+        }
+        if (tmp != stack)
+            free(tmp);
+        if (rc)
+            return rc;
+    }
+
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        const char *name;
+        size_t name_len;
+        if (t == WSI_TOKEN_HTTP_URI_ARGS || !header_token_name(t, &name, &name_len))
+            continue;
+        if (copy_token(req, wsi, t, name, name_len, &head_bytes))
+            return -ENOMEM;
+    }
+#if GW_LWS_AT_LEAST(4, 3)
+    struct custom_walk walk = {req, wsi, &head_bytes, 0};
+    lws_hdr_custom_name_foreach(wsi, copy_custom_header, &walk);
+    if (walk.rc)
+        return walk.rc;
+#endif
+    if (head_bytes > srv->cfg.max_header)
+        return -E2BIG;
+    return 0;
+}
+
+static int client_wants_close(struct lws *wsi)
+{
+    char conn[64];
+    int n = lws_hdr_copy(wsi, conn, sizeof(conn), WSI_TOKEN_CONNECTION);
+    if (n > 0 && strcasestr(conn, "close"))
+        return 1;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP1_0) > 0)
+        return !(n > 0 && strcasestr(conn, "keep-alive"));
+    return 0;
+}
+
+/* ---- hand-offs -------------------------------------------------------------------- */
+
+static void dispatch(gw_server *srv, gw_conn *conn, struct lws *wsi, gw_request *req)
+{
+    gw_pending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        req_destroy(req);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    p->wsi = wsi;
+    req->pending = p;
+    conn->pending = p;
+    atomic_fetch_add(&srv->in_flight, 1);
+    /* The handler may take a while; the connection stays open until it answers or the
+     * client leaves (lws tells us through LWS_CALLBACK_CLOSED_HTTP). */
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+
+    if (req->route->kind == GW_ROUTE_ASYNC) {
+        pthread_mutex_lock(&srv->async_lock);
+        int was_empty = srv->async_head == NULL;
+        fifo_push((void **)&srv->async_head, (void **)&srv->async_tail, req,
+                  offsetof(gw_request, next));
+        pthread_mutex_unlock(&srv->async_lock);
+        if (was_empty) {
+            uint64_t one = 1;
+            if (write(srv->async_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                lwsl_err("gateway: eventfd write failed: %s\n", strerror(errno));
+        }
+    } else {
+        pthread_mutex_lock(&srv->sync_lock);
+        fifo_push((void **)&srv->sync_head, (void **)&srv->sync_tail, req,
+                  offsetof(gw_request, next));
+        if (srv->sync_idle > 0)
+            pthread_cond_signal(&srv->sync_cond);
+        pthread_mutex_unlock(&srv->sync_lock);
+    }
+}
+
+gw_request *gw_server_try_next_sync(gw_server *srv)
+{
+    pthread_mutex_lock(&srv->sync_lock);
+    gw_request *req = srv->sync_head;
+    if (req) {
+        srv->sync_head = req->next;
+        if (!srv->sync_head)
+            srv->sync_tail = NULL;
+        req->next = NULL;
+    }
+    pthread_mutex_unlock(&srv->sync_lock);
+    return req;
+}
+
+gw_request *gw_server_next_sync(gw_server *srv)
+{
+    pthread_mutex_lock(&srv->sync_lock);
+    while (!srv->sync_head && !srv->sync_closed) {
+        srv->sync_idle++;
+        pthread_cond_wait(&srv->sync_cond, &srv->sync_lock);
+        srv->sync_idle--;
+    }
+    gw_request *req = srv->sync_head;
+    if (req) {
+        srv->sync_head = req->next;
+        if (!srv->sync_head)
+            srv->sync_tail = NULL;
+        req->next = NULL;
+    }
+    pthread_mutex_unlock(&srv->sync_lock);
+    return req;
+}
+
+int gw_server_async_fd(const gw_server *srv)
+{
+    return srv->async_fd;
+}
+
+gw_request *gw_server_take_async(gw_server *srv)
+{
+    uint64_t v;
+    /* Reset the eventfd before taking the queue: a push after the take writes it again. */
+    if (read(srv->async_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        lwsl_err("gateway: eventfd read failed: %s\n", strerror(errno));
+    pthread_mutex_lock(&srv->async_lock);
+    gw_request *list = srv->async_head;
+    srv->async_head = srv->async_tail = NULL;
+    pthread_mutex_unlock(&srv->async_lock);
+    return list;
+}
+
+int gw_server_respond(gw_server *srv, gw_request *req, char *response, size_t len)
+{
+    gw_pending *p = req->pending;
+    if (!p) {
+        gw_response_free(response);
+        return -ENOTCONN;
+    }
+    req->pending = NULL;
+    p->response = response;
+    p->len = len;
+    pthread_mutex_lock(&srv->answer_lock);
+    int was_empty = srv->answer_head == NULL;
+    fifo_push((void **)&srv->answer_head, (void **)&srv->answer_tail, p,
+              offsetof(gw_pending, next));
+    struct lws_context *ctx = srv->context;
+    pthread_mutex_unlock(&srv->answer_lock);
+    if (was_empty && ctx)
+        lws_cancel_service(ctx);
+    return 0;
+}
+
+void gw_request_free(gw_server *srv, gw_request *req)
+{
+    if (!req)
+        return;
+    if (req->pending) {
+        size_t len;
+        char *out = gw_response_plain(500, "Internal Server Error", NULL, 0, &len);
+        if (out)
+            (void)gw_server_respond(srv, req, out, len);
+    }
+    req_destroy(req);
+}
+
+static void pending_free(gw_pending *p)
+{
+    gw_response_free(p->response);
+    free(p);
+}
+
+/* Frees a request that never reached Python, with its pending (the context is gone). */
+static void req_discard(gw_request *req)
+{
+    if (req->pending) {
+        pending_free(req->pending);
+    }
+    req_destroy(req);
+}
+
+/* I/O thread: takes every answer and asks for WRITEABLE on the connections still there. */
+static void drain_answers(gw_server *srv)
+{
+    pthread_mutex_lock(&srv->answer_lock);
+    gw_pending *p = srv->answer_head;
+    srv->answer_head = srv->answer_tail = NULL;
+    pthread_mutex_unlock(&srv->answer_lock);
+    while (p) {
+        gw_pending *next = p->next;
+        atomic_fetch_sub(&srv->in_flight, 1);
+        p->drained = 1;
+        if (p->wsi)
+            lws_callback_on_writable(p->wsi);
+        else
+            pending_free(p);
+        p = next;
+    }
+}
+
+/* ---- the libwebsockets callback --------------------------------------------------- */
+
+static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *path, size_t len)
+{
+    int method = request_method(wsi);
+    int close_after = client_wants_close(wsi);
+    if (method < 0)
+        return respond_plain_now(wsi, 501, "Not Implemented", NULL, 1);
+    if (atomic_load(&srv->draining))
+        return respond_plain_now(wsi, 503, "Service Unavailable", NULL, 1);
+
+    gw_param params[GW_ROUTER_MAX_PARAMS];
+    int nparams = 0;
+    unsigned allowed = 0;
+    gw_route *route = gw_router_match(srv->router, method, path, len, params, &nparams, &allowed);
+    if (!route && method == GW_METHOD_HEAD) {
+        route = gw_router_match(srv->router, GW_METHOD_GET, path, len, params, &nparams, NULL);
+    }
+    if (!route) {
+        if (method == GW_METHOD_HEAD && (allowed & (1u << GW_METHOD_GET)))
+            allowed |= 1u << GW_METHOD_HEAD;
+        if (!allowed)
+            return respond_plain_now(wsi, 404, "Not Found", NULL, close_after);
+        char allow[160] = "allow: ";
+        size_t at = strlen(allow);
+        for (int m = 0; m < GW_METHOD_COUNT; m++) {
+            if (!(allowed & (1u << m)))
+                continue;
+            at += (size_t)snprintf(allow + at, sizeof(allow) - at, "%s%s",
+                                   at > 7 ? ", " : "", gw_method_name(m));
+        }
+        snprintf(allow + at, sizeof(allow) - at, "\r\n");
+        return respond_plain_now(wsi, 405, "Method Not Allowed", allow, close_after);
+    }
+
+    char cl[32];
+    size_t body_len = 0;
+    if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno || end == cl || *end || cl[0] == '-')
+            return respond_plain_now(wsi, 400, "Invalid Content-Length", NULL, 1);
+        if (v > srv->cfg.max_body) {
+            if (send_plain(wsi, 413, "Payload Too Large", NULL, 0) < 0)
+                return -1;
+            /* Swallow the body the client is sending so that it reads our answer
+             * instead of a reset, then close. */
+            if (v > GW_DISCARD_LIMIT)
+                return -1;
+            conn->discarding = 1;
+            conn->discard_left = (size_t)v;
+            return 0;
+        }
+        body_len = (size_t)v;
+    } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        return respond_plain_now(wsi, 411, "Length Required", NULL, 1);
+    }
+
+    if (route->kind == GW_ROUTE_CONST && route->const_response) {
+        size_t n = method == GW_METHOD_HEAD ? route->const_head_len : route->const_len;
+        int rc = lws_write(wsi, (unsigned char *)route->const_response, n, LWS_WRITE_HTTP_FINAL);
+        if (rc < 0 || close_after)
+            return -1;
+        if (body_len) { /* read and ignore the body, then finish the transaction */
+            conn->discarding = 2;
+            conn->discard_left = body_len;
+            return 0;
+        }
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+
+    gw_request *req = calloc(1, sizeof(*req));
+    if (!req || req_reserve(req, len + 1 + 512 + body_len + 1)) {
+        free(req);
+        return respond_plain_now(wsi, 503, "Service Unavailable", NULL, 1);
+    }
+    req->route = route;
+    req->method = method;
+    req->keep_alive = !close_after;
+    req->body_expected = body_len;
+    int64_t off = req_append(req, path, len);
+    int rc = off < 0 ? -ENOMEM : 0;
+    req->path_off = 0;
+    req->path_len = (uint32_t)len;
+    /* Parameter values point into lws' copy of the path; store them as our own. */
+    for (int i = 0; !rc && i < nparams; i++) {
+        rc = req_add_pair(req, params[i].name, params[i].name_len, params[i].value,
+                          params[i].value_len);
+        if (!rc)
+            req->nparams++;
+    }
+    if (!rc)
+        rc = copy_head(srv, req, wsi);
+    if (rc) {
+        req_destroy(req);
+        if (rc == -E2BIG)
+            return respond_plain_now(wsi, 431, "Request Header Fields Too Large", NULL, 1);
+        return respond_plain_now(wsi, 503, "Service Unavailable", NULL, 1);
+    }
+    lws_get_peer_simple(wsi, req->ip, sizeof(req->ip));
+    if (!strncmp(req->ip, "::ffff:", 7))
+        memmove(req->ip, req->ip + 7, strlen(req->ip + 7) + 1);
+
+    if (body_len) {
+        if (req_reserve(req, body_len + 1)) {
+            req_destroy(req);
+            return respond_plain_now(wsi, 503, "Service Unavailable", NULL, 1);
+        }
+        req->body_off = (uint32_t)req->buf_len;
+        conn->reading = req;
+        return 0;
+    }
+    req->body_off = (uint32_t)req->buf_len;
+    dispatch(srv, conn, wsi, req);
+    return 0;
+}
+
+static int on_body(gw_conn *conn, const char *in, size_t len)
+{
+    if (conn->discarding) {
+        conn->discard_left = len > conn->discard_left ? 0 : conn->discard_left - len;
+        return 0;
+    }
+    gw_request *req = conn->reading;
+    if (!req)
+        return 0;
+    if (req->body_len + len > req->body_expected)
+        return -1; /* lws sends no more than Content-Length says; anything else is broken */
+    memcpy(req->buf + req->body_off + req->body_len, in, len);
+    req->body_len += len;
+    return 0;
+}
+
+static int on_body_complete(gw_server *srv, gw_conn *conn, struct lws *wsi)
+{
+    if (conn->discarding) {
+        int finish = conn->discarding == 2;
+        conn->discarding = 0;
+        if (finish)
+            return lws_http_transaction_completed(wsi) ? -1 : 0;
+        return -1;
+    }
+    gw_request *req = conn->reading;
+    if (!req)
+        return 0;
+    conn->reading = NULL;
+    req->buf[req->body_off + req->body_len] = '\0';
+    req->buf_len = req->body_off + req->body_len + 1;
+    dispatch(srv, conn, wsi, req);
+    return 0;
+}
+
+static int on_writeable(gw_conn *conn, struct lws *wsi)
+{
+    gw_pending *p = conn->pending;
+    if (!p || !p->response)
+        return 0;
+    conn->pending = NULL;
+    int n = lws_write(wsi, (unsigned char *)p->response, p->len, LWS_WRITE_HTTP_FINAL);
+    pending_free(p);
+    if (n < 0)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static void on_closed(gw_conn *conn)
+{
+    if (conn->reading) {
+        req_destroy(conn->reading);
+        conn->reading = NULL;
+    }
+    if (conn->pending) {
+        gw_pending *p = conn->pending;
+        conn->pending = NULL;
+        if (p->drained)
+            pending_free(p); /* answered and drained, but never written */
+        else
+            p->wsi = NULL; /* answer not drained yet: freed when it is */
+    }
+}
+
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    gw_conn *conn = user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    gw_server *srv = ctx ? lws_context_user(ctx) : NULL;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_http(srv, conn, wsi, in ? (const char *)in : "/", in ? len : 1);
+    case LWS_CALLBACK_HTTP_BODY:
+        return on_body(conn, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return on_body_complete(srv, conn, wsi);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(conn, wsi);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (conn)
+            on_closed(conn);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv)
+            drain_answers(srv);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", callback_http, sizeof(gw_conn), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- lifecycle -------------------------------------------------------------------- */
+
+static void log_emit(int level, const char *line)
+{
+    fprintf(stderr, "gateway[lws %s]: %s", level == LLL_ERR ? "error" : "warning", line);
+}
+
+static void *io_main(void *arg)
+{
+    gw_server *srv = arg;
+    while (!atomic_load(&srv->stopping))
+        if (lws_service(srv->context, 0) < 0)
+            break;
+    return NULL;
+}
+
+/* Binds a throwaway socket to tell a busy port from other failures, with a clear message. */
+static int probe_bind(const char *host, int port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        sl = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*a6);
+    } else {
+        snprintf(err, errlen, "host '%s' is not an IPv4 or IPv6 address", host);
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
+        return -errno;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = 0;
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+        rc = -errno;
+        if (errno == EADDRINUSE)
+            snprintf(err, errlen, "address %s:%d is already in use", host, port);
+        else
+            snprintf(err, errlen, "cannot bind %s:%d: %s", host, port, strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
+int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errlen)
+{
+    if (srv->io_started) {
+        snprintf(err, errlen, "the server is already running");
+        return -EALREADY;
+    }
+    srv->cfg = *cfg;
+    snprintf(srv->host, sizeof(srv->host), "%s",
+             !strcmp(cfg->host, "localhost") ? "127.0.0.1" : cfg->host);
+    if (cfg->port <= 0 || cfg->port > 65535) {
+        snprintf(err, errlen, "port %d is out of range (1-65535)", cfg->port);
+        return -EINVAL;
+    }
+    int rc = probe_bind(srv->host, cfg->port, err, errlen);
+    if (rc)
+        return rc;
+
+    srv->async_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (srv->async_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        return -errno;
+    }
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->port;
+    int any4 = !strcmp(srv->host, "0.0.0.0"), any6 = !strcmp(srv->host, "::");
+    info.iface = (any4 || any6) ? NULL : srv->host;
+    info.protocols = protocols;
+    info.user = srv;
+    info.gid = -1;
+    info.uid = -1;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (!strchr(srv->host, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    /* lws drops a request whose head overflows this buffer without answering; our own
+     * limit (cfg->max_header) is below it so that oversized heads get a 431 first. */
+    size_t hdr = cfg->max_header + 4096;
+    info.max_http_header_data = (unsigned short)(hdr > 65535 ? 65535 : hdr);
+    info.max_http_header_pool = 4096;
+    info.keepalive_timeout = (int)(cfg->keepalive_timeout ? cfg->keepalive_timeout : 5);
+    info.timeout_secs = 30;
+    srv->context = lws_create_context(&info);
+    if (!srv->context) {
+        snprintf(err, errlen, "cannot listen on %s:%d (libwebsockets refused; see its log)",
+                 srv->host, cfg->port);
+        close(srv->async_fd);
+        srv->async_fd = -1;
+        return -EIO;
+    }
+    srv->port = cfg->port;
+    atomic_store(&srv->stopping, 0);
+    if (pthread_create(&srv->io_thread, NULL, io_main, srv)) {
+        snprintf(err, errlen, "cannot start the I/O thread");
+        lws_context_destroy(srv->context);
+        srv->context = NULL;
+        return -EAGAIN;
+    }
+    srv->io_started = 1;
+    return 0;
+}
+
+int gw_server_port(const gw_server *srv)
+{
+    return srv->io_started ? srv->port : 0;
+}
+
+void gw_server_drain(gw_server *srv)
+{
+    atomic_store(&srv->draining, 1);
+}
+
+size_t gw_server_in_flight(const gw_server *srv)
+{
+    return atomic_load(&srv->in_flight);
+}
+
+void gw_server_stop(gw_server *srv)
+{
+    pthread_mutex_lock(&srv->sync_lock);
+    srv->sync_closed = 1;
+    pthread_cond_broadcast(&srv->sync_cond);
+    pthread_mutex_unlock(&srv->sync_lock);
+    if (!srv->io_started)
+        return;
+    atomic_store(&srv->stopping, 1);
+    lws_cancel_service(srv->context);
+    pthread_join(srv->io_thread, NULL);
+    srv->io_started = 0;
+    /* Destroying the context closes every connection (CLOSED_HTTP orphans what Python
+     * still holds); answers that arrive later find no context and are freed below. */
+    pthread_mutex_lock(&srv->answer_lock);
+    struct lws_context *ctx = srv->context;
+    srv->context = NULL;
+    pthread_mutex_unlock(&srv->answer_lock);
+    lws_context_destroy(ctx);
+    drain_answers(srv);
+}
+
+void gw_server_free(gw_server *srv)
+{
+    if (!srv)
+        return;
+    gw_server_stop(srv);
+    drain_answers(srv);
+    gw_request *r;
+    while ((r = gw_server_try_next_sync(srv)))
+        req_discard(r);
+    for (r = srv->async_head; r;) {
+        gw_request *next = r->next;
+        req_discard(r);
+        r = next;
+    }
+    if (srv->async_fd >= 0)
+        close(srv->async_fd);
+    for (size_t i = 0; i < srv->routes.len; i++) {
+        gw_route *route = srv->routes.items[i];
+        gw_response_free(route->const_response);
+        free(route->pattern);
+        free(route);
+    }
+    free(srv->routes.items);
+    gw_router_free(srv->router);
+    pthread_mutex_destroy(&srv->sync_lock);
+    pthread_cond_destroy(&srv->sync_cond);
+    pthread_mutex_destroy(&srv->async_lock);
+    pthread_mutex_destroy(&srv->answer_lock);
+    free(srv);
+}

@@ -1,0 +1,106 @@
+/*
+ * bus.h: where published messages travel.
+ *
+ * A bus carries a publish from the thread that makes it to every subscriber
+ * it concerns: the subscribers of its own I/O thread's registry (always)
+ * and, depending on the implementation, those of sibling processes or of
+ * other machines (Redis). The fan-out code only ever talks to a ps_bus, so
+ * a new transport is a new ps_bus_ops, not a change to the fan-out.
+ *
+ * Two directions:
+ *   out  ps_bus_publish() / ps_bus_publish_frame(): deliver locally, and
+ *        send the message (topic, ps_frame_opcode(), ps_frame_payload()) to
+ *        wherever else the bus reaches, encoded as that transport wants;
+ *   in   a bus that receives a message from elsewhere builds one ps_frame
+ *        from it and hands it to ps_topics_publish() on its registry.
+ * and interest: a remote bus only needs the messages of topics that have
+ * local subscribers; ps_bus_on_interest() (given to
+ * ps_topics_set_interest()) tells it as topics are born and die.
+ *
+ * Threads: a bus instance belongs to the I/O thread of the registry it
+ * delivers into; every call on it is made on that thread.
+ *
+ * Writing a bus: embed struct ps_bus as the first member of the
+ * implementation's struct, point ops at a static const ps_bus_ops, and hand
+ * out &impl->base from its constructor.
+ */
+#ifndef PS_BUS_H
+#define PS_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "frame.h"
+#include "topics.h"
+
+typedef struct ps_bus ps_bus;
+
+typedef struct ps_bus_ops {
+    /* A short name for logs ("local", "siblings", "redis"). */
+    const char *name;
+
+    /*
+     * Delivers frame on topic (len bytes) to this thread's subscribers
+     * except exclude (may be NULL), and to every other destination of the
+     * bus (where exclude means nothing). frame is borrowed for the call: a
+     * bus that keeps it (to send later) takes its own reference. Returns
+     * the number of this thread's subscribers reached, or a negative errno
+     * if the message was delivered nowhere.
+     */
+    int (*publish)(ps_bus *bus, const char *topic, size_t len,
+                   ps_frame *frame, const ps_subscriber *exclude);
+
+    /*
+     * This thread's registry now has (subscribe_interest) or no longer has
+     * (unsubscribe_interest) subscribers of topic (len bytes, borrowed for
+     * the call). There is no failure to report: a bus that cannot act now
+     * (disconnected) remembers what is wanted and catches up when it can.
+     * NULL when the bus needs no interest, like the in-process bus.
+     */
+    void (*subscribe_interest)(ps_bus *bus, const char *topic, size_t len);
+    void (*unsubscribe_interest)(ps_bus *bus, const char *topic, size_t len);
+
+    /* Releases everything the bus holds, and the bus itself. */
+    void (*close)(ps_bus *bus);
+} ps_bus_ops;
+
+struct ps_bus {
+    const ps_bus_ops *ops;
+};
+
+/*
+ * Encodes payload (len bytes, copied) once as a frame of opcode and
+ * publishes it as ps_bus_publish_frame() does. Returns what that returns,
+ * or -EINVAL / -ENOMEM if the frame could not be made (see ps_frame_new()).
+ */
+PS_MUST_CHECK int ps_bus_publish(ps_bus *bus, const char *topic, size_t len,
+                                 unsigned opcode, const void *payload,
+                                 size_t payload_len,
+                                 const ps_subscriber *exclude);
+
+/* Publishes an already encoded frame (borrowed) through bus->ops->publish.
+ * Same returns. */
+PS_MUST_CHECK int ps_bus_publish_frame(ps_bus *bus, const char *topic,
+                                       size_t len, ps_frame *frame,
+                                       const ps_subscriber *exclude);
+
+/*
+ * A ps_interest_fn forwarding to the bus passed as ctx: born topics to
+ * subscribe_interest, dead ones to unsubscribe_interest (when the bus has
+ * them). Wire it with ps_topics_set_interest(topics, ps_bus_on_interest,
+ * bus).
+ */
+void ps_bus_on_interest(void *bus, const char *topic, size_t len, bool alive);
+
+/* Closes the bus (bus->ops->close). NULL is a no-op. */
+void ps_bus_close(ps_bus *bus);
+
+/*
+ * The in-process bus: publish delivers straight into topics (borrowed; it
+ * must outlive the bus) and nowhere else; it needs no interest. Returns the
+ * bus (owned by the caller, released with ps_bus_close()), or NULL with
+ * errno ENOMEM.
+ */
+PS_MUST_CHECK ps_bus *ps_bus_local_new(ps_topics *topics);
+
+#endif /* PS_BUS_H */

@@ -1,0 +1,29 @@
+"""Robyn's API on a C core: libwebsockets owns the sockets, C routes and fans out, Python
+runs only the handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import status_codes
+from .datastructures import Headers, QueryParams
+from .exceptions import HTTPException, WebSocketException
+from .request import Request
+from .responses import Response, html, jsonify, serve_file, serve_html
+from .types import Body, IPAddress, Method, PathParams, RequestBody, Url
+
+__all__ = [
+    "Body", "HTTPException", "Headers", "IPAddress", "Method", "PathParams", "QueryParams",
+    "Request", "RequestBody", "Response", "Robyn", "Url", "WebSocketException", "html",
+    "jsonify", "serve_file", "serve_html", "status_codes",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The application class needs the compiled extension; the pure-Python types do not,
+    # so importing them works before the extension is built.
+    if name == "Robyn":
+        from .app import Robyn
+
+        return Robyn
+    raise AttributeError(f"module 'robyn' has no attribute {name!r}")

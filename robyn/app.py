@@ -1,0 +1,292 @@
+"""The application object: route decorators, lifecycle, and the glue to the C server.
+
+Everything about a route is resolved when it is registered (sync or async, what to inject,
+how to answer); per request, C hands a Job to the route's `handle` closure and the
+closure answers it with `job.respond()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _gateway
+from .exceptions import HTTPException
+from .injection import compile_handler
+from .responses import serialize
+
+logger = logging.getLogger("robyn")
+
+_TEXT = [("content-type", "text/plain; charset=utf-8")]
+_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
+_DEFAULT_MAX_PAYLOAD = 1_000_000
+_SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _answer_error(job: Any, exc: BaseException, where: str) -> None:
+    if isinstance(exc, HTTPException):
+        detail = exc.detail if exc.detail is not None else ""
+        job.respond(exc.status_code, _TEXT, str(detail))
+        return
+    logger.error("%s raised", where, exc_info=(type(exc), exc, exc.__traceback__))
+    job.respond(500, _TEXT, "Internal Server Error")
+
+
+def _answer(job: Any, result: Any, where: str) -> None:
+    if type(result) is str:
+        job.respond(200, _TEXT, result)
+        return
+    try:
+        status, headers, body = serialize(result)
+    except Exception as exc:  # a return value we cannot send is the handler's bug: 500
+        _answer_error(job, exc, where)
+        return
+    job.respond(status, headers, body)
+
+
+class Route:
+    """One registered route: what C calls, and what it was made from."""
+
+    __slots__ = ("method", "path", "handler", "is_async", "const", "index", "handle", "call")
+
+    def __init__(self, method: str, path: str, handler: Callable[..., Any], const: bool,
+                 app: "Robyn") -> None:
+        self.method = method
+        self.path = path
+        self.handler = handler
+        self.const = const
+        params = [p[1:] for p in path.split("/") if p[:1] in (":", "*")]
+        self.is_async, self.call = compile_handler(handler, params, app._dependencies)
+        where = f"handler for {method} {path}"
+        call = self.call
+        if self.is_async:
+            self.handle = app._make_async_handle(call, where)
+        else:
+            def handle(job: Any) -> None:
+                try:
+                    result = call(job)
+                except BaseException as exc:
+                    _answer_error(job, exc, where)
+                    return
+                _answer(job, result, where)
+
+            self.handle = handle
+        self.index = -1
+
+
+class Robyn:
+    """A web application, with Robyn's API."""
+
+    def __init__(self, file_object: str, config: Any = None, dependencies: Any = None) -> None:
+        self.file_path = file_object
+        self.directory_path = os.path.dirname(os.path.abspath(file_object))
+        self.config = config
+        self._server = _gateway.Server()
+        self._routes: list[Route] = []
+        self._startup_handlers: list[Callable[[], Any]] = []
+        self._shutdown_handlers: list[Callable[[], Any]] = []
+        self._dependencies: dict[str, dict[str, Any]] = {"global": {}, "router": {}}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._eager = sys.version_info >= (3, 12)
+
+    # ---- registration ------------------------------------------------------------------
+
+    def add_route(self, route_type: str, endpoint: str, handler: Callable[..., Any],
+                  is_const: bool = False) -> Route:
+        method = route_type.upper() if isinstance(route_type, str) else str(route_type)
+        if method not in _METHODS:
+            raise ValueError(f"unknown HTTP method {route_type!r} for route {endpoint!r}")
+        route = Route(method, endpoint, handler, is_const, self)
+        kind = _gateway.ROUTE_CONST if is_const else (
+            _gateway.ROUTE_ASYNC if route.is_async else _gateway.ROUTE_SYNC)
+        route.index = self._server.add_route(method, endpoint, kind, route.handle)
+        self._routes.append(route)
+        return route
+
+    def _decorator(self, method: str, endpoint: str, const: bool = False
+                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+            self.add_route(method, endpoint, handler, const)
+            return handler
+
+        return register
+
+    def get(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
+        return self._decorator("GET", endpoint, const)
+
+    def post(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
+        return self._decorator("POST", endpoint, const)
+
+    def put(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
+        return self._decorator("PUT", endpoint, const)
+
+    def delete(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
+        return self._decorator("DELETE", endpoint, const)
+
+    def patch(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
+        return self._decorator("PATCH", endpoint, const)
+
+    def head(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
+        return self._decorator("HEAD", endpoint, const)
+
+    def options(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
+        return self._decorator("OPTIONS", endpoint, const)
+
+    def connect(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
+        return self._decorator("CONNECT", endpoint, const)
+
+    def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
+        self._startup_handlers.append(handler)
+        return handler
+
+    def shutdown_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
+        self._shutdown_handlers.append(handler)
+        return handler
+
+    def inject(self, **kwargs: Any) -> None:
+        """Makes values available to handlers by parameter name (router dependencies)."""
+        self._dependencies["router"].update(kwargs)
+
+    def inject_global(self, **kwargs: Any) -> None:
+        self._dependencies["global"].update(kwargs)
+
+    # ---- async handlers ------------------------------------------------------------------
+
+    def _make_async_handle(self, call: Callable[[Any], Any], where: str
+                           ) -> Callable[[Any], None]:
+        tasks = self._tasks
+
+        async def serve(job: Any) -> None:
+            try:
+                result = await call(job)
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError) and self._stopping:
+                    job.respond(503, _TEXT, "Service Unavailable")
+                    raise
+                _answer_error(job, exc, where)
+                return
+            _answer(job, result, where)
+
+        def handle(job: Any) -> None:
+            loop = self._loop
+            assert loop is not None
+            if self._eager:
+                task = asyncio.Task(serve(job), loop=loop, eager_start=True)  # type: ignore[call-arg]
+                if task.done():
+                    return
+            else:
+                task = loop.create_task(serve(job))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        return handle
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            return asyncio.new_event_loop()
+        return uvloop.new_event_loop()  # type: ignore[no-any-return]
+
+    async def _run_hooks(self, hooks: list[Callable[[], Any]]) -> None:
+        for hook in hooks:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
+
+    async def _compute_const_routes(self) -> None:
+        for route in self._routes:
+            if not route.const:
+                continue
+            params = inspect.signature(route.handler).parameters
+            if params:
+                raise ValueError(
+                    f"const route {route.method} {route.path} must take no parameters: "
+                    "its response is computed once, before any request")
+            result = route.handler()
+            if inspect.isawaitable(result):
+                result = await result
+            status, headers, body = serialize(result)
+            self._server.set_const(route.index, status, headers, body)
+
+    def start(self, host: str = "127.0.0.1", port: int = 8080, _check_port: bool = True,
+              client_timeout: int = 30, keep_alive_timeout: int = 20,
+              max_payload_size: int | None = None, workers: int | None = None) -> None:
+        """Serves until SIGINT or SIGTERM, then shuts down gracefully and returns."""
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
+        host = os.environ.get("ROBYN_HOST") or host
+        port = _env_int("ROBYN_PORT", port)
+        if max_payload_size is None:
+            max_payload_size = _env_int("ROBYN_MAX_PAYLOAD_SIZE", _DEFAULT_MAX_PAYLOAD)
+        if workers is None:
+            workers = _env_int("ROBYN_SYNC_WORKERS", 16)
+
+        loop = self._new_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._run_hooks(self._startup_handlers))
+            loop.run_until_complete(self._compute_const_routes())
+            try:
+                self._server.start(host, port, max_body=max_payload_size, workers=workers,
+                                   keepalive_timeout=keep_alive_timeout)
+            except OSError as exc:
+                raise SystemExit(f"robyn: cannot start the server: {exc.strerror}") from None
+            loop.add_reader(self._server.async_fd(), self._server.run_async)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._request_shutdown)
+            shown = f"[{host}]" if ":" in host else host
+            logger.info("Robyn listening on http://%s:%d", shown, port)
+            loop.run_forever()
+            loop.run_until_complete(self._shutdown())
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            self._server.stop()
+            asyncio.set_event_loop(None)
+            loop.close()
+            self._loop = None
+
+    def _request_shutdown(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        logger.info("Robyn shutting down")
+        assert self._loop is not None
+        self._loop.stop()
+
+    async def _shutdown(self) -> None:
+        """New requests get 503; requests in flight get until the grace period ends."""
+        self._server.drain()
+        deadline = time.monotonic() + _SHUTDOWN_GRACE_SECONDS
+        while self._server.in_flight() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._server.async_fd())
+        await self._run_hooks(self._shutdown_handlers)

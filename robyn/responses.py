@@ -1,0 +1,376 @@
+"""Response types, the helpers that build them, and `serialize`, which turns any handler result
+into the (status, headers, body) triple the C bridge writes.
+
+What a handler may return, as in Robyn:
+  str                     200 text/plain
+  bytes                   200 application/octet-stream
+  dict / list             200 application/json (compact, non-ASCII kept as UTF-8)
+  Response                its status, headers (lower-case names) and cookies, as given; no
+                          Content-Type is added when it has none
+  FileResponse            the file's bytes with the given status and headers
+  (body, headers, status) body formatted by these rules; the given headers win, and the body's
+                          Content-Type is kept unless they set one
+  a Pydantic model        200 application/json (`model_dump_json()`)
+  anything else (None…)   200 text/plain with `str(result)`, as Robyn does
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import json
+import logging
+import mimetypes
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from robyn.datastructures import Headers
+
+__all__ = [
+    "Cookie",
+    "Cookies",
+    "Response",
+    "FileResponse",
+    "html",
+    "serve_html",
+    "serve_file",
+    "jsonify",
+    "serialize",
+]
+
+_logger = logging.getLogger(__name__)
+
+HeaderList = list[tuple[str, str]]
+
+_CT_TEXT = ("content-type", "text/plain")
+_CT_JSON = ("content-type", "application/json")
+_CT_OCTET = ("content-type", "application/octet-stream")
+
+
+def _json_default(obj: Any) -> Any:
+    """Encodes what orjson (Robyn's encoder) encodes natively beyond the JSON types."""
+    if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
+        return obj.isoformat()
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {field.name: getattr(obj, field.name) for field in dataclasses.fields(obj)}
+    model_dump = getattr(obj, "model_dump", None)  # Pydantic v2 models
+    if callable(model_dump):
+        return model_dump(mode="json")
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
+
+
+def jsonify(data: Any) -> str:
+    """Serializes `data` to a compact JSON string (`{"a":1}`), as Robyn's orjson-based jsonify.
+
+    Also encodes datetimes/dates/times (ISO 8601), UUIDs, enums (their value), dataclasses and
+    Pydantic models. Anything else raises TypeError("Type is not JSON serializable: <type>").
+    """
+    return _encode_json(data)
+
+
+class Cookie:
+    """One cookie to set; serialized as a Set-Cookie header. `expires` is kept but not sent
+    (Robyn sends `Max-Age` only)."""
+
+    __slots__ = ("value", "path", "domain", "max_age", "expires", "secure", "http_only", "same_site")
+
+    def __init__(
+        self,
+        value: str,
+        path: str | None = None,
+        domain: str | None = None,
+        max_age: int | None = None,
+        expires: str | None = None,
+        secure: bool = False,
+        http_only: bool = False,
+        same_site: str | None = None,
+    ) -> None:
+        self.value = value
+        self.path = path
+        self.domain = domain
+        self.max_age = max_age
+        self.expires = expires
+        self.secure = secure
+        self.http_only = http_only
+        self.same_site = same_site
+
+    @staticmethod
+    def deleted() -> Cookie:
+        """A cookie that makes the browser drop it: empty value, Path=/, Max-Age=0."""
+        return Cookie("", path="/", max_age=0)
+
+    def to_header_value(self, name: str) -> str:
+        """The Set-Cookie value. Raises ValueError for a SameSite other than Strict, Lax or None."""
+        parts = [f"{name}={self.value}"]
+        if self.http_only:
+            parts.append("HttpOnly")
+        if self.same_site is not None:
+            same_site = {"strict": "Strict", "lax": "Lax", "none": "None"}.get(self.same_site.lower())
+            if same_site is None:
+                raise ValueError(f"Invalid SameSite value: must be 'Strict', 'Lax', or 'None', got '{self.same_site}'")
+            parts.append(f"SameSite={same_site}")
+            if same_site == "None" and not self.secure:
+                parts.append("Secure")
+        if self.secure:
+            parts.append("Secure")
+        if self.path is not None:
+            parts.append(f"Path={self.path}")
+        if self.domain:
+            parts.append(f"Domain={self.domain.lstrip('.')}")
+        if self.max_age is not None:
+            parts.append(f"Max-Age={self.max_age}")
+        return "; ".join(parts)
+
+    def __repr__(self) -> str:
+        return (
+            f"Cookie(value={self.value!r}, path={self.path!r}, domain={self.domain!r}, max_age={self.max_age!r}, "
+            f"expires={self.expires!r}, secure={self.secure}, http_only={self.http_only}, same_site={self.same_site!r})"
+        )
+
+
+class Cookies:
+    """Cookies to set on a response, by name."""
+
+    __slots__ = ("_cookies",)
+
+    def __init__(self) -> None:
+        self._cookies: dict[str, Cookie] = {}
+
+    def set(self, name: str, cookie: Cookie) -> None:
+        self._cookies[name] = cookie
+
+    def get(self, name: str) -> Cookie | None:
+        return self._cookies.get(name)
+
+    def remove(self, name: str) -> None:
+        """Forgets the cookie (the browser keeps it); see `delete`."""
+        self._cookies.pop(name, None)
+
+    def delete(self, name: str) -> None:
+        """Replaces the cookie with one that makes the browser drop it."""
+        self._cookies[name] = Cookie.deleted()
+
+    def is_empty(self) -> bool:
+        return not self._cookies
+
+    def keys(self) -> list[str]:
+        return list(self._cookies)
+
+    def header_values(self) -> list[str]:
+        """One Set-Cookie value per cookie; a cookie with an invalid SameSite is skipped, as in Robyn."""
+        values = []
+        for name, cookie in self._cookies.items():
+            try:
+                values.append(cookie.to_header_value(name))
+            except ValueError as exc:
+                _logger.warning("Skipping cookie %r: %s", name, exc)
+        return values
+
+    def __setitem__(self, name: str, cookie: Cookie) -> None:
+        self._cookies[name] = cookie
+
+    def __getitem__(self, name: str) -> Cookie | None:
+        return self._cookies.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._cookies
+
+    def __len__(self) -> int:
+        return len(self._cookies)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._cookies))
+
+    def __repr__(self) -> str:
+        return f"Cookies({self._cookies!r})"
+
+
+_MISSING: Any = object()
+
+
+def _as_headers(headers: Headers | Mapping[str, Any] | None) -> Headers:
+    if isinstance(headers, Headers):
+        return headers
+    if headers is None:
+        return Headers()
+    if isinstance(headers, Mapping):
+        return Headers(headers)
+    raise TypeError("headers must be a Headers instance or a dict")
+
+
+class Response:
+    """A full response. The body is `description` (Robyn's name) or `body=` (its alias);
+    pass exactly one. `headers` may be a Headers, a dict or None."""
+
+    __slots__ = ("status_code", "_headers", "_description", "response_type", "_file_path", "cookies")
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: Headers | Mapping[str, Any] | None = None,
+        description: str | bytes = _MISSING,
+        *,
+        body: str | bytes = _MISSING,
+    ) -> None:
+        if description is _MISSING:
+            if body is _MISSING:
+                raise TypeError("Response() missing required argument: 'description' (or its alias 'body')")
+            description = body
+        elif body is not _MISSING:
+            raise TypeError("Response() got both 'description' and 'body'; pass only one")
+        if not isinstance(description, (str, bytes)):
+            raise ValueError("Could not convert specified body to bytes")
+        self.status_code = status_code
+        self._headers = _as_headers(headers)
+        self._description = description
+        self.response_type = "text"
+        self._file_path: str | None = None
+        self.cookies = Cookies()
+
+    @property
+    def headers(self) -> Headers:
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Headers | Mapping[str, Any]) -> None:
+        self._headers = _as_headers(value)
+
+    @property
+    def description(self) -> str | bytes:
+        return self._description
+
+    @description.setter
+    def description(self, value: str | bytes) -> None:
+        if not isinstance(value, (str, bytes)):
+            raise ValueError("Could not convert specified response description to bytes")
+        self._description = value
+
+    @property
+    def file_path(self) -> str | None:
+        return self._file_path
+
+    @file_path.setter
+    def file_path(self, path: str) -> None:
+        """Reads the file into the body now; OSError("Failed to read file: ...") if it cannot."""
+        try:
+            with open(path, "rb") as file:
+                content = file.read()
+        except OSError as exc:
+            raise OSError(f"Failed to read file: {exc}") from exc
+        self.response_type = "static_file"
+        self._file_path = path
+        self._description = content
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str,
+        path: str | None = None,
+        domain: str | None = None,
+        max_age: int | None = None,
+        expires: str | None = None,
+        secure: bool = False,
+        http_only: bool = False,
+        same_site: str | None = None,
+    ) -> None:
+        """Sets (or replaces) the cookie `key`."""
+        self.cookies.set(key, Cookie(value, path, domain, max_age, expires, secure, http_only, same_site))
+
+    def __repr__(self) -> str:
+        return f"Response(status_code={self.status_code}, headers={self._headers!r}, description={self._description!r})"
+
+
+class FileResponse:
+    """Sends the file at `file_path` (read when the response is written)."""
+
+    def __init__(self, file_path: str, status_code: int | None = None, headers: Headers | None = None) -> None:
+        self.file_path = file_path
+        self.description = ""
+        self.status_code = status_code or 200
+        self.headers = headers if headers is not None else Headers({"Content-Disposition": "attachment"})
+
+
+def html(html: str) -> Response:
+    """A 200 text/html response with `html` as its body."""
+    return Response(200, Headers({"Content-Type": "text/html"}), html)
+
+
+def serve_html(file_path: str) -> FileResponse:
+    return FileResponse(file_path, headers=Headers({"Content-Type": "text/html"}))
+
+
+def serve_file(file_path: str, file_name: str | None = None) -> FileResponse:
+    """Sends a file as a download named `file_name` (default: its base name), its type guessed
+    from that name (application/octet-stream when unknown)."""
+    file_name = file_name or os.path.basename(file_path)
+    headers = Headers({"Content-Type": mimetypes.guess_type(file_name)[0] or "application/octet-stream"})
+    headers.append("Content-Disposition", f"attachment; filename={file_name}")
+    return FileResponse(file_path, headers=headers)
+
+
+def serialize(result: Any) -> tuple[int, HeaderList, bytes]:
+    """Turns a handler's return value into (status, headers, body); see the module docstring.
+
+    The header list is new on every call; the caller may keep or extend it.
+    """
+    kind = type(result)
+    if kind is str:
+        return 200, [_CT_TEXT], result.encode()
+    if kind is dict or kind is list:
+        return 200, [_CT_JSON], _encode_json(result).encode()
+    if kind is Response:
+        return _from_response(result)
+    if kind is bytes:
+        return 200, [_CT_OCTET], result
+    return _serialize_other(result)
+
+
+def _from_response(response: Response) -> tuple[int, HeaderList, bytes]:
+    headers = response.headers.multi_items()
+    if response.cookies:
+        headers.extend(("set-cookie", value) for value in response.cookies.header_values())
+    body = response.description
+    return response.status_code, headers, body.encode() if isinstance(body, str) else body
+
+
+def _serialize_other(result: Any) -> tuple[int, HeaderList, bytes]:
+    if isinstance(result, Response):
+        return _from_response(result)
+    if isinstance(result, str):
+        return 200, [_CT_TEXT], str.encode(result)
+    if isinstance(result, (dict, list)):
+        return 200, [_CT_JSON], _encode_json(result).encode()
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return 200, [_CT_OCTET], bytes(result)
+    if isinstance(result, FileResponse):
+        with open(result.file_path, "rb") as file:
+            content = file.read()
+        return result.status_code, _as_headers(result.headers).multi_items(), content
+    if isinstance(result, tuple):
+        return _from_tuple(result)
+    model_dump_json = getattr(result, "model_dump_json", None)  # Pydantic v2 models
+    if callable(model_dump_json) and not isinstance(result, type):
+        return 200, [_CT_JSON], model_dump_json().encode()
+    return 200, [_CT_TEXT], str(result).encode()
+
+
+def _from_tuple(result: tuple[Any, ...]) -> tuple[int, HeaderList, bytes]:
+    if len(result) != 3:
+        raise ValueError("Tuple should have 3 elements")
+    description, headers, status_code = result
+    if not isinstance(status_code, int):
+        raise TypeError(f"Tuple status code must be an int, got {type(status_code).__name__}")
+    _, body_headers, body = serialize(description)
+    given = _as_headers(headers).multi_items()
+    names = {name for name, _ in given}
+    return status_code, given + [pair for pair in body_headers if pair[0] not in names], body
