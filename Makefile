@@ -32,7 +32,7 @@ $(STAMP): $(SOURCES) | venv
 	@touch $@
 
 install: deps $(STAMP)
-	@$(PY) -c "import robyn._gateway, robyn; print('robyn imports from', robyn.__file__)"
+	@cd /tmp && $(CURDIR)/$(PY) -c "import robyn._gateway, robyn; print('robyn imports from', robyn.__file__)"
 
 # The C tests, three ways: plain, under AddressSanitizer + UBSan, and under valgrind.
 test-c: test-c-asan test-c-valgrind
@@ -48,7 +48,7 @@ test-c-valgrind: venv
 		--wrapper='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet'
 
 test-python: install
-	$(PY) -m pytest tests/python
+	$(VENV)/bin/pytest tests/python
 
 bench: install
 	bench/run

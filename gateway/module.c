@@ -30,6 +30,12 @@ typedef struct {
     PyTypeObject *job_type;
 } module_state;
 
+struct ServerObject;
+typedef struct {
+    struct ServerObject *server;
+    int index;
+} worker_arg;
+
 typedef struct ServerObject {
     PyObject_HEAD
     gw_server *srv;
@@ -37,6 +43,7 @@ typedef struct ServerObject {
     PyTypeObject *job_type;
     PyInterpreterState *interp;
     pthread_t *workers;
+    worker_arg *worker_args;
     int nworkers;
     int started;
 } ServerObject;
@@ -411,16 +418,19 @@ static void run_request(ServerObject *self, gw_request *req)
 
 static void *worker_main(void *arg)
 {
-    ServerObject *self = arg;
+    worker_arg *wa = arg;
+    ServerObject *self = wa->server;
+    int me = wa->index;
     PyThreadState *ts = PyThreadState_New(self->interp);
+    gw_server_worker_started(self->srv);
     for (;;) {
-        gw_request *req = gw_server_next_sync(self->srv);
+        gw_request *req = gw_server_next_sync(self->srv, me);
         if (!req)
             break;
         PyEval_RestoreThread(ts);
         do {
             run_request(self, req);
-            req = gw_server_try_next_sync(self->srv);
+            req = gw_server_try_next_sync(self->srv, me);
         } while (req);
         PyEval_SaveThread();
     }
@@ -465,7 +475,9 @@ static void stop_workers(ServerObject *self)
         pthread_join(self->workers[i], NULL);
     Py_END_ALLOW_THREADS
     PyMem_Free(self->workers);
+    PyMem_Free(self->worker_args);
     self->workers = NULL;
+    self->worker_args = NULL;
     self->nworkers = 0;
 }
 
@@ -635,12 +647,15 @@ static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds
         return NULL;
     }
     self->workers = PyMem_Calloc((size_t)workers, sizeof(pthread_t));
-    if (!self->workers) {
+    self->worker_args = PyMem_Calloc((size_t)workers, sizeof(worker_arg));
+    if (!self->workers || !self->worker_args) {
         stop_workers(self);
         return PyErr_NoMemory();
     }
     for (int i = 0; i < workers; i++) {
-        if (pthread_create(&self->workers[i], NULL, worker_main, self)) {
+        self->worker_args[i].server = self;
+        self->worker_args[i].index = i;
+        if (pthread_create(&self->workers[i], NULL, worker_main, &self->worker_args[i])) {
             stop_workers(self);
             PyErr_SetString(PyExc_RuntimeError, "cannot start the worker threads");
             return NULL;

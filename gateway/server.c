@@ -15,11 +15,16 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GW_LWS_AT_LEAST(maj, min)                                                               \
     (LWS_LIBRARY_VERSION_MAJOR > (maj) ||                                                       \
      (LWS_LIBRARY_VERSION_MAJOR == (maj) && LWS_LIBRARY_VERSION_MINOR >= (min)))
+
+/* How long the sync queue may go without a worker taking a request before another
+ * worker is woken: a handler that blocks (time.sleep, I/O) must not hold up the rest. */
+#define GW_SYNC_STALL_NS (2 * 1000 * 1000)
 
 /* Bodies larger than this past the limit are not read to the end before closing. */
 #define GW_DISCARD_LIMIT (16u * 1024u * 1024u)
@@ -66,11 +71,20 @@ struct gw_server {
     atomic_size_t in_flight;
     int port;
 
+    /* The sync queue. One worker at a time drains it, keeping the GIL across requests;
+     * more are woken only when it stalls (see sync_kick), since every extra awake worker
+     * costs GIL hand-offs. */
     pthread_mutex_t sync_lock;
     pthread_cond_t sync_cond;
     gw_request *sync_head, *sync_tail;
-    int sync_idle; /* workers waiting on sync_cond */
+    int sync_idle;      /* workers waiting on sync_cond */
+    int sync_awake;     /* workers not waiting (draining, or inside a handler) */
+    int sync_signalled; /* signals sent and not yet taken by a waking worker */
     int sync_closed;
+    uint64_t sync_progress_ns; /* when a worker last took a request */
+    int sync_last_worker;      /* which worker that was */
+    lws_sorted_usec_list_t sync_timer;
+    int sync_timer_armed; /* I/O thread only */
 
     pthread_mutex_t async_lock;
     gw_request *async_head, *async_tail;
@@ -536,6 +550,47 @@ static int client_wants_close(struct lws *wsi)
 
 /* ---- hand-offs -------------------------------------------------------------------- */
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sync_timer_fired(lws_sorted_usec_list_t *sul);
+
+/*
+ * I/O thread, sync_lock held, queue not empty. Wakes a worker when none is awake, or
+ * when the awake ones have taken nothing for GW_SYNC_STALL_NS (they are blocked inside
+ * handlers); otherwise arms a timer to look again, so queued requests never wait on a
+ * blocked handler for longer than that.
+ */
+static void sync_kick_locked(gw_server *srv)
+{
+    int awake = srv->sync_awake + srv->sync_signalled;
+    int stalled = awake > 0 && now_ns() - srv->sync_progress_ns > GW_SYNC_STALL_NS;
+    if (srv->sync_idle > srv->sync_signalled && (awake == 0 || stalled)) {
+        srv->sync_signalled++;
+        srv->sync_progress_ns = now_ns();
+        pthread_cond_signal(&srv->sync_cond);
+    }
+    if (!srv->sync_timer_armed && srv->context) {
+        srv->sync_timer_armed = 1;
+        lws_sul_schedule(srv->context, 0, &srv->sync_timer, sync_timer_fired,
+                         GW_SYNC_STALL_NS / 1000);
+    }
+}
+
+static void sync_timer_fired(lws_sorted_usec_list_t *sul)
+{
+    gw_server *srv = lws_container_of(sul, gw_server, sync_timer);
+    srv->sync_timer_armed = 0;
+    pthread_mutex_lock(&srv->sync_lock);
+    if (srv->sync_head && !srv->sync_closed)
+        sync_kick_locked(srv);
+    pthread_mutex_unlock(&srv->sync_lock);
+}
+
 static void dispatch(gw_server *srv, gw_conn *conn, struct lws *wsi, gw_request *req)
 {
     gw_pending *p = calloc(1, sizeof(*p));
@@ -567,43 +622,74 @@ static void dispatch(gw_server *srv, gw_conn *conn, struct lws *wsi, gw_request 
         pthread_mutex_lock(&srv->sync_lock);
         fifo_push((void **)&srv->sync_head, (void **)&srv->sync_tail, req,
                   offsetof(gw_request, next));
-        if (srv->sync_idle > 0)
-            pthread_cond_signal(&srv->sync_cond);
+        sync_kick_locked(srv);
         pthread_mutex_unlock(&srv->sync_lock);
     }
 }
 
-gw_request *gw_server_try_next_sync(gw_server *srv)
+/* sync_lock held: pops the oldest sync request for worker `worker`, or returns NULL. */
+static gw_request *sync_pop_locked(gw_server *srv, int worker)
 {
-    pthread_mutex_lock(&srv->sync_lock);
     gw_request *req = srv->sync_head;
     if (req) {
         srv->sync_head = req->next;
         if (!srv->sync_head)
             srv->sync_tail = NULL;
         req->next = NULL;
+        srv->sync_progress_ns = now_ns();
+        srv->sync_last_worker = worker;
+    }
+    return req;
+}
+
+/* sync_lock held: whether another awake worker is taking requests steadily, so that this
+ * one adds nothing but GIL contention and should sleep. */
+static int sync_others_draining(gw_server *srv, int worker)
+{
+    return srv->sync_awake > 1 && srv->sync_last_worker != worker &&
+           now_ns() - srv->sync_progress_ns < GW_SYNC_STALL_NS;
+}
+
+gw_request *gw_server_try_next_sync(gw_server *srv, int worker)
+{
+    pthread_mutex_lock(&srv->sync_lock);
+    gw_request *req = sync_others_draining(srv, worker) ? NULL : sync_pop_locked(srv, worker);
+    pthread_mutex_unlock(&srv->sync_lock);
+    return req;
+}
+
+gw_request *gw_server_next_sync(gw_server *srv, int worker)
+{
+    gw_request *req = NULL;
+    pthread_mutex_lock(&srv->sync_lock);
+    while (!srv->sync_closed) {
+        if (srv->sync_head && !sync_others_draining(srv, worker)) {
+            req = sync_pop_locked(srv, worker);
+            break;
+        }
+        srv->sync_awake--;
+        srv->sync_idle++;
+        pthread_cond_wait(&srv->sync_cond, &srv->sync_lock);
+        srv->sync_idle--;
+        srv->sync_awake++;
+        if (srv->sync_signalled > 0) {
+            /* Woken on purpose (nobody awake, or the awake ones stalled): take work. */
+            srv->sync_signalled--;
+            if (srv->sync_head) {
+                req = sync_pop_locked(srv, worker);
+                break;
+            }
+        }
     }
     pthread_mutex_unlock(&srv->sync_lock);
     return req;
 }
 
-gw_request *gw_server_next_sync(gw_server *srv)
+void gw_server_worker_started(gw_server *srv)
 {
     pthread_mutex_lock(&srv->sync_lock);
-    while (!srv->sync_head && !srv->sync_closed) {
-        srv->sync_idle++;
-        pthread_cond_wait(&srv->sync_cond, &srv->sync_lock);
-        srv->sync_idle--;
-    }
-    gw_request *req = srv->sync_head;
-    if (req) {
-        srv->sync_head = req->next;
-        if (!srv->sync_head)
-            srv->sync_tail = NULL;
-        req->next = NULL;
-    }
+    srv->sync_awake++;
     pthread_mutex_unlock(&srv->sync_lock);
-    return req;
 }
 
 int gw_server_async_fd(const gw_server *srv)
@@ -1053,6 +1139,8 @@ void gw_server_stop(gw_server *srv)
     lws_cancel_service(srv->context);
     pthread_join(srv->io_thread, NULL);
     srv->io_started = 0;
+    lws_sul_cancel(&srv->sync_timer);
+    srv->sync_timer_armed = 0;
     /* Destroying the context closes every connection (CLOSED_HTTP orphans what Python
      * still holds); answers that arrive later find no context and are freed below. */
     pthread_mutex_lock(&srv->answer_lock);
@@ -1070,8 +1158,10 @@ void gw_server_free(gw_server *srv)
     gw_server_stop(srv);
     drain_answers(srv);
     gw_request *r;
-    while ((r = gw_server_try_next_sync(srv)))
+    while ((r = srv->sync_head)) {
+        srv->sync_head = r->next;
         req_discard(r);
+    }
     for (r = srv->async_head; r;) {
         gw_request *next = r->next;
         req_discard(r);

@@ -126,12 +126,17 @@ size_t gw_server_in_flight(const gw_server *srv);
  * gw_server_next_sync(). Idempotent. */
 void gw_server_stop(gw_server *srv);
 
-/* Blocks until a sync request is queued and returns it, or returns NULL once the server
- * stops. Call without holding the GIL. */
-gw_request *gw_server_next_sync(gw_server *srv);
+/* Blocks until a sync request is queued for this worker (workers are numbered from 0)
+ * and returns it, or returns NULL once the server stops. Call without holding the GIL.
+ * Only one worker drains the queue at a time; another is woken when it stalls. */
+gw_request *gw_server_next_sync(gw_server *srv, int worker);
 
-/* Returns a queued sync request, or NULL at once when there is none. */
-gw_request *gw_server_try_next_sync(gw_server *srv);
+/* A worker thread calls this once when it starts, before gw_server_next_sync(). */
+void gw_server_worker_started(gw_server *srv);
+
+/* Returns a queued sync request, or NULL at once when there is none or when another
+ * worker is draining the queue steadily (this one should then go back to sleep). */
+gw_request *gw_server_try_next_sync(gw_server *srv, int worker);
 
 /* The fd that becomes readable when async requests are queued (an eventfd). */
 int gw_server_async_fd(const gw_server *srv);

@@ -70,7 +70,6 @@ def _has_async_iter(ws) -> bool:
     return hasattr(type(ws), "__aiter__")
 
 
-@app.websocket("/ws")
 async def ws_echo(websocket):
     if _has_async_iter(websocket):
         async for message in websocket:
@@ -96,7 +95,6 @@ def _query(websocket, name: str, default: str) -> str:
     return str(value)
 
 
-@app.websocket("/ws/pubsub")
 async def ws_pubsub(websocket):
     topic = _query(websocket, "topic", "bench")
     role = _query(websocket, "role", "sub")
@@ -126,6 +124,12 @@ async def ws_pubsub(websocket):
         while True:
             message = await websocket.receive_text()
             await send(message)
+
+
+# A build of this project without WebSockets yet still serves the HTTP routes.
+if hasattr(app, "websocket"):
+    app.websocket("/ws")(ws_echo)
+    app.websocket("/ws/pubsub")(ws_pubsub)
 
 
 if __name__ == "__main__":
