@@ -19,10 +19,6 @@
  * per-registry random key, so names chosen by clients cannot force
  * collisions.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1
-#endif
-
 #include "topics.h"
 
 #include <errno.h>

@@ -8,7 +8,9 @@ How each parameter is filled, in order (Robyn 0.88's rules):
    (invalid JSON answers 400 `{"error": "Invalid JSON body: ..."}` without calling the handler).
 2. By name: `r`, `req`, `request` -> the Request; `query_params`, `headers`, `path_params`, `body`,
    `method`, `url`, `ip_addr`, `identity`, `form_data`, `files` -> that part of the request;
-   `global_dependencies`, `router_dependencies` -> those entries of `dependencies` (`{}` if absent).
+   `global_dependencies`, `router_dependencies` -> those entries of `dependencies` (keyed by
+   those names or by "global" / "router"; `{}` if absent). The dicts are passed as they are, so
+   what is injected into them after registration is seen.
 3. Otherwise by value: the path parameter of that name if the route declares one, else the query
    parameter (its last value), coerced to the annotation: str (also when unannotated), int, float,
    bool (true/1/yes/on, false/0/no/off/empty, any case), `list[T]` (every value of the query key),
@@ -64,7 +66,9 @@ Getter = Callable[[Request], Any]
 _EMPTY = inspect.Parameter.empty
 _REQUEST = "request"  # the plan's marker for "the Request itself"
 
-_COMPONENTS = ("query_params", "headers", "path_params", "body", "method", "url", "ip_addr", "identity", "form_data", "files")
+_COMPONENTS = (
+    "query_params", "headers", "path_params", "body", "method", "url", "ip_addr", "identity", "form_data", "files",
+)
 _BY_TYPE: dict[Any, str] = {
     Request: _REQUEST,
     QueryParams: "query_params",
@@ -79,7 +83,8 @@ _BY_TYPE: dict[Any, str] = {
     Identity: "identity",
     RequestBody: "body",
 }
-_BY_NAME: dict[str, str] = {"r": _REQUEST, "req": _REQUEST, "request": _REQUEST, **{name: name for name in _COMPONENTS}}
+_BY_NAME: dict[str, str] = {"r": _REQUEST, "req": _REQUEST, "request": _REQUEST}
+_BY_NAME.update((name, name) for name in _COMPONENTS)
 _DEPENDENCY_NAMES = frozenset({"global_dependencies", "router_dependencies"})
 # Used when a string annotation cannot be evaluated: recognise the markers by their bare name.
 _MARKERS_BY_NAME: dict[str, Any] = {
@@ -149,7 +154,8 @@ def compile_handler(
         if source is None:
             source = _BY_NAME.get(param.name)
         if source is None and param.name in _DEPENDENCY_NAMES:
-            source = _Const(deps[param.name] if param.name in deps else {})
+            short = param.name.partition("_")[0]  # "global" / "router" are accepted as keys too
+            source = _Const(deps[param.name] if param.name in deps else deps[short] if short in deps else {})
         if source is None:
             source = _param_getter(param.name, annotation, param.default, param.name in route_params)
         plan.append((param, source))
@@ -165,7 +171,9 @@ class _Const:
 
 def _generate(handler: Callable[..., Any], plan: list[tuple[inspect.Parameter, Any]], is_async: bool) -> Call:
     """Writes the per-request closure as straight-line code: no loops, no introspection."""
-    namespace: dict[str, Any] = {"handler": handler, "Request": Request, "_EarlyResponse": _EarlyResponse}
+    namespace: dict[str, Any] = {
+        "handler": handler, "Request": Request, "_new": object.__new__, "_EarlyResponse": _EarlyResponse,
+    }
     arguments: list[tuple[str, str]] = []  # (how it is passed: "", "name=" or "**"; its expression)
     needs_request = catches = False
     for index, (param, source) in enumerate(plan):
@@ -187,7 +195,9 @@ def _generate(handler: Callable[..., Any], plan: list[tuple[inspect.Parameter, A
             arguments.append(("", expr))
     lines = ["def call(job):"]
     if needs_request:
-        lines.append("    r = job if isinstance(job, Request) else Request(job)")
+        # Request(job), inlined: this is the hot path.
+        lines += ["    if isinstance(job, Request):", "        r = job", "    else:"]
+        lines += ["        r = _new(Request)", "        r._job = job"]
     if catches:
         # Build every argument first so that only the getters' early answers are caught.
         lines.append("    try:")
@@ -256,7 +266,9 @@ def _annotation(handler: Callable[..., Any], param: inspect.Parameter, hints: di
 
 def _evaluate(handler: Callable[..., Any], name: str, text: str) -> Any:
     unwrapped = inspect.unwrap(handler.func if isinstance(handler, functools.partial) else handler)
-    namespace = getattr(unwrapped, "__globals__", None) or getattr(getattr(type(handler), "__call__", None), "__globals__", {})
+    namespace = getattr(unwrapped, "__globals__", None)
+    if namespace is None:  # a callable object: its __call__'s module
+        namespace = getattr(getattr(type(handler), "__call__", None), "__globals__", {})
     try:
         return eval(text, dict(namespace))  # noqa: S307 - what typing.get_type_hints does too
     except Exception:

@@ -137,18 +137,23 @@ def _answers_http(host: str, port: int) -> bool:
 def launch(
     name: str,
     log_dir: Path,
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
     wait: bool = True,
 ) -> AppServer:
-    """Starts apps/<name>.py; with `wait`, returns once it answers HTTP (fails after 10 s)."""
+    """Starts apps/<name>.py with ROBYN_HOST/ROBYN_PORT set (an `env` value of None removes a
+    variable); with `wait`, returns once it answers HTTP (fails after 10 s)."""
     script = APPS / f"{name}.py"
     assert script.is_file(), script
     port = port if port is not None else free_port(host)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ROBYN_")}
     full_env.update({"ROBYN_HOST": host, "ROBYN_PORT": str(port), "PYTHONUNBUFFERED": "1"})
-    full_env.update(env or {})
+    for key, value in (env or {}).items():  # None removes a variable
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}-{port}-{time.monotonic_ns()}.log"
     with open(log_path, "wb") as log_file:

@@ -325,6 +325,15 @@ def test_dependencies() -> None:
     assert call(FakeJob())[0] is global_deps
 
 
+def test_dependencies_under_short_keys() -> None:
+    deps: dict[str, dict[str, Any]] = {"global": {"g": 1}, "router": {"r": 2}}
+
+    def handler(global_dependencies: dict[str, Any], router_dependencies: dict[str, Any]) -> tuple[Any, Any]:
+        return global_dependencies, router_dependencies
+
+    assert run(handler, FakeJob(), (), dependencies=deps) == ({"g": 1}, {"r": 2})
+
+
 def test_dependencies_without_a_request_read_nothing_and_default_to_empty() -> None:
     job = FakeJob()
     _, call = compile_handler(lambda global_dependencies, router_dependencies=None: (global_dependencies, router_dependencies), [])

@@ -157,7 +157,7 @@ def test_body_setter_rejects_other_types() -> None:
 
 def test_unknown_attribute() -> None:
     with pytest.raises(AttributeError) as info:
-        Request(FakeJob()).nope  # noqa: B018
+        Request(FakeJob()).nope  # type: ignore[attr-defined]  # noqa: B018
     assert str(info.value) == "'Request' object has no attribute 'nope'"
 
 

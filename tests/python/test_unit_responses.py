@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-import http
 import logging
 import uuid
 from pathlib import Path
@@ -115,6 +114,28 @@ class TestSerialize:
             ("set-cookie", "plain=1"),
             ("set-cookie", "old=; Path=/; Max-Age=0"),
         ]
+
+    @pytest.mark.parametrize(
+        "result",
+        [
+            Response(200, {"X-A": "a\r\nSet-Cookie: evil=1"}, ""),
+            ("", {"X-A\n": "a"}, 200),
+        ],
+    )
+    def test_header_injection_is_refused(self, result: Any) -> None:
+        with pytest.raises(ValueError) as info:
+            serialize(result)
+        assert type(info.value) is ValueError
+        assert str(info.value).startswith("Invalid header 'x-a")
+        assert str(info.value).endswith("': it contains CR or LF")
+
+    def test_cookie_injection_is_refused(self) -> None:
+        response = Response(200, {}, "")
+        response.set_cookie("a", "1\r\nX-Evil: 1")
+        with pytest.raises(ValueError) as info:
+            serialize(response)
+        assert type(info.value) is ValueError
+        assert str(info.value) == "Invalid header 'set-cookie': it contains CR or LF"
 
     def test_tuple(self) -> None:
         assert serialize(({"e": 1}, Headers({"X-Error": "true"}), 404)) == (
@@ -327,7 +348,6 @@ class TestStatusCodesAndExceptions:
         assert type(info.value) is ValueError
         assert str(info.value) == "999 is not a valid HTTPStatus"
         assert HTTPException(999, "odd").detail == "odd"
-        assert http.HTTPStatus.OK == 200
 
     def test_websocket_exception(self) -> None:
         error = WebSocketException(1008)
