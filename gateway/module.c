@@ -22,12 +22,15 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "frame.h"
 #include "router.h"
 #include "server.h"
+#include "ws.h"
 
 typedef struct {
     PyTypeObject *server_type;
     PyTypeObject *job_type;
+    PyTypeObject *conn_type;
 } module_state;
 
 struct ServerObject;
@@ -41,6 +44,7 @@ typedef struct ServerObject {
     gw_server *srv;
     PyObject *handlers; /* list: keeps every route's callable alive */
     PyTypeObject *job_type;
+    PyTypeObject *conn_type;
     PyInterpreterState *interp;
     pthread_t *workers;
     worker_arg *worker_args;
@@ -52,7 +56,16 @@ typedef struct {
     PyObject_HEAD
     ServerObject *server; /* strong reference */
     gw_request *req;
+    PyObject *owner; /* when set, req belongs to it (a handshake) and is not freed here */
 } JobObject;
+
+/* A WebSocket connection as Python sees it: a reference to the C handle. */
+typedef struct {
+    PyObject_HEAD
+    ServerObject *server; /* strong reference */
+    gw_ws_handle *h;      /* one reference */
+    PyObject *user;       /* the Python layer's object for this connection */
+} ConnObject;
 
 /* ---- Job ------------------------------------------------------------------------- */
 
@@ -92,17 +105,19 @@ static PyObject *Job_new_for(ServerObject *server, gw_request *req)
     Py_INCREF(server);
     job->server = server;
     job->req = req;
+    job->owner = NULL;
     return (PyObject *)job;
 }
 
 static void Job_dealloc(JobObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (self->req) {
+    if (self->req && !self->owner) {
         /* Answers 500 if the handler path never answered, and frees the request. */
         gw_request_free(self->server->srv, self->req);
-        self->req = NULL;
     }
+    self->req = NULL;
+    Py_XDECREF(self->owner);
     Py_XDECREF(self->server);
     PyObject_Free(self);
     Py_DECREF(tp);
@@ -395,6 +410,327 @@ static PyType_Spec Job_spec = {
     .slots = Job_slots,
 };
 
+
+/* ---- Connection (WebSocket) --------------------------------------------------------- */
+
+/* Returns a new Connection for h (taking a new reference to h), or NULL. */
+static PyObject *Conn_new_for(ServerObject *server, gw_ws_handle *h)
+{
+    ConnObject *c = PyObject_GC_New(ConnObject, server->conn_type);
+    if (!c)
+        return NULL;
+    c->server = (ServerObject *)Py_NewRef(server);
+    c->h = gw_ws_handle_ref(h);
+    c->user = NULL;
+    PyObject_GC_Track(c);
+    return (PyObject *)c;
+}
+
+static int Conn_traverse(ConnObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->server);
+    Py_VISIT(self->user);
+    return 0;
+}
+
+static int Conn_clear(ConnObject *self)
+{
+    Py_CLEAR(self->user);
+    return 0;
+}
+
+static void Conn_dealloc(ConnObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Conn_clear(self);
+    gw_ws_handle_unref(self->h);
+    Py_XDECREF(self->server);
+    PyObject_GC_Del(self);
+    Py_DECREF(tp);
+}
+
+/* Gets a topic's bytes from a str. Returns 0, or -1 with TypeError set. */
+static int topic_arg(PyObject *obj, const char **s, Py_ssize_t *n)
+{
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "topic must be str, not %.100s", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    *s = PyUnicode_AsUTF8AndSize(obj, n);
+    if (!*s)
+        return -1;
+    if (*n == 0 || (*s)[0] == '\x01') {
+        PyErr_SetString(PyExc_ValueError, "topic must be a non-empty str not starting with \\x01");
+        return -1;
+    }
+    return 0;
+}
+
+/* Gets a message's bytes and opcode: str is a text message, bytes-like a binary one. */
+static int message_arg(PyObject *obj, const char **s, Py_ssize_t *n, unsigned *opcode,
+                       PyObject **keep)
+{
+    *keep = NULL;
+    if (PyUnicode_Check(obj)) {
+        *opcode = PS_OP_TEXT;
+        *s = PyUnicode_AsUTF8AndSize(obj, n);
+        return *s ? 0 : -1;
+    }
+    if (PyBytes_Check(obj) || PyByteArray_Check(obj) || PyMemoryView_Check(obj)) {
+        *opcode = PS_OP_BINARY;
+        return as_bytes(obj, s, n, keep, "message");
+    }
+    PyErr_Format(PyExc_TypeError, "a message must be str or bytes, not %.100s",
+                 Py_TYPE(obj)->tp_name);
+    return -1;
+}
+
+static PyObject *not_connected(void)
+{
+    PyErr_SetString(PyExc_ConnectionError, "the WebSocket connection is closed");
+    return NULL;
+}
+
+PyDoc_STRVAR(Conn_send_doc, "send(message) -> bool\n--\n\n"
+"Queues a message (str: text, bytes: binary). Returns True when the send backlog is\n"
+"now over the high-water mark: the caller should wait for the drained event.\n"
+"Raises ConnectionError when the connection is closed.");
+
+static PyObject *Conn_send(ConnObject *self, PyObject *msg)
+{
+    const char *s;
+    Py_ssize_t n;
+    unsigned op;
+    PyObject *keep;
+    if (message_arg(msg, &s, &n, &op, &keep))
+        return NULL;
+    int rc = gw_ws_send(self->server->srv, self->h, op, s, (size_t)n);
+    Py_XDECREF(keep);
+    if (rc == -ENOTCONN)
+        return not_connected();
+    if (rc < 0)
+        return PyErr_NoMemory();
+    return PyBool_FromLong(rc == 1);
+}
+
+static PyObject *Conn_wait_drain(ConnObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(gw_ws_wait_drain(self->server->srv, self->h));
+}
+
+static PyObject *Conn_close(ConnObject *self, PyObject *args)
+{
+    int code = 1000;
+    const char *reason = "";
+    Py_ssize_t rlen = 0;
+    if (!PyArg_ParseTuple(args, "|is#:close", &code, &reason, &rlen))
+        return NULL;
+    if (code != 1000 && (code < 3000 || code > 4999) &&
+        !(code >= 1001 && code <= 1014 && code != 1004 && code != 1005 && code != 1006)) {
+        PyErr_Format(PyExc_ValueError, "%d is not a close code a server may send", code);
+        return NULL;
+    }
+    if (rlen > 123) {
+        PyErr_SetString(PyExc_ValueError, "a close reason is at most 123 bytes of UTF-8");
+        return NULL;
+    }
+    return PyBool_FromLong(gw_ws_close(self->server->srv, self->h, code, reason) == 0);
+}
+
+static PyObject *Conn_subscribe(ConnObject *self, PyObject *topic)
+{
+    const char *s;
+    Py_ssize_t n;
+    if (topic_arg(topic, &s, &n))
+        return NULL;
+    int rc = gw_ws_subscribe(self->server->srv, self->h, s, (size_t)n);
+    if (rc == -ENOTCONN)
+        return not_connected();
+    if (rc < 0)
+        return PyErr_NoMemory();
+    return PyBool_FromLong(rc == 1);
+}
+
+static PyObject *Conn_unsubscribe(ConnObject *self, PyObject *topic)
+{
+    const char *s;
+    Py_ssize_t n;
+    if (topic_arg(topic, &s, &n))
+        return NULL;
+    int rc = gw_ws_unsubscribe(self->server->srv, self->h, s, (size_t)n);
+    if (rc == -ENOTCONN)
+        Py_RETURN_FALSE;
+    return PyBool_FromLong(rc == 1);
+}
+
+static PyObject *publish_common(ServerObject *server, PyObject *topic, const char *tname,
+                                Py_ssize_t tlen, PyObject *msg, gw_ws_handle *exclude)
+{
+    const char *s;
+    Py_ssize_t n;
+    unsigned op;
+    PyObject *keep;
+    if (topic && topic_arg(topic, &tname, &tlen))
+        return NULL;
+    if (message_arg(msg, &s, &n, &op, &keep))
+        return NULL;
+    long count = gw_ws_publish(server->srv, tname, (size_t)tlen, op, s, (size_t)n, exclude);
+    Py_XDECREF(keep);
+    if (count < 0)
+        return PyErr_NoMemory();
+    return PyLong_FromLong(count);
+}
+
+static PyObject *Conn_publish(ConnObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "publish() takes a topic and a message");
+        return NULL;
+    }
+    return publish_common(self->server, args[0], NULL, 0, args[1], self->h);
+}
+
+static PyObject *Conn_broadcast(ConnObject *self, PyObject *msg)
+{
+    char topic[64];
+    int tl = snprintf(topic, sizeof(topic), GW_WS_ROUTE_TOPIC_FMT, (const void *)self->h->route);
+    return publish_common(self->server, NULL, topic, tl, msg, NULL);
+}
+
+static PyObject *Conn_consumed(ConnObject *self, PyObject *arg)
+{
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    gw_ws_consumed(self->server->srv, self->h, (int)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Conn_get_id(ConnObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(self->h->id);
+}
+
+static PyObject *Conn_get_closed(ConnObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(atomic_load(&self->h->gone));
+}
+
+static PyObject *Conn_get_request(ConnObject *self, void *closure)
+{
+    (void)closure;
+    JobObject *job = (JobObject *)Job_new_for(self->server, self->h->handshake);
+    if (job)
+        job->owner = Py_NewRef(self);
+    return (PyObject *)job;
+}
+
+static PyObject *Conn_get_user(ConnObject *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(self->user ? self->user : Py_None);
+}
+
+static int Conn_set_user(ConnObject *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    Py_XSETREF(self->user, Py_XNewRef(value));
+    return 0;
+}
+
+static PyMethodDef Conn_methods[] = {
+    {"send", (PyCFunction)Conn_send, METH_O, Conn_send_doc},
+    {"wait_drain", (PyCFunction)Conn_wait_drain, METH_NOARGS,
+     "After send() returned True: True when a drained event will come, False when the "
+     "backlog has already fallen."},
+    {"close", (PyCFunction)Conn_close, METH_VARARGS, "close(code=1000, reason='')"},
+    {"subscribe", (PyCFunction)Conn_subscribe, METH_O, "subscribe(topic) -> bool"},
+    {"unsubscribe", (PyCFunction)Conn_unsubscribe, METH_O, "unsubscribe(topic) -> bool"},
+    {"publish", (PyCFunction)(void (*)(void))Conn_publish, METH_FASTCALL,
+     "publish(topic, message) -> int: to every subscriber but this connection."},
+    {"broadcast", (PyCFunction)Conn_broadcast, METH_O,
+     "broadcast(message) -> int: to every connection of this endpoint."},
+    {"consumed", (PyCFunction)Conn_consumed, METH_O, "consumed(n): n messages were taken."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Conn_getset[] = {
+    {"id", (getter)Conn_get_id, NULL, "the connection's id, unique in this process", NULL},
+    {"closed", (getter)Conn_get_closed, NULL, "whether the connection has closed", NULL},
+    {"request", (getter)Conn_get_request, NULL, "the handshake request, as a Job", NULL},
+    {"user", (getter)Conn_get_user, (setter)Conn_set_user, "the Python layer's object", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Conn_slots[] = {
+    {Py_tp_dealloc, Conn_dealloc},
+    {Py_tp_traverse, Conn_traverse},
+    {Py_tp_clear, Conn_clear},
+    {Py_tp_methods, Conn_methods},
+    {Py_tp_getset, Conn_getset},
+    {Py_tp_doc, "One WebSocket connection, as the C server holds it."},
+    {0, NULL},
+};
+
+static PyType_Spec Conn_spec = {
+    .name = "robyn._gateway.Connection",
+    .basicsize = sizeof(ConnObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Conn_slots,
+};
+
+/* Hands one WebSocket event to its route's callable: handler(kind, connection, payload). */
+static void run_ws_event(ServerObject *self, gw_ws_event *ev)
+{
+    gw_ws_handle *h = ev->conn;
+    PyObject *handler = (PyObject *)h->route->handler;
+    PyObject *conn = NULL, *payload = NULL, *res = NULL;
+    if (ev->type == GW_WS_OPEN) {
+        conn = Conn_new_for(self, h);
+        if (!conn)
+            goto error;
+        h->user = Py_NewRef(conn); /* the handle's reference, dropped at CLOSE */
+    } else {
+        if (!h->user)
+            return; /* opened while Python could not take it; nothing to tell */
+        conn = Py_NewRef((PyObject *)h->user);
+    }
+    switch (ev->type) {
+    case GW_WS_MESSAGE:
+        payload = ev->binary ? PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->len)
+                             : PyUnicode_DecodeUTF8((const char *)ev->data, (Py_ssize_t)ev->len,
+                                                    "replace");
+        break;
+    case GW_WS_CLOSE:
+        payload = Py_BuildValue("(is)", ev->code, ev->reason);
+        break;
+    default:
+        payload = Py_NewRef(Py_None);
+    }
+    if (!payload)
+        goto error;
+    res = PyObject_CallFunction(handler, "iOO", ev->type, conn, payload);
+    if (!res)
+        goto error;
+    goto done;
+error:
+    PyErr_Print();
+done:
+    if (ev->type == GW_WS_CLOSE && h->user) {
+        PyObject *u = (PyObject *)h->user;
+        h->user = NULL;
+        Py_DECREF(u);
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(payload);
+    Py_XDECREF(conn);
+}
+
 /* ---- running handlers -------------------------------------------------------------- */
 
 /* Calls the route's callable with a Job for req. Holds the GIL. Never raises: an
@@ -461,6 +797,7 @@ static PyObject *Server_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return PyErr_NoMemory();
     }
     self->job_type = (PyTypeObject *)Py_NewRef(st->job_type);
+    self->conn_type = (PyTypeObject *)Py_NewRef(st->conn_type);
     self->interp = PyInterpreterState_Get();
     return (PyObject *)self;
 }
@@ -486,6 +823,7 @@ static int Server_traverse(ServerObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->handlers);
     Py_VISIT(self->job_type);
+    Py_VISIT(self->conn_type);
     return 0;
 }
 
@@ -493,6 +831,7 @@ static int Server_clear(ServerObject *self)
 {
     Py_CLEAR(self->handlers);
     Py_CLEAR(self->job_type);
+    Py_CLEAR(self->conn_type);
     return 0;
 }
 
@@ -666,6 +1005,100 @@ static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds
     Py_RETURN_NONE;
 }
 
+
+static PyObject *Server_set_ws_options(ServerObject *self, PyObject *args)
+{
+    Py_ssize_t index;
+    int policy, compress;
+    PyObject *origins;
+    if (!PyArg_ParseTuple(args, "niiO:set_ws_options", &index, &policy, &compress, &origins))
+        return NULL;
+    struct find_route f = {index, 0, NULL};
+    gw_server_each_route(self->srv, find_route_cb, &f);
+    if (!f.found || f.found->method != GW_METHOD_WS) {
+        PyErr_Format(PyExc_ValueError, "route %zd is not a WebSocket route", index);
+        return NULL;
+    }
+    const char *list = NULL;
+    Py_ssize_t list_len = 0;
+    PyObject *joined = NULL;
+    if (origins != Py_None) {
+        /* NUL-separated, as the C side wants them. */
+        PyObject *sep = PyUnicode_FromStringAndSize("\0", 1);
+        joined = sep ? PyUnicode_Join(sep, origins) : NULL;
+        Py_XDECREF(sep);
+        if (!joined)
+            return NULL;
+        list = PyUnicode_AsUTF8AndSize(joined, &list_len);
+        if (!list) {
+            Py_DECREF(joined);
+            return NULL;
+        }
+    }
+    int rc = gw_route_set_ws_options(f.found, policy, compress, list, (size_t)list_len);
+    Py_XDECREF(joined);
+    if (rc)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyObject *Server_configure_ws(ServerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"max_message", "high_water", "send_limit", "max_connections",
+                             "ping_interval", "ping_timeout", "inbox_limit", NULL};
+    Py_ssize_t max_message, high_water, send_limit, max_connections;
+    unsigned int ping_interval, ping_timeout;
+    int inbox_limit;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nnnnIIi:configure_ws", kwlist, &max_message,
+                                     &high_water, &send_limit, &max_connections, &ping_interval,
+                                     &ping_timeout, &inbox_limit))
+        return NULL;
+    if (max_message < 1 || high_water < 1 || send_limit < high_water || max_connections < 1 ||
+        inbox_limit < 2 || ping_interval > 65535 || ping_timeout > 65535) {
+        PyErr_SetString(PyExc_ValueError, "invalid WebSocket limits");
+        return NULL;
+    }
+    gw_ws_config cfg = {(size_t)max_message, (size_t)high_water, (size_t)send_limit,
+                        (size_t)max_connections, ping_interval, ping_timeout, inbox_limit};
+    gw_server_configure_ws(self->srv, &cfg);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Server_publish(ServerObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "publish() takes a topic and a message");
+        return NULL;
+    }
+    return publish_common(self, args[0], NULL, 0, args[1], NULL);
+}
+
+static PyObject *Server_subscribers(ServerObject *self, PyObject *topic)
+{
+    const char *s;
+    Py_ssize_t n;
+    if (topic_arg(topic, &s, &n))
+        return NULL;
+    return PyLong_FromSize_t(gw_ws_subscribers(self->srv, s, (size_t)n));
+}
+
+static PyObject *Server_close_websockets(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    gw_ws_close_all(self->srv);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Server_ws_stats(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    gw_ws_stats st;
+    gw_ws_get_stats(self->srv, &st);
+    return Py_BuildValue("{s:n,s:n,s:n,s:n}", "connections", (Py_ssize_t)st.connections,
+                         "topics", (Py_ssize_t)st.topics, "slow_closed",
+                         (Py_ssize_t)st.slow_closed, "slow_dropped", (Py_ssize_t)st.slow_dropped);
+}
+
 static PyObject *Server_async_fd(ServerObject *self, PyObject *unused)
 {
     (void)unused;
@@ -681,6 +1114,14 @@ static PyObject *Server_run_async(ServerObject *self, PyObject *unused)
 {
     (void)unused;
     long count = 0;
+    gw_ws_event *ev = gw_ws_take_events(self->srv);
+    while (ev) {
+        gw_ws_event *next = ev->next;
+        run_ws_event(self, ev);
+        gw_ws_event_free(ev);
+        ev = next;
+        count++;
+    }
     gw_request *req = gw_server_take_async(self->srv);
     while (req) {
         gw_request *next = req->next;
@@ -728,6 +1169,17 @@ static PyMethodDef Server_methods[] = {
     {"set_const", (PyCFunction)Server_set_const, METH_VARARGS, Server_set_const_doc},
     {"start", (PyCFunction)(void (*)(void))Server_start, METH_VARARGS | METH_KEYWORDS,
      Server_start_doc},
+    {"set_ws_options", (PyCFunction)Server_set_ws_options, METH_VARARGS,
+     "set_ws_options(index, policy, compress, origins): a WebSocket route's options."},
+    {"configure_ws", (PyCFunction)(void (*)(void))Server_configure_ws,
+     METH_VARARGS | METH_KEYWORDS, "Sets the WebSocket limits (before start)."},
+    {"publish", (PyCFunction)(void (*)(void))Server_publish, METH_FASTCALL,
+     "publish(topic, message) -> int: subscribers reached in this process."},
+    {"subscribers", (PyCFunction)Server_subscribers, METH_O,
+     "subscribers(topic) -> int: subscribers of topic in this process."},
+    {"close_websockets", (PyCFunction)Server_close_websockets, METH_NOARGS,
+     "Closes every WebSocket with 1001 (graceful shutdown)."},
+    {"ws_stats", (PyCFunction)Server_ws_stats, METH_NOARGS, "WebSocket counters."},
     {"async_fd", (PyCFunction)Server_async_fd, METH_NOARGS, "The eventfd to watch for async requests."},
     {"run_async", (PyCFunction)Server_run_async, METH_NOARGS, Server_run_async_doc},
     {"drain", (PyCFunction)Server_drain, METH_NOARGS,
@@ -772,7 +1224,18 @@ static int module_exec(PyObject *m)
     st->server_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Server_spec, NULL);
     if (!st->server_type)
         return -1;
-    if (PyModule_AddType(m, st->job_type) < 0 || PyModule_AddType(m, st->server_type) < 0)
+    st->conn_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Conn_spec, NULL);
+    if (!st->conn_type)
+        return -1;
+    if (PyModule_AddType(m, st->job_type) < 0 || PyModule_AddType(m, st->server_type) < 0 ||
+        PyModule_AddType(m, st->conn_type) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(m, "WS_OPEN", GW_WS_OPEN) < 0 ||
+        PyModule_AddIntConstant(m, "WS_MESSAGE", GW_WS_MESSAGE) < 0 ||
+        PyModule_AddIntConstant(m, "WS_CLOSE", GW_WS_CLOSE) < 0 ||
+        PyModule_AddIntConstant(m, "WS_DRAINED", GW_WS_DRAINED) < 0 ||
+        PyModule_AddIntConstant(m, "WS_POLICY_CLOSE", GW_WS_POLICY_CLOSE) < 0 ||
+        PyModule_AddIntConstant(m, "WS_POLICY_DROP", GW_WS_POLICY_DROP) < 0)
         return -1;
     if (PyModule_AddIntConstant(m, "ROUTE_SYNC", GW_ROUTE_SYNC) < 0 ||
         PyModule_AddIntConstant(m, "ROUTE_ASYNC", GW_ROUTE_ASYNC) < 0 ||
@@ -786,6 +1249,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     module_state *st = PyModule_GetState(m);
     Py_VISIT(st->job_type);
     Py_VISIT(st->server_type);
+    Py_VISIT(st->conn_type);
     return 0;
 }
 
@@ -794,6 +1258,7 @@ static int module_clear(PyObject *m)
     module_state *st = PyModule_GetState(m);
     Py_CLEAR(st->job_type);
     Py_CLEAR(st->server_type);
+    Py_CLEAR(st->conn_type);
     return 0;
 }
 

@@ -2,6 +2,7 @@
  * The HTTP server on libwebsockets. See server.h for the threads and queues.
  */
 #include "server.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,85 +15,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#define GW_LWS_AT_LEAST(maj, min)                                                               \
-    (LWS_LIBRARY_VERSION_MAJOR > (maj) ||                                                       \
-     (LWS_LIBRARY_VERSION_MAJOR == (maj) && LWS_LIBRARY_VERSION_MINOR >= (min)))
-
-/* How long the sync queue may go without a worker taking a request before another
- * worker is woken: a handler that blocks (time.sleep, I/O) must not hold up the rest. */
-#define GW_SYNC_STALL_NS (2 * 1000 * 1000)
-
-/* Bodies larger than this past the limit are not read to the end before closing. */
-#define GW_DISCARD_LIMIT (16u * 1024u * 1024u)
-
-/* The I/O thread's side of one request/answer exchange. Owned by the I/O thread, except
- * between gw_server_respond() and the drain of the answer queue. */
-struct gw_pending {
-    gw_pending *next;
-    struct lws *wsi; /* NULL once the client has gone; I/O thread only */
-    int drained;     /* taken off the answer queue; I/O thread only */
-    char *response;
-    size_t len;
-};
-
-/* Per-connection state that libwebsockets allocates for us (per_session_data). */
-typedef struct gw_conn {
-    gw_request *reading; /* request whose body is still arriving */
-    gw_pending *pending; /* request in Python's hands */
-    size_t discard_left; /* bytes of an oversized body still to swallow before closing */
-    int discarding;
-} gw_conn;
-
-/* A mutex-protected FIFO of requests or pendings, linked by their `next` field. */
-typedef struct gw_fifo {
-    void *head, *tail;
-} gw_fifo;
-
-typedef struct gw_route_list {
-    gw_route **items;
-    size_t len, cap;
-} gw_route_list;
-
-struct gw_server {
-    gw_router *router;
-    gw_route_list routes;
-    gw_config cfg;
-    char host[64];
-
-    struct lws_context *context;
-    pthread_t io_thread;
-    int io_started;
-    atomic_int stopping;
-    atomic_int draining;
-    atomic_size_t in_flight;
-    int port;
-
-    /* The sync queue. One worker at a time drains it, keeping the GIL across requests;
-     * more are woken only when it stalls (see sync_kick), since every extra awake worker
-     * costs GIL hand-offs. */
-    pthread_mutex_t sync_lock;
-    pthread_cond_t sync_cond;
-    gw_request *sync_head, *sync_tail;
-    int sync_idle;      /* workers waiting on sync_cond */
-    int sync_awake;     /* workers not waiting (draining, or inside a handler) */
-    int sync_signalled; /* signals sent and not yet taken by a waking worker */
-    int sync_closed;
-    uint64_t sync_progress_ns; /* when a worker last took a request */
-    int sync_last_worker;      /* which worker that was */
-    lws_sorted_usec_list_t sync_timer;
-    int sync_timer_armed; /* I/O thread only */
-
-    pthread_mutex_t async_lock;
-    gw_request *async_head, *async_tail;
-    int async_fd;
-
-    pthread_mutex_t answer_lock;
-    gw_pending *answer_head, *answer_tail;
-};
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
@@ -265,6 +191,70 @@ static void req_destroy(gw_request *req)
     free(req);
 }
 
+gw_request *gw_request_new_copy(const gw_route *route, int method, const char *path,
+                                size_t len, const gw_param *params, int nparams)
+{
+    gw_request *req = calloc(1, sizeof(*req));
+    if (!req || req_reserve(req, len + 1 + 512) || req_append(req, path, len) < 0) {
+        if (req)
+            req_destroy(req);
+        return NULL;
+    }
+    req->route = route;
+    req->method = method;
+    req->keep_alive = 1;
+    req->path_off = 0;
+    req->path_len = (uint32_t)len;
+    /* Parameter values point into lws' copy of the path; keep our own. */
+    for (int i = 0; i < nparams; i++) {
+        if (req_add_pair(req, params[i].name, params[i].name_len, params[i].value,
+                         params[i].value_len)) {
+            req_destroy(req);
+            return NULL;
+        }
+        req->nparams++;
+    }
+    return req;
+}
+
+void gw_request_free_unanswered(gw_request *req)
+{
+    if (req)
+        req_destroy(req);
+}
+
+int gw_route_set_ws_options(gw_route *route, int policy, int compress, const char *origins,
+                            size_t origins_len)
+{
+    char *copy = NULL;
+    if (origins) {
+        copy = malloc(origins_len + 2);
+        if (!copy)
+            return -ENOMEM;
+        memcpy(copy, origins, origins_len);
+        copy[origins_len] = '\0';
+        copy[origins_len + 1] = '\0';
+    }
+    free(route->ws.origins);
+    route->ws.origins = copy;
+    route->ws.policy = policy;
+    route->ws.compress = compress;
+    return 0;
+}
+
+void gw_server_configure_ws(gw_server *srv, const gw_ws_config *cfg)
+{
+    gw_ws_configure(srv->ws, cfg);
+}
+
+int gw_ws_any_compression(const gw_server *srv)
+{
+    for (size_t i = 0; i < srv->routes.len; i++)
+        if (srv->routes.items[i]->method == GW_METHOD_WS && srv->routes.items[i]->ws.compress)
+            return 1;
+    return 0;
+}
+
 /* ---- routes --------------------------------------------------------------------- */
 
 gw_server *gw_server_new(void)
@@ -278,6 +268,12 @@ gw_server *gw_server_new(void)
         return NULL;
     }
     srv->async_fd = -1;
+    srv->ws = gw_ws_hub_new(srv);
+    if (!srv->ws) {
+        gw_router_free(srv->router);
+        free(srv);
+        return NULL;
+    }
     pthread_mutex_init(&srv->sync_lock, NULL);
     pthread_cond_init(&srv->sync_cond, NULL);
     pthread_mutex_init(&srv->async_lock, NULL);
@@ -349,7 +345,7 @@ void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg)
 /* ---- the I/O thread's writes ------------------------------------------------------ */
 
 /* Writes a plain-text answer at once (from any HTTP callback). Returns lws_write's result. */
-static int send_plain(struct lws *wsi, int status, const char *body, const char *extra_headers,
+int gw__send_plain(struct lws *wsi, int status, const char *body, const char *extra_headers,
                       int keep_alive)
 {
     size_t len;
@@ -366,7 +362,7 @@ static int send_plain(struct lws *wsi, int status, const char *body, const char 
 static int respond_plain_now(struct lws *wsi, int status, const char *body,
                              const char *extra_headers, int close_after)
 {
-    if (send_plain(wsi, status, body, extra_headers, !close_after) < 0 || close_after)
+    if (gw__send_plain(wsi, status, body, extra_headers, !close_after) < 0 || close_after)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -484,7 +480,7 @@ static void copy_custom_header(const char *name, int nlen, void *opaque)
 
 /* Copies query pairs and headers into the request. Returns 0, -ENOMEM, or -E2BIG when the
  * request head is larger than allowed. */
-static int copy_head(gw_server *srv, gw_request *req, struct lws *wsi)
+int gw__copy_head(gw_server *srv, gw_request *req, struct lws *wsi)
 {
     size_t head_bytes = req->path_len;
     char stack[1024];
@@ -591,6 +587,13 @@ static void sync_timer_fired(lws_sorted_usec_list_t *sul)
     pthread_mutex_unlock(&srv->sync_lock);
 }
 
+void gw__wake_loop(gw_server *srv)
+{
+    uint64_t one = 1;
+    if (write(srv->async_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        lwsl_err("gateway: eventfd write failed: %s\n", strerror(errno));
+}
+
 static void dispatch(gw_server *srv, gw_conn *conn, struct lws *wsi, gw_request *req)
 {
     gw_pending *p = calloc(1, sizeof(*p));
@@ -613,11 +616,8 @@ static void dispatch(gw_server *srv, gw_conn *conn, struct lws *wsi, gw_request 
         fifo_push((void **)&srv->async_head, (void **)&srv->async_tail, req,
                   offsetof(gw_request, next));
         pthread_mutex_unlock(&srv->async_lock);
-        if (was_empty) {
-            uint64_t one = 1;
-            if (write(srv->async_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-                lwsl_err("gateway: eventfd write failed: %s\n", strerror(errno));
-        }
+        if (was_empty)
+            gw__wake_loop(srv);
     } else {
         pthread_mutex_lock(&srv->sync_lock);
         fifo_push((void **)&srv->sync_head, (void **)&srv->sync_tail, req,
@@ -822,7 +822,7 @@ static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *p
         if (errno || end == cl || *end || cl[0] == '-')
             return respond_plain_now(wsi, 400, "Invalid Content-Length", NULL, 1);
         if (v > srv->cfg.max_body) {
-            if (send_plain(wsi, 413, "Payload Too Large", NULL, 0) < 0)
+            if (gw__send_plain(wsi, 413, "Payload Too Large", NULL, 0) < 0)
                 return -1;
             /* Swallow the body the client is sending so that it reads our answer
              * instead of a reset, then close. */
@@ -850,28 +850,16 @@ static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *p
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
 
-    gw_request *req = calloc(1, sizeof(*req));
-    if (!req || req_reserve(req, len + 1 + 512 + body_len + 1)) {
-        free(req);
+    gw_request *req = gw_request_new_copy(route, method, path, len, params, nparams);
+    if (!req || req_reserve(req, body_len + 1)) {
+        gw_request_free_unanswered(req);
         return respond_plain_now(wsi, 503, "Service Unavailable", NULL, 1);
     }
-    req->route = route;
-    req->method = method;
     req->keep_alive = !close_after;
     req->body_expected = body_len;
-    int64_t off = req_append(req, path, len);
-    int rc = off < 0 ? -ENOMEM : 0;
-    req->path_off = 0;
-    req->path_len = (uint32_t)len;
-    /* Parameter values point into lws' copy of the path; store them as our own. */
-    for (int i = 0; !rc && i < nparams; i++) {
-        rc = req_add_pair(req, params[i].name, params[i].name_len, params[i].value,
-                          params[i].value_len);
-        if (!rc)
-            req->nparams++;
-    }
+    int rc = 0;
     if (!rc)
-        rc = copy_head(srv, req, wsi);
+        rc = gw__copy_head(srv, req, wsi);
     if (rc) {
         req_destroy(req);
         if (rc == -E2BIG)
@@ -888,6 +876,7 @@ static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *p
             return respond_plain_now(wsi, 503, "Service Unavailable", NULL, 1);
         }
         req->body_off = (uint32_t)req->buf_len;
+        req->buf_len += body_len + 1; /* the body is written in place as it arrives */
         conn->reading = req;
         return 0;
     }
@@ -981,13 +970,39 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             on_closed(conn);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        if (srv)
+        if (srv) {
             drain_answers(srv);
+            gw_ws_run_commands(srv);
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        if (!in || strcasecmp((const char *)in, "websocket"))
+            return respond_plain_now(wsi, 400, "Unsupported upgrade", NULL, 1);
+        return gw_ws_confirm_upgrade(srv, wsi);
+    case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY:
+        return gw_ws_extension_ok(srv, wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        return gw_ws_established(srv, conn, wsi);
+    case LWS_CALLBACK_RECEIVE:
+        return gw_ws_receive(srv, conn, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return gw_ws_writeable(srv, conn, wsi);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        gw_ws_peer_closed(conn, in, len);
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        gw_ws_closed(srv, conn);
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
+
+static const struct lws_extension extensions[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate,
+     "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+    {NULL, NULL, NULL},
+};
 
 static const struct lws_protocols protocols[] = {
     {"http", callback_http, sizeof(gw_conn), 0, 0, NULL, 0},
@@ -1091,7 +1106,18 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
     info.max_http_header_data = (unsigned short)(hdr > 65535 ? 65535 : hdr);
     info.max_http_header_pool = 4096;
     info.keepalive_timeout = (int)(cfg->keepalive_timeout ? cfg->keepalive_timeout : 5);
-    info.timeout_secs = 30;
+    /* Also the deadline for a WebSocket handshake to complete. */
+    info.timeout_secs = 10;
+    info.retry_and_idle_policy = gw__ws_retry_policy(srv->ws);
+    if (gw_ws_any_compression(srv))
+        info.extensions = extensions;
+    /* lws reads RLIMIT_NOFILE at context creation: raise the soft limit to the hard one
+     * so that tens of thousands of connections fit. */
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max && rl.rlim_max <= 10000000) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     srv->context = lws_create_context(&info);
     if (!srv->context) {
         snprintf(err, errlen, "cannot listen on %s:%d (libwebsockets refused; see its log)",
@@ -1172,11 +1198,13 @@ void gw_server_free(gw_server *srv)
     for (size_t i = 0; i < srv->routes.len; i++) {
         gw_route *route = srv->routes.items[i];
         gw_response_free(route->const_response);
+        free(route->ws.origins);
         free(route->pattern);
         free(route);
     }
     free(srv->routes.items);
     gw_router_free(srv->router);
+    gw_ws_hub_free(srv->ws);
     pthread_mutex_destroy(&srv->sync_lock);
     pthread_cond_destroy(&srv->sync_cond);
     pthread_mutex_destroy(&srv->async_lock);

@@ -28,6 +28,21 @@ enum gw_route_kind {
     GW_ROUTE_CONST = 2  /* the I/O thread writes stored bytes; no Python at all */
 };
 
+/* What happens to a subscriber whose send queue is over its limit when a publish or a
+ * broadcast reaches it. */
+enum gw_ws_policy {
+    GW_WS_POLICY_CLOSE = 0, /* close it with 1008 (and count it) */
+    GW_WS_POLICY_DROP = 1   /* drop the message for it (and count it) */
+};
+
+/* Per-endpoint WebSocket options (WS routes only). */
+typedef struct gw_ws_options {
+    int policy;    /* enum gw_ws_policy */
+    int compress;  /* allow permessage-deflate on this endpoint */
+    char *origins; /* allowed Origin values, NUL-separated, ending with an empty string;
+                      NULL allows any origin. Owned by the route. */
+} gw_ws_options;
+
 /* A registered route. The server owns it; `handler` belongs to the bridge, which keeps
  * it alive at least as long as the server. */
 typedef struct gw_route {
@@ -39,6 +54,7 @@ typedef struct gw_route {
     char *const_response;
     size_t const_len;
     size_t const_head_len;
+    gw_ws_options ws;
 } gw_route;
 
 /* One name/value pair stored in a request's buffer; both NUL-terminated there. */
@@ -163,6 +179,20 @@ void gw_response_free(char *response);
 
 /* Frees a request taken from a queue. If it was never answered, it is answered 500. */
 void gw_request_free(gw_server *srv, gw_request *req);
+
+/* Returns a new request for route holding a copy of path and params, or NULL when out of
+ * memory. Used for requests built outside the HTTP path (WebSocket handshakes). */
+gw_request *gw_request_new_copy(const gw_route *route, int method, const char *path,
+                                size_t len, const gw_param *params, int nparams);
+
+/* Frees a request without answering it (for handshakes, which have nothing to answer).
+ * NULL is fine. */
+void gw_request_free_unanswered(gw_request *req);
+
+/* Sets a route's WebSocket options (copied). Returns 0 or -ENOMEM. */
+__attribute__((warn_unused_result))
+int gw_route_set_ws_options(gw_route *route, int policy, int compress, const char *origins,
+                            size_t origins_len);
 
 /* Accessors for a request's strings (NUL-terminated, inside req->buf). */
 static inline const char *gw_request_str(const gw_request *req, uint32_t off)

@@ -14,7 +14,8 @@ from .types import Body, IPAddress, Method, PathParams, RequestBody, Url
 
 __all__ = [
     "Body", "HTTPException", "Headers", "IPAddress", "Method", "PathParams", "QueryParams",
-    "Request", "RequestBody", "Response", "Robyn", "Url", "WebSocketException", "html",
+    "Request", "RequestBody", "Response", "Robyn", "Url", "WebSocket", "WebSocketAdapter",
+    "WebSocketDisconnect", "WebSocketException", "html",
     "jsonify", "serve_file", "serve_html", "status_codes",
 ]
 
@@ -26,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from .app import Robyn
 
         return Robyn
+    if name in ("WebSocket", "WebSocketAdapter", "WebSocketDisconnect"):
+        from . import ws
+
+        return getattr(ws, name)
     raise AttributeError(f"module 'robyn' has no attribute {name!r}")

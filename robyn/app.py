@@ -94,7 +94,8 @@ class Route:
 class Robyn:
     """A web application, with Robyn's API."""
 
-    def __init__(self, file_object: str, config: Any = None, dependencies: Any = None) -> None:
+    def __init__(self, file_object: str, config: Any = None, dependencies: Any = None,
+                 ws_origins: list[str] | None = None) -> None:
         self.file_path = file_object
         self.directory_path = os.path.dirname(os.path.abspath(file_object))
         self.config = config
@@ -107,6 +108,8 @@ class Robyn:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._eager = sys.version_info >= (3, 12)
+        self._ws_origins = ws_origins
+        self._ws_endpoints: list[Any] = []
 
     # ---- registration ------------------------------------------------------------------
 
@@ -153,6 +156,49 @@ class Robyn:
 
     def connect(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
         return self._decorator("CONNECT", endpoint, const)
+
+    def websocket(self, endpoint: str, origins: list[str] | None = None,
+                  backpressure: str = "close", compression: bool = False
+                  ) -> Callable[[Callable[..., Any]], "WebSocketEndpoint"]:
+        """Registers a WebSocket endpoint. The decorated handler runs once per connection,
+        for as long as it lives. `origins` restricts the Origin header (403 otherwise;
+        the app-wide `Robyn(..., ws_origins=[...])` applies when not given);
+        `backpressure` is what a publish does to a subscriber over its send-buffer limit:
+        "close" (1008) or "drop" (the message); `compression` allows permessage-deflate."""
+        from .ws import WebSocketEndpoint
+
+        if backpressure not in ("close", "drop"):
+            raise ValueError(f"backpressure must be 'close' or 'drop', not {backpressure!r}")
+        allowed = origins if origins is not None else self._ws_origins
+
+        def register(handler: Callable[..., Any]) -> WebSocketEndpoint:
+            ws_endpoint = WebSocketEndpoint(self, endpoint, handler)
+            index = self._server.add_route("WS", endpoint, _gateway.ROUTE_ASYNC,
+                                           ws_endpoint.dispatch)
+            policy = _gateway.WS_POLICY_DROP if backpressure == "drop" else _gateway.WS_POLICY_CLOSE
+            self._server.set_ws_options(index, policy, int(compression),
+                                        None if allowed is None else list(allowed))
+            self._ws_endpoints.append(ws_endpoint)
+            return ws_endpoint
+
+        return register
+
+    def publish(self, topic: str, message: str | bytes) -> int:
+        """Sends message to every subscriber of topic; returns how many there are in this
+        process. Fan-out happens in C: the message is framed once for all of them."""
+        return int(self._server.publish(topic, message))
+
+    def subscribers(self, topic: str) -> int:
+        return int(self._server.subscribers(topic))
+
+    def websocket_stats(self) -> dict[str, int]:
+        return dict(self._server.ws_stats())
+
+    def _spawn(self, coro: Any) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
         self._startup_handlers.append(handler)
@@ -249,6 +295,14 @@ class Robyn:
         try:
             loop.run_until_complete(self._run_hooks(self._startup_handlers))
             loop.run_until_complete(self._compute_const_routes())
+            self._server.configure_ws(
+                max_message=max_payload_size,
+                high_water=_env_int("ROBYN_WS_HIGH_WATER", 64 * 1024),
+                send_limit=_env_int("ROBYN_WS_SEND_LIMIT", 1024 * 1024),
+                max_connections=_env_int("ROBYN_WS_MAX_CONNECTIONS", 100_000),
+                ping_interval=_env_int("ROBYN_WS_PING_INTERVAL", 30),
+                ping_timeout=_env_int("ROBYN_WS_PING_TIMEOUT", 30),
+                inbox_limit=_env_int("ROBYN_WS_INBOX_LIMIT", 256))
             try:
                 self._server.start(host, port, max_body=max_payload_size, workers=workers,
                                    keepalive_timeout=keep_alive_timeout)
@@ -280,9 +334,14 @@ class Robyn:
     async def _shutdown(self) -> None:
         """New requests get 503; requests in flight get until the grace period ends."""
         self._server.drain()
+        self._server.close_websockets()
         deadline = time.monotonic() + _SHUTDOWN_GRACE_SECONDS
-        while self._server.in_flight() and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (
+                self._server.in_flight() or self._server.ws_stats()["connections"]):
             await asyncio.sleep(0.01)
+        # Handlers whose connections closed finish their loops and run on_close.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

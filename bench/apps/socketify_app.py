@@ -32,9 +32,19 @@ def user(res, req):
     res.end(f"{req.get_parameter(0)} {q}")
 
 
-async def echo(res, req):
-    body = await res.get_data()
-    res.end(body.getvalue())
+def echo(res, req):
+    # Streamed with on_data: `await res.get_data()` crashes socketify 0.0.31 under
+    # load ("ffi.from_handle() ... points to garbage").
+    chunks = []
+
+    def on_data(res, chunk, is_end):
+        if chunk is not None:
+            chunks.append(bytes(chunk))
+        if is_end:
+            res.end(b"".join(chunks))
+
+    res.on_aborted(lambda res: None)
+    res.on_data(on_data)
 
 
 app.get("/", plaintext)

@@ -214,6 +214,12 @@ def start_app(tmp_path: Path) -> Iterator[StartApp]:
         raise failures[0]
 
 
+@pytest.fixture
+def fresh_server(start_app: StartApp) -> AppServer:
+    """A private apps/main_app.py for a test that might break or stop it."""
+    return start_app("main_app")
+
+
 @pytest.fixture(scope="module")
 def module_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartApp]:
     """Like start_app, for servers shared by the tests of one module."""
@@ -354,6 +360,12 @@ class RawConn:
 
     def readable_within(self, timeout: float) -> bool:
         return bool(select.select([self.sock], [], [], timeout)[0])
+
+
+@pytest.fixture(name="free_port", scope="session")
+def free_port_fixture() -> Callable[..., int]:
+    """free_port(host="127.0.0.1") -> a port nothing listens on right now."""
+    return free_port
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,161 @@
+/*
+ * WebSocket connections: the upgrade, message reassembly, per-connection send queues,
+ * topics and fan-out, all on the I/O thread; and the calls Python threads make to send,
+ * close, subscribe and publish, which reach the I/O thread through one command queue
+ * and one lws_cancel_service() per batch.
+ *
+ * Python sees a connection through a gw_ws_handle, a small refcounted record that
+ * outlives the connection: once the connection is gone the handle says so and every
+ * call on it answers -ENOTCONN. Events for Python (open, message, close, drained) are
+ * queued for the asyncio loop thread, which takes them in batches (gw_ws_take_events).
+ *
+ * Subscriptions are immediate: gw_ws_subscribe() changes the topic registry under its
+ * lock from the calling thread, so a publish made right after it reaches the caller.
+ * A publish only counts subscribers from the calling thread; the fan-out itself, with
+ * one encoded frame shared by every queue, runs on the I/O thread.
+ */
+#ifndef GW_WS_H
+#define GW_WS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "server.h"
+
+typedef struct gw_ws_hub gw_ws_hub;
+struct gw_ws_conn;
+struct ps_subscriber;
+struct lws;
+
+/* Python's view of one connection. Fields marked "I/O thread" are for ws.c only. */
+typedef struct gw_ws_handle {
+    uint64_t id;
+    atomic_int refs;
+    const gw_route *route;
+    gw_request *handshake; /* the upgrade request: path, query, params, headers */
+    void *user;            /* the bridge's object for this connection; GIL-protected */
+    atomic_size_t cmd_bytes; /* bytes sent by Python that the I/O thread has not queued */
+    atomic_size_t queued;    /* bytes in the send queue, as last seen by the I/O thread */
+    atomic_int inbox;      /* messages handed to Python and not consumed yet */
+    atomic_int gone;       /* set once the connection has closed */
+    atomic_int want_drain; /* a sender waits for the backlog to fall */
+    struct gw_ws_conn *io;       /* I/O thread */
+    struct ps_subscriber *sub;   /* guarded by the hub's topics lock */
+} gw_ws_handle;
+
+enum gw_ws_event_type {
+    GW_WS_OPEN = 1,
+    GW_WS_MESSAGE = 2,
+    GW_WS_CLOSE = 3,
+    GW_WS_DRAINED = 4
+};
+
+/* An event for the asyncio loop thread. Owns one reference to conn and its data. */
+typedef struct gw_ws_event {
+    struct gw_ws_event *next;
+    int type;
+    gw_ws_handle *conn;
+    unsigned char *data; /* MESSAGE: the whole message (NUL-terminated, not counted) */
+    size_t len;
+    int binary;
+    int code;            /* CLOSE: the close code (1006 when none was received) */
+    char reason[124];    /* CLOSE: the reason, NUL-terminated */
+} gw_ws_event;
+
+typedef struct gw_ws_config {
+    size_t max_message;      /* bytes; a larger message is answered with close 1009 */
+    size_t high_water;       /* send backlog past which Python senders wait */
+    size_t send_limit;       /* send queue bytes past which the endpoint policy applies */
+    size_t max_connections;  /* WebSocket connections; more are answered 503 */
+    unsigned ping_interval;  /* seconds of silence before a ping; 0 disables */
+    unsigned ping_timeout;   /* seconds without any answer before the connection is closed */
+    int inbox_limit;         /* messages waiting for Python before reading pauses */
+} gw_ws_config;
+
+/* ---- for server.c (I/O thread unless stated) ---------------------------------------- */
+
+/* Returns a new hub, or NULL when out of memory. Any thread, before the server starts. */
+gw_ws_hub *gw_ws_hub_new(gw_server *srv);
+/* Frees the hub, its topics and every event still queued. After the context is gone. */
+void gw_ws_hub_free(gw_ws_hub *hub);
+/* Sets the limits (before the server starts). */
+void gw_ws_configure(gw_ws_hub *hub, const gw_ws_config *cfg);
+/* Whether any route allows permessage-deflate. */
+int gw_ws_any_compression(const gw_server *srv);
+
+struct gw_conn;
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: returns 0 to accept, 1 after answering with an
+ * HTTP status (404, 403, 503), -1 to hang up. */
+int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi);
+/* LWS_CALLBACK_ESTABLISHED. Returns 0, or -1 to close. */
+int gw_ws_established(gw_server *srv, struct gw_conn *conn, struct lws *wsi);
+int gw_ws_receive(gw_server *srv, struct gw_conn *conn, struct lws *wsi, const void *in,
+                  size_t len);
+int gw_ws_writeable(gw_server *srv, struct gw_conn *conn, struct lws *wsi);
+/* LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: remembers the peer's code and reason. */
+void gw_ws_peer_closed(struct gw_conn *conn, const void *in, size_t len);
+void gw_ws_closed(gw_server *srv, struct gw_conn *conn);
+/* LWS_CALLBACK_CONFIRM_EXTENSION_OKAY: 0 allows the extension on this connection. */
+int gw_ws_extension_ok(gw_server *srv, struct lws *wsi);
+/* Applies every queued command (EVENT_WAIT_CANCELLED). */
+void gw_ws_run_commands(gw_server *srv);
+/* Closes every connection with code 1001 "going away" (graceful stop). Any thread. */
+void gw_ws_close_all(gw_server *srv);
+
+/* Sets the WebSocket limits (before the server starts). */
+void gw_server_configure_ws(gw_server *srv, const gw_ws_config *cfg);
+
+/* ---- for the bridge (any thread) --------------------------------------------------- */
+
+gw_ws_handle *gw_ws_handle_ref(gw_ws_handle *h);
+void gw_ws_handle_unref(gw_ws_handle *h);
+
+/* Takes every queued event, oldest first (a list linked by ->next), or NULL. */
+gw_ws_event *gw_ws_take_events(gw_server *srv);
+void gw_ws_event_free(gw_ws_event *ev);
+
+/* Queues a message (opcode PS_OP_TEXT or PS_OP_BINARY). Returns 0, 1 when the backlog is
+ * now over the high-water mark (the sender should wait for a DRAINED event), -ENOTCONN
+ * when the connection is gone, -ENOMEM. */
+int gw_ws_send(gw_server *srv, gw_ws_handle *h, unsigned opcode, const void *data, size_t len);
+
+/* A sender that got 1 from gw_ws_send() calls this before waiting: returns 1 when the
+ * backlog is still over the high-water mark (a DRAINED event will come), 0 when it has
+ * already fallen (do not wait). */
+int gw_ws_wait_drain(gw_server *srv, gw_ws_handle *h);
+
+/* Starts the close handshake with code and reason (<= 123 bytes). Returns 0 or -ENOTCONN. */
+int gw_ws_close(gw_server *srv, gw_ws_handle *h, int code, const char *reason);
+
+/* Returns 1 when subscribed, 0 when it already was, -ENOTCONN, -ENOMEM. */
+int gw_ws_subscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len);
+/* Returns 1 when unsubscribed, 0 when it was not subscribed, -ENOTCONN. */
+int gw_ws_unsubscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len);
+
+/* Publishes a message to every subscriber of topic in this process except `exclude`
+ * (may be NULL). Returns how many subscribers it will reach, or -ENOMEM. */
+long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcode,
+                   const void *data, size_t dlen, gw_ws_handle *exclude);
+
+/* The number of subscribers of topic in this process. */
+size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len);
+
+/* Python consumed n messages of this connection's inbox (reading resumes when it had
+ * paused and the inbox is below half its limit). */
+void gw_ws_consumed(gw_server *srv, gw_ws_handle *h, int n);
+
+/* Counters for tests and operators. */
+typedef struct gw_ws_stats {
+    size_t connections;
+    size_t topics;
+    size_t slow_closed;  /* closed with 1008 by the "close" policy */
+    size_t slow_dropped; /* messages dropped by the "drop" policy */
+} gw_ws_stats;
+void gw_ws_get_stats(gw_server *srv, gw_ws_stats *out);
+
+/* The topic name every connection of a route is subscribed to, for broadcast(). */
+#define GW_WS_ROUTE_TOPIC_FMT "\x01route:%p"
+
+#endif

@@ -1,0 +1,333 @@
+"""WebSocket endpoints: the handler coroutine that lives as long as its connection.
+
+The connection itself lives in C (robyn._gateway.Connection): frames, queues, pings,
+close handshakes and topic fan-out happen there. This module turns the C side's events
+(open, message, close, drained) into what a handler sees: `async for message in
+websocket`, awaitable sends with real backpressure, and on_connect / on_close callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import _gateway
+from .datastructures import Headers, QueryParams
+from .request import Request
+from .responses import Response
+
+if TYPE_CHECKING:
+    from .app import Robyn
+
+__all__ = ["WebSocket", "WebSocketAdapter", "WebSocketDisconnect", "WebSocketEndpoint"]
+
+logger = logging.getLogger("robyn")
+
+Message = str | bytes
+
+
+class WebSocketDisconnect(Exception):
+    """The connection closed while a receive was pending, or before it started."""
+
+    def __init__(self, code: int = 1000, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"WebSocket closed with code {self.code}" + (f": {self.reason}" if self.reason else "")
+
+
+class WebSocket:
+    """One WebSocket connection, as a handler sees it."""
+
+    def __init__(self, conn: Any, endpoint: "WebSocketEndpoint", loop: asyncio.AbstractEventLoop) -> None:
+        self._conn = conn
+        self._endpoint = endpoint
+        self._loop = loop
+        self._inbox: deque[Message] = deque()
+        self._waiter: asyncio.Future[Message] | None = None
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._close_code: int | None = None
+        self._close_reason = ""
+        self._request: Request | None = None
+        self.id: int = conn.id
+
+    # ---- the handshake request ---------------------------------------------------------
+
+    @property
+    def request(self) -> Request:
+        if self._request is None:
+            self._request = Request(self._conn.request)
+        return self._request
+
+    @property
+    def path_params(self) -> dict[str, str]:
+        return self.request.path_params
+
+    @property
+    def query_params(self) -> QueryParams:
+        return self.request.query_params
+
+    @property
+    def headers(self) -> Headers:
+        return self.request.headers
+
+    @property
+    def closed(self) -> bool:
+        return self._close_code is not None
+
+    @property
+    def close_code(self) -> int | None:
+        return self._close_code
+
+    # ---- receiving -----------------------------------------------------------------------
+
+    def __aiter__(self) -> "WebSocket":
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self.receive()
+        except WebSocketDisconnect:
+            raise StopAsyncIteration from None
+
+    def __iter__(self) -> "WebSocket":
+        return self
+
+    def __next__(self) -> Message:
+        """For sync handlers, which run on a worker thread."""
+        future = asyncio.run_coroutine_threadsafe(self.receive(), self._loop)
+        try:
+            return future.result()
+        except WebSocketDisconnect:
+            raise StopIteration from None
+
+    async def receive(self) -> Message:
+        """The next message: str for a text frame, bytes for a binary one. Raises
+        WebSocketDisconnect once the connection has closed and every message was read."""
+        if self._inbox:
+            message = self._inbox.popleft()
+            self._conn.consumed(1)
+            return message
+        if self._close_code is not None:
+            raise WebSocketDisconnect(self._close_code, self._close_reason)
+        if self._waiter is not None:
+            raise RuntimeError("another coroutine is already waiting for the next message")
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
+
+    async def receive_text(self) -> str:
+        message = await self.receive()
+        if not isinstance(message, str):
+            raise TypeError("expected a text message, got a binary one")
+        return message
+
+    async def receive_bytes(self) -> bytes:
+        message = await self.receive()
+        if not isinstance(message, bytes):
+            raise TypeError("expected a binary message, got a text one")
+        return message
+
+    async def receive_json(self) -> Any:
+        message = await self.receive()
+        try:
+            return json.loads(message)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Invalid JSON message: {exc}") from None
+
+    # ---- sending ---------------------------------------------------------------------------
+
+    def send(self, message: Message) -> None:
+        """Queues a message without waiting (for sync code). Prefer the awaitable sends,
+        which wait while the connection is over its send-buffer high-water mark."""
+        self._check_open()
+        self._conn.send(message)
+
+    async def _send(self, message: Message) -> None:
+        self._check_open()
+        if self._conn.send(message) and self._conn.wait_drain():
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    async def send_text(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"send_text() takes str, not {type(text).__name__}")
+        await self._send(text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send_bytes() takes bytes, not {type(data).__name__}")
+        await self._send(bytes(data))
+
+    async def send_json(self, data: Any) -> None:
+        await self._send(json.dumps(data, separators=(",", ":")))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._close_code is None:
+            self._conn.close(code, reason)
+
+    def _check_open(self) -> None:
+        if self._close_code is not None:
+            raise WebSocketDisconnect(self._close_code, self._close_reason)
+
+    # ---- topics ----------------------------------------------------------------------------
+
+    def subscribe(self, topic: str) -> bool:
+        """Subscribes this connection to topic, at once. Returns False if it already was."""
+        return bool(self._conn.subscribe(topic))
+
+    def unsubscribe(self, topic: str) -> bool:
+        return bool(self._conn.unsubscribe(topic))
+
+    def publish(self, topic: str, message: Message) -> int:
+        """Sends message to every subscriber of topic except this connection."""
+        return int(self._conn.publish(topic, message))
+
+    def broadcast(self, message: Message) -> int:
+        """Sends message to every connection of this endpoint, this one included."""
+        return int(self._conn.broadcast(message))
+
+    # ---- events from C ---------------------------------------------------------------------
+
+    def _on_message(self, message: Message) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._conn.consumed(1)
+            waiter.set_result(message)
+        else:
+            self._inbox.append(message)
+
+    def _on_close(self, code: int, reason: str) -> None:
+        self._close_code = code
+        self._close_reason = reason
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(WebSocketDisconnect(code, reason))
+        self._wake_senders(WebSocketDisconnect(code, reason))
+
+    def _wake_senders(self, error: BaseException | None = None) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if waiter.done():
+                continue
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    def __repr__(self) -> str:
+        state = "open" if self._close_code is None else f"closed {self._close_code}"
+        return f"<WebSocket {self.id} {self._endpoint.path} {state}>"
+
+
+WebSocketAdapter = WebSocket
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class WebSocketEndpoint:
+    """What `@app.websocket(path)` returns: the handler plus its on_connect / on_close."""
+
+    def __init__(self, app: "Robyn", path: str, handler: Callable[..., Any]) -> None:
+        self.app = app
+        self.path = path
+        self.handler = handler
+        self._connect: Callable[..., Any] | None = None
+        self._close: Callable[..., Any] | None = None
+        self._sync = not inspect.iscoroutinefunction(handler)
+        self._takes_socket = bool(inspect.signature(handler).parameters)
+        self.__name__ = getattr(handler, "__name__", "websocket")
+        self.__doc__ = getattr(handler, "__doc__", None)
+
+    def on_connect(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self._connect = fn
+        return fn
+
+    def on_close(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self._close = fn
+        return fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.handler(*args, **kwargs)
+
+    # ---- driven by the C side's events (on the loop thread) -----------------------------
+
+    def dispatch(self, kind: int, conn: Any, payload: Any) -> None:
+        if kind == _gateway.WS_MESSAGE:
+            conn.user._on_message(payload)
+        elif kind == _gateway.WS_OPEN:
+            loop = self.app._loop
+            assert loop is not None
+            ws = WebSocket(conn, self, loop)
+            conn.user = ws
+            self.app._spawn(self._run(ws))
+        elif kind == _gateway.WS_CLOSE:
+            ws = conn.user
+            if ws is not None:
+                ws._on_close(*payload)
+                ws._closed_event.set()
+        elif kind == _gateway.WS_DRAINED:
+            if conn.user is not None:
+                conn.user._wake_senders()
+
+    async def _run(self, ws: WebSocket) -> None:
+        ws._closed_event = asyncio.Event()  # type: ignore[attr-defined]
+        where = f"websocket handler for {self.path}"
+        try:
+            if self._connect is not None:
+                try:
+                    greeting = await _maybe_await(self._call(self._connect, ws))
+                except Exception as exc:
+                    logger.warning("on_connect for %s refused a connection: %r", self.path, exc)
+                    await ws.close(1008, "connection refused")
+                    return
+                if isinstance(greeting, Response):
+                    if greeting.status_code >= 400:
+                        await ws.close(1008, f"refused: {greeting.status_code}")
+                        return
+                elif greeting is not None:
+                    await ws._send(greeting if isinstance(greeting, (str, bytes)) else json.dumps(greeting))
+            try:
+                if self._sync:
+                    result = await self.app._loop.run_in_executor(  # type: ignore[union-attr]
+                        None, self._call, self.handler, ws)
+                else:
+                    result = await self._call(self.handler, ws)
+                if isinstance(result, (str, bytes)) and not ws.closed:
+                    await ws._send(result)
+            except WebSocketDisconnect:
+                pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s raised", where)
+                await ws.close(1011, "internal error")
+                return
+            await ws.close(1000, "")
+        finally:
+            await ws._closed_event.wait()  # type: ignore[attr-defined]
+            if self._close is not None:
+                try:
+                    await _maybe_await(self._call(self._close, ws))
+                except Exception:
+                    logger.exception("on_close for %s raised", self.path)
+
+    def _call(self, fn: Callable[..., Any], ws: WebSocket) -> Any:
+        if inspect.signature(fn).parameters:
+            return fn(ws)
+        return fn()

@@ -1,0 +1,214 @@
+"""Malformed and abandoned requests over raw sockets: each gets its exact status or a clean
+close, and the server serves the next request.
+
+These run against a server of their own (one per module, `malformed_server`), except the
+ones that are known to be able to wedge a server, which get a fresh one each.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import httpx
+import pytest
+
+
+@pytest.fixture(scope="module")
+def malformed_server(module_app):
+    return module_app("main_app")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"HELLO WORLD\r\n\r\n",
+        b"GET\r\n\r\n",
+        b"\x00\x01\x02garbage\r\n\r\n",
+        b"GET / FOO/1.1\r\nHost: t\r\n\r\n",
+        b"GET /\xff\xfe HTTP/1.1 extra\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nNo colon in this header line\r\n\r\n",
+    ],
+    ids=["words", "method-only", "binary", "bad-protocol", "extra-token", "header-without-colon"],
+)
+def test_garbage_request_is_400_and_close(malformed_server, raw, assert_serving, request_bytes):
+    with raw(malformed_server) as conn:
+        conn.send(request_bytes)
+        response = conn.read_response()
+        assert response.status == 400
+        assert response.reason == "Bad Request"
+        assert conn.closed_by_server()
+    assert_serving(malformed_server)
+
+
+def test_unknown_method_is_501(malformed_server, raw, assert_serving):
+    with raw(malformed_server) as conn:
+        conn.send(b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n")
+        response = conn.read_response()
+        assert response.status == 501
+        assert response.body == b"Not Implemented"
+        assert conn.closed_by_server()
+    assert_serving(malformed_server)
+
+
+def test_trace_without_a_route_is_405(malformed_server, raw, assert_serving):
+    with raw(malformed_server) as conn:
+        conn.send(b"TRACE / HTTP/1.1\r\nHost: t\r\n\r\n")
+        response = conn.read_response()
+        assert response.status == 405
+        assert {m.strip() for m in (response.header("allow") or "").split(",")} == {"GET", "HEAD"}
+    assert_serving(malformed_server)
+
+
+def test_unsupported_http_version_is_505(malformed_server, raw, assert_serving):
+    with raw(malformed_server) as conn:
+        conn.send(b"GET / HTTP/9.9\r\nHost: t\r\n\r\n")
+        response = conn.read_response()
+        assert response.status == 505
+    assert_serving(malformed_server)
+
+
+def test_truncated_body_then_close(malformed_server, raw, assert_serving):
+    with raw(malformed_server) as conn:
+        conn.send(b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789")
+        conn.sock.shutdown(socket.SHUT_WR)
+        assert conn.closed_by_server()
+    assert_serving(malformed_server)
+
+
+def test_truncated_body_abandoned(malformed_server, raw, assert_serving):
+    for _ in range(10):
+        conn = raw(malformed_server)
+        conn.send(b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789")
+        conn.close()
+    assert_serving(malformed_server)
+    response = httpx.post(malformed_server.url("/body"), content=b"complete")
+    assert response.json() == {"type": "str", "text": "complete"}
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [b"GE", b"GET /fast HTT", b"GET /fast HTTP/1.1\r\nHost: t\r\nUser-", b"GET /fast HTTP/1.1\r\nHost: t\r\n"],
+    ids=["method", "request-line", "header-name", "before-blank-line"],
+)
+def test_client_disconnects_mid_request(malformed_server, raw, assert_serving, partial):
+    for _ in range(5):
+        conn = raw(malformed_server)
+        conn.send(partial)
+        conn.close()
+    assert_serving(malformed_server)
+
+
+def test_client_disconnects_while_sync_handler_runs(malformed_server, raw, assert_serving):
+    for _ in range(4):
+        conn = raw(malformed_server)
+        conn.send(b"GET /sync HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.05)
+        conn.close()
+    assert_serving(malformed_server)
+    time.sleep(1.2)  # the handlers finish and answer into closed connections
+    assert_serving(malformed_server)
+    assert malformed_server.proc.poll() is None
+
+
+def test_client_disconnects_while_async_handler_runs(malformed_server, raw, assert_serving):
+    for _ in range(4):
+        conn = raw(malformed_server)
+        conn.send(b"GET /async-sleep HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.05)
+        conn.close()
+    assert_serving(malformed_server)
+    time.sleep(1.2)
+    assert_serving(malformed_server)
+    assert malformed_server.proc.poll() is None
+
+
+def test_client_resets_while_handler_runs(malformed_server, raw, assert_serving):
+    conn = raw(malformed_server)
+    conn.send(b"GET /sync HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.05)
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.close()  # RST instead of FIN
+    time.sleep(1.2)
+    assert_serving(malformed_server)
+
+
+def test_half_closed_client_still_gets_its_answer(malformed_server, raw):
+    with raw(malformed_server) as conn:
+        conn.send(b"GET /users/half HTTP/1.1\r\nHost: t\r\n\r\n")
+        conn.sock.shutdown(socket.SHUT_WR)
+        response = conn.read_response()
+        assert response.status == 200
+        assert json.loads(response.body) == {"user": {"id": "half"}}
+
+
+def test_idle_connection_does_not_block_others(malformed_server, raw, assert_serving):
+    idle = [raw(malformed_server) for _ in range(20)]
+    try:
+        assert_serving(malformed_server)
+    finally:
+        for conn in idle:
+            conn.close()
+
+
+def test_request_with_nul_in_path_is_closed(malformed_server, raw, assert_serving):
+    with raw(malformed_server) as conn:
+        conn.send(b"GET /users/a\x00b HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conn.closed_by_server()
+    assert_serving(malformed_server)
+
+
+def test_bare_lf_line_endings_are_accepted(malformed_server, raw):
+    with raw(malformed_server) as conn:
+        conn.send(b"GET /users/lf HTTP/1.1\nHost: t\n\n")
+        response = conn.read_response()
+        assert response.status == 200
+        assert json.loads(response.body) == {"user": {"id": "lf"}}
+
+
+# ---- pipelining with bodies: each on a fresh server, since a failure can wedge one -------------
+
+
+def test_pipelined_get_then_post_with_body(fresh_server, raw, assert_serving):
+    with raw(fresh_server) as conn:
+        conn.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\ntwo")
+        first = conn.read_response()
+        second = conn.read_response()
+    assert json.loads(first.body) == {"status": "healthy"}
+    assert json.loads(second.body) == {"type": "str", "text": "two"}
+    assert_serving(fresh_server)
+
+
+def test_pipelined_posts_with_bodies(fresh_server, raw, assert_serving):
+    requests_bytes = b"".join(
+        b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        for body in (b"one", b"", b"three!")
+    )
+    with raw(fresh_server) as conn:
+        conn.send(requests_bytes)
+        bodies = [json.loads(conn.read_response().body) for _ in range(3)]
+    assert bodies == [{"type": "str", "text": "one"}, {"type": "str", "text": ""},
+                      {"type": "str", "text": "three!"}]
+    assert_serving(fresh_server)
+
+
+def test_post_body_then_pipelined_get(fresh_server, raw, assert_serving):
+    with raw(fresh_server) as conn:
+        conn.send(b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\none"
+                  b"GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert json.loads(conn.read_response().body) == {"type": "str", "text": "one"}
+        assert conn.read_response().body == b"fast"
+    assert_serving(fresh_server)
+
+
+def test_body_of_a_404_is_not_read_as_a_request(fresh_server, raw, assert_serving):
+    smuggled = b"GET /fast HTTP/1.1\r\nHost: t\r\n\r\n"
+    with raw(fresh_server) as conn:
+        conn.send(b"POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(smuggled), smuggled))
+        assert conn.read_response().status == 404
+        conn.send(b"GET /users/next HTTP/1.1\r\nHost: t\r\n\r\n")
+        following = conn.read_response()
+        assert json.loads(following.body) == {"user": {"id": "next"}}
+    assert_serving(fresh_server)
