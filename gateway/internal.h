@@ -83,6 +83,11 @@ struct gw_server {
     pthread_mutex_t answer_lock;
     gw_pending *answer_head, *answer_tail;
 
+    struct {
+        char **names; /* lower-case header names looked up by name on lws 4.1 */
+        size_t len, cap;
+    } watched;
+
     gw_ws_hub *ws; /* WebSocket connections, topics and their queues (ws.c) */
 };
 

@@ -328,11 +328,16 @@ static char *build_response(int status, PyObject *headers, PyObject *body, int k
                 goto error;
         }
     }
-    n = snprintf(line, sizeof(line), "content-length: %zd\r\n%s\r\n", blen,
-                 keep_alive ? "" : "connection: close\r\n");
+    /* 1xx, 204 and 304 answers have no body and no Content-Length (RFC 9110 8.6). */
+    int bodiless = status < 200 || status == 204 || status == 304;
+    if (bodiless)
+        n = snprintf(line, sizeof(line), "%s\r\n", keep_alive ? "" : "connection: close\r\n");
+    else
+        n = snprintf(line, sizeof(line), "content-length: %zd\r\n%s\r\n", blen,
+                     keep_alive ? "" : "connection: close\r\n");
     if (out_put(&o, line, (size_t)n))
         goto error;
-    if (!head_only && out_put(&o, b, (size_t)blen))
+    if (!head_only && !bodiless && out_put(&o, b, (size_t)blen))
         goto error;
     Py_XDECREF(seq);
     Py_XDECREF(body_keep);
@@ -1099,6 +1104,24 @@ static PyObject *Server_ws_stats(ServerObject *self, PyObject *unused)
                          (Py_ssize_t)st.slow_closed, "slow_dropped", (Py_ssize_t)st.slow_dropped);
 }
 
+static PyObject *Server_watch_header(ServerObject *self, PyObject *arg)
+{
+    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (!name) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "a header name must be str");
+        return NULL;
+    }
+    int rc = gw_server_watch_header(self->srv, name);
+    if (rc == -EINVAL) {
+        PyErr_Format(PyExc_ValueError, "invalid header name %R", arg);
+        return NULL;
+    }
+    if (rc < 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 static PyObject *Server_async_fd(ServerObject *self, PyObject *unused)
 {
     (void)unused;
@@ -1180,6 +1203,9 @@ static PyMethodDef Server_methods[] = {
     {"close_websockets", (PyCFunction)Server_close_websockets, METH_NOARGS,
      "Closes every WebSocket with 1001 (graceful shutdown)."},
     {"ws_stats", (PyCFunction)Server_ws_stats, METH_NOARGS, "WebSocket counters."},
+    {"watch_header", (PyCFunction)Server_watch_header, METH_O,
+     "watch_header(name): capture this header on libwebsockets builds that cannot list "
+     "unknown headers (4.1)."},
     {"async_fd", (PyCFunction)Server_async_fd, METH_NOARGS, "The eventfd to watch for async requests."},
     {"run_async", (PyCFunction)Server_run_async, METH_NOARGS, Server_run_async_doc},
     {"drain", (PyCFunction)Server_drain, METH_NOARGS,

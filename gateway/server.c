@@ -402,40 +402,116 @@ static int header_token_name(int token, const char **name, size_t *len)
     return 1;
 }
 
+/* Copies every occurrence of a header lws knows by token, one pair each (a repeated
+ * header stays repeated), without the spaces lws keeps in front of a value. */
 static int copy_token(gw_request *req, struct lws *wsi, int token, const char *name,
                       size_t name_len, size_t *head_bytes)
 {
-    int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)token);
-    if (len <= 0)
-        return 0;
-    /* A repeated header is joined by lws with separators that total_length may not
-     * count: leave room for them. */
-    size_t cap = (size_t)len * 2 + 16;
     char stack[512];
-    char *tmp = cap <= sizeof(stack) ? stack : malloc(cap);
-    if (!tmp)
-        return -ENOMEM;
-    int got = lws_hdr_copy(wsi, tmp, (int)cap, (enum lws_token_indexes)token);
-    int rc = 0;
-    if (got >= 0) {
-        *head_bytes += name_len + (size_t)got + 4;
-        if (token == WSI_TOKEN_HOST) {
-            int64_t off = req_append(req, tmp, (size_t)got);
-            if (off < 0)
-                rc = -ENOMEM;
-            else {
-                req->host_off = (uint32_t)off;
-                req->host_len = (uint32_t)got;
+    for (int i = 0; i < 256; i++) {
+        int flen = lws_hdr_fragment_length(wsi, (enum lws_token_indexes)token, i);
+        char *tmp = (size_t)flen < sizeof(stack) ? stack : malloc((size_t)flen + 1);
+        if (!tmp)
+            return -ENOMEM;
+        int got = lws_hdr_copy_fragment(wsi, tmp, flen + 1, (enum lws_token_indexes)token, i);
+        int rc = 0;
+        if (got >= 0) {
+            const char *v = tmp;
+            while (got > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                got--;
             }
+            *head_bytes += name_len + (size_t)got + 4;
+            if (token == WSI_TOKEN_HOST && !req->host_len) {
+                int64_t off = req_append(req, v, (size_t)got);
+                if (off < 0)
+                    rc = -ENOMEM;
+                else {
+                    req->host_off = (uint32_t)off;
+                    req->host_len = (uint32_t)got;
+                }
+            }
+            if (!rc && req_add_pair(req, name, name_len, v, (size_t)got))
+                rc = -ENOMEM;
+            if (!rc)
+                req->nheaders++;
         }
-        if (!rc && req_add_pair(req, name, name_len, tmp, (size_t)got))
-            rc = -ENOMEM;
-        if (!rc)
-            req->nheaders++;
+        if (tmp != stack)
+            free(tmp);
+        if (rc)
+            return rc;
+        if (got < 0)
+            break;
     }
-    if (tmp != stack)
-        free(tmp);
-    return rc;
+    return 0;
+}
+
+#if !GW_LWS_AT_LEAST(4, 3)
+/* libwebsockets 4.1 cannot list the headers it has no token for; it can only look one
+ * up by name. These names (and those the app asks for) are looked up on every request. */
+static int copy_watched_headers(gw_server *srv, gw_request *req, struct lws *wsi,
+                                size_t *head_bytes)
+{
+    char lname[130], value[4096];
+    for (size_t i = 0; i < srv->watched.len; i++) {
+        const char *name = srv->watched.names[i];
+        size_t n = strlen(name);
+        /* lws stores custom names with their colon. */
+        memcpy(lname, name, n);
+        lname[n] = ':';
+        lname[n + 1] = '\0';
+        int vlen = lws_hdr_custom_length(wsi, lname, (int)n + 1);
+        if (vlen < 0)
+            continue;
+        char *v = (size_t)vlen < sizeof(value) ? value : malloc((size_t)vlen + 1);
+        if (!v)
+            return -ENOMEM;
+        int got = lws_hdr_custom_copy(wsi, v, vlen + 1, lname, (int)n + 1);
+        int rc = 0;
+        if (got >= 0) {
+            const char *p = v;
+            while (got > 0 && (*p == ' ' || *p == '\t')) {
+                p++;
+                got--;
+            }
+            *head_bytes += n + (size_t)got + 4;
+            rc = req_add_pair(req, name, n, p, (size_t)got);
+            if (!rc)
+                req->nheaders++;
+        }
+        if (v != value)
+            free(v);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+#endif
+
+int gw_server_watch_header(gw_server *srv, const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || n > 128)
+        return -EINVAL;
+    for (size_t i = 0; i < srv->watched.len; i++)
+        if (!strcasecmp(srv->watched.names[i], name))
+            return 0;
+    if (srv->watched.len == srv->watched.cap) {
+        size_t cap = srv->watched.cap ? srv->watched.cap * 2 : 32;
+        char **names = realloc(srv->watched.names, cap * sizeof(*names));
+        if (!names)
+            return -ENOMEM;
+        srv->watched.names = names;
+        srv->watched.cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return -ENOMEM;
+    for (char *p = copy; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p + 32);
+    srv->watched.names[srv->watched.len++] = copy;
+    return 1;
 }
 
 #if GW_LWS_AT_LEAST(4, 3)
@@ -486,16 +562,12 @@ int gw__copy_head(gw_server *srv, gw_request *req, struct lws *wsi)
     char stack[1024];
 
     /* lws hands the query string over as decoded "name=value" fragments. */
-    int has_args = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > 0;
-    for (int i = 0; has_args && i < 65536; i++) {
+    for (int i = 0; i < 65536; i++) {
         int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (flen < 0)
-            break;
-        if (flen == 0)
-            continue;
         char *tmp = (size_t)flen < sizeof(stack) ? stack : malloc((size_t)flen + 1);
         if (!tmp)
             return -ENOMEM;
+        /* Past the last fragment lws reports length 0 and refuses the copy. */
         int got = lws_hdr_copy_fragment(wsi, tmp, flen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
         int rc = 0;
         if (got > 0) {
@@ -512,6 +584,8 @@ int gw__copy_head(gw_server *srv, gw_request *req, struct lws *wsi)
             free(tmp);
         if (rc)
             return rc;
+        if (got < 0)
+            break;
     }
 
     for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
@@ -527,21 +601,51 @@ int gw__copy_head(gw_server *srv, gw_request *req, struct lws *wsi)
     lws_hdr_custom_name_foreach(wsi, copy_custom_header, &walk);
     if (walk.rc)
         return walk.rc;
+#else
+    if (copy_watched_headers(srv, req, wsi, &head_bytes))
+        return -ENOMEM;
 #endif
     if (head_bytes > srv->cfg.max_header)
         return -E2BIG;
     return 0;
 }
 
-static int client_wants_close(struct lws *wsi)
+/* The request's HTTP version: 10 or 11, 0 when lws saw none, -1 for any other. */
+static int http_version(struct lws *wsi)
+{
+    char v[16];
+    int n = lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP);
+    if (n <= 0)
+        return 0;
+    if (!strcasecmp(v, "HTTP/1.1"))
+        return 11;
+    if (!strcasecmp(v, "HTTP/1.0"))
+        return 10;
+    return -1;
+}
+
+/* Whether the connection closes after this request, decided exactly as lws decides it
+ * (so that our "connection: close" header tells the truth). */
+static int client_wants_close(struct lws *wsi, int version)
 {
     char conn[64];
     int n = lws_hdr_copy(wsi, conn, sizeof(conn), WSI_TOKEN_CONNECTION);
-    if (n > 0 && strcasestr(conn, "close"))
+    if (n > 0 && !strcasecmp(conn, "close"))
         return 1;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP1_0) > 0)
-        return !(n > 0 && strcasestr(conn, "keep-alive"));
-    return 0;
+    if (n > 0 && !strcasecmp(conn, "keep-alive"))
+        return 0;
+    return version != 11;
+}
+
+/* Whether s (n bytes) is 1*DIGIT, as Content-Length must be. */
+static int all_digits(const char *s, int n)
+{
+    if (n <= 0 || n > 19)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
 }
 
 /* ---- hand-offs -------------------------------------------------------------------- */
@@ -783,7 +887,10 @@ static void drain_answers(gw_server *srv)
 static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *path, size_t len)
 {
     int method = request_method(wsi);
-    int close_after = client_wants_close(wsi);
+    int version = http_version(wsi);
+    int close_after = client_wants_close(wsi, version);
+    if (version < 0)
+        return respond_plain_now(wsi, 505, "HTTP Version Not Supported", NULL, 1);
     if (method < 0)
         return respond_plain_now(wsi, 501, "Not Implemented", NULL, 1);
     if (atomic_load(&srv->draining))
@@ -797,8 +904,8 @@ static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *p
         route = gw_router_match(srv->router, GW_METHOD_GET, path, len, params, &nparams, NULL);
     }
     if (!route) {
-        if (method == GW_METHOD_HEAD && (allowed & (1u << GW_METHOD_GET)))
-            allowed |= 1u << GW_METHOD_HEAD;
+        if (allowed & (1u << GW_METHOD_GET))
+            allowed |= 1u << GW_METHOD_HEAD; /* HEAD is served by every GET route */
         if (!allowed)
             return respond_plain_now(wsi, 404, "Not Found", NULL, close_after);
         char allow[160] = "allow: ";
@@ -813,14 +920,18 @@ static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *p
         return respond_plain_now(wsi, 405, "Method Not Allowed", allow, close_after);
     }
 
+    /* Bodies are delimited by Content-Length only: a transfer coding (chunked) is
+     * refused before Content-Length is looked at, so that the two never disagree. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return respond_plain_now(wsi, 411, "Length Required", NULL, 1);
     char cl[32];
     size_t body_len = 0;
-    if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(cl, &end, 10);
-        if (errno || end == cl || *end || cl[0] == '-')
+    int cl_len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (cl_len > 0) {
+        int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        if (!all_digits(cl, n))
             return respond_plain_now(wsi, 400, "Invalid Content-Length", NULL, 1);
+        unsigned long long v = strtoull(cl, NULL, 10);
         if (v > srv->cfg.max_body) {
             if (gw__send_plain(wsi, 413, "Payload Too Large", NULL, 0) < 0)
                 return -1;
@@ -833,8 +944,6 @@ static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *p
             return 0;
         }
         body_len = (size_t)v;
-    } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-        return respond_plain_now(wsi, 411, "Length Required", NULL, 1);
     }
 
     if (route->kind == GW_ROUTE_CONST && route->const_response) {
@@ -1203,6 +1312,9 @@ void gw_server_free(gw_server *srv)
         free(route);
     }
     free(srv->routes.items);
+    for (size_t i = 0; i < srv->watched.len; i++)
+        free(srv->watched.names[i]);
+    free(srv->watched.names);
     gw_router_free(srv->router);
     gw_ws_hub_free(srv->ws);
     pthread_mutex_destroy(&srv->sync_lock);

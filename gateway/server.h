@@ -118,6 +118,11 @@ __attribute__((warn_unused_result))
 int gw_server_set_const(gw_server *srv, gw_route *route, const char *response, size_t len,
                         size_t head_len);
 
+/* Adds a header name to capture on libwebsockets builds that cannot list the headers
+ * they have no token for (4.1); elsewhere every header is captured anyway. Before
+ * gw_server_start(). Returns 1 when added, 0 when already there, -EINVAL, -ENOMEM. */
+int gw_server_watch_header(gw_server *srv, const char *name);
+
 /* Visits every route, in registration order. */
 void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg), void *arg);
 

@@ -27,6 +27,17 @@ logger = logging.getLogger("robyn")
 _TEXT = [("content-type", "text/plain; charset=utf-8")]
 _METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
 _DEFAULT_MAX_PAYLOAD = 1_000_000
+# Headers libwebsockets 4.1 has no token for and so cannot list: they are looked up by
+# name on each request (4.3 lists every header and needs none of this).
+_CUSTOM_HEADERS = (
+    "x-request-id", "x-correlation-id", "x-forwarded-proto", "x-forwarded-host",
+    "x-forwarded-port", "x-api-key", "x-csrf-token", "x-xsrf-token", "x-requested-with",
+    "x-client-ip", "cf-connecting-ip", "true-client-ip", "x-http-method-override",
+    "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user", "dnt",
+    "x-amz-date", "x-hub-signature-256", "x-github-event", "x-signature", "x-timestamp",
+    "x-trace-id", "traceparent", "tracestate", "x-b3-traceid", "x-session-id", "x-user-id",
+    "x-tenant-id", "x-device-id", "x-app-version", "x-client-version", "x-test",
+)
 _SHUTDOWN_GRACE_SECONDS = 10.0
 
 
@@ -110,6 +121,15 @@ class Robyn:
         self._eager = sys.version_info >= (3, 12)
         self._ws_origins = ws_origins
         self._ws_endpoints: list[Any] = []
+        for name in _CUSTOM_HEADERS:
+            self._server.watch_header(name)
+
+    def capture_headers(self, *names: str) -> None:
+        """Makes sure these request headers reach handlers on every libwebsockets version.
+        (libwebsockets 4.1, Debian 12's, can only find a header it has no name for when
+        asked for it by name; standard headers and the common X- ones are always there.)"""
+        for name in names:
+            self._server.watch_header(name)
 
     # ---- registration ------------------------------------------------------------------
 

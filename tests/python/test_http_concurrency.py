@@ -8,24 +8,26 @@ import time
 import httpx
 
 
-def timed_get(url: str) -> tuple[int, str, float]:
+def timed_get(client: httpx.Client, url: str) -> tuple[int, str, float]:
     started = time.monotonic()
-    response = httpx.get(url, timeout=10)
+    response = client.get(url)
     return response.status_code, response.text, time.monotonic() - started
 
 
 def test_sync_and_async_sleeps_run_concurrently_and_others_answer_at_once(fresh_server):
     server = fresh_server
-    started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
-        sync_calls = [pool.submit(timed_get, server.url("/sync")) for _ in range(8)]
-        async_calls = [pool.submit(timed_get, server.url("/async-sleep")) for _ in range(8)]
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    with httpx.Client(limits=limits, timeout=10) as client, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        started = time.monotonic()
+        sync_calls = [pool.submit(timed_get, client, server.url("/sync")) for _ in range(8)]
+        async_calls = [pool.submit(timed_get, client, server.url("/async-sleep")) for _ in range(8)]
         time.sleep(0.2)  # let the sleeps start
-        quick = [timed_get(server.url(path)) for path in ("/fast", "/users/1", "/health")]
+        quick = [timed_get(client, server.url(path)) for path in ("/fast", "/users/1", "/health")]
         quick_done = time.monotonic() - started
         sync_results = [call.result(timeout=10) for call in sync_calls]
         async_results = [call.result(timeout=10) for call in async_calls]
-    total = time.monotonic() - started
+        total = time.monotonic() - started
 
     assert [result[:2] for result in sync_results] == [(200, "Done")] * 8
     assert [result[:2] for result in async_results] == [(200, "Done async")] * 8
@@ -39,7 +41,9 @@ def test_sync_and_async_sleeps_run_concurrently_and_others_answer_at_once(fresh_
 
 
 def test_many_concurrent_connections(main_server):
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
-        results = list(pool.map(lambda i: httpx.get(main_server.url(f"/users/{i}"), timeout=10), range(200)))
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    with httpx.Client(limits=limits, timeout=10) as client, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(lambda i: client.get(main_server.url(f"/users/{i}")), range(200)))
     assert [response.status_code for response in results] == [200] * 200
     assert [response.json() for response in results] == [{"user": {"id": str(i)}} for i in range(200)]

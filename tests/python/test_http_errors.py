@@ -131,7 +131,8 @@ def test_many_header_lines_under_the_limits_are_served(main_server):
     headers = [("Accept", f"t/{i:05d}") for i in range(60)]
     response = httpx.get(main_server.url("/inspect"), headers=headers)
     assert response.status_code == 200
-    assert response.json()["headers"]["accept"] == ", ".join(value for _, value in headers)
+    joined = response.json()["headers"]["accept"]
+    assert [value.strip() for value in joined.split(",")] == [value for _, value in headers]
 
 
 def test_header_just_under_the_limit_is_served(main_server):

@@ -189,24 +189,24 @@ def query(query_params: QueryParams):
 @app.get("/headers")
 def headers_view(headers: Headers):
     result = {
-        "get_lower": headers.get("x-test"),
-        "get_upper": headers.get("X-TEST"),
-        "get_mixed": headers.get("X-Test"),
+        "get_lower": headers.get("cache-control"),
+        "get_upper": headers.get("CACHE-CONTROL"),
+        "get_mixed": headers.get("Cache-Control"),
         "get_missing": headers.get("x-missing"),
         "get_missing_default": headers.get("x-missing", "dflt"),
-        "contains_upper": headers.contains("X-Test"),
+        "contains_upper": headers.contains("CACHE-CONTROL"),
         "contains_missing": headers.contains("X-Missing"),
-        "in_mixed": "X-tEsT" in headers,
+        "in_mixed": "cAcHe-CoNtRoL" in headers,
         "user_agent": headers.get("User-Agent"),
         "to_dict": headers.to_dict(),
         "items": sorted([list(pair) for pair in headers.items()]),
     }
-    headers.set("X-Test", "replaced")
-    result["after_set"] = headers.get("x-test")
-    headers.append("x-test", "appended")
-    result["after_append"] = headers.get("X-TEST")
-    result["after_append_all"] = headers.get_all("x-test")
-    result["after_append_dict"] = headers.to_dict()["x-test"]
+    headers.set("Cache-Control", "replaced")
+    result["after_set"] = headers.get("cache-control")
+    headers.append("cache-control", "appended")
+    result["after_append"] = headers.get("CACHE-CONTROL")
+    result["after_append_all"] = headers.get_all("Cache-Control")
+    result["after_append_dict"] = headers.to_dict()["cache-control"]
     return result
 
 

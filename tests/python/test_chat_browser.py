@@ -1,0 +1,395 @@
+"""The chat example (examples/chat/) in real browsers: headless Chromium pages that chat
+with each other through the server.
+
+Debian's chromium and chromium-driver drive the pages. The test speaks chromedriver's W3C
+WebDriver HTTP API directly with `requests` (no selenium, so nothing ever downloads a driver
+or a browser). Each page is its own Chromium, with a fresh profile, launched with exactly
+`--headless --no-sandbox --disable-gpu --disable-background-networking
+--disable-component-update --disable-sync --no-first-run --user-data-dir=<tmp>`.
+
+When chromium or chromedriver is missing the tests fail (they are never skipped) and say what
+to install.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from conftest import AppServer, StartApp
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROME_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
+ENTER = "\ue007"
+WAIT = 10.0           # seconds for anything a page should show
+COMMAND_TIMEOUT = 60  # seconds for one WebDriver command (a new session starts a browser)
+
+MESSAGES_JS = """
+return Array.from(document.querySelectorAll('#messages .message')).map(li => ({
+    user: li.dataset.user,
+    text: li.querySelector('.text').textContent,
+    mine: li.classList.contains('mine'),
+}));
+"""
+NOTICES_JS = """
+return Array.from(document.querySelectorAll('#messages .presence .text, #messages .announce .text'))
+    .map(el => el.textContent);
+"""
+MEMBERS_JS = """
+return Array.from(document.querySelectorAll('#members li'))
+    .map(li => li.firstChild ? li.firstChild.textContent : '');
+"""
+STATUS_JS = """
+const s = document.getElementById('status');
+return {state: s.dataset.state, text: s.textContent};
+"""
+
+
+# ---- a minimal WebDriver client ------------------------------------------------------------
+
+
+class WebDriverError(AssertionError):
+    pass
+
+
+class Page:
+    """One Chromium (one WebDriver session) showing one page."""
+
+    def __init__(self, driver_url: str, http: requests.Session, profile: str) -> None:
+        self.http = http
+        self.profile = profile
+        capabilities = {
+            "browserName": "chrome",
+            "pageLoadStrategy": "normal",
+            "timeouts": {"implicit": 0, "pageLoad": 15000, "script": 10000},
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": CHROME_FLAGS + [f"--user-data-dir={profile}"],
+            },
+        }
+        answer = self._call("POST", f"{driver_url}/session",
+                            {"capabilities": {"alwaysMatch": capabilities}})
+        self.session = f"{driver_url}/session/{answer['sessionId']}"
+        self.command("POST", "/window/rect", {"width": 1100, "height": 760})
+
+    def _call(self, method: str, url: str, body: Any = None) -> Any:
+        response = self.http.request(method, url, json=body, timeout=COMMAND_TIMEOUT)
+        try:
+            value = response.json().get("value")
+        except ValueError:
+            raise WebDriverError(f"{method} {url}: HTTP {response.status_code}: {response.text[:500]}") from None
+        if response.status_code != 200:
+            detail = value.get("message", value) if isinstance(value, dict) else value
+            raise WebDriverError(f"{method} {url}: HTTP {response.status_code}: {detail}")
+        return value
+
+    def command(self, method: str, path: str, body: Any = None) -> Any:
+        return self._call(method, self.session + path, body)
+
+    # -- what a test does with a page --
+
+    def open(self, url: str) -> None:
+        self.command("POST", "/url", {"url": url})
+
+    def element(self, css: str) -> str:
+        return str(self.command("POST", "/element", {"using": "css selector", "value": css})[ELEMENT])
+
+    def type(self, css: str, text: str, clear: bool = True) -> None:
+        element = self.element(css)
+        if clear:
+            self.command("POST", f"/element/{element}/clear", {})
+        self.command("POST", f"/element/{element}/value", {"text": text})
+
+    def click(self, css: str) -> None:
+        self.command("POST", f"/element/{self.element(css)}/click", {})
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.command("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def screenshot(self, path: str | Path) -> None:
+        Path(path).write_bytes(base64.b64decode(self.command("GET", "/screenshot")))
+
+    def quit(self) -> None:
+        try:
+            self._call("DELETE", self.session)
+        finally:
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+    # -- the chat page --
+
+    def status(self) -> dict[str, str]:
+        return dict(self.js(STATUS_JS))
+
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.js(MESSAGES_JS))
+
+    def texts(self) -> list[str]:
+        return [m["text"] for m in self.messages()]
+
+    def notices(self) -> list[str]:
+        return list(self.js(NOTICES_JS))
+
+    def members(self) -> list[str]:
+        return list(self.js(MEMBERS_JS))
+
+    def join(self, name: str, room: str) -> None:
+        self.type("#name", name)
+        self.type("#room", room)
+        self.click("#join")
+        self.wait_for(lambda: self.status()["state"] == "connected", f"{name} to connect to #{room}")
+
+    def say(self, text: str, press_enter: bool = True) -> None:
+        if press_enter:
+            self.type("#message", text + ENTER, clear=False)
+        else:
+            self.type("#message", text, clear=False)
+            self.click("#send")
+
+    def wait_for(self, predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+        """Polls `predicate` until it is truthy; fails after `timeout` seconds saying what
+        the page shows."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout} s waiting for {what}; the page shows "
+                            f"status={self.status()}, messages={self.messages()}, "
+                            f"notices={self.notices()}, members={self.members()}")
+            time.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _require_browser() -> None:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.fail(
+            f"the browser tests need Debian's Chromium and its WebDriver, missing: {', '.join(missing)}. "
+            "Install them with `apt-get install chromium chromium-driver` (tools/install-deps).",
+            pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def chromedriver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One chromedriver for the module; returns its URL."""
+    _require_browser()
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([CHROMEDRIVER, f"--port={port}", "--allowed-ips=127.0.0.1"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    http = requests.Session()
+    http.trust_env = False  # never through a proxy
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if http.get(f"{url}/status", timeout=2).json()["value"]["ready"]:
+                    break
+            except (requests.RequestException, ValueError, KeyError):
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"chromedriver did not start: {log_path.read_text(errors='replace')}")
+            time.sleep(0.05)
+        yield url
+    finally:
+        http.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture
+def new_page(chromedriver: str) -> Iterator[Callable[[], Page]]:
+    """new_page() -> a fresh headless Chromium page; every one is closed after the test."""
+    pages: list[Page] = []
+    http = requests.Session()
+    http.trust_env = False
+
+    def make() -> Page:
+        profile = tempfile.mkdtemp(prefix="chat-chromium-")
+        try:
+            page = Page(chromedriver, http, profile)
+        except BaseException:
+            shutil.rmtree(profile, ignore_errors=True)
+            raise
+        pages.append(page)
+        return page
+
+    yield make
+    errors = []
+    for page in pages:
+        try:
+            page.quit()
+        except Exception as exc:  # close every browser even when one fails
+            errors.append(exc)
+    http.close()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def chat_server(start_app: StartApp) -> AppServer:
+    """examples/chat/app.py on a free port; stopped with SIGTERM (exit code 0) afterwards."""
+    return start_app("chat_app")
+
+
+# ---- the tests -------------------------------------------------------------------------------
+
+
+def test_page_and_assets_are_served(chat_server: AppServer) -> None:
+    with requests.Session() as http:
+        http.trust_env = False
+        page = http.get(chat_server.url("/"), timeout=5)
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        for element_id in ("name", "room", "join", "message", "send", "messages"):
+            assert f'id="{element_id}"' in page.text
+        assert 'aria-live="polite"' in page.text
+        assert "http://" not in page.text and "https://" not in page.text  # nothing external
+        script = http.get(chat_server.url("/app.js"), timeout=5)
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]
+        assert "new WebSocket(" in script.text
+        style = http.get(chat_server.url("/style.css"), timeout=5)
+        assert style.status_code == 200
+        assert style.headers["content-type"].startswith("text/css")
+
+
+def test_two_pages_chat_and_another_room_hears_nothing(chat_server: AppServer, new_page) -> None:
+    alice, bob, carol = new_page(), new_page(), new_page()
+    for page in (alice, bob, carol):
+        page.open(chat_server.url("/"))
+
+    alice.join("Alice", "tea-room")
+    bob.join("Bob", "tea-room")
+    carol.join("Carol", "elsewhere")
+
+    # Presence: each sees the other arrive, so both are subscribed before anyone speaks.
+    alice.wait_for(lambda: alice.members() == ["Alice", "Bob"], "Alice to see Bob in the room")
+    bob.wait_for(lambda: bob.members() == ["Alice", "Bob"], "Bob to see Alice in the room")
+    alice.wait_for(lambda: "Bob joined." in alice.notices(), "Alice to see that Bob joined")
+
+    alice.say("hello from A")  # typed, sent with Enter
+    bob.wait_for(lambda: "hello from A" in bob.texts(), "Bob to receive Alice's message")
+    assert bob.messages()[-1] == {"user": "Alice", "text": "hello from A", "mine": False}
+
+    bob.say("hello from B, nice to meet you", press_enter=False)  # sent with the button
+    alice.wait_for(lambda: "hello from B, nice to meet you" in alice.texts(), "Alice to receive Bob's reply")
+    assert alice.messages() == [
+        {"user": "Alice", "text": "hello from A", "mine": True},
+        {"user": "Bob", "text": "hello from B, nice to meet you", "mine": False},
+    ]
+    assert alice.js("return document.getElementById('message').value") == ""
+
+    # The other room: Carol's own message comes back to her, and nothing from the tea room.
+    carol.say("anyone here?")
+    carol.wait_for(lambda: "anyone here?" in carol.texts(), "Carol to see her own message")
+    assert carol.texts() == ["anyone here?"]
+    assert carol.members() == ["Carol"]
+    assert not any("Alice" in n or "Bob" in n for n in carol.notices()), carol.notices()
+    assert "anyone here?" not in alice.texts() + bob.texts()
+
+    # Leaving: Alice sees Bob go.
+    bob.click("#leave")
+    alice.wait_for(lambda: "Bob left." in alice.notices(), "Alice to see that Bob left")
+    alice.wait_for(lambda: alice.members() == ["Alice"], "Bob to leave Alice's member list")
+
+
+def test_rooms_listing_and_announcements_reach_the_pages(chat_server: AppServer, new_page) -> None:
+    first, second = new_page(), new_page()
+    for page, name in ((first, "Dora"), (second, "Eve")):
+        page.open(chat_server.url("/"))
+        page.join(name, "news")
+    first.wait_for(lambda: first.members() == ["Dora", "Eve"], "both in #news")
+
+    with requests.Session() as http:
+        http.trust_env = False
+        rooms = http.get(chat_server.url("/rooms"), timeout=5).json()["rooms"]
+        news = next(room for room in rooms if room["name"] == "news")
+        assert news == {"name": "news", "subscribers": 2, "members": ["Dora", "Eve"]}
+        assert {"lobby", "random"} <= {room["name"] for room in rooms}
+
+        answer = http.post(chat_server.url("/rooms/news/announce"), data="Server restarts at noon".encode(), timeout=5)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"delivered_to": 2}
+
+        bad = http.post(chat_server.url("/rooms/news/announce"), data=b"   ", timeout=5)
+        assert bad.status_code == 400
+        assert "empty" in bad.json()["error"]
+
+    for page in (first, second):
+        page.wait_for(lambda p=page: "Announcement: Server restarts at noon" in p.notices(),
+                      "the announcement on the page")
+    # The page's room list shows the room with its subscriber count.
+    first.wait_for(lambda: "#news" in first.js("return document.getElementById('rooms').textContent"),
+                   "#news in the room list")
+
+
+def test_bad_name_is_refused_with_a_clear_message(chat_server: AppServer, new_page) -> None:
+    page = new_page()
+    page.open(chat_server.url("/"))
+    # The input's maxlength stops a person typing a longer name; set it as a script would.
+    page.js("document.getElementById('name').value = arguments[0];", "x" * 40)
+    page.type("#room", "lobby")
+    page.click("#join")
+    page.wait_for(lambda: page.status()["state"] == "refused", "the server to refuse the name")
+    shown = page.status()["text"] + " " + page.js("return document.getElementById('error').textContent")
+    assert "at most 24 characters" in shown, shown
+    # Refused means refused: no reconnect loop.
+    time.sleep(1.0)
+    assert page.status()["state"] == "refused"
+    assert page.js("return document.getElementById('message').disabled") is True
+
+
+def test_page_reconnects_after_the_server_restarts(chat_server: AppServer, start_app: StartApp,
+                                                   new_page) -> None:
+    page = new_page()
+    page.open(chat_server.url("/"))
+    page.join("Frank", "lobby")
+
+    assert chat_server.stop() == 0, chat_server.log()  # SIGTERM: clean exit, sockets closed 1001
+    page.wait_for(lambda: page.status()["state"] in ("reconnecting", "connecting"),
+                  "the page to notice the server went away")
+
+    restarted = start_app("chat_app", port=chat_server.port)
+    page.wait_for(lambda: page.status()["state"] == "connected", "the page to reconnect", timeout=20)
+    page.wait_for(lambda: "Reconnected." in page.notices(), "the reconnect notice")
+
+    other = new_page()
+    other.open(restarted.url("/"))
+    other.join("Grace", "lobby")
+    other.say("welcome back")
+    page.wait_for(lambda: "welcome back" in page.texts(), "a message after the reconnect")
