@@ -37,6 +37,10 @@ struct gw_pending {
 typedef struct gw_conn {
     struct gw_ws_conn *ws; /* set once the connection is a WebSocket */
     gw_request *reading; /* request whose body is still arriving */
+    gw_request *complete; /* body complete, dispatched on the next loop pass (see
+                             on_body_complete) */
+    struct lws *wsi;
+    lws_sorted_usec_list_t dispatch_timer;
     gw_pending *pending; /* request in Python's hands */
     size_t discard_left; /* bytes of an oversized body still to swallow before closing */
     int discarding;

@@ -1010,13 +1010,43 @@ static int on_body(gw_conn *conn, const char *in, size_t len)
     return 0;
 }
 
+static void dispatch_completed(lws_sorted_usec_list_t *sul)
+{
+    gw_conn *conn = lws_container_of(sul, gw_conn, dispatch_timer);
+    gw_request *req = conn->complete;
+    if (!req)
+        return;
+    conn->complete = NULL;
+    gw_server *srv = lws_context_user(lws_get_context(conn->wsi));
+    dispatch(srv, conn, conn->wsi, req);
+}
+
+/*
+ * A request's body is complete. It is dispatched on the next pass of the loop rather
+ * than now, because libwebsockets 4.1 has a bug with pipelined requests that carry a
+ * body: it feeds the request's own bytes back as its body, then reports completion
+ * again and again without consuming anything (the I/O thread would spin forever). A
+ * second completion before the dispatch is that bug: the body we hold is wrong, so the
+ * request is refused and the connection closed, which also ends lws' loop.
+ */
 static int on_body_complete(gw_server *srv, gw_conn *conn, struct lws *wsi)
 {
+    (void)srv;
     if (conn->discarding) {
         int finish = conn->discarding == 2;
         conn->discarding = 0;
         if (finish)
             return lws_http_transaction_completed(wsi) ? -1 : 0;
+        return -1;
+    }
+    if (conn->complete || (!conn->reading && !conn->pending)) {
+        if (conn->complete) {
+            lws_sul_cancel(&conn->dispatch_timer);
+            req_destroy(conn->complete);
+            conn->complete = NULL;
+        }
+        gw__send_plain(wsi, 400, "Pipelined request bodies are not supported on this connection",
+                       NULL, 0);
         return -1;
     }
     gw_request *req = conn->reading;
@@ -1025,7 +1055,9 @@ static int on_body_complete(gw_server *srv, gw_conn *conn, struct lws *wsi)
     conn->reading = NULL;
     req->buf[req->body_off + req->body_len] = '\0';
     req->buf_len = req->body_off + req->body_len + 1;
-    dispatch(srv, conn, wsi, req);
+    conn->complete = req;
+    conn->wsi = wsi;
+    lws_sul_schedule(lws_get_context(wsi), 0, &conn->dispatch_timer, dispatch_completed, 1);
     return 0;
 }
 
@@ -1044,6 +1076,11 @@ static int on_writeable(gw_conn *conn, struct lws *wsi)
 
 static void on_closed(gw_conn *conn)
 {
+    if (conn->complete) {
+        lws_sul_cancel(&conn->dispatch_timer);
+        req_destroy(conn->complete);
+        conn->complete = NULL;
+    }
     if (conn->reading) {
         req_destroy(conn->reading);
         conn->reading = NULL;

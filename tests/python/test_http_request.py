@@ -107,10 +107,19 @@ def test_headers_api(main_server):
 
 
 def test_custom_headers_reach_the_handler(main_server):
-    data = inspect(main_server, headers={"X-Request-Id": "abc-123", "X-Other": "b", "Authorization": "Bearer t"})
-    assert data["headers"]["x-request-id"] == "abc-123"
-    assert data["headers"]["x-other"] == "b"
+    data = inspect(main_server, headers={"X-Request-Id": "abc-123", "Authorization": "Bearer t",
+                                         "X-Other": "captured by the app", "X-Test": "hello"})
+    assert data["headers"]["x-request-id"] == "abc-123"  # a common X- header
+    assert data["headers"]["x-test"] == "hello"
     assert data["headers"]["authorization"] == "Bearer t"
+    assert data["headers"]["x-other"] == "captured by the app"  # app.capture_headers("x-other")
+
+
+def test_custom_header_case_insensitive_and_repeated(main_server, raw):
+    with raw(main_server) as conn:
+        conn.send(b"GET /inspect HTTP/1.1\r\nHost: t\r\nX-OTHER: one\r\nx-other: two\r\n\r\n")
+        data = json.loads(conn.read_response().body)
+    assert data["headers"]["x-other"] == "one, two"
 
 
 def test_repeated_header_values_are_all_kept(main_server, raw):

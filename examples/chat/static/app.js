@@ -134,6 +134,12 @@
 
   // ---- rooms list -----------------------------------------------------------------------
 
+  let roomsTimer = 0;
+  function refreshRoomsSoon() {   // presence changes come in bursts: one fetch per burst
+    clearTimeout(roomsTimer);
+    roomsTimer = setTimeout(refreshRooms, 300);
+  }
+
   async function refreshRooms() {
     try {
       const response = await fetch("/rooms", { cache: "no-store" });
@@ -225,7 +231,6 @@
         setComposer(true);
         showMembers(msg.members);
         if (again) addNotice("presence", "Reconnected.", msg.ts);
-        refreshRooms();
         break;
       }
       case "message":
@@ -233,10 +238,12 @@
         break;
       case "join":
         showMembers(msg.members);
+        refreshRoomsSoon();
         addNotice("presence", me && msg.user === me.user ? `You joined #${wanted.room}.` : `${msg.user} joined.`, msg.ts);
         break;
       case "leave":
         showMembers(msg.members);
+        refreshRoomsSoon();
         addNotice("presence", `${msg.user} left.`, msg.ts);
         break;
       case "announce":
