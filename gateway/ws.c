@@ -622,15 +622,18 @@ int gw_ws_writeable(gw_server *srv, gw_conn *conn, struct lws *wsi)
     gw_ws_conn *c = conn->ws;
     if (!c)
         return 0;
-    if (c->close_code) {
-        lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-                         (unsigned char *)c->close_reason, strlen(c->close_reason));
-        return -1;
-    }
     size_t off;
     ps_frame *f = ps_queue_peek(c->queue, &off);
-    if (!f)
+    if (!f) {
+        /* A close goes out after what was queued before it (a slow consumer's queue
+         * was cleared when its close was decided). */
+        if (c->close_code) {
+            lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+                             (unsigned char *)c->close_reason, strlen(c->close_reason));
+            return -1;
+        }
         return 0;
+    }
     size_t written = 0;
     const unsigned char *wire = ps_frame_wire(f) + off;
     size_t wlen = ps_frame_wire_len(f) - off;
@@ -658,7 +661,7 @@ int gw_ws_writeable(gw_server *srv, gw_conn *conn, struct lws *wsi)
             return -1;
     }
     update_backlog(hub, c);
-    if (ps_queue_count(c->queue))
+    if (ps_queue_count(c->queue) || c->close_code)
         lws_callback_on_writable(wsi);
     return 0;
 }
