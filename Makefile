@@ -9,8 +9,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test deps venv install test-c test-c-asan test-c-valgrind test-python bench bench-quick clean
 
+# The main example: the chat app (rooms, a browser page). `make run APP=hello` starts the
+# smallest app instead.
+APP ?= chat
 run: install
-	$(PY) examples/hello/app.py
+	$(PY) examples/$(APP)/app.py
 
 test: install test-c test-python
 

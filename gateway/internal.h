@@ -41,6 +41,7 @@ typedef struct gw_conn {
                              on_body_complete) */
     struct lws *wsi;
     lws_sorted_usec_list_t dispatch_timer;
+    int body_replayed; /* the body began like the request line (lws 4.1 bug, see server.c) */
     gw_pending *pending; /* request in Python's hands */
     size_t discard_left; /* bytes of an oversized body still to swallow before closing */
     int discarding;

@@ -1003,6 +1003,14 @@ static int on_body(gw_conn *conn, const char *in, size_t len)
     gw_request *req = conn->reading;
     if (!req)
         return 0;
+    if (req->body_len == 0) {
+        /* See on_body_complete: lws 4.1 may hand the request's own first bytes over as
+         * its body. Remember whether this body starts like the request line. */
+        char line[16];
+        int n = snprintf(line, sizeof(line), "%s /", gw_method_name(req->method));
+        size_t k = len < (size_t)n ? len : (size_t)n;
+        conn->body_replayed = n > 0 && k > 0 && !memcmp(in, line, k);
+    }
     if (req->body_len + len > req->body_expected)
         return -1; /* lws sends no more than Content-Length says; anything else is broken */
     memcpy(req->buf + req->body_off + req->body_len, in, len);
@@ -1023,11 +1031,14 @@ static void dispatch_completed(lws_sorted_usec_list_t *sul)
 
 /*
  * A request's body is complete. It is dispatched on the next pass of the loop rather
- * than now, because libwebsockets 4.1 has a bug with pipelined requests that carry a
- * body: it feeds the request's own bytes back as its body, then reports completion
- * again and again without consuming anything (the I/O thread would spin forever). A
- * second completion before the dispatch is that bug: the body we hold is wrong, so the
- * request is refused and the connection closed, which also ends lws' loop.
+ * than now, because libwebsockets 4.1 has a bug with a pipelined request that carries a
+ * body: lws_http_action() feeds the request's own bytes back as its body, then reports
+ * completion again and again in a loop that consumes nothing. A second completion
+ * before the dispatch, with a body that begins like the request line itself, is that
+ * bug: the body we hold is wrong, so the request is refused and the connection closed,
+ * which ends lws' loop. A second completion with a genuine body only means that another
+ * request waits behind this one; lws repeats it until the answer is written, and it is
+ * ignored.
  */
 static int on_body_complete(gw_server *srv, gw_conn *conn, struct lws *wsi)
 {
@@ -1039,12 +1050,12 @@ static int on_body_complete(gw_server *srv, gw_conn *conn, struct lws *wsi)
             return lws_http_transaction_completed(wsi) ? -1 : 0;
         return -1;
     }
-    if (conn->complete || (!conn->reading && !conn->pending)) {
-        if (conn->complete) {
-            lws_sul_cancel(&conn->dispatch_timer);
-            req_destroy(conn->complete);
-            conn->complete = NULL;
-        }
+    if (conn->complete || (!conn->reading && conn->pending)) {
+        if (!conn->complete || !conn->body_replayed)
+            return 0;
+        lws_sul_cancel(&conn->dispatch_timer);
+        req_destroy(conn->complete);
+        conn->complete = NULL;
         gw__send_plain(wsi, 400, "Pipelined request bodies are not supported on this connection",
                        NULL, 0);
         return -1;

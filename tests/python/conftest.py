@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -358,9 +357,6 @@ class RawConn:
                 return True
             self.buf += chunk
 
-    def readable_within(self, timeout: float) -> bool:
-        return bool(select.select([self.sock], [], [], timeout)[0])
-
 
 @pytest.fixture(name="free_port", scope="session")
 def free_port_fixture() -> Callable[..., int]:
@@ -394,7 +390,8 @@ def build_request() -> Callable[..., bytes]:
 
 @pytest.fixture(scope="session")
 def assert_serving() -> Callable[[AppServer], None]:
-    """assert_serving(server): a fresh connection gets 200 "Hello, world!" from GET /."""
+    """assert_serving(server): a fresh connection gets 200 "Hello, world!" from GET / (every
+    app in apps/ that the HTTP tests use has that route)."""
 
     def check(server: AppServer) -> None:
         with RawConn(server.address) as conn:

@@ -366,8 +366,11 @@ def test_bad_name_is_refused_with_a_clear_message(chat_server: AppServer, new_pa
     page.type("#room", "lobby")
     page.click("#join")
     page.wait_for(lambda: page.status()["state"] == "refused", "the server to refuse the name")
-    shown = page.status()["text"] + " " + page.js("return document.getElementById('error').textContent")
-    assert "at most 24 characters" in shown, shown
+    # The error frame (sent before the close) shows in the alert; the close reason in the status.
+    error = page.wait_for(lambda: page.js("return document.getElementById('error').textContent"),
+                          "the error message")
+    assert "user names are at most 24 characters" in error, error
+    assert "at most 24 characters" in page.status()["text"], page.status()
     # Refused means refused: no reconnect loop.
     time.sleep(1.0)
     assert page.status()["state"] == "refused"

@@ -202,13 +202,14 @@
       if (ws !== socket) return;   // a socket we replaced or left on purpose
       socket = null;
       me = null;
-      setComposer(false);
       if (fatal || ev.code === 1008) {
         wanted = null;
+        setComposer(false);
         ui.leave.hidden = true;
         setStatus("refused", "Not connected: " + (ev.reason || "the server refused the connection"));
         return;
       }
+      setComposer(false);
       if (wanted) reconnectLater();
     });
   }
