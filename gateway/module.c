@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <lws_config.h>
+
 #include "frame.h"
 #include "router.h"
 #include "server.h"
@@ -1256,6 +1258,12 @@ static int module_exec(PyObject *m)
     if (PyModule_AddType(m, st->job_type) < 0 || PyModule_AddType(m, st->server_type) < 0 ||
         PyModule_AddType(m, st->conn_type) < 0)
         return -1;
+    PyObject *version = Py_BuildValue("(ii)", LWS_LIBRARY_VERSION_MAJOR, LWS_LIBRARY_VERSION_MINOR);
+    if (!version || PyModule_AddObjectRef(m, "LWS_VERSION", version) < 0) {
+        Py_XDECREF(version);
+        return -1;
+    }
+    Py_DECREF(version);
     if (PyModule_AddIntConstant(m, "WS_OPEN", GW_WS_OPEN) < 0 ||
         PyModule_AddIntConstant(m, "WS_MESSAGE", GW_WS_MESSAGE) < 0 ||
         PyModule_AddIntConstant(m, "WS_CLOSE", GW_WS_CLOSE) < 0 ||

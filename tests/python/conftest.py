@@ -308,7 +308,8 @@ class RawConn:
         head, _, self.buf = self.buf.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         version, status, *reason = lines[0].split(" ", 2)
-        assert version == "HTTP/1.1", lines[0]
+        # Our answers are HTTP/1.1; libwebsockets' own refusals are HTTP/1.0.
+        assert version in ("HTTP/1.1", "HTTP/1.0"), lines[0]
         headers = []
         for line in lines[1:]:
             name, _, value = line.partition(":")

@@ -116,14 +116,15 @@ def test_many_header_lines_over_the_size_limit_are_431(main_server, raw, assert_
     assert_serving(main_server)
 
 
-def test_too_many_header_lines_are_431(main_server, raw, assert_serving):
-    # 100 short lines, about 1.8 KB: small, but more fields than the parser keeps.
+def test_more_header_lines_than_the_parser_keeps_is_a_clean_close(main_server, raw,
+                                                                     assert_serving):
+    # 100 short lines, about 1.8 KB: small, but more fields than libwebsockets keeps; it
+    # drops the connection before our code sees the request (docs/architecture.md).
     lines = b"".join(b"Accept: t/%05d\r\n" % i for i in range(100))
     with raw(main_server) as conn:
         conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n" + lines + b"\r\n")
-        response = conn.read_response()
-        assert response.status == 431
-        assert response.body == b"Request Header Fields Too Large"
+        assert conn.closed_by_server()
+        assert conn.buf == b""
     assert_serving(main_server)
 
 
