@@ -1139,6 +1139,7 @@ static PyObject *Server_run_async(ServerObject *self, PyObject *unused)
 {
     (void)unused;
     long count = 0;
+    gw_server_reset_wake(self->srv);
     gw_ws_event *ev = gw_ws_take_events(self->srv);
     while (ev) {
         gw_ws_event *next = ev->next;

@@ -801,12 +801,15 @@ int gw_server_async_fd(const gw_server *srv)
     return srv->async_fd;
 }
 
-gw_request *gw_server_take_async(gw_server *srv)
+void gw_server_reset_wake(gw_server *srv)
 {
     uint64_t v;
-    /* Reset the eventfd before taking the queue: a push after the take writes it again. */
     if (read(srv->async_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
         lwsl_err("gateway: eventfd read failed: %s\n", strerror(errno));
+}
+
+gw_request *gw_server_take_async(gw_server *srv)
+{
     pthread_mutex_lock(&srv->async_lock);
     gw_request *list = srv->async_head;
     srv->async_head = srv->async_tail = NULL;

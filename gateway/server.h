@@ -162,8 +162,13 @@ gw_request *gw_server_try_next_sync(gw_server *srv, int worker);
 /* The fd that becomes readable when async requests are queued (an eventfd). */
 int gw_server_async_fd(const gw_server *srv);
 
-/* Takes every queued async request (a list linked by ->next, oldest first) and resets
- * the eventfd. Returns NULL when there is none. */
+/* Resets the eventfd. The loop thread calls it BEFORE taking the queues (async requests
+ * and WebSocket events): a producer only writes the eventfd when its queue was empty, so
+ * a reset after a take could swallow the one wake-up of an item queued in between, and
+ * that queue would never wake the loop again. */
+void gw_server_reset_wake(gw_server *srv);
+
+/* Takes every queued async request (a list linked by ->next, oldest first), or NULL. */
 gw_request *gw_server_take_async(gw_server *srv);
 
 /*
