@@ -35,7 +35,6 @@ struct gw_pending {
 
 /* Per-connection state that libwebsockets allocates for us (per_session_data). */
 typedef struct gw_conn {
-    struct gw_ws_conn *ws; /* set once the connection is a WebSocket */
     gw_request *reading; /* request whose body is still arriving */
     gw_request *complete; /* body complete, dispatched on the next loop pass (see
                              on_body_complete) */
@@ -107,8 +106,5 @@ void gw__wake_loop(gw_server *srv);
 /* Writes a plain-text answer at once from an HTTP callback; returns lws_write's result. */
 int gw__send_plain(struct lws *wsi, int status, const char *body, const char *extra_headers,
                    int keep_alive);
-
-/* The keep-alive ping policy for the context, or NULL when pings are off. */
-const lws_retry_bo_t *gw__ws_retry_policy(gw_ws_hub *hub);
 
 #endif

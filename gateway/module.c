@@ -607,6 +607,28 @@ static PyObject *Conn_broadcast(ConnObject *self, PyObject *msg)
     return publish_common(self->server, NULL, topic, tl, msg, NULL);
 }
 
+static PyObject *Conn_accept(ConnObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(gw_ws_accept(self->server->srv, self->h) == 0);
+}
+
+PyDoc_STRVAR(Conn_refuse_doc, "refuse(status, headers, body) -> bool\n--\n\n"
+"Answers the pending upgrade with this HTTP response instead of 101, and closes.");
+
+static PyObject *Conn_refuse(ConnObject *self, PyObject *args)
+{
+    int status;
+    PyObject *headers, *body;
+    if (!PyArg_ParseTuple(args, "iOO:refuse", &status, &headers, &body))
+        return NULL;
+    size_t len;
+    char *out = build_response(status, headers, body, 0, 0, &len);
+    if (!out)
+        return NULL;
+    return PyBool_FromLong(gw_ws_refuse(self->server->srv, self->h, out, len) == 0);
+}
+
 static PyObject *Conn_consumed(ConnObject *self, PyObject *arg)
 {
     long n = PyLong_AsLong(arg);
@@ -663,6 +685,9 @@ static PyMethodDef Conn_methods[] = {
     {"broadcast", (PyCFunction)Conn_broadcast, METH_O,
      "broadcast(message) -> int: to every connection of this endpoint."},
     {"consumed", (PyCFunction)Conn_consumed, METH_O, "consumed(n): n messages were taken."},
+    {"accept", (PyCFunction)Conn_accept, METH_NOARGS,
+     "accept() -> bool: answers a pending upgrade with 101."},
+    {"refuse", (PyCFunction)Conn_refuse, METH_VARARGS, Conn_refuse_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -697,7 +722,7 @@ static void run_ws_event(ServerObject *self, gw_ws_event *ev)
     gw_ws_handle *h = ev->conn;
     PyObject *handler = (PyObject *)h->route->handler;
     PyObject *conn = NULL, *payload = NULL, *res = NULL;
-    if (ev->type == GW_WS_OPEN) {
+    if ((ev->type == GW_WS_OPEN || ev->type == GW_WS_HANDSHAKE) && !h->user) {
         conn = Conn_new_for(self, h);
         if (!conn)
             goto error;
@@ -1016,9 +1041,10 @@ static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds
 static PyObject *Server_set_ws_options(ServerObject *self, PyObject *args)
 {
     Py_ssize_t index;
-    int policy, compress;
+    int policy, compress, precheck;
     PyObject *origins;
-    if (!PyArg_ParseTuple(args, "niiO:set_ws_options", &index, &policy, &compress, &origins))
+    if (!PyArg_ParseTuple(args, "niiiO:set_ws_options", &index, &policy, &compress, &precheck,
+                          &origins))
         return NULL;
     struct find_route f = {index, 0, NULL};
     gw_server_each_route(self->srv, find_route_cb, &f);
@@ -1042,7 +1068,8 @@ static PyObject *Server_set_ws_options(ServerObject *self, PyObject *args)
             return NULL;
         }
     }
-    int rc = gw_route_set_ws_options(f.found, policy, compress, list, (size_t)list_len);
+    int rc = gw_route_set_ws_options(f.found, policy, compress, precheck, list,
+                                     (size_t)list_len);
     Py_XDECREF(joined);
     if (rc)
         return PyErr_NoMemory();
@@ -1269,6 +1296,7 @@ static int module_exec(PyObject *m)
         PyModule_AddIntConstant(m, "WS_MESSAGE", GW_WS_MESSAGE) < 0 ||
         PyModule_AddIntConstant(m, "WS_CLOSE", GW_WS_CLOSE) < 0 ||
         PyModule_AddIntConstant(m, "WS_DRAINED", GW_WS_DRAINED) < 0 ||
+        PyModule_AddIntConstant(m, "WS_HANDSHAKE", GW_WS_HANDSHAKE) < 0 ||
         PyModule_AddIntConstant(m, "WS_POLICY_CLOSE", GW_WS_POLICY_CLOSE) < 0 ||
         PyModule_AddIntConstant(m, "WS_POLICY_DROP", GW_WS_POLICY_DROP) < 0)
         return -1;

@@ -223,8 +223,8 @@ void gw_request_free_unanswered(gw_request *req)
         req_destroy(req);
 }
 
-int gw_route_set_ws_options(gw_route *route, int policy, int compress, const char *origins,
-                            size_t origins_len)
+int gw_route_set_ws_options(gw_route *route, int policy, int compress, int precheck,
+                            const char *origins, size_t origins_len)
 {
     char *copy = NULL;
     if (origins) {
@@ -239,6 +239,7 @@ int gw_route_set_ws_options(gw_route *route, int policy, int compress, const cha
     route->ws.origins = copy;
     route->ws.policy = policy;
     route->ws.compress = compress;
+    route->ws.precheck = precheck;
     return 0;
 }
 
@@ -1139,33 +1140,14 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         if (!in || strcasecmp((const char *)in, "websocket"))
             return respond_plain_now(wsi, 400, "Unsupported upgrade", NULL, 1);
         return gw_ws_confirm_upgrade(srv, wsi);
-    case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY:
-        return gw_ws_extension_ok(srv, wsi);
-    case LWS_CALLBACK_ESTABLISHED:
-        return gw_ws_established(srv, conn, wsi);
-    case LWS_CALLBACK_RECEIVE:
-        return gw_ws_receive(srv, conn, wsi, in, len);
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        return gw_ws_writeable(srv, conn, wsi);
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        gw_ws_peer_closed(conn, in, len);
-        return 0;
-    case LWS_CALLBACK_CLOSED:
-        gw_ws_closed(srv, conn);
-        return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
 
-static const struct lws_extension extensions[] = {
-    {"permessage-deflate", lws_extension_callback_pm_deflate,
-     "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
-    {NULL, NULL, NULL},
-};
-
 static const struct lws_protocols protocols[] = {
     {"http", callback_http, sizeof(gw_conn), 0, 0, NULL, 0},
+    {GW_WS_RAW_PROTOCOL, gw_ws_raw_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -1257,7 +1239,7 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
     info.user = srv;
     info.gid = -1;
     info.uid = -1;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.options = 0;
     if (!strchr(srv->host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     /* lws drops a request whose head overflows this buffer without answering; our own
@@ -1268,9 +1250,6 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
     info.keepalive_timeout = (int)(cfg->keepalive_timeout ? cfg->keepalive_timeout : 5);
     /* Also the deadline for a WebSocket handshake to complete. */
     info.timeout_secs = 10;
-    info.retry_and_idle_policy = gw__ws_retry_policy(srv->ws);
-    if (gw_ws_any_compression(srv))
-        info.extensions = extensions;
     /* lws reads RLIMIT_NOFILE at context creation: raise the soft limit to the hard one
      * so that tens of thousands of connections fit. */
     struct rlimit rl;

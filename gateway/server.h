@@ -41,6 +41,7 @@ typedef struct gw_ws_options {
     int compress;  /* allow permessage-deflate on this endpoint */
     char *origins; /* allowed Origin values, NUL-separated, ending with an empty string;
                       NULL allows any origin. Owned by the route. */
+    int precheck;  /* Python decides each upgrade before it is answered (on_connect) */
 } gw_ws_options;
 
 /* A registered route. The server owns it; `handler` belongs to the bridge, which keeps
@@ -201,8 +202,8 @@ void gw_request_free_unanswered(gw_request *req);
 
 /* Sets a route's WebSocket options (copied). Returns 0 or -ENOMEM. */
 __attribute__((warn_unused_result))
-int gw_route_set_ws_options(gw_route *route, int policy, int compress, const char *origins,
-                            size_t origins_len);
+int gw_route_set_ws_options(gw_route *route, int policy, int compress, int precheck,
+                            const char *origins, size_t origins_len);
 
 /* Accessors for a request's strings (NUL-terminated, inside req->buf). */
 static inline const char *gw_request_str(const gw_request *req, uint32_t off)

@@ -5,12 +5,16 @@
 #include "ws.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libwebsockets.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bus.h"
+#include "wsproto.h"
 #include "internal.h"
 #include "queue.h"
 #include "topics.h"
@@ -20,23 +24,40 @@ _Static_assert(PS_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes in front
 /* Writes at most this many bytes of queued frames with one lws_write(). */
 #define GW_WS_COALESCE (64u * 1024u)
 
-/* The I/O thread's state for one WebSocket connection. */
+/* The I/O thread's state for one WebSocket connection, from the moment its upgrade is
+ * confirmed (wsi is set once the socket has been handed over, see handover()). */
 typedef struct gw_ws_conn {
-    struct lws *wsi;
+    struct lws *wsi;      /* the raw connection the socket was handed over to */
     gw_ws_handle *h;
     ps_queue *queue;
-    unsigned char *msg; /* the message being reassembled */
-    size_t msg_len, msg_cap;
-    int msg_binary;
-    int in_message;
-    int close_code; /* set: close with it at the next WRITEABLE */
+    gw_wsp parser;
+    char *handshake_out; /* the 101 answer, written before anything else */
+    size_t handshake_len;
+    char *refusal;       /* an HTTP answer refusing the upgrade (Python's decision) */
+    size_t refusal_len;
+    int accepted;        /* Python's pre-check said yes (or there was none) */
+    int open;            /* the 101 has been queued: messages may flow */
+    int close_code;      /* set: send a close frame with it once the queue is written */
     char close_reason[124];
-    int peer_code; /* what the peer's close frame said */
+    int close_sent;
+    int close_now;       /* close the TCP connection as soon as the close frame is out */
+    int peer_code;       /* what the peer's close frame said */
     char peer_reason[124];
-    int paused; /* reading stopped because Python's inbox is full */
+    int peer_closed;
+    int paused;          /* reading stopped because Python's inbox is full */
+    int ping_out;        /* a ping is waiting for its pong */
+    int64_t last_rx_us;  /* when the peer was last heard from */
 } gw_ws_conn;
 
-typedef enum { CMD_SEND, CMD_CLOSE, CMD_PUBLISH, CMD_RESUME, CMD_CLOSE_ALL } cmd_type;
+typedef enum {
+    CMD_SEND,
+    CMD_CLOSE,
+    CMD_PUBLISH,
+    CMD_RESUME,
+    CMD_CLOSE_ALL,
+    CMD_ACCEPT,
+    CMD_REFUSE
+} cmd_type;
 
 typedef struct gw_ws_cmd {
     struct gw_ws_cmd *next;
@@ -44,7 +65,7 @@ typedef struct gw_ws_cmd {
     gw_ws_handle *h; /* a reference, or NULL */
     ps_frame *frame; /* a reference, or NULL */
     int code;
-    char *topic; /* PUBLISH: owned */
+    char *topic; /* PUBLISH: owned; REFUSE: the HTTP answer, owned */
     size_t topic_len;
     char reason[124];
 } gw_ws_cmd;
@@ -52,7 +73,6 @@ typedef struct gw_ws_cmd {
 struct gw_ws_hub {
     gw_server *srv;
     gw_ws_config cfg;
-    lws_retry_bo_t retry;
 
     pthread_mutex_t topics_lock; /* guards topics and every handle's sub */
     ps_topics *topics;
@@ -68,8 +88,7 @@ struct gw_ws_hub {
     uint64_t next_id;
     gw_ws_conn **conns; /* every open connection, for close_all */
     size_t nconns, conns_cap;
-    gw_request *upgrading; /* the request confirmed by CONFIRM_UPGRADE, until ESTABLISHED */
-    struct lws *upgrading_wsi;
+    lws_sorted_usec_list_t ping_timer;
 
     atomic_size_t slow_closed, slow_dropped, open_count;
 };
@@ -140,7 +159,10 @@ static void cmd_free(gw_ws_cmd *c)
 {
     gw_ws_handle_unref(c->h);
     ps_frame_unref(c->frame);
-    free(c->topic);
+    if (c->type == CMD_REFUSE)
+        gw_response_free(c->topic);
+    else
+        free(c->topic);
     free(c);
 }
 
@@ -210,6 +232,38 @@ int gw_ws_close(gw_server *srv, gw_ws_handle *h, int code, const char *reason)
     c->h = gw_ws_handle_ref(h);
     c->code = code;
     snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "");
+    post_command(srv->ws, c);
+    return 0;
+}
+
+int gw_ws_accept(gw_server *srv, gw_ws_handle *h)
+{
+    if (atomic_load(&h->gone))
+        return -ENOTCONN;
+    gw_ws_cmd *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->type = CMD_ACCEPT;
+    c->h = gw_ws_handle_ref(h);
+    post_command(srv->ws, c);
+    return 0;
+}
+
+int gw_ws_refuse(gw_server *srv, gw_ws_handle *h, char *response, size_t len)
+{
+    if (atomic_load(&h->gone)) {
+        gw_response_free(response);
+        return -ENOTCONN;
+    }
+    gw_ws_cmd *c = calloc(1, sizeof(*c));
+    if (!c) {
+        gw_response_free(response);
+        return -ENOMEM;
+    }
+    c->type = CMD_REFUSE;
+    c->h = gw_ws_handle_ref(h);
+    c->topic = response;
+    c->topic_len = len;
     post_command(srv->ws, c);
     return 0;
 }
@@ -320,13 +374,29 @@ void gw_ws_get_stats(gw_server *srv, gw_ws_stats *out)
 
 /* ---- the I/O thread ----------------------------------------------------------------- */
 
-static void request_close(gw_ws_conn *c, int code, const char *reason)
+static int64_t now_us(void)
 {
+    return (int64_t)lws_now_usecs();
+}
+
+static void wake_writer(gw_ws_conn *c)
+{
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+/* Asks for a close frame with code once what is queued has been written. `now`: close the
+ * TCP connection right after it instead of waiting for the peer's close frame (protocol
+ * errors, a slow consumer). */
+static void request_close(gw_ws_conn *c, int code, const char *reason, int now)
+{
+    if (now)
+        c->close_now = 1;
     if (c->close_code)
         return;
     c->close_code = code;
     snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-    lws_callback_on_writable(c->wsi);
+    wake_writer(c);
 }
 
 /* I/O thread: publishes the queue's size to Python and wakes a waiting sender once the
@@ -343,6 +413,14 @@ static void update_backlog(gw_ws_hub *hub, gw_ws_conn *c)
     }
 }
 
+static void slow_consumer(gw_ws_hub *hub, gw_ws_conn *c)
+{
+    atomic_fetch_add(&hub->slow_closed, 1);
+    ps_queue_clear(c->queue);
+    atomic_store(&c->h->queued, 0);
+    request_close(c, 1008, "send queue over its limit", 1);
+}
+
 /* Topic delivery (I/O thread, topics lock held): queue the shared frame for this
  * subscriber, or apply the endpoint's policy when its queue is full. */
 static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
@@ -354,17 +432,116 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
     int rc = ps_queue_push(c->queue, frame);
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
         atomic_store(&c->h->queued, ps_queue_bytes(c->queue));
-        lws_callback_on_writable(c->wsi);
+        wake_writer(c);
         return 0;
     }
     if (c->h->route->ws.policy == GW_WS_POLICY_DROP) {
         atomic_fetch_add(&hub->slow_dropped, 1);
         return -1;
     }
-    atomic_fetch_add(&hub->slow_closed, 1);
-    ps_queue_clear(c->queue);
-    request_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue over its limit");
+    slow_consumer(hub, c);
     return -1;
+}
+
+static int track_conn(gw_ws_hub *hub, gw_ws_conn *c)
+{
+    if (hub->nconns == hub->conns_cap) {
+        size_t cap = hub->conns_cap ? hub->conns_cap * 2 : 64;
+        gw_ws_conn **conns = realloc(hub->conns, cap * sizeof(*conns));
+        if (!conns)
+            return -ENOMEM;
+        hub->conns = conns;
+        hub->conns_cap = cap;
+    }
+    hub->conns[hub->nconns++] = c;
+    return 0;
+}
+
+static void untrack_conn(gw_ws_hub *hub, gw_ws_conn *c)
+{
+    for (size_t i = hub->nconns; i-- > 0;) {
+        if (hub->conns[i] == c) {
+            hub->conns[i] = hub->conns[--hub->nconns];
+            return;
+        }
+    }
+}
+
+/* The connection is gone (or never completed its upgrade): tells Python with the code it
+ * ended with, and frees the I/O side. */
+static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
+{
+    gw_ws_handle *h = c->h;
+    pthread_mutex_lock(&hub->topics_lock);
+    ps_subscriber_free(h->sub);
+    h->sub = NULL;
+    pthread_mutex_unlock(&hub->topics_lock);
+    atomic_store(&h->gone, 1);
+    h->io = NULL;
+    untrack_conn(hub, c);
+    atomic_fetch_sub(&hub->open_count, 1);
+
+    gw_ws_event *ev = new_event(GW_WS_CLOSE, h);
+    if (ev) {
+        /* The peer's code when it sent a close frame, ours when we sent one, else 1006. */
+        if (c->peer_closed) {
+            ev->code = c->peer_code;
+            snprintf(ev->reason, sizeof(ev->reason), "%s", c->peer_reason);
+        } else if (c->close_sent || c->refusal) {
+            ev->code = c->close_code;
+            snprintf(ev->reason, sizeof(ev->reason), "%s", c->close_reason);
+        } else {
+            ev->code = 1006;
+        }
+        post_event(hub, ev);
+    }
+    gw_wsp_free(&c->parser);
+    ps_queue_free(c->queue);
+    gw_response_free(c->handshake_out);
+    gw_response_free(c->refusal);
+    free(c);
+    gw_ws_handle_unref(h);
+}
+
+static void ping_sweep(lws_sorted_usec_list_t *sul)
+{
+    gw_ws_hub *hub = lws_container_of(sul, gw_ws_hub, ping_timer);
+    int64_t now = now_us();
+    int64_t interval = (int64_t)hub->cfg.ping_interval * 1000000;
+    int64_t hangup = interval + (int64_t)hub->cfg.ping_timeout * 1000000;
+    for (size_t i = 0; i < hub->nconns; i++) {
+        gw_ws_conn *c = hub->conns[i];
+        int64_t idle = now - c->last_rx_us;
+        if (idle > hangup) {
+            /* No answer to our ping: the peer is gone; drop it (Python sees 1006). */
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, LWS_TO_KILL_ASYNC);
+        } else if (idle > interval && !c->ping_out && !c->close_code) {
+            ps_frame *ping = ps_frame_new(PS_OP_PING, NULL, 0);
+            if (ping && ps_queue_push(c->queue, ping) != PS_SEND_DROPPED) {
+                c->ping_out = 1;
+                wake_writer(c);
+            }
+            ps_frame_unref(ping);
+        }
+    }
+    if (hub->srv->context)
+        lws_sul_schedule(hub->srv->context, 0, &hub->ping_timer, ping_sweep, LWS_US_PER_SEC);
+}
+
+/* The upgrade is accepted: the 101 goes out first, then whatever is queued. */
+static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
+{
+    c->accepted = 1;
+    c->open = 1;
+    c->last_rx_us = now_us();
+    if (hub->cfg.ping_interval && lws_dll2_is_detached(&hub->ping_timer.list))
+        lws_sul_schedule(hub->srv->context, 0, &hub->ping_timer, ping_sweep, LWS_US_PER_SEC);
+    gw_ws_event *ev = new_event(GW_WS_OPEN, c->h);
+    if (ev)
+        post_event(hub, ev);
+    else
+        request_close(c, 1011, "out of memory", 1);
+    wake_writer(c);
 }
 
 static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
@@ -378,17 +555,15 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         /* A direct send is already paced by its sender awaiting the high-water mark:
          * past the hard limit it is a sender that does not wait, and it is closed. */
         if (ps_queue_push(c->queue, cmd->frame) == PS_SEND_DROPPED) {
-            atomic_fetch_add(&hub->slow_closed, 1);
-            ps_queue_clear(c->queue);
-            request_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue over its limit");
+            slow_consumer(hub, c);
             break;
         }
         atomic_store(&cmd->h->queued, ps_queue_bytes(c->queue));
-        lws_callback_on_writable(c->wsi);
+        wake_writer(c);
         break;
     case CMD_CLOSE:
         if (c)
-            request_close(c, cmd->code, cmd->reason);
+            request_close(c, cmd->code, cmd->reason, 0);
         break;
     case CMD_PUBLISH:
         pthread_mutex_lock(&hub->topics_lock);
@@ -398,14 +573,28 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         pthread_mutex_unlock(&hub->topics_lock);
         break;
     case CMD_RESUME:
-        if (c && c->paused && atomic_load(&cmd->h->inbox) <= hub->cfg.inbox_limit / 2) {
+        if (c && c->wsi && c->paused && atomic_load(&cmd->h->inbox) <= hub->cfg.inbox_limit / 2) {
             c->paused = 0;
             lws_rx_flow_control(c->wsi, 1);
         }
         break;
     case CMD_CLOSE_ALL:
         for (size_t i = 0; i < hub->nconns; i++)
-            request_close(hub->conns[i], cmd->code, cmd->reason);
+            request_close(hub->conns[i], cmd->code, cmd->reason, 0);
+        break;
+    case CMD_ACCEPT:
+        if (c && !c->accepted && !c->refusal)
+            open_conn(hub, c);
+        break;
+    case CMD_REFUSE:
+        if (c && !c->accepted && !c->refusal) {
+            c->refusal = cmd->topic;
+            c->refusal_len = cmd->topic_len;
+            cmd->topic = NULL;
+            c->close_code = 1008;
+            snprintf(c->close_reason, sizeof(c->close_reason), "upgrade refused");
+            wake_writer(c);
+        }
         break;
     }
 }
@@ -437,30 +626,83 @@ static int origin_allowed(const gw_route *route, const char *origin, size_t len)
     return 0;
 }
 
+/*
+ * Moves the connection from the HTTP wsi that read the handshake to a raw wsi whose
+ * frames we parse ourselves (gateway/wsproto.h), so that every RFC 6455 rule is ours to
+ * enforce and the upgrade can wait for Python. libwebsockets cannot hand a socket over:
+ * the descriptor is duplicated, the HTTP wsi's descriptor number is pointed at a fresh
+ * unconnected socket (so that the shutdown() lws does when dropping the HTTP wsi touches
+ * nothing of ours), and the duplicate is adopted. Returns 0, or -1 (nothing adopted).
+ */
+static int handover(gw_ws_hub *hub, gw_ws_conn *c, struct lws *http_wsi)
+{
+    (void)hub;
+    int fd = lws_get_socket_fd(http_wsi);
+    int fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (fd2 < 0)
+        return -1;
+    int dummy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (dummy < 0 || dup2(dummy, fd) < 0) {
+        if (dummy >= 0)
+            close(dummy);
+        close(fd2);
+        return -1;
+    }
+    close(dummy);
+    lws_adopt_desc_t desc;
+    memset(&desc, 0, sizeof(desc));
+    desc.vh = lws_get_vhost(http_wsi);
+    desc.type = LWS_ADOPT_SOCKET;
+    desc.fd.sockfd = fd2;
+    desc.vh_prot_name = GW_WS_RAW_PROTOCOL;
+    desc.opaque = c;
+    /* On failure lws closes fd2 itself. */
+    return lws_adopt_descriptor_vhost_via_info(&desc) ? 0 : -1;
+}
+
+static int refuse_now(struct lws *wsi, int status, const char *body, const char *extra)
+{
+    return gw__send_plain(wsi, status, body, extra, 0) < 0 ? -1 : 1;
+}
+
 int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi)
 {
     gw_ws_hub *hub = srv->ws;
-    char path[2048];
+    char path[2048], buf[256];
     int plen = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
     if (plen <= 0)
-        return gw__send_plain(wsi, 400, "Bad Request", NULL, 0) < 0 ? -1 : 1;
+        return refuse_now(wsi, 400, "Bad Request", NULL);
+    int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_VERSION);
+    if (n <= 0 || strcmp(buf, "13"))
+        return refuse_now(wsi, 426, "Unsupported WebSocket version",
+                          "sec-websocket-version: 13\r\n");
+    char accept[29];
+    n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_KEY);
+    if (n <= 0 || gw_wsp_accept_key(buf, (size_t)n, accept))
+        return refuse_now(wsi, 400, "Invalid Sec-WebSocket-Key", NULL);
     if (atomic_load(&srv->draining))
-        return gw__send_plain(wsi, 503, "Service Unavailable", NULL, 0) < 0 ? -1 : 1;
+        return refuse_now(wsi, 503, "Service Unavailable", NULL);
 
     gw_param params[GW_ROUTER_MAX_PARAMS];
     int nparams = 0;
     gw_route *route =
         gw_router_match(srv->router, GW_METHOD_WS, path, (size_t)plen, params, &nparams, NULL);
     if (!route)
-        return gw__send_plain(wsi, 404, "Not Found", NULL, 0) < 0 ? -1 : 1;
+        return refuse_now(wsi, 404, "Not Found", NULL);
     if (route->ws.origins) {
         char origin[512];
         int olen = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
         if (olen <= 0 || !origin_allowed(route, origin, (size_t)olen))
-            return gw__send_plain(wsi, 403, "Origin not allowed", NULL, 0) < 0 ? -1 : 1;
+            return refuse_now(wsi, 403, "Origin not allowed", NULL);
     }
     if (atomic_load(&hub->open_count) >= hub->cfg.max_connections)
-        return gw__send_plain(wsi, 503, "Too many connections", NULL, 0) < 0 ? -1 : 1;
+        return refuse_now(wsi, 503, "Too many connections", NULL);
+
+    int deflate = 0;
+    if (route->ws.compress) {
+        n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_EXTENSIONS);
+        deflate = n > 0 && gw_wsp_parse_deflate_offer(buf, (size_t)n);
+    }
 
     gw_request *req = gw_request_new_copy(route, GW_METHOD_GET, path, (size_t)plen, params,
                                           nparams);
@@ -469,169 +711,173 @@ int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi)
     int rc = gw__copy_head(srv, req, wsi);
     if (rc) {
         gw_request_free_unanswered(req);
-        if (rc == -E2BIG)
-            return gw__send_plain(wsi, 431, "Request Header Fields Too Large", NULL, 0) < 0 ? -1 : 1;
-        return -1;
+        return rc == -E2BIG ? refuse_now(wsi, 431, "Request Header Fields Too Large", NULL) : -1;
     }
     lws_get_peer_simple(wsi, req->ip, sizeof(req->ip));
     if (!strncmp(req->ip, "::ffff:", 7))
         memmove(req->ip, req->ip + 7, strlen(req->ip + 7) + 1);
-    gw_request_free_unanswered(hub->upgrading); /* an upgrade that never completed */
-    hub->upgrading = req;
-    hub->upgrading_wsi = wsi;
-    return 0;
-}
 
-int gw_ws_extension_ok(gw_server *srv, struct lws *wsi)
-{
-    gw_ws_hub *hub = srv->ws;
-    if (hub->upgrading_wsi == wsi && hub->upgrading && hub->upgrading->route->ws.compress)
-        return 0;
-    return 1;
-}
-
-static int track_conn(gw_ws_hub *hub, gw_ws_conn *c)
-{
-    if (hub->nconns == hub->conns_cap) {
-        size_t cap = hub->conns_cap ? hub->conns_cap * 2 : 64;
-        gw_ws_conn **conns = realloc(hub->conns, cap * sizeof(*conns));
-        if (!conns)
-            return -ENOMEM;
-        hub->conns = conns;
-        hub->conns_cap = cap;
-    }
-    hub->conns[hub->nconns++] = c;
-    return 0;
-}
-
-static void untrack_conn(gw_ws_hub *hub, gw_ws_conn *c)
-{
-    for (size_t i = hub->nconns; i-- > 0;) {
-        if (hub->conns[i] == c) {
-            hub->conns[i] = hub->conns[--hub->nconns];
-            return;
-        }
-    }
-}
-
-int gw_ws_established(gw_server *srv, gw_conn *conn, struct lws *wsi)
-{
-    gw_ws_hub *hub = srv->ws;
-    gw_request *req = hub->upgrading_wsi == wsi ? hub->upgrading : NULL;
-    hub->upgrading = NULL;
-    hub->upgrading_wsi = NULL;
-    if (!req)
-        return -1;
     gw_ws_conn *c = calloc(1, sizeof(*c));
     gw_ws_handle *h = c ? calloc(1, sizeof(*h)) : NULL;
-    if (h)
+    char *answer = h ? gw_response_alloc(256) : NULL;
+    if (answer)
         c->queue = ps_queue_new(hub->cfg.high_water, hub->cfg.send_limit);
-    if (!c || !h || !c->queue || track_conn(hub, c)) {
+    if (!c || !h || !answer || !c->queue) {
         if (c)
             ps_queue_free(c->queue);
+        gw_response_free(answer);
         free(h);
         free(c);
         gw_request_free_unanswered(req);
         return -1;
     }
-    atomic_init(&h->refs, 1); /* the I/O thread's reference, dropped on close */
+    c->handshake_len = (size_t)snprintf(
+        answer, 256,
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+        "sec-websocket-accept: %s\r\n%s%s%s\r\n",
+        accept, deflate ? "sec-websocket-extensions: " : "",
+        deflate ? GW_WSP_DEFLATE_RESPONSE : "", deflate ? "\r\n" : "");
+    c->handshake_out = answer;
+    gw_wsp_init(&c->parser, hub->cfg.max_message, deflate);
+    c->h = h;
+    c->peer_code = 1005;
+    atomic_init(&h->refs, 1); /* the I/O side's reference, dropped in conn_gone */
     h->id = ++hub->next_id;
-    h->route = req->route;
+    h->route = route;
     h->handshake = req;
     h->io = c;
-    c->h = h;
-    c->wsi = wsi;
-    c->peer_code = LWS_CLOSE_STATUS_NO_STATUS;
 
     char route_topic[64];
     int tl = snprintf(route_topic, sizeof(route_topic), GW_WS_ROUTE_TOPIC_FMT,
-                      (const void *)req->route);
+                      (const void *)route);
     pthread_mutex_lock(&hub->topics_lock);
     h->sub = ps_subscriber_new(hub->topics, h->id, c);
-    int rc = h->sub ? ps_topics_subscribe(h->sub, route_topic, (size_t)tl) : -ENOMEM;
+    rc = h->sub ? ps_topics_subscribe(h->sub, route_topic, (size_t)tl) : -ENOMEM;
     pthread_mutex_unlock(&hub->topics_lock);
-    conn->ws = c;
     atomic_fetch_add(&hub->open_count, 1);
-    if (rc < 0)
+    if (rc < 0 || handover(hub, c, wsi)) {
+        conn_gone(hub, c);
         return -1;
-    gw_ws_event *ev = new_event(GW_WS_OPEN, h);
-    if (!ev)
-        return -1;
-    post_event(hub, ev);
-    return 0;
+    }
+    if (route->ws.precheck) {
+        /* Python decides (on_connect) while the client waits for its answer. */
+        gw_ws_event *ev = new_event(GW_WS_HANDSHAKE, h);
+        if (ev)
+            post_event(hub, ev);
+        else
+            request_close(c, 1011, "out of memory", 1);
+    } else {
+        open_conn(hub, c);
+    }
+    /* -1: lws drops its HTTP wsi, whose descriptor now points at a throwaway socket. */
+    return -1;
 }
 
-int gw_ws_receive(gw_server *srv, gw_conn *conn, struct lws *wsi, const void *in, size_t len)
-{
-    gw_ws_hub *hub = srv->ws;
-    gw_ws_conn *c = conn->ws;
-    if (!c || c->close_code)
-        return 0;
-    if (!c->in_message) {
-        c->in_message = 1;
-        c->msg_len = 0;
-        c->msg_binary = lws_frame_is_binary(wsi);
-    }
-    /* Refuse as soon as the frame header announces too much, before buffering it. */
-    size_t announced = c->msg_len + len + lws_remaining_packet_payload(wsi);
-    if (announced > hub->cfg.max_message) {
-        request_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
-        free(c->msg);
-        c->msg = NULL;
-        c->msg_cap = 0;
-        c->in_message = 0;
-        return 0;
-    }
-    if (c->msg_len + len + 1 > c->msg_cap) {
-        size_t cap = c->msg_cap ? c->msg_cap : 256;
-        while (cap < c->msg_len + len + 1)
-            cap *= 2;
-        unsigned char *m = realloc(c->msg, cap);
-        if (!m)
-            return -1;
-        c->msg = m;
-        c->msg_cap = cap;
-    }
-    memcpy(c->msg + c->msg_len, in, len);
-    c->msg_len += len;
-    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
-        return 0;
+/* ---- frames from the peer ----------------------------------------------------------- */
 
-    c->in_message = 0;
+static int on_frame_message(void *ctx, int binary, unsigned char *data, size_t len)
+{
+    gw_ws_conn *c = ctx;
+    gw_ws_hub *hub = ((gw_server *)lws_context_user(lws_get_context(c->wsi)))->ws;
+    if (c->close_code) {
+        free(data);
+        return 0;
+    }
     gw_ws_event *ev = new_event(GW_WS_MESSAGE, c->h);
-    if (!ev)
+    if (!ev) {
+        free(data);
         return -1;
-    c->msg[c->msg_len] = '\0';
-    ev->data = c->msg;
-    ev->len = c->msg_len;
-    ev->binary = c->msg_binary;
-    c->msg = NULL;
-    c->msg_cap = 0;
-    c->msg_len = 0;
+    }
+    ev->data = data;
+    ev->len = len;
+    ev->binary = binary;
     if (atomic_fetch_add(&c->h->inbox, 1) + 1 >= hub->cfg.inbox_limit && !c->paused) {
         c->paused = 1;
-        lws_rx_flow_control(wsi, 0);
+        lws_rx_flow_control(c->wsi, 0);
     }
     post_event(hub, ev);
     return 0;
 }
 
-int gw_ws_writeable(gw_server *srv, gw_conn *conn, struct lws *wsi)
+static int on_frame_ping(void *ctx, const unsigned char *data, size_t len)
 {
-    gw_ws_hub *hub = srv->ws;
-    gw_ws_conn *c = conn->ws;
-    if (!c)
+    gw_ws_conn *c = ctx;
+    if (c->close_code)
         return 0;
+    ps_frame *pong = ps_frame_new(PS_OP_PONG, data, len);
+    if (!pong)
+        return -1;
+    if (ps_queue_push(c->queue, pong) != PS_SEND_DROPPED)
+        wake_writer(c);
+    ps_frame_unref(pong);
+    return 0;
+}
+
+static int on_frame_pong(void *ctx, const unsigned char *data, size_t len)
+{
+    gw_ws_conn *c = ctx;
+    (void)data;
+    (void)len;
+    c->ping_out = 0;
+    return 0;
+}
+
+static int on_frame_close(void *ctx, int code, const char *reason, size_t reason_len)
+{
+    gw_ws_conn *c = ctx;
+    c->peer_closed = 1;
+    c->peer_code = code;
+    size_t n = reason_len < sizeof(c->peer_reason) - 1 ? reason_len : sizeof(c->peer_reason) - 1;
+    memcpy(c->peer_reason, reason, n);
+    c->peer_reason[n] = '\0';
+    if (c->close_sent)
+        return 1; /* the handshake is complete: close the TCP connection */
+    /* Echo it (RFC 6455 5.5.1), after what is queued, then close. */
+    request_close(c, code == 1005 ? 1000 : code, "", 1);
+    return 0;
+}
+
+static const gw_wsp_callbacks frame_callbacks = {
+    on_frame_message, on_frame_ping, on_frame_pong, on_frame_close,
+};
+
+static int raw_writeable(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
+{
+    if (c->refusal) {
+        /* Python refused the upgrade: its HTTP answer, then close. */
+        lws_write(wsi, (unsigned char *)c->refusal, c->refusal_len, LWS_WRITE_RAW);
+        return -1;
+    }
+    if (!c->open)
+        return 0; /* nothing goes out before the 101 */
+    if (c->handshake_out) {
+        int n = lws_write(wsi, (unsigned char *)c->handshake_out, c->handshake_len, LWS_WRITE_RAW);
+        gw_response_free(c->handshake_out);
+        c->handshake_out = NULL;
+        if (n < 0)
+            return -1;
+        if (ps_queue_count(c->queue) || c->close_code)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
     size_t off;
     ps_frame *f = ps_queue_peek(c->queue, &off);
     if (!f) {
-        /* A close goes out after what was queued before it (a slow consumer's queue
-         * was cleared when its close was decided). */
-        if (c->close_code) {
-            lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-                             (unsigned char *)c->close_reason, strlen(c->close_reason));
+        if (!c->close_code || c->close_sent)
+            return 0;
+        /* A close goes out after what was queued before it. */
+        unsigned char frame[LWS_PRE + 2 + 125];
+        size_t plen = gw_wsp_close_payload(frame + LWS_PRE + 2, c->close_code, c->close_reason);
+        size_t hlen = gw_wsp_header(frame + LWS_PRE, PS_OP_CLOSE, plen, 0);
+        if (hlen != 2)
             return -1;
-        }
+        c->close_sent = 1;
+        if (lws_write(wsi, frame + LWS_PRE, 2 + plen, LWS_WRITE_RAW) < 0)
+            return -1;
+        if (c->close_now || c->peer_closed)
+            return -1;
+        /* Wait a little for the peer's close frame, then drop the connection. */
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
         return 0;
     }
     size_t written = 0;
@@ -643,7 +889,6 @@ int gw_ws_writeable(gw_server *srv, gw_conn *conn, struct lws *wsi)
             return -1;
         if (ps_queue_consume(c->queue, wlen) < 0)
             return -1;
-        written = wlen;
     } else {
         /* Several small frames: one write instead of one per frame. */
         static __thread unsigned char scratch[LWS_PRE + GW_WS_COALESCE];
@@ -666,56 +911,43 @@ int gw_ws_writeable(gw_server *srv, gw_conn *conn, struct lws *wsi)
     return 0;
 }
 
-void gw_ws_peer_closed(gw_conn *conn, const void *in, size_t len)
+int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
 {
-    gw_ws_conn *c = conn->ws;
-    if (!c)
-        return;
-    const unsigned char *p = in;
-    if (len >= 2) {
-        c->peer_code = (p[0] << 8) | p[1];
-        size_t rl = len - 2 < sizeof(c->peer_reason) - 1 ? len - 2 : sizeof(c->peer_reason) - 1;
-        memcpy(c->peer_reason, p + 2, rl);
-        c->peer_reason[rl] = '\0';
-    }
-}
-
-void gw_ws_closed(gw_server *srv, gw_conn *conn)
-{
+    (void)user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    gw_server *srv = ctx ? lws_context_user(ctx) : NULL;
+    gw_ws_conn *c = lws_get_opaque_user_data(wsi);
+    if (!srv || (!c && reason != LWS_CALLBACK_EVENT_WAIT_CANCELLED))
+        return 0;
     gw_ws_hub *hub = srv->ws;
-    gw_ws_conn *c = conn->ws;
-    if (!c)
-        return;
-    conn->ws = NULL;
-    gw_ws_handle *h = c->h;
-    pthread_mutex_lock(&hub->topics_lock);
-    ps_subscriber_free(h->sub);
-    h->sub = NULL;
-    pthread_mutex_unlock(&hub->topics_lock);
-    atomic_store(&h->gone, 1);
-    h->io = NULL;
-    untrack_conn(hub, c);
-    atomic_fetch_sub(&hub->open_count, 1);
 
-    gw_ws_event *ev = new_event(GW_WS_CLOSE, h);
-    if (ev) {
-        /* The code the connection ended with: the peer's when it sent one, ours when we
-         * closed it, else 1006 (no close frame at all). */
-        if (c->peer_code != LWS_CLOSE_STATUS_NO_STATUS) {
-            ev->code = c->peer_code;
-            snprintf(ev->reason, sizeof(ev->reason), "%s", c->peer_reason);
-        } else if (c->close_code) {
-            ev->code = c->close_code;
-            snprintf(ev->reason, sizeof(ev->reason), "%s", c->close_reason);
-        } else {
-            ev->code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
-        }
-        post_event(hub, ev);
+    switch (reason) {
+    case LWS_CALLBACK_RAW_ADOPT:
+        c->wsi = wsi;
+        c->last_rx_us = now_us();
+        return track_conn(hub, c) ? -1 : 0;
+    case LWS_CALLBACK_RAW_RX: {
+        if (c->close_now || c->peer_closed)
+            return 0; /* nothing more is read once the connection is ending */
+        c->last_rx_us = now_us();
+        const char *why = "";
+        int rc = gw_wsp_feed(&c->parser, in, len, &frame_callbacks, c, &why);
+        if (rc > 0)
+            request_close(c, rc, why, 1);
+        else if (rc < 0 && c->close_sent)
+            return -1;
+        return 0;
     }
-    ps_queue_free(c->queue);
-    free(c->msg);
-    free(c);
-    gw_ws_handle_unref(h);
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        return raw_writeable(hub, c, wsi);
+    case LWS_CALLBACK_RAW_CLOSE:
+        lws_set_opaque_user_data(wsi, NULL);
+        conn_gone(hub, c);
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 /* ---- setup ------------------------------------------------------------------------- */
@@ -754,15 +986,6 @@ void gw_ws_configure(gw_ws_hub *hub, const gw_ws_config *cfg)
     hub->cfg = *cfg;
     if (hub->cfg.inbox_limit < 2)
         hub->cfg.inbox_limit = 2;
-    memset(&hub->retry, 0, sizeof(hub->retry));
-    hub->retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
-    hub->retry.secs_since_valid_hangup =
-        (uint16_t)(cfg->ping_interval ? cfg->ping_interval + cfg->ping_timeout : 0);
-}
-
-const lws_retry_bo_t *gw__ws_retry_policy(gw_ws_hub *hub)
-{
-    return hub->cfg.ping_interval ? &hub->retry : NULL;
 }
 
 void gw_ws_hub_free(gw_ws_hub *hub)
@@ -781,7 +1004,6 @@ void gw_ws_hub_free(gw_ws_hub *hub)
         gw_ws_event_free(ev);
         ev = next;
     }
-    gw_request_free_unanswered(hub->upgrading);
     free(hub->conns);
     ps_bus_close(hub->bus);
     ps_topics_free(hub->topics);

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libwebsockets.h>
+
 #include "frame.h"
 #include "server.h"
 
@@ -49,7 +51,8 @@ enum gw_ws_event_type {
     GW_WS_OPEN = 1,
     GW_WS_MESSAGE = 2,
     GW_WS_CLOSE = 3,
-    GW_WS_DRAINED = 4
+    GW_WS_DRAINED = 4,
+    GW_WS_HANDSHAKE = 5 /* a pre-check: Python must call gw_ws_accept() or gw_ws_refuse() */
 };
 
 /* An event for the asyncio loop thread. Owns one reference to conn and its data. */
@@ -85,20 +88,22 @@ void gw_ws_configure(gw_ws_hub *hub, const gw_ws_config *cfg);
 /* Whether any route allows permessage-deflate. */
 int gw_ws_any_compression(const gw_server *srv);
 
-struct gw_conn;
-/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: returns 0 to accept, 1 after answering with an
- * HTTP status (404, 403, 503), -1 to hang up. */
+/* The libwebsockets protocol name of WebSocket connections after the handover. */
+#define GW_WS_RAW_PROTOCOL "robyn-ws"
+
+/*
+ * LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: checks the handshake (version 13 or 426, key or 400),
+ * the route (404), the Origin allow-list (403) and the connection limit (503). Then the
+ * connection is accepted at once, or, when the route has a Python pre-check (on_connect),
+ * a GW_WS_HANDSHAKE event asks Python, which answers with gw_ws_accept() or
+ * gw_ws_refuse(). Either way the socket has been handed over from the HTTP wsi to a raw
+ * one whose frames ws.c parses itself (gateway/wsproto.h). Returns 1 after answering
+ * with an HTTP error, or -1: lws drops the HTTP wsi (handed over, or hung up).
+ */
 int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi);
-/* LWS_CALLBACK_ESTABLISHED. Returns 0, or -1 to close. */
-int gw_ws_established(gw_server *srv, struct gw_conn *conn, struct lws *wsi);
-int gw_ws_receive(gw_server *srv, struct gw_conn *conn, struct lws *wsi, const void *in,
-                  size_t len);
-int gw_ws_writeable(gw_server *srv, struct gw_conn *conn, struct lws *wsi);
-/* LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: remembers the peer's code and reason. */
-void gw_ws_peer_closed(struct gw_conn *conn, const void *in, size_t len);
-void gw_ws_closed(gw_server *srv, struct gw_conn *conn);
-/* LWS_CALLBACK_CONFIRM_EXTENSION_OKAY: 0 allows the extension on this connection. */
-int gw_ws_extension_ok(gw_server *srv, struct lws *wsi);
+/* The callback of the raw protocol GW_WS_RAW_PROTOCOL. */
+int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len);
 /* Applies every queued command (EVENT_WAIT_CANCELLED). */
 void gw_ws_run_commands(gw_server *srv);
 /* Closes every connection with code 1001 "going away" (graceful stop). Any thread. */
@@ -125,6 +130,11 @@ int gw_ws_send(gw_server *srv, gw_ws_handle *h, unsigned opcode, const void *dat
  * backlog is still over the high-water mark (a DRAINED event will come), 0 when it has
  * already fallen (do not wait). */
 int gw_ws_wait_drain(gw_server *srv, gw_ws_handle *h);
+
+/* Python's answer to a GW_WS_HANDSHAKE event: accept the upgrade, or refuse it with a
+ * complete HTTP answer (from gw_response_alloc(), taken over). Return 0 or -ENOTCONN (the client left). */
+int gw_ws_accept(gw_server *srv, gw_ws_handle *h);
+int gw_ws_refuse(gw_server *srv, gw_ws_handle *h, char *response, size_t len);
 
 /* Starts the close handshake with code and reason (<= 123 bytes). Returns 0 or -ENOTCONN. */
 int gw_ws_close(gw_server *srv, gw_ws_handle *h, int code, const char *reason);

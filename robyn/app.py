@@ -192,12 +192,12 @@ class Robyn:
         allowed = origins if origins is not None else self._ws_origins
 
         def register(handler: Callable[..., Any]) -> WebSocketEndpoint:
-            ws_endpoint = WebSocketEndpoint(self, endpoint, handler)
-            index = self._server.add_route("WS", endpoint, _gateway.ROUTE_ASYNC,
-                                           ws_endpoint.dispatch)
             policy = _gateway.WS_POLICY_DROP if backpressure == "drop" else _gateway.WS_POLICY_CLOSE
-            self._server.set_ws_options(index, policy, int(compression),
-                                        None if allowed is None else list(allowed))
+            ws_endpoint = WebSocketEndpoint(self, endpoint, handler, policy, compression,
+                                            None if allowed is None else list(allowed))
+            ws_endpoint._index = self._server.add_route("WS", endpoint, _gateway.ROUTE_ASYNC,
+                                                        ws_endpoint.dispatch)
+            ws_endpoint._apply_options()
             self._ws_endpoints.append(ws_endpoint)
             return ws_endpoint
 

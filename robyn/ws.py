@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import _gateway
 from .datastructures import Headers, QueryParams
+from .exceptions import HTTPException
 from .request import Request
-from .responses import Response
+from .responses import Response, serialize
 
 if TYPE_CHECKING:
     from .app import Robyn
@@ -56,6 +57,8 @@ class WebSocket:
         self._close_code: int | None = None
         self._close_reason = ""
         self._request: Request | None = None
+        self._closed_event = asyncio.Event()
+        self._greeting: Any = None
         self.id: int = conn.id
 
     # ---- the handshake request ---------------------------------------------------------
@@ -241,21 +244,37 @@ async def _maybe_await(value: Any) -> Any:
 
 
 class WebSocketEndpoint:
-    """What `@app.websocket(path)` returns: the handler plus its on_connect / on_close."""
+    """What `@app.websocket(path)` returns: the handler plus its on_connect / on_close.
 
-    def __init__(self, app: "Robyn", path: str, handler: Callable[..., Any]) -> None:
+    With an on_connect, each upgrade waits for it before being answered: raising
+    HTTPException(401) or returning Response(403, ...) refuses the connection with that
+    HTTP status instead of a 101; whatever else it returns is sent as the first message.
+    """
+
+    def __init__(self, app: "Robyn", path: str, handler: Callable[..., Any], policy: int,
+                 compress: bool, origins: list[str] | None) -> None:
         self.app = app
         self.path = path
         self.handler = handler
+        self._index = -1  # set once the route is registered
+        self._policy = policy
+        self._compress = compress
+        self._origins = origins
         self._connect: Callable[..., Any] | None = None
         self._close: Callable[..., Any] | None = None
         self._sync = not inspect.iscoroutinefunction(handler)
-        self._takes_socket = bool(inspect.signature(handler).parameters)
         self.__name__ = getattr(handler, "__name__", "websocket")
         self.__doc__ = getattr(handler, "__doc__", None)
 
+    def _apply_options(self) -> None:
+        if self._index < 0:
+            return
+        self.app._server.set_ws_options(self._index, self._policy, int(self._compress),
+                                        int(self._connect is not None), self._origins)
+
     def on_connect(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         self._connect = fn
+        self._apply_options()
         return fn
 
     def on_close(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -271,10 +290,12 @@ class WebSocketEndpoint:
         if kind == _gateway.WS_MESSAGE:
             conn.user._on_message(payload)
         elif kind == _gateway.WS_OPEN:
-            loop = self.app._loop
-            assert loop is not None
-            ws = WebSocket(conn, self, loop)
-            conn.user = ws
+            ws = conn.user
+            if ws is None:
+                loop = self.app._loop
+                assert loop is not None
+                ws = WebSocket(conn, self, loop)
+                conn.user = ws
             self.app._spawn(self._run(ws))
         elif kind == _gateway.WS_CLOSE:
             ws = conn.user
@@ -284,24 +305,43 @@ class WebSocketEndpoint:
         elif kind == _gateway.WS_DRAINED:
             if conn.user is not None:
                 conn.user._wake_senders()
+        elif kind == _gateway.WS_HANDSHAKE:
+            loop = self.app._loop
+            assert loop is not None
+            ws = WebSocket(conn, self, loop)
+            conn.user = ws
+            self.app._spawn(self._precheck(ws))
+
+    async def _precheck(self, ws: WebSocket) -> None:
+        """Runs on_connect while the client waits for the answer to its upgrade."""
+        assert self._connect is not None
+        try:
+            outcome = await _maybe_await(self._call(self._connect, ws))
+        except HTTPException as exc:
+            detail = exc.detail if exc.detail is not None else ""
+            ws._conn.refuse(exc.status_code, [("content-type", "text/plain; charset=utf-8")],
+                            str(detail))
+            return
+        except Exception:
+            logger.exception("on_connect for %s raised; the upgrade is refused", self.path)
+            ws._conn.refuse(403, [("content-type", "text/plain; charset=utf-8")], "Forbidden")
+            return
+        if isinstance(outcome, Response) and outcome.status_code >= 400:
+            status, headers, body = serialize(outcome)
+            ws._conn.refuse(status, headers, body)
+            return
+        ws._greeting = outcome
+        ws._conn.accept()
 
     async def _run(self, ws: WebSocket) -> None:
-        ws._closed_event = asyncio.Event()  # type: ignore[attr-defined]
         where = f"websocket handler for {self.path}"
         try:
-            if self._connect is not None:
-                try:
-                    greeting = await _maybe_await(self._call(self._connect, ws))
-                except Exception as exc:
-                    logger.warning("on_connect for %s refused a connection: %r", self.path, exc)
-                    await ws.close(1008, "connection refused")
-                    return
-                if isinstance(greeting, Response):
-                    if greeting.status_code >= 400:
-                        await ws.close(1008, f"refused: {greeting.status_code}")
-                        return
-                elif greeting is not None:
-                    await ws._send(greeting if isinstance(greeting, (str, bytes)) else json.dumps(greeting))
+            greeting = ws._greeting
+            if isinstance(greeting, Response):
+                greeting = greeting.description
+            if greeting is not None and not ws.closed:
+                await ws._send(greeting if isinstance(greeting, (str, bytes))
+                               else json.dumps(greeting, separators=(",", ":")))
             try:
                 if self._sync:
                     result = await self.app._loop.run_in_executor(  # type: ignore[union-attr]
@@ -320,7 +360,7 @@ class WebSocketEndpoint:
                 return
             await ws.close(1000, "")
         finally:
-            await ws._closed_event.wait()  # type: ignore[attr-defined]
+            await ws._closed_event.wait()
             if self._close is not None:
                 try:
                     await _maybe_await(self._call(self._close, ws))
