@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import json
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -243,6 +244,28 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
+async def _in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Runs a sync WebSocket handler on a thread of its own: it holds that thread for the
+    life of its connection, so a shared pool would stall every connection past its size."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not done.cancelled():
+            outcome()
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # handed to the loop, raised there
+            loop.call_soon_threadsafe(settle, lambda: done.set_exception(exc))
+        else:
+            loop.call_soon_threadsafe(settle, lambda: done.set_result(result))
+
+    threading.Thread(target=run, name="robyn-ws-sync", daemon=True).start()
+    return await done
+
+
 class WebSocketEndpoint:
     """What `@app.websocket(path)` returns: the handler plus its on_connect / on_close.
 
@@ -344,8 +367,7 @@ class WebSocketEndpoint:
                                else json.dumps(greeting, separators=(",", ":")))
             try:
                 if self._sync:
-                    result = await self.app._loop.run_in_executor(  # type: ignore[union-attr]
-                        None, self._call, self.handler, ws)
+                    result = await _in_own_thread(self._call, self.handler, ws)
                 else:
                     result = await self._call(self.handler, ws)
                 if isinstance(result, (str, bytes)) and not ws.closed:
