@@ -294,9 +294,9 @@ static int payload(gw_wsp *p, const unsigned char *in, size_t n)
         }
         return 0;
     } else {
-        /* remaining still counts these n bytes. */
-        size_t frame_end = p->msg_len + (size_t)p->remaining + 1;
-        size_t want = frame_end - p->msg_len <= WHOLE_FRAME_HINT ? frame_end : 0;
+        /* remaining still counts these n bytes; msg_len + remaining <= max_message. */
+        size_t end = p->msg_len + (size_t)p->remaining + 1;
+        size_t want = end - p->msg_len <= WHOLE_FRAME_HINT ? end : 0;
         unsigned char *dst;
         int rc = reserve(p, p->msg_len + n + 1, want);
         if (rc != 0)
