@@ -47,6 +47,7 @@ typedef struct gw_ws_conn {
     int paused;          /* reading stopped because Python's inbox is full */
     int ping_out;        /* a ping is waiting for its pong */
     int64_t last_rx_us;  /* when the peer was last heard from */
+    int64_t ping_sent_us; /* when the outstanding ping went out */
 } gw_ws_conn;
 
 typedef enum {
@@ -503,22 +504,27 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
     gw_ws_handle_unref(h);
 }
 
+/* Once a second: pings the connections silent for ping_interval, and drops those whose
+ * ping has gone unanswered (by a pong or anything else) for ping_timeout. */
 static void ping_sweep(lws_sorted_usec_list_t *sul)
 {
     gw_ws_hub *hub = lws_container_of(sul, gw_ws_hub, ping_timer);
     int64_t now = now_us();
     int64_t interval = (int64_t)hub->cfg.ping_interval * 1000000;
-    int64_t hangup = interval + (int64_t)hub->cfg.ping_timeout * 1000000;
+    int64_t timeout = (int64_t)hub->cfg.ping_timeout * 1000000;
     for (size_t i = 0; i < hub->nconns; i++) {
         gw_ws_conn *c = hub->conns[i];
-        int64_t idle = now - c->last_rx_us;
-        if (idle > hangup) {
-            /* No answer to our ping: the peer is gone; drop it (Python sees 1006). */
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, LWS_TO_KILL_ASYNC);
-        } else if (idle > interval && !c->ping_out && !c->close_code) {
+        if (!c->open || c->close_code)
+            continue;
+        if (c->ping_out) {
+            if (now - c->ping_sent_us >= timeout)
+                /* No answer: the peer is gone; drop it (Python sees 1006). */
+                lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, LWS_TO_KILL_ASYNC);
+        } else if (now - c->last_rx_us >= interval) {
             ps_frame *ping = ps_frame_new(PS_OP_PING, NULL, 0);
             if (ping && ps_queue_push(c->queue, ping) != PS_SEND_DROPPED) {
                 c->ping_out = 1;
+                c->ping_sent_us = now;
                 wake_writer(c);
             }
             ps_frame_unref(ping);
@@ -931,6 +937,7 @@ int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (c->close_now || c->peer_closed)
             return 0; /* nothing more is read once the connection is ending */
         c->last_rx_us = now_us();
+        c->ping_out = 0; /* anything from the peer shows it is alive */
         const char *why = "";
         int rc = gw_wsp_feed(&c->parser, in, len, &frame_callbacks, c, &why);
         if (rc > 0)

@@ -155,11 +155,18 @@ class WebSocket:
         """Queues a message without waiting (for sync code). Prefer the awaitable sends,
         which wait while the connection is over its send-buffer high-water mark."""
         self._check_open()
-        self._conn.send(message)
+        try:
+            self._conn.send(message)
+        except ConnectionError:
+            raise self._gone() from None
 
     async def _send(self, message: Message) -> None:
         self._check_open()
-        if self._conn.send(message) and self._conn.wait_drain():
+        try:
+            over = self._conn.send(message)
+        except ConnectionError:
+            raise self._gone() from None
+        if over and self._conn.wait_drain():
             waiter = self._loop.create_future()
             self._drain_waiters.append(waiter)
             await waiter
@@ -185,11 +192,21 @@ class WebSocket:
         if self._close_code is not None:
             raise WebSocketDisconnect(self._close_code, self._close_reason)
 
+    def _gone(self) -> WebSocketDisconnect:
+        # The C side saw the close before this loop got the event: no code is known yet.
+        if self._close_code is not None:
+            return WebSocketDisconnect(self._close_code, self._close_reason)
+        return WebSocketDisconnect(1006, "")
+
     # ---- topics ----------------------------------------------------------------------------
 
     def subscribe(self, topic: str) -> bool:
-        """Subscribes this connection to topic, at once. Returns False if it already was."""
-        return bool(self._conn.subscribe(topic))
+        """Subscribes this connection to topic, at once. Returns False if it already was.
+        Raises WebSocketDisconnect when the connection has closed."""
+        try:
+            return bool(self._conn.subscribe(topic))
+        except ConnectionError:
+            raise self._gone() from None
 
     def unsubscribe(self, topic: str) -> bool:
         return bool(self._conn.unsubscribe(topic))

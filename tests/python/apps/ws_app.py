@@ -7,6 +7,7 @@ Routes:
                                publishes "<id> joined" and on_close "<id> left" to "presence"
   WS   /presence               subscribes to "presence" and never sends
   WS   /echo                   echoes each message with its type (text stays text)
+  WS   /zecho                  like /echo, with compression=True (permessage-deflate)
   WS   /info/:a/:b             sends one JSON object: path params, query params, headers, id
   WS   /json                   receive_json() in a loop: answers {"got": value} or "error: ..."
   WS   /broadcast              each message -> websocket.broadcast(message)
@@ -16,10 +17,15 @@ Routes:
   WS   /flood                  "go N SIZE": N awaited send_text()s of SIZE bytes, then "done"
   WS   /refuse                 on_connect raises
   WS   /refuse-response        on_connect returns Response(403)
+  WS   /refuse-http            on_connect raises HTTPException(401, "token required") unless
+                               the query has token=good; then it returns {"hello": "json"}
   WS   /origin                 origins=["http://good.example"]
   WS   /sync                   a def handler: for message in websocket: websocket.send(...)
   WS   /closer                 "close CODE REASON" -> await websocket.close(CODE, REASON)
   WS   /crash                  the handler raises on the first message
+  WS   /hold                   reads nothing until POST /release; then counts the messages up
+                               to "end" and answers "count <n> ok <all in order and intact>"
+  POST /release                lets every /hold handler start reading (async route)
   POST /publish/:topic         app.publish(topic, body) -> {"reached": n}
   GET  /subscribers/:topic     {"count": app.subscribers(topic)}
   GET  /stats                  app.websocket_stats()
@@ -30,11 +36,11 @@ $WS_CLOSE_LOG (when set): every on_close appends "<endpoint> <id>\\n" to that fi
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import threading
 
-from robyn import Request, Response, Robyn, WebSocket, WebSocketDisconnect
+from robyn import HTTPException, Request, Response, Robyn, WebSocket, WebSocketDisconnect
 
 app = Robyn(__file__)
 app.capture_headers("x-room-token")
@@ -98,6 +104,15 @@ async def droproom(websocket: WebSocket):
 
 @app.websocket("/echo")
 async def echo(websocket: WebSocket):
+    async for message in websocket:
+        if isinstance(message, bytes):
+            await websocket.send_bytes(message)
+        else:
+            await websocket.send_text(message)
+
+
+@app.websocket("/zecho", compression=True)
+async def zecho(websocket: WebSocket):
     async for message in websocket:
         if isinstance(message, bytes):
             await websocket.send_bytes(message)
@@ -180,6 +195,19 @@ def refuse_with_response(websocket):
     return Response(403, {}, "forbidden")
 
 
+@app.websocket("/refuse-http")
+async def refuse_http(websocket: WebSocket):
+    async for message in websocket:
+        await websocket.send_text("echo:" + message)
+
+
+@refuse_http.on_connect
+async def refuse_http_connect(websocket):
+    if websocket.query_params.get("token") != "good":
+        raise HTTPException(401, "token required")
+    return {"hello": "json"}
+
+
 @app.websocket("/origin", origins=["http://good.example"])
 async def origin(websocket: WebSocket):
     await websocket.send_text("origin ok")
@@ -218,6 +246,33 @@ async def closer(websocket: WebSocket):
 async def crash(websocket: WebSocket):
     await websocket.receive()
     raise RuntimeError("handler failed on purpose")
+
+
+HOLD: dict[str, asyncio.Event] = {}
+
+
+def hold_event() -> asyncio.Event:
+    if "event" not in HOLD:
+        HOLD["event"] = asyncio.Event()
+    return HOLD["event"]
+
+
+@app.websocket("/hold")
+async def hold(websocket: WebSocket):
+    await hold_event().wait()
+    count, ok = 0, True
+    async for message in websocket:
+        if message == "end":
+            break
+        ok = ok and isinstance(message, bytes) and message == count.to_bytes(4, "big") * (len(message) // 4)
+        count += 1
+    await websocket.send_text(f"count {count} ok {ok}")
+
+
+@app.post("/release")
+async def release():
+    hold_event().set()
+    return "released"
 
 
 # ---- HTTP side -----------------------------------------------------------------------------

@@ -87,6 +87,7 @@ class RawWS:
         self.timeout = timeout
         self.buf = b""
         self.status: int | None = None
+        self.headers: dict[str, str] = {}
         self.response_head = b""
 
     # ---- the opening handshake -----------------------------------------------------------
@@ -109,14 +110,21 @@ class RawWS:
         self.response_head = head
         first = head.split(b"\r\n", 1)[0].decode("latin-1")
         self.status = int(first.split(" ")[1])
+        self.headers = {}
+        for line in head.decode("latin-1").split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
         if self.status == 101:
             expected = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
-            headers = {}
-            for line in head.decode("latin-1").split("\r\n")[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            assert headers.get("sec-websocket-accept") == expected, head
+            assert self.headers.get("sec-websocket-accept") == expected, head
         return self.status
+
+    def header(self, name: str) -> str | None:
+        """A header of the handshake's answer."""
+        return self.headers.get(name.lower())
+
+    def readable_within(self, timeout: float) -> bool:
+        return bool(select.select([self.sock], [], [], max(0.0, timeout))[0])
 
     # ---- bytes -------------------------------------------------------------------------------
 
@@ -255,3 +263,40 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+# ---- small HTTP and polling helpers ------------------------------------------------------------
+
+
+def http(address: tuple[str, int], method: str, path: str, body: bytes | None = None,
+         timeout: float = 5.0) -> tuple[int, bytes]:
+    """One HTTP/1.1 request on a fresh connection: (status, body)."""
+    import http.client
+
+    conn = http.client.HTTPConnection(address[0], address[1], timeout=timeout)
+    try:
+        conn.request(method, path, body=body)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def http_json(address: tuple[str, int], method: str, path: str, body: bytes | None = None) -> object:
+    import json
+
+    status, data = http(address, method, path, body)
+    assert status == 200, (method, path, status, data)
+    return json.loads(data)
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02, what: str = "condition"):
+    """Polls predicate() until it returns something truthy (returned); fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout} s (last: {last!r})")
