@@ -41,6 +41,7 @@ typedef struct gw_conn {
     struct lws *wsi;
     lws_sorted_usec_list_t dispatch_timer;
     int body_replayed; /* the body began like the request line (lws 4.1 bug, see server.c) */
+    char ip[64];       /* the peer's address, once known */
     gw_pending *pending; /* request in Python's hands */
     size_t discard_left; /* bytes of an oversized body still to swallow before closing */
     int discarding;

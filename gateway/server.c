@@ -979,9 +979,13 @@ static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *p
             return respond_plain_now(wsi, 431, "Request Header Fields Too Large", NULL, 1);
         return respond_plain_now(wsi, 503, "Service Unavailable", NULL, 1);
     }
-    lws_get_peer_simple(wsi, req->ip, sizeof(req->ip));
-    if (!strncmp(req->ip, "::ffff:", 7))
-        memmove(req->ip, req->ip + 7, strlen(req->ip + 7) + 1);
+    /* The peer's address, asked of the kernel once per connection. */
+    if (!conn->ip[0]) {
+        lws_get_peer_simple(wsi, conn->ip, sizeof(conn->ip));
+        if (!strncmp(conn->ip, "::ffff:", 7))
+            memmove(conn->ip, conn->ip + 7, strlen(conn->ip + 7) + 1);
+    }
+    memcpy(req->ip, conn->ip, sizeof(req->ip));
 
     if (body_len) {
         if (req_reserve(req, body_len + 1)) {
