@@ -17,6 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
 
 ORDER = ["ours", "robyn088", "starlette", "socketify", "lws", "nginx"]
 
@@ -42,6 +45,8 @@ def main() -> None:
             continue
         ax.plot([p[:-3] for p in pcts], ys, marker="o", label=r["label"])
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(PLAIN)
+    ax.yaxis.set_minor_formatter(PLAIN)
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_title("HTTP plaintext, wrk -t1 -c64, 1 process 1 worker")
     ax.grid(True, which="both", alpha=0.3)
@@ -58,6 +63,9 @@ def main() -> None:
             continue
         ax.plot([lbl for lbl, _ in keys], ys, marker="o", label=r["label"])
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(PLAIN)
+    ax.yaxis.set_minor_formatter(PLAIN)
+    ax.set_ylabel("round-trip latency (ms, log scale)")
     ax.set_title("WebSocket echo, wsload, 64 connections, 1 process")
     ax.grid(True, which="both", alpha=0.3)
     if ws:

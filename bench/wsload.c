@@ -15,7 +15,8 @@
  *   fanout  --connections subscribers on --url and one publisher on --pub-url
  *           (default: --url plus "role=pub"). The publisher sends --rate
  *           messages/s, or with --rate 0 keeps --window messages outstanding
- *           (a message is done when every subscriber has it). Reports
+ *           (a message is done when every subscriber has it, or given up
+ *           after 10 s; window_timeouts counts those). Reports
  *           delivered messages/s and delivery latency (publisher's send to a
  *           subscriber's receipt).
  *   chat    every connection is a member of one room (--url) and publishes;
@@ -828,7 +829,7 @@ static void run_window(thread_t *t, uint64_t now)
             uint32_t cnt = __atomic_load_n(&g_slot_count[slot], __ATOMIC_RELAXED);
             if ((int)cnt >= g_nsubs) {
                 t->win_oldest++;
-            } else if (now - t->win_sent_at[slot] > 2000000000ull) {
+            } else if (now - t->win_sent_at[slot] > 10000000000ull) {
                 t->timeouts++;
                 t->win_oldest++;
             } else {
@@ -1188,9 +1189,9 @@ int main(int argc, char **argv)
             nr.rlim_cur = rl.rlim_max;
             nr.rlim_max = rl.rlim_max;
             setrlimit(RLIMIT_NOFILE, &nr);
-            if (rl.rlim_max < want)
-                fprintf(stderr, "wsload: fd limit %llu is below %llu connections\n",
-                        (unsigned long long)rl.rlim_max, (unsigned long long)opt.connections);
+            if (rl.rlim_max < (rlim_t)opt.connections + 16)
+                fprintf(stderr, "wsload: the open-files limit (%llu) is too low for %d connections\n",
+                        (unsigned long long)rl.rlim_max, opt.connections);
         }
     }
 

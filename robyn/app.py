@@ -96,7 +96,10 @@ class Route:
                 except BaseException as exc:
                     _answer_error(job, exc, where)
                     return
-                _answer(job, result, where)
+                if type(result) is str:  # the common case, without a call
+                    job.respond(200, _TEXT, result)
+                else:
+                    _answer(job, result, where)
 
             self.handle = handle
         self.index = -1
@@ -250,7 +253,10 @@ class Robyn:
                     raise
                 _answer_error(job, exc, where)
                 return
-            _answer(job, result, where)
+            if type(result) is str:
+                job.respond(200, _TEXT, result)
+            else:
+                _answer(job, result, where)
 
         def handle(job: Any) -> None:
             loop = self._loop

@@ -105,7 +105,9 @@ async def ws_pubsub(websocket):
             res = subscribe(topic)
             if hasattr(res, "__await__"):
                 await res
-        publish = getattr(websocket, "publish", None) or getattr(app, "publish")
+        # app.publish reaches every subscriber, the sender included (as on every peer);
+        # websocket.publish would skip the sender.
+        publish = getattr(app, "publish", None) or websocket.publish
 
         async def send(message):
             res = publish(topic, message)
