@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
+# Minor ticks: label only 2x, 3x and 5x of each decade, so the labels do not crowd.
+SPARSE = FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "235" else "")
 
 ORDER = ["ours", "robyn088", "starlette", "socketify", "lws", "nginx"]
 
@@ -32,7 +34,7 @@ def med(values):
 def main() -> None:
     src, out = sys.argv[1], sys.argv[2]
     d = json.load(open(src))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.4))
 
     http = [r for r in d["http"] if r["group"] == "1p1w" and r["workload"] == "plaintext"
             and r["connections"] == 64 and not r.get("status")]
@@ -46,11 +48,11 @@ def main() -> None:
         ax.plot([p[:-3] for p in pcts], ys, marker="o", label=r["label"])
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(PLAIN)
-    ax.yaxis.set_minor_formatter(PLAIN)
+    ax.yaxis.set_minor_formatter(SPARSE)
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_title("HTTP plaintext, wrk -t1 -c64, 1 process 1 worker")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, frameon=False)
 
     ws = [r for r in d["ws"] if r["workload"] == "ws-echo" and not r.get("status")]
     ws.sort(key=lambda r: ORDER.index(r["peer"]))
@@ -64,12 +66,12 @@ def main() -> None:
         ax.plot([lbl for lbl, _ in keys], ys, marker="o", label=r["label"])
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(PLAIN)
-    ax.yaxis.set_minor_formatter(PLAIN)
+    ax.yaxis.set_minor_formatter(SPARSE)
     ax.set_ylabel("round-trip latency (ms, log scale)")
     ax.set_title("WebSocket echo, wsload, 64 connections, 1 process")
     ax.grid(True, which="both", alpha=0.3)
     if ws:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, frameon=False)
     else:
         ax.text(0.5, 0.5, "no WebSocket data", ha="center", transform=ax.transAxes)
 
