@@ -248,14 +248,6 @@ void gw_server_configure_ws(gw_server *srv, const gw_ws_config *cfg)
     gw_ws_configure(srv->ws, cfg);
 }
 
-int gw_ws_any_compression(const gw_server *srv)
-{
-    for (size_t i = 0; i < srv->routes.len; i++)
-        if (srv->routes.items[i]->method == GW_METHOD_WS && srv->routes.items[i]->ws.compress)
-            return 1;
-    return 0;
-}
-
 /* ---- routes --------------------------------------------------------------------- */
 
 gw_server *gw_server_new(void)

@@ -85,8 +85,6 @@ gw_ws_hub *gw_ws_hub_new(gw_server *srv);
 void gw_ws_hub_free(gw_ws_hub *hub);
 /* Sets the limits (before the server starts). */
 void gw_ws_configure(gw_ws_hub *hub, const gw_ws_config *cfg);
-/* Whether any route allows permessage-deflate. */
-int gw_ws_any_compression(const gw_server *srv);
 
 /* The libwebsockets protocol name of WebSocket connections after the handover. */
 #define GW_WS_RAW_PROTOCOL "robyn-ws"
