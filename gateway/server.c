@@ -395,40 +395,22 @@ static int header_token_name(int token, const char **name, size_t *len)
     return 1;
 }
 
-/* Copies every occurrence of a header lws knows by token, one pair each (a repeated
- * header stays repeated), without the spaces lws keeps in front of a value. */
-static int copy_token(gw_request *req, struct lws *wsi, int token, const char *name,
-                      size_t name_len, size_t *head_bytes)
+/* Calls fn for each fragment lws stored for token (each occurrence of a header, or each
+ * "name=value" of the query string), in order. fn returns 0 or a negative errno, which
+ * stops the walk and is returned. */
+typedef int (*fragment_fn)(gw_request *req, const char *s, size_t len, void *arg);
+
+static int each_fragment(gw_request *req, struct lws *wsi, int token, fragment_fn fn, void *arg)
 {
-    char stack[512];
-    for (int i = 0; i < 256; i++) {
+    char stack[1024];
+    for (int i = 0; i < 65536; i++) {
         int flen = lws_hdr_fragment_length(wsi, (enum lws_token_indexes)token, i);
         char *tmp = (size_t)flen < sizeof(stack) ? stack : malloc((size_t)flen + 1);
         if (!tmp)
             return -ENOMEM;
+        /* Past the last fragment lws reports length 0 and refuses the copy. */
         int got = lws_hdr_copy_fragment(wsi, tmp, flen + 1, (enum lws_token_indexes)token, i);
-        int rc = 0;
-        if (got >= 0) {
-            const char *v = tmp;
-            while (got > 0 && (*v == ' ' || *v == '\t')) {
-                v++;
-                got--;
-            }
-            *head_bytes += name_len + (size_t)got + 4;
-            if (token == WSI_TOKEN_HOST && !req->host_len) {
-                int64_t off = req_append(req, v, (size_t)got);
-                if (off < 0)
-                    rc = -ENOMEM;
-                else {
-                    req->host_off = (uint32_t)off;
-                    req->host_len = (uint32_t)got;
-                }
-            }
-            if (!rc && req_add_pair(req, name, name_len, v, (size_t)got))
-                rc = -ENOMEM;
-            if (!rc)
-                req->nheaders++;
-        }
+        int rc = got >= 0 ? fn(req, tmp, (size_t)got, arg) : 0;
         if (tmp != stack)
             free(tmp);
         if (rc)
@@ -436,6 +418,51 @@ static int copy_token(gw_request *req, struct lws *wsi, int token, const char *n
         if (got < 0)
             break;
     }
+    return 0;
+}
+
+struct header_walk {
+    const char *name;
+    size_t name_len;
+    int is_host;
+    size_t *head_bytes;
+};
+
+/* One occurrence of a header: a pair of its own (a repeated header stays repeated),
+ * without the spaces lws keeps in front of a value. */
+static int add_header(gw_request *req, const char *v, size_t len, void *arg)
+{
+    struct header_walk *w = arg;
+    while (len > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        len--;
+    }
+    *w->head_bytes += w->name_len + len + 4;
+    if (w->is_host && !req->host_len) {
+        int64_t off = req_append(req, v, len);
+        if (off < 0)
+            return -ENOMEM;
+        req->host_off = (uint32_t)off;
+        req->host_len = (uint32_t)len;
+    }
+    if (req_add_pair(req, w->name, w->name_len, v, len))
+        return -ENOMEM;
+    req->nheaders++;
+    return 0;
+}
+
+/* One "name=value" of the query string (lws has decoded it already). */
+static int add_query_pair(gw_request *req, const char *s, size_t len, void *arg)
+{
+    size_t *head_bytes = arg;
+    if (!len)
+        return 0;
+    *head_bytes += len + 1;
+    const char *eq = memchr(s, '=', len);
+    size_t nlen = eq ? (size_t)(eq - s) : len;
+    if (req_add_pair(req, s, nlen, eq ? eq + 1 : "", eq ? len - nlen - 1 : 0))
+        return -ENOMEM;
+    req->nquery++;
     return 0;
 }
 
@@ -552,41 +579,13 @@ static void copy_custom_header(const char *name, int nlen, void *opaque)
 int gw__copy_head(gw_server *srv, gw_request *req, struct lws *wsi)
 {
     size_t head_bytes = req->path_len;
-    char stack[1024];
-
-    /* lws hands the query string over as decoded "name=value" fragments. */
-    for (int i = 0; i < 65536; i++) {
-        int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
-        char *tmp = (size_t)flen < sizeof(stack) ? stack : malloc((size_t)flen + 1);
-        if (!tmp)
-            return -ENOMEM;
-        /* Past the last fragment lws reports length 0 and refuses the copy. */
-        int got = lws_hdr_copy_fragment(wsi, tmp, flen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
-        int rc = 0;
-        if (got > 0) {
-            head_bytes += (size_t)got + 1;
-            char *eq = memchr(tmp, '=', (size_t)got);
-            size_t nlen = eq ? (size_t)(eq - tmp) : (size_t)got;
-            const char *val = eq ? eq + 1 : "";
-            size_t vlen = eq ? (size_t)got - nlen - 1 : 0;
-            rc = req_add_pair(req, tmp, nlen, val, vlen);
-            if (!rc)
-                req->nquery++;
-        }
-        if (tmp != stack)
-            free(tmp);
-        if (rc)
-            return rc;
-        if (got < 0)
-            break;
-    }
-
+    if (each_fragment(req, wsi, WSI_TOKEN_HTTP_URI_ARGS, add_query_pair, &head_bytes))
+        return -ENOMEM;
     for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-        const char *name;
-        size_t name_len;
-        if (t == WSI_TOKEN_HTTP_URI_ARGS || !header_token_name(t, &name, &name_len))
+        struct header_walk w = {NULL, 0, t == WSI_TOKEN_HOST, &head_bytes};
+        if (t == WSI_TOKEN_HTTP_URI_ARGS || !header_token_name(t, &w.name, &w.name_len))
             continue;
-        if (copy_token(req, wsi, t, name, name_len, &head_bytes))
+        if (each_fragment(req, wsi, t, add_header, &w))
             return -ENOMEM;
     }
 #if GW_LWS_AT_LEAST(4, 3)
