@@ -81,6 +81,10 @@ struct gw_server {
     lws_sorted_usec_list_t sync_timer;
     int sync_timer_armed; /* I/O thread only */
 
+    /* Requests dispatched during the current lws_service() round (I/O thread only). */
+    gw_request *round_sync_head, *round_sync_tail;
+    gw_request *round_async_head, *round_async_tail;
+
     pthread_mutex_t async_lock;
     gw_request *async_head, *async_tail;
     int async_fd;

@@ -706,18 +706,40 @@ static void dispatch(gw_server *srv, gw_conn *conn, struct lws *wsi, gw_request 
      * client leaves (lws tells us through LWS_CALLBACK_CLOSED_HTTP). */
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 
-    if (req->route->kind == GW_ROUTE_ASYNC) {
+    /* Held back until the end of this service round (flush_round), so that everything
+     * one poll() brought in reaches its queue under one lock and one wake-up. */
+    if (req->route->kind == GW_ROUTE_ASYNC)
+        fifo_push((void **)&srv->round_async_head, (void **)&srv->round_async_tail, req,
+                  offsetof(gw_request, next));
+    else
+        fifo_push((void **)&srv->round_sync_head, (void **)&srv->round_sync_tail, req,
+                  offsetof(gw_request, next));
+}
+
+/* I/O thread, after each lws_service() round: hands the round's requests over. */
+static void flush_round(gw_server *srv)
+{
+    if (srv->round_async_head) {
         pthread_mutex_lock(&srv->async_lock);
         int was_empty = srv->async_head == NULL;
-        fifo_push((void **)&srv->async_head, (void **)&srv->async_tail, req,
-                  offsetof(gw_request, next));
+        if (srv->async_tail)
+            srv->async_tail->next = srv->round_async_head;
+        else
+            srv->async_head = srv->round_async_head;
+        srv->async_tail = srv->round_async_tail;
         pthread_mutex_unlock(&srv->async_lock);
+        srv->round_async_head = srv->round_async_tail = NULL;
         if (was_empty)
             gw__wake_loop(srv);
-    } else {
+    }
+    if (srv->round_sync_head) {
         pthread_mutex_lock(&srv->sync_lock);
-        fifo_push((void **)&srv->sync_head, (void **)&srv->sync_tail, req,
-                  offsetof(gw_request, next));
+        if (srv->sync_tail)
+            srv->sync_tail->next = srv->round_sync_head;
+        else
+            srv->sync_head = srv->round_sync_head;
+        srv->sync_tail = srv->round_sync_tail;
+        srv->round_sync_head = srv->round_sync_tail = NULL;
         sync_kick_locked(srv);
         pthread_mutex_unlock(&srv->sync_lock);
     }
@@ -1017,6 +1039,8 @@ static int on_body(gw_conn *conn, const char *in, size_t len)
     return 0;
 }
 
+static void flush_round(gw_server *srv);
+
 static void dispatch_completed(lws_sorted_usec_list_t *sul)
 {
     gw_conn *conn = lws_container_of(sul, gw_conn, dispatch_timer);
@@ -1026,6 +1050,8 @@ static void dispatch_completed(lws_sorted_usec_list_t *sul)
     conn->complete = NULL;
     gw_server *srv = lws_context_user(lws_get_context(conn->wsi));
     dispatch(srv, conn, conn->wsi, req);
+    /* Timers run before lws_service() polls: hand it over now, not after the poll. */
+    flush_round(srv);
 }
 
 /*
@@ -1156,9 +1182,12 @@ static void log_emit(int level, const char *line)
 static void *io_main(void *arg)
 {
     gw_server *srv = arg;
-    while (!atomic_load(&srv->stopping))
-        if (lws_service(srv->context, 0) < 0)
+    while (!atomic_load(&srv->stopping)) {
+        int rc = lws_service(srv->context, 0);
+        flush_round(srv);
+        if (rc < 0)
             break;
+    }
     return NULL;
 }
 
@@ -1318,6 +1347,16 @@ void gw_server_free(gw_server *srv)
     gw_server_stop(srv);
     drain_answers(srv);
     gw_request *r;
+    for (r = srv->round_sync_head; r;) {
+        gw_request *next = r->next;
+        req_discard(r);
+        r = next;
+    }
+    for (r = srv->round_async_head; r;) {
+        gw_request *next = r->next;
+        req_discard(r);
+        r = next;
+    }
     while ((r = srv->sync_head)) {
         srv->sync_head = r->next;
         req_discard(r);
