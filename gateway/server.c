@@ -395,6 +395,29 @@ static int header_token_name(int token, const char **name, size_t *len)
     return 1;
 }
 
+/* The tokens that are request headers, with their names, found once per process. */
+static struct {
+    int token;
+    const char *name;
+    size_t len;
+} header_tokens[WSI_TOKEN_COUNT];
+static int n_header_tokens;
+static pthread_once_t header_tokens_once = PTHREAD_ONCE_INIT;
+
+static void find_header_tokens(void)
+{
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        const char *name;
+        size_t len;
+        if (t == WSI_TOKEN_HTTP_URI_ARGS || !header_token_name(t, &name, &len))
+            continue;
+        header_tokens[n_header_tokens].token = t;
+        header_tokens[n_header_tokens].name = name;
+        header_tokens[n_header_tokens].len = len;
+        n_header_tokens++;
+    }
+}
+
 /* Calls fn for each fragment lws stored for token (each occurrence of a header, or each
  * "name=value" of the query string), in order. fn returns 0 or a negative errno, which
  * stops the walk and is returned. */
@@ -581,10 +604,17 @@ int gw__copy_head(gw_server *srv, gw_request *req, struct lws *wsi)
     size_t head_bytes = req->path_len;
     if (each_fragment(req, wsi, WSI_TOKEN_HTTP_URI_ARGS, add_query_pair, &head_bytes))
         return -ENOMEM;
-    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-        struct header_walk w = {NULL, 0, t == WSI_TOKEN_HOST, &head_bytes};
-        if (t == WSI_TOKEN_HTTP_URI_ARGS || !header_token_name(t, &w.name, &w.name_len))
-            continue;
+    pthread_once(&header_tokens_once, find_header_tokens);
+    for (int i = 0; i < n_header_tokens; i++) {
+        int t = header_tokens[i].token;
+        if (lws_hdr_total_length(wsi, (enum lws_token_indexes)t) <= 0) {
+            /* Most known headers are absent; a present one may still be empty. */
+            char probe[1];
+            if (lws_hdr_copy_fragment(wsi, probe, 1, (enum lws_token_indexes)t, 0) < 0)
+                continue;
+        }
+        struct header_walk w = {header_tokens[i].name, header_tokens[i].len,
+                                t == WSI_TOKEN_HOST, &head_bytes};
         if (each_fragment(req, wsi, t, add_header, &w))
             return -ENOMEM;
     }
