@@ -297,6 +297,7 @@ class WebSocketEndpoint:
         self.path = path
         self.handler = handler
         self._index = -1  # set once the route is registered
+        self._takes: dict[Callable[..., Any], bool] = {}
         self._policy = policy
         self._compress = compress
         self._origins = origins
@@ -407,6 +408,8 @@ class WebSocketEndpoint:
                     logger.exception("on_close for %s raised", self.path)
 
     def _call(self, fn: Callable[..., Any], ws: WebSocket) -> Any:
-        if inspect.signature(fn).parameters:
-            return fn(ws)
-        return fn()
+        # Whether fn takes the socket is looked up once per function, not per connection.
+        takes = self._takes.get(fn)
+        if takes is None:
+            takes = self._takes[fn] = bool(inspect.signature(fn).parameters)
+        return fn(ws) if takes else fn()
