@@ -41,7 +41,6 @@ typedef struct gw_conn {
     struct lws *wsi;
     lws_sorted_usec_list_t dispatch_timer;
     int body_replayed; /* the body began like the request line (lws 4.1 bug, see server.c) */
-    char ip[64];       /* the peer's address, once known */
     gw_pending *pending; /* request in Python's hands */
     size_t discard_left; /* bytes of an oversized body still to swallow before closing */
     int discarding;
@@ -104,6 +103,10 @@ struct gw_server {
 /* Copies the query pairs and headers of the request lws is parsing into req.
  * Returns 0, -ENOMEM, or -E2BIG when the head is larger than cfg.max_header. */
 int gw__copy_head(gw_server *srv, gw_request *req, struct lws *wsi);
+
+/* The peer's address of an HTTP connection, as text ("" when unknown); asked of the
+ * kernel once per connection. I/O thread. */
+const char *gw__peer_address(struct lws *wsi);
 
 /* Makes the asyncio loop thread's eventfd readable. Any thread. */
 void gw__wake_loop(gw_server *srv);

@@ -789,6 +789,9 @@ static void *worker_main(void *arg)
     worker_arg *wa = arg;
     ServerObject *self = wa->server;
     int me = wa->index;
+    char name[16];
+    snprintf(name, sizeof(name), "robyn-sync%d", me);
+    pthread_setname_np(pthread_self(), name);
     PyThreadState *ts = PyThreadState_New(self->interp);
     gw_server_worker_started(self->srv);
     for (;;) {

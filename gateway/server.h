@@ -66,6 +66,9 @@ typedef struct gw_pair {
     uint32_t value_len;
 } gw_pair;
 
+/* Room for any peer address as text (an IPv6 literal is at most 45 characters). */
+#define GW_PEER_ADDRESS_MAX 64
+
 /*
  * A request, copied out of libwebsockets on the I/O thread. Once dispatched it belongs
  * to the bridge, which must answer it exactly once (gw_server_respond) and free it
@@ -87,7 +90,7 @@ typedef struct gw_request {
     uint32_t body_off;
     size_t body_len;
     size_t body_expected;
-    char ip[64];
+    char ip[GW_PEER_ADDRESS_MAX]; /* the peer's address as text */
 } gw_request;
 
 typedef struct gw_config {

@@ -719,9 +719,7 @@ int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi)
         gw_request_free_unanswered(req);
         return rc == -E2BIG ? refuse_now(wsi, 431, "Request Header Fields Too Large", NULL) : -1;
     }
-    lws_get_peer_simple(wsi, req->ip, sizeof(req->ip));
-    if (!strncmp(req->ip, "::ffff:", 7))
-        memmove(req->ip, req->ip + 7, strlen(req->ip + 7) + 1);
+    snprintf(req->ip, sizeof(req->ip), "%s", gw__peer_address(wsi));
 
     gw_ws_conn *c = calloc(1, sizeof(*c));
     gw_ws_handle *h = c ? calloc(1, sizeof(*h)) : NULL;
