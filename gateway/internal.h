@@ -91,8 +91,18 @@ struct gw_server {
     pthread_mutex_t answer_lock;
     gw_pending *answer_head, *answer_tail;
 
+    /* Finished requests kept for reuse (see "the request pool" in server.c). */
+    gw_request *pool;                   /* I/O thread only */
+    size_t pool_len;                    /* I/O thread only */
+    _Atomic(gw_request *) pool_returned; /* pushed by any thread, taken whole */
+
     struct {
-        char **names; /* lower-case header names looked up by name on lws 4.1 */
+        /* Lower-case header names looked up by name on lws 4.1, each stored as lws
+         * stores custom names, with its colon: "x-request-id:" (len counts no colon). */
+        struct gw_watched_name {
+            char *name;
+            size_t len;
+        } *names;
         size_t len, cap;
     } watched;
 

@@ -184,20 +184,111 @@ static int req_add_pair(gw_request *req, const char *name, size_t name_len, cons
     return 0;
 }
 
-static void req_destroy(gw_request *req)
+/*
+ * The request pool. Requests are made on the I/O thread and finished on whichever thread
+ * ran the handler; freeing them there and allocating anew on the I/O thread makes every
+ * request cross glibc's arenas (locked slow paths, measured at ~5% of the I/O thread's
+ * time for a trivial handler). Finished requests instead go back, buffers and all, onto a
+ * lock-free stack that the I/O thread takes whole when its own list runs dry. Taking the
+ * whole stack at once (exchange, not pop) leaves no ABA hazard.
+ */
+#define GW_POOL_KEEP 256             /* requests kept for reuse */
+#define GW_POOL_KEEP_BUF 8192        /* a larger buffer is freed rather than kept */
+#define GW_POOL_KEEP_PAIRS 64        /* likewise for the pairs array */
+
+static void req_free_memory(gw_request *req)
 {
     free(req->buf);
     free(req->pairs);
     free(req);
 }
 
-gw_request *gw_request_new_copy(const gw_route *route, int method, const char *path,
-                                size_t len, const gw_param *params, int nparams)
+/* Any thread: gives a finished request back to its server's pool. */
+static void req_destroy(gw_request *req)
 {
-    gw_request *req = calloc(1, sizeof(*req));
-    if (!req || req_reserve(req, len + 1 + 512) || req_append(req, path, len) < 0) {
+    if (req->buf_cap > GW_POOL_KEEP_BUF) {
+        free(req->buf);
+        req->buf = NULL;
+        req->buf_cap = 0;
+    }
+    if (req->pairs_cap > GW_POOL_KEEP_PAIRS) {
+        free(req->pairs);
+        req->pairs = NULL;
+        req->pairs_cap = 0;
+    }
+    gw_server *srv = req->owner;
+    gw_request *head = atomic_load_explicit(&srv->pool_returned, memory_order_relaxed);
+    do {
+        req->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&srv->pool_returned, &head, req,
+                                                    memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* I/O thread: a request from the pool, emptied, or a new one. */
+static gw_request *req_take(gw_server *srv)
+{
+    if (!srv->pool) {
+        gw_request *r = atomic_exchange_explicit(&srv->pool_returned, NULL, memory_order_acquire);
+        while (r) {
+            gw_request *next = r->next;
+            if (srv->pool_len < GW_POOL_KEEP) {
+                r->next = srv->pool;
+                srv->pool = r;
+                srv->pool_len++;
+            } else {
+                req_free_memory(r);
+            }
+            r = next;
+        }
+    }
+    gw_request *req = srv->pool;
+    if (!req) {
+        req = calloc(1, sizeof(*req));
         if (req)
-            req_destroy(req);
+            req->owner = srv;
+        return req;
+    }
+    srv->pool = req->next;
+    srv->pool_len--;
+    char *buf = req->buf;
+    size_t buf_cap = req->buf_cap;
+    gw_pair *pairs = req->pairs;
+    uint32_t pairs_cap = req->pairs_cap;
+    memset(req, 0, sizeof(*req));
+    req->owner = srv;
+    req->buf = buf;
+    req->buf_cap = buf_cap;
+    req->pairs = pairs;
+    req->pairs_cap = pairs_cap;
+    return req;
+}
+
+/* Frees every pooled request; nothing may be released afterwards. */
+static void pool_free(gw_server *srv)
+{
+    gw_request *r = atomic_exchange(&srv->pool_returned, NULL);
+    while (r) {
+        gw_request *next = r->next;
+        req_free_memory(r);
+        r = next;
+    }
+    while ((r = srv->pool)) {
+        srv->pool = r->next;
+        req_free_memory(r);
+    }
+    srv->pool_len = 0;
+}
+
+gw_request *gw_request_new_copy(gw_server *srv, const gw_route *route, int method,
+                                const char *path, size_t len, const gw_param *params,
+                                int nparams)
+{
+    gw_request *req = req_take(srv);
+    if (!req)
+        return NULL;
+    if (req_reserve(req, len + 1 + 512) || req_append(req, path, len) < 0) {
+        req_destroy(req);
         return NULL;
     }
     req->route = route;
@@ -495,14 +586,10 @@ static int add_query_pair(gw_request *req, const char *s, size_t len, void *arg)
 static int copy_watched_headers(gw_server *srv, gw_request *req, struct lws *wsi,
                                 size_t *head_bytes)
 {
-    char lname[130], value[4096];
+    char value[4096];
     for (size_t i = 0; i < srv->watched.len; i++) {
-        const char *name = srv->watched.names[i];
-        size_t n = strlen(name);
-        /* lws stores custom names with their colon. */
-        memcpy(lname, name, n);
-        lname[n] = ':';
-        lname[n + 1] = '\0';
+        const char *lname = srv->watched.names[i].name;
+        size_t n = srv->watched.names[i].len;
         int vlen = lws_hdr_custom_length(wsi, lname, (int)n + 1);
         if (vlen < 0)
             continue;
@@ -518,7 +605,7 @@ static int copy_watched_headers(gw_server *srv, gw_request *req, struct lws *wsi
                 got--;
             }
             *head_bytes += n + (size_t)got + 4;
-            rc = req_add_pair(req, name, n, p, (size_t)got);
+            rc = req_add_pair(req, lname, n, p, (size_t)got);
             if (!rc)
                 req->nheaders++;
         }
@@ -537,23 +624,26 @@ int gw_server_watch_header(gw_server *srv, const char *name)
     if (!n || n > 128)
         return -EINVAL;
     for (size_t i = 0; i < srv->watched.len; i++)
-        if (!strcasecmp(srv->watched.names[i], name))
+        if (srv->watched.names[i].len == n && !strncasecmp(srv->watched.names[i].name, name, n))
             return 0;
     if (srv->watched.len == srv->watched.cap) {
         size_t cap = srv->watched.cap ? srv->watched.cap * 2 : 32;
-        char **names = realloc(srv->watched.names, cap * sizeof(*names));
+        struct gw_watched_name *names = realloc(srv->watched.names, cap * sizeof(*names));
         if (!names)
             return -ENOMEM;
         srv->watched.names = names;
         srv->watched.cap = cap;
     }
-    char *copy = strdup(name);
+    char *copy = malloc(n + 2);
     if (!copy)
         return -ENOMEM;
-    for (char *p = copy; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p + 32);
-    srv->watched.names[srv->watched.len++] = copy;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    copy[n] = ':';
+    copy[n + 1] = '\0';
+    srv->watched.names[srv->watched.len].name = copy;
+    srv->watched.names[srv->watched.len].len = n;
+    srv->watched.len++;
     return 1;
 }
 
@@ -1052,7 +1142,7 @@ static int on_http(gw_server *srv, gw_conn *conn, struct lws *wsi, const char *p
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
 
-    gw_request *req = gw_request_new_copy(route, method, path, len, params, nparams);
+    gw_request *req = gw_request_new_copy(srv, route, method, path, len, params, nparams);
     if (!req || req_reserve(req, body_len + 1)) {
         gw_request_free_unanswered(req);
         return respond_plain_now(wsi, 503, "Service Unavailable", NULL, 1);
@@ -1457,10 +1547,11 @@ void gw_server_free(gw_server *srv)
     }
     free(srv->routes.items);
     for (size_t i = 0; i < srv->watched.len; i++)
-        free(srv->watched.names[i]);
+        free(srv->watched.names[i].name);
     free(srv->watched.names);
     gw_router_free(srv->router);
     gw_ws_hub_free(srv->ws);
+    pool_free(srv);
     pthread_mutex_destroy(&srv->sync_lock);
     pthread_cond_destroy(&srv->sync_cond);
     pthread_mutex_destroy(&srv->async_lock);

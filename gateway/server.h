@@ -76,6 +76,7 @@ typedef struct gw_pair {
  */
 typedef struct gw_request {
     struct gw_request *next;
+    struct gw_server *owner; /* whose pool the request goes back to */
     const gw_route *route;
     gw_pending *pending; /* the I/O thread's side of the exchange; NULL once answered */
     int method;          /* the request's own method (HEAD stays HEAD on a GET route) */
@@ -195,9 +196,10 @@ void gw_response_free(char *response);
 void gw_request_free(gw_server *srv, gw_request *req);
 
 /* Returns a new request for route holding a copy of path and params, or NULL when out of
- * memory. Used for requests built outside the HTTP path (WebSocket handshakes). */
-gw_request *gw_request_new_copy(const gw_route *route, int method, const char *path,
-                                size_t len, const gw_param *params, int nparams);
+ * memory. I/O thread only (requests come from the server's pool). */
+gw_request *gw_request_new_copy(gw_server *srv, const gw_route *route, int method,
+                                const char *path, size_t len, const gw_param *params,
+                                int nparams);
 
 /* Frees a request without answering it (for handshakes, which have nothing to answer).
  * NULL is fine. */

@@ -710,7 +710,7 @@ int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi)
         deflate = n > 0 && gw_wsp_parse_deflate_offer(buf, (size_t)n);
     }
 
-    gw_request *req = gw_request_new_copy(route, GW_METHOD_GET, path, (size_t)plen, params,
+    gw_request *req = gw_request_new_copy(srv, route, GW_METHOD_GET, path, (size_t)plen, params,
                                           nparams);
     if (!req)
         return -1;
