@@ -38,6 +38,16 @@ def test_ip_addr(main_server):
     assert inspect(main_server)["ip_addr"] == "127.0.0.1"
 
 
+def test_ip_addr_on_every_request_of_a_kept_alive_connection(main_server):
+    # The address is asked of the kernel once per connection and kept on it: the second
+    # and later requests of the connection must still see it.
+    with httpx.Client() as client:
+        for _ in range(5):
+            response = client.get(main_server.url("/inspect"))
+            assert response.status_code == 200
+            assert response.json()["ip_addr"] == "127.0.0.1"
+
+
 # ---- query params ---------------------------------------------------------------------------
 
 
@@ -134,6 +144,38 @@ def test_repeated_header_values_are_all_kept(main_server, raw):
         conn.send(b"GET /inspect HTTP/1.1\r\nHost: t\r\nAccept: a/b\r\nAccept: c/d\r\n\r\n")
         data = json.loads(conn.read_response().body)
     assert data["headers"]["accept"] == "a/b, c/d"
+
+
+# ---- nothing carries over from one request to the next ----------------------------------------
+
+
+def test_a_request_sees_nothing_of_the_requests_before_it(main_server):
+    # Finished requests are reused for later ones, buffers included. A large request (more
+    # headers, query pairs and body than a reused request keeps room for) alternates with a
+    # bare one, on one kept-alive connection and on fresh ones: the bare one must see only
+    # its own parts.
+    big_headers = {"Referer": "http://r.test/" + "r" * 3000, "Accept-Language": "en-GB", "X-Request-Id": "big"}
+    big_headers.update({f"X-Extra-{i}": str(i) for i in range(10)})
+    big_query = "&".join(f"k{i}={'v' * 50}" for i in range(70))
+    big_body = "b" * 20000
+    with httpx.Client() as kept:
+        for client in (kept, None):
+            for _ in range(3):
+                send = client.post if client else httpx.post
+                big = send(main_server.url("/inspect?" + big_query), headers=big_headers, content=big_body)
+                assert big.status_code == 200
+                assert big.json()["body"] == {"type": "str", "text": big_body}
+                assert big.json()["query"]["k69"] == ["v" * 50]
+                small = send(main_server.url("/inspect?only=1"), headers={"X-Small": "yes"}, content="s")
+                assert small.status_code == 200
+                data = small.json()
+                assert data["query"] == {"only": ["1"]}
+                assert data["body"] == {"type": "str", "text": "s"}
+                assert data["path_params"] == {}
+                assert "referer" not in data["headers"] and "accept-language" not in data["headers"]
+                assert "x-request-id" not in data["headers"]
+                assert not any(name.startswith("x-extra-") for name in data["headers"])
+                assert data["headers"]["content-length"] == "1"
 
 
 # ---- body and json ----------------------------------------------------------------------------
