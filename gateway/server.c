@@ -264,19 +264,22 @@ static gw_request *req_take(gw_server *srv)
     return req;
 }
 
+/* Calls fn on every request of a list linked by next; fn may free it. */
+static void each_request(gw_request *list, void (*fn)(gw_request *))
+{
+    while (list) {
+        gw_request *next = list->next;
+        fn(list);
+        list = next;
+    }
+}
+
 /* Frees every pooled request; nothing may be released afterwards. */
 static void pool_free(gw_server *srv)
 {
-    gw_request *r = atomic_exchange(&srv->pool_returned, NULL);
-    while (r) {
-        gw_request *next = r->next;
-        req_free_memory(r);
-        r = next;
-    }
-    while ((r = srv->pool)) {
-        srv->pool = r->next;
-        req_free_memory(r);
-    }
+    each_request(atomic_exchange(&srv->pool_returned, NULL), req_free_memory);
+    each_request(srv->pool, req_free_memory);
+    srv->pool = NULL;
     srv->pool_len = 0;
 }
 
@@ -1516,26 +1519,11 @@ void gw_server_free(gw_server *srv)
         return;
     gw_server_stop(srv);
     drain_answers(srv);
-    gw_request *r;
-    for (r = srv->round_sync_head; r;) {
-        gw_request *next = r->next;
-        req_discard(r);
-        r = next;
-    }
-    for (r = srv->round_async_head; r;) {
-        gw_request *next = r->next;
-        req_discard(r);
-        r = next;
-    }
-    while ((r = srv->sync_head)) {
-        srv->sync_head = r->next;
-        req_discard(r);
-    }
-    for (r = srv->async_head; r;) {
-        gw_request *next = r->next;
-        req_discard(r);
-        r = next;
-    }
+    each_request(srv->round_sync_head, req_discard);
+    each_request(srv->round_async_head, req_discard);
+    each_request(srv->sync_head, req_discard);
+    each_request(srv->async_head, req_discard);
+    srv->round_sync_head = srv->round_async_head = srv->sync_head = srv->async_head = NULL;
     if (srv->async_fd >= 0)
         close(srv->async_fd);
     for (size_t i = 0; i < srv->routes.len; i++) {
