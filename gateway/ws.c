@@ -48,6 +48,8 @@ typedef struct gw_ws_conn {
     int ping_out;        /* a ping is waiting for its pong */
     int64_t last_rx_us;  /* when the peer was last heard from */
     int64_t ping_sent_us; /* when the outstanding ping went out */
+    size_t flush_slot;    /* 1 + its index in hub->flush while marked, else 0 */
+    size_t conns_index;   /* where it is in hub->conns */
 } gw_ws_conn;
 
 typedef enum {
@@ -89,6 +91,8 @@ struct gw_ws_hub {
     uint64_t next_id;
     gw_ws_conn **conns; /* every open connection, for close_all */
     size_t nconns, conns_cap;
+    gw_ws_conn **flush; /* given messages by the commands being run (see flush_marked) */
+    size_t nflush, flush_cap;
     lws_sorted_usec_list_t ping_timer;
 
     atomic_size_t slow_closed, slow_dropped, open_count;
@@ -380,10 +384,33 @@ static int64_t now_us(void)
     return (int64_t)lws_now_usecs();
 }
 
+static void flush_marked(gw_ws_hub *hub);
+
 static void wake_writer(gw_ws_conn *c)
 {
     if (c->wsi)
         lws_callback_on_writable(c->wsi);
+}
+
+/* I/O thread, while commands run: the connection has new messages; flush_marked() writes
+ * them once the batch of commands is done, without waiting for a poll round to report the
+ * socket writable. */
+static void mark_for_flush(gw_ws_hub *hub, gw_ws_conn *c)
+{
+    if (c->flush_slot)
+        return;
+    if (hub->nflush == hub->flush_cap) {
+        size_t cap = hub->flush_cap ? hub->flush_cap * 2 : 64;
+        gw_ws_conn **flush = realloc(hub->flush, cap * sizeof(*flush));
+        if (!flush) {
+            wake_writer(c);
+            return;
+        }
+        hub->flush = flush;
+        hub->flush_cap = cap;
+    }
+    hub->flush[hub->nflush++] = c;
+    c->flush_slot = hub->nflush;
 }
 
 /* Asks for a close frame with code once what is queued has been written. `now`: close the
@@ -433,7 +460,7 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
     int rc = ps_queue_push(c->queue, frame);
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
         atomic_store(&c->h->queued, ps_queue_bytes(c->queue));
-        wake_writer(c);
+        mark_for_flush(hub, c);
         return 0;
     }
     if (c->h->route->ws.policy == GW_WS_POLICY_DROP) {
@@ -454,18 +481,19 @@ static int track_conn(gw_ws_hub *hub, gw_ws_conn *c)
         hub->conns = conns;
         hub->conns_cap = cap;
     }
+    c->conns_index = hub->nconns;
     hub->conns[hub->nconns++] = c;
     return 0;
 }
 
+/* O(1), so that closing 10,000 connections at once is not quadratic. */
 static void untrack_conn(gw_ws_hub *hub, gw_ws_conn *c)
 {
-    for (size_t i = hub->nconns; i-- > 0;) {
-        if (hub->conns[i] == c) {
-            hub->conns[i] = hub->conns[--hub->nconns];
-            return;
-        }
-    }
+    size_t i = c->conns_index;
+    if (i >= hub->nconns || hub->conns[i] != c)
+        return; /* never tracked (adoption failed) */
+    hub->conns[i] = hub->conns[--hub->nconns];
+    hub->conns[i]->conns_index = i;
 }
 
 /* The connection is gone (or never completed its upgrade): tells Python with the code it
@@ -479,6 +507,8 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
     pthread_mutex_unlock(&hub->topics_lock);
     atomic_store(&h->gone, 1);
     h->io = NULL;
+    if (c->flush_slot)
+        hub->flush[c->flush_slot - 1] = NULL;
     untrack_conn(hub, c);
     atomic_fetch_sub(&hub->open_count, 1);
 
@@ -565,7 +595,7 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
             break;
         }
         atomic_store(&cmd->h->queued, ps_queue_bytes(c->queue));
-        wake_writer(c);
+        mark_for_flush(hub, c);
         break;
     case CMD_CLOSE:
         if (c)
@@ -618,6 +648,7 @@ void gw_ws_run_commands(gw_server *srv)
         cmd_free(c);
         c = next;
     }
+    flush_marked(hub);
 }
 
 /* Whether origin (len bytes) is in the route's allow-list. */
@@ -845,6 +876,74 @@ static const gw_wsp_callbacks frame_callbacks = {
     on_frame_message, on_frame_ping, on_frame_pong, on_frame_close,
 };
 
+/* Writes what is queued (f: the first frame, off bytes of it already written): one frame
+ * straight from its shared buffer, or several small ones copied into one write. Asks for
+ * WRITEABLE while more remains. Returns -1 when the connection must close. */
+static int write_queued(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi, ps_frame *f, size_t off)
+{
+    size_t written = 0;
+    const unsigned char *wire = ps_frame_wire(f) + off;
+    size_t wlen = ps_frame_wire_len(f) - off;
+    if (wlen >= GW_WS_COALESCE || ps_queue_count(c->queue) == 1) {
+        /* One frame: written straight from the shared buffer, no copy. */
+        if (lws_write(wsi, (unsigned char *)wire, wlen, LWS_WRITE_RAW) < 0)
+            return -1;
+        if (ps_queue_consume(c->queue, wlen) < 0)
+            return -1;
+    } else {
+        /* Several small frames: one write instead of one per frame. */
+        static __thread unsigned char scratch[LWS_PRE + GW_WS_COALESCE];
+        unsigned char *p = scratch + LWS_PRE;
+        while ((f = ps_queue_peek(c->queue, &off))) {
+            wlen = ps_frame_wire_len(f) - off;
+            if (written + wlen > GW_WS_COALESCE)
+                break;
+            memcpy(p + written, ps_frame_wire(f) + off, wlen);
+            written += wlen;
+            if (ps_queue_consume(c->queue, wlen) < 0)
+                return -1;
+        }
+        if (lws_write(wsi, p, written, LWS_WRITE_RAW) < 0)
+            return -1;
+    }
+    update_backlog(hub, c);
+    if (ps_queue_count(c->queue) || c->close_code)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* Whether messages can be written to c at once: its 101 is out, no close is under way, and
+ * nothing of an earlier write is still waiting in lws. */
+static int writable_now(const gw_ws_conn *c)
+{
+    return c->wsi && c->open && !c->handshake_out && !c->refusal && !c->close_code &&
+           ps_queue_count(c->queue) && !lws_partial_buffered(c->wsi);
+}
+
+/* I/O thread, after a batch of commands: writes the messages they queued. Writing here
+ * instead of asking lws for WRITEABLE saves, per connection and message, turning POLLOUT
+ * on and off and a trip through poll(). What the socket does not take waits for WRITEABLE
+ * as before. */
+static void flush_marked(gw_ws_hub *hub)
+{
+    for (size_t i = 0; i < hub->nflush; i++) {
+        gw_ws_conn *c = hub->flush[i];
+        if (!c)
+            continue; /* gone meanwhile */
+        c->flush_slot = 0;
+        if (!writable_now(c)) {
+            wake_writer(c);
+            continue;
+        }
+        size_t off;
+        ps_frame *f = ps_queue_peek(c->queue, &off);
+        /* Outside its own callback a failed write cannot close the connection: ask lws. */
+        if (write_queued(hub, c, c->wsi, f, off) < 0)
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    }
+    hub->nflush = 0;
+}
+
 static int raw_writeable(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
 {
     if (c->refusal) {
@@ -884,35 +983,7 @@ static int raw_writeable(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
         lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
         return 0;
     }
-    size_t written = 0;
-    const unsigned char *wire = ps_frame_wire(f) + off;
-    size_t wlen = ps_frame_wire_len(f) - off;
-    if (wlen >= GW_WS_COALESCE || ps_queue_count(c->queue) == 1) {
-        /* One frame: written straight from the shared buffer, no copy. */
-        if (lws_write(wsi, (unsigned char *)wire, wlen, LWS_WRITE_RAW) < 0)
-            return -1;
-        if (ps_queue_consume(c->queue, wlen) < 0)
-            return -1;
-    } else {
-        /* Several small frames: one write instead of one per frame. */
-        static __thread unsigned char scratch[LWS_PRE + GW_WS_COALESCE];
-        unsigned char *p = scratch + LWS_PRE;
-        while ((f = ps_queue_peek(c->queue, &off))) {
-            wlen = ps_frame_wire_len(f) - off;
-            if (written + wlen > GW_WS_COALESCE)
-                break;
-            memcpy(p + written, ps_frame_wire(f) + off, wlen);
-            written += wlen;
-            if (ps_queue_consume(c->queue, wlen) < 0)
-                return -1;
-        }
-        if (lws_write(wsi, p, written, LWS_WRITE_RAW) < 0)
-            return -1;
-    }
-    update_backlog(hub, c);
-    if (ps_queue_count(c->queue) || c->close_code)
-        lws_callback_on_writable(wsi);
-    return 0;
+    return write_queued(hub, c, wsi, f, off);
 }
 
 int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -1010,6 +1081,7 @@ void gw_ws_hub_free(gw_ws_hub *hub)
         ev = next;
     }
     free(hub->conns);
+    free(hub->flush);
     ps_bus_close(hub->bus);
     ps_topics_free(hub->topics);
     pthread_mutex_destroy(&hub->topics_lock);
