@@ -876,11 +876,13 @@ static const gw_wsp_callbacks frame_callbacks = {
     on_frame_message, on_frame_ping, on_frame_pong, on_frame_close,
 };
 
-/* Writes what is queued (f: the first frame, off bytes of it already written): one frame
- * straight from its shared buffer, or several small ones copied into one write. Asks for
- * WRITEABLE while more remains. Returns -1 when the connection must close. */
-static int write_queued(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi, ps_frame *f, size_t off)
+/* Writes what is queued (at least one frame): one frame straight from its shared buffer,
+ * or several small ones copied into one write. Asks for WRITEABLE while more remains.
+ * Returns -1 when the connection must close. */
+static int write_queued(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
 {
+    size_t off;
+    ps_frame *f = ps_queue_peek(c->queue, &off);
     size_t written = 0;
     const unsigned char *wire = ps_frame_wire(f) + off;
     size_t wlen = ps_frame_wire_len(f) - off;
@@ -935,10 +937,8 @@ static void flush_marked(gw_ws_hub *hub)
             wake_writer(c);
             continue;
         }
-        size_t off;
-        ps_frame *f = ps_queue_peek(c->queue, &off);
         /* Outside its own callback a failed write cannot close the connection: ask lws. */
-        if (write_queued(hub, c, c->wsi, f, off) < 0)
+        if (write_queued(hub, c, c->wsi) < 0)
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
     }
     hub->nflush = 0;
@@ -963,9 +963,7 @@ static int raw_writeable(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
             lws_callback_on_writable(wsi);
         return 0;
     }
-    size_t off;
-    ps_frame *f = ps_queue_peek(c->queue, &off);
-    if (!f) {
+    if (!ps_queue_count(c->queue)) {
         if (!c->close_code || c->close_sent)
             return 0;
         /* A close goes out after what was queued before it. */
@@ -983,7 +981,7 @@ static int raw_writeable(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
         lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
         return 0;
     }
-    return write_queued(hub, c, wsi, f, off);
+    return write_queued(hub, c, wsi);
 }
 
 int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
