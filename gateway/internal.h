@@ -28,7 +28,6 @@
 struct gw_pending {
     gw_pending *next;
     struct lws *wsi; /* NULL once the client has gone; I/O thread only */
-    int drained;     /* taken off the answer queue; I/O thread only */
     char *response;
     size_t len;
 };

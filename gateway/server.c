@@ -1038,7 +1038,6 @@ static void drain_answers(gw_server *srv)
     while (p) {
         gw_pending *next = p->next;
         atomic_fetch_sub(&srv->in_flight, 1);
-        p->drained = 1;
         if (p->wsi)
             write_answer(p);
         else
@@ -1260,19 +1259,6 @@ static int on_body_complete(gw_server *srv, gw_conn *conn, struct lws *wsi)
     return 0;
 }
 
-static int on_writeable(gw_conn *conn, struct lws *wsi)
-{
-    gw_pending *p = conn->pending;
-    if (!p || !p->response)
-        return 0;
-    conn->pending = NULL;
-    int n = lws_write(wsi, (unsigned char *)p->response, p->len, LWS_WRITE_HTTP_FINAL);
-    pending_free(p);
-    if (n < 0)
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
 static void on_closed(gw_conn *conn)
 {
     if (conn->complete) {
@@ -1287,10 +1273,9 @@ static void on_closed(gw_conn *conn)
     if (conn->pending) {
         gw_pending *p = conn->pending;
         conn->pending = NULL;
-        if (p->drained)
-            pending_free(p); /* answered and drained, but never written */
-        else
-            p->wsi = NULL; /* answer not drained yet: freed when it is */
+        /* Its answer has not been taken yet (a taken one is written and let go at once):
+         * it is freed when it is. */
+        p->wsi = NULL;
     }
 }
 
@@ -1309,7 +1294,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         return on_body_complete(srv, conn, wsi);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return on_writeable(conn, wsi);
+        /* Nothing of ours waits for it: answers are written when the I/O thread takes
+         * them (write_answer), and an answer not yet taken must not be touched here, as
+         * its handler's thread may still be filling it in. */
+        return 0;
     case LWS_CALLBACK_CLOSED_HTTP:
         if (conn)
             on_closed(conn);
