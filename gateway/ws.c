@@ -171,6 +171,17 @@ static void cmd_free(gw_ws_cmd *c)
     free(c);
 }
 
+/* A command of that type about h (a reference is taken; h may be NULL), or NULL. */
+static gw_ws_cmd *new_command(cmd_type type, gw_ws_handle *h)
+{
+    gw_ws_cmd *c = calloc(1, sizeof(*c));
+    if (c) {
+        c->type = type;
+        c->h = h ? gw_ws_handle_ref(h) : NULL;
+    }
+    return c;
+}
+
 static void post_command(gw_ws_hub *hub, gw_ws_cmd *c)
 {
     pthread_mutex_lock(&hub->cmd_lock);
@@ -194,14 +205,12 @@ int gw_ws_send(gw_server *srv, gw_ws_handle *h, unsigned opcode, const void *dat
 {
     if (atomic_load(&h->gone))
         return -ENOTCONN;
-    gw_ws_cmd *c = calloc(1, sizeof(*c));
-    ps_frame *f = c ? ps_frame_new(opcode, data, len) : NULL;
-    if (!f) {
-        free(c);
+    ps_frame *f = ps_frame_new(opcode, data, len);
+    gw_ws_cmd *c = f ? new_command(CMD_SEND, h) : NULL;
+    if (!c) {
+        ps_frame_unref(f);
         return -ENOMEM;
     }
-    c->type = CMD_SEND;
-    c->h = gw_ws_handle_ref(h);
     c->frame = f;
     size_t pending = atomic_fetch_add(&h->cmd_bytes, ps_frame_wire_len(f)) +
                      ps_frame_wire_len(f) + atomic_load(&h->queued);
@@ -230,11 +239,9 @@ int gw_ws_close(gw_server *srv, gw_ws_handle *h, int code, const char *reason)
 {
     if (atomic_load(&h->gone))
         return -ENOTCONN;
-    gw_ws_cmd *c = calloc(1, sizeof(*c));
+    gw_ws_cmd *c = new_command(CMD_CLOSE, h);
     if (!c)
         return -ENOMEM;
-    c->type = CMD_CLOSE;
-    c->h = gw_ws_handle_ref(h);
     c->code = code;
     snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "");
     post_command(srv->ws, c);
@@ -245,11 +252,9 @@ int gw_ws_accept(gw_server *srv, gw_ws_handle *h)
 {
     if (atomic_load(&h->gone))
         return -ENOTCONN;
-    gw_ws_cmd *c = calloc(1, sizeof(*c));
+    gw_ws_cmd *c = new_command(CMD_ACCEPT, h);
     if (!c)
         return -ENOMEM;
-    c->type = CMD_ACCEPT;
-    c->h = gw_ws_handle_ref(h);
     post_command(srv->ws, c);
     return 0;
 }
@@ -260,13 +265,11 @@ int gw_ws_refuse(gw_server *srv, gw_ws_handle *h, char *response, size_t len)
         gw_response_free(response);
         return -ENOTCONN;
     }
-    gw_ws_cmd *c = calloc(1, sizeof(*c));
+    gw_ws_cmd *c = new_command(CMD_REFUSE, h);
     if (!c) {
         gw_response_free(response);
         return -ENOMEM;
     }
-    c->type = CMD_REFUSE;
-    c->h = gw_ws_handle_ref(h);
     c->topic = response;
     c->topic_len = len;
     post_command(srv->ws, c);
@@ -275,10 +278,9 @@ int gw_ws_refuse(gw_server *srv, gw_ws_handle *h, char *response, size_t len)
 
 void gw_ws_close_all(gw_server *srv)
 {
-    gw_ws_cmd *c = calloc(1, sizeof(*c));
+    gw_ws_cmd *c = new_command(CMD_CLOSE_ALL, NULL);
     if (!c)
         return;
-    c->type = CMD_CLOSE_ALL;
     c->code = LWS_CLOSE_STATUS_GOINGAWAY;
     snprintf(c->reason, sizeof(c->reason), "server shutting down");
     post_command(srv->ws, c);
@@ -291,11 +293,9 @@ void gw_ws_consumed(gw_server *srv, gw_ws_handle *h, int n)
     /* Reading pauses only at the limit, so a resume is needed at most when the inbox
      * crosses half of it; the I/O thread checks whether it had paused. */
     if (left <= half && left + n > half && !atomic_load(&h->gone)) {
-        gw_ws_cmd *c = calloc(1, sizeof(*c));
+        gw_ws_cmd *c = new_command(CMD_RESUME, h);
         if (!c)
             return;
-        c->type = CMD_RESUME;
-        c->h = gw_ws_handle_ref(h);
         post_command(srv->ws, c);
     }
 }
@@ -347,21 +347,19 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
     pthread_mutex_unlock(&hub->topics_lock);
     if (!n)
         return 0;
-    gw_ws_cmd *c = calloc(1, sizeof(*c));
-    char *name = c ? malloc(len + 1) : NULL;
+    char *name = malloc(len + 1);
     ps_frame *f = name ? ps_frame_new(opcode, data, dlen) : NULL;
-    if (!f) {
+    gw_ws_cmd *c = f ? new_command(CMD_PUBLISH, exclude) : NULL;
+    if (!c) {
+        ps_frame_unref(f);
         free(name);
-        free(c);
         return -ENOMEM;
     }
     memcpy(name, topic, len);
     name[len] = '\0';
-    c->type = CMD_PUBLISH;
     c->topic = name;
     c->topic_len = len;
     c->frame = f;
-    c->h = exclude ? gw_ws_handle_ref(exclude) : NULL;
     post_command(hub, c);
     return (long)n;
 }
