@@ -1,6 +1,7 @@
 /*
- * What server.c and ws.c share and nothing else sees: the server's state, and the
- * per-connection state libwebsockets keeps for us.
+ * What the server's own modules (server.c, http.c, listen.c, ws.c) share and nothing else
+ * sees: the server's state, the answer slots, and the tags that tell which module a raw
+ * connection currently belongs to.
  */
 #ifndef GW_INTERNAL_H
 #define GW_INTERNAL_H
@@ -9,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "httpparse.h"
 #include "server.h"
 #include "ws.h"
 
@@ -20,30 +22,47 @@
  * worker is woken: a handler that blocks (time.sleep, I/O) must not hold up the rest. */
 #define GW_SYNC_STALL_NS (2 * 1000 * 1000)
 
-/* Bodies larger than this past the limit are not read to the end before closing. */
-#define GW_DISCARD_LIMIT (16u * 1024u * 1024u)
+/* The first field of whatever a raw connection's opaque user data points to. */
+enum gw_conn_tag { GW_TAG_HTTP = 0x68747470, GW_TAG_WS = 0x77730000 };
 
-/* The I/O thread's side of one request/answer exchange. Owned by the I/O thread, except
- * between gw_server_respond() and the drain of the answer queue. */
-struct gw_pending {
-    gw_pending *next;
-    struct lws *wsi; /* NULL once the client has gone; I/O thread only */
-    char *response;
+struct gw_http_conn;
+
+/* One piece of an answer on its way from a handler's thread to the I/O thread. */
+typedef struct gw_part {
+    struct gw_part *next;
+    struct gw_pending *p;
+    char *data; /* from gw_response_alloc(); NULL for none */
     size_t len;
-};
+    size_t counted; /* bytes of it counted in p->unsent */
+    int final;      /* the answer is complete after this part */
+    int abort;      /* the answer cannot be completed: close after what went out */
+} gw_part;
 
-/* Per-connection state that libwebsockets allocates for us (per_session_data). */
-typedef struct gw_conn {
-    gw_request *reading; /* request whose body is still arriving */
-    gw_request *complete; /* body complete, dispatched on the next loop pass (see
-                             on_body_complete) */
-    struct lws *wsi;
-    lws_sorted_usec_list_t dispatch_timer;
-    int body_replayed; /* the body began like the request line (lws 4.1 bug, see server.c) */
-    gw_pending *pending; /* request in Python's hands */
-    size_t discard_left; /* bytes of an oversized body still to swallow before closing */
-    int discarding;
-} gw_conn;
+/*
+ * One answer owed to a connection, in its list of slots (request order). Shared: the I/O
+ * thread holds one reference while the slot is in its connection's list, the request
+ * holds one until it posts its final part. Everything not atomic is the I/O thread's,
+ * except `own` and the stream fields the answering thread sets before posting.
+ */
+struct gw_pending {
+    struct gw_pending *next_slot;  /* the connection's list */
+    struct gw_http_conn *conn;     /* NULL once the client left */
+    gw_server *srv;
+    atomic_int refs;
+    gw_part own;                   /* the first (often only) part, inline */
+    gw_part *ready_head, *ready_tail; /* arrived, not yet written */
+    int done;                      /* the final part has arrived */
+    int close_after;               /* the connection closes after this answer */
+    int head_only;                 /* HEAD: a stream's chunks are not sent */
+    int chunked;                   /* a stream on HTTP/1.1 (else close-delimited) */
+    int streaming;                 /* answering thread: a stream was started */
+    atomic_size_t unsent;          /* stream bytes posted and not yet in the output */
+    atomic_size_t conn_backlog;    /* the output bytes the socket has not taken */
+    atomic_int gone;
+    atomic_int want_writable;      /* a stream writer waits (see gw_stream_*) */
+    void *waiter;                  /* the bridge's callback; GIL-protected */
+    struct gw_pending *next_writable; /* srv->writable list */
+};
 
 typedef struct gw_route_list {
     gw_route **items;
@@ -54,15 +73,22 @@ struct gw_server {
     gw_router *router;
     gw_route_list routes;
     gw_config cfg;
+    gw_hp_limits limits;
     char host[64];
 
     struct lws_context *context;
+    struct lws_vhost *vhost;
     pthread_t io_thread;
     int io_started;
     atomic_int stopping;
     atomic_int draining;
     atomic_size_t in_flight;
     int port;
+    int listen_fd;
+    struct lws *listen_wsi;
+    lws_sorted_usec_list_t accept_timer; /* accepts resume after running out of fds */
+    int accept_paused;
+    int accept_warned;
 
     /* The sync queue. One worker at a time drains it, keeping the GIL across requests;
      * more are woken only when it stalls (see sync_kick), since every extra awake worker
@@ -87,41 +113,67 @@ struct gw_server {
     gw_request *async_head, *async_tail;
     int async_fd;
 
+    /* Answer parts posted by handler threads, in posting order. */
     pthread_mutex_t answer_lock;
-    gw_pending *answer_head, *answer_tail;
+    gw_part *answer_head, *answer_tail;
 
-    /* Finished requests kept for reuse (see "the request pool" in server.c). */
-    gw_request *pool;                   /* I/O thread only */
-    size_t pool_len;                    /* I/O thread only */
-    _Atomic(gw_request *) pool_returned; /* pushed by any thread, taken whole */
+    /* Streams whose writer waits: a condition for threads, a list for the loop. */
+    pthread_mutex_t stream_lock;
+    pthread_cond_t stream_cond;
+    gw_pending *writable_head;
 
-    struct {
-        /* Lower-case header names looked up by name on lws 4.1, each stored as lws
-         * stores custom names, with its colon: "x-request-id:" (len counts no colon). */
-        struct gw_watched_name {
-            char *name;
-            size_t len;
-        } *names;
-        size_t len, cap;
-    } watched;
+    gw_pool pool; /* requests; taken on the I/O thread */
+
+    /* HTTP connections (I/O thread only): every one, for the deadline sweep, and those
+     * given something to write by the answers being taken. */
+    struct gw_http_conn *http_conns;
+    size_t n_http_conns;
+    struct gw_http_conn **flush;
+    size_t nflush, flush_cap;
+    lws_sorted_usec_list_t sweep_timer;
 
     gw_ws_hub *ws; /* WebSocket connections, topics and their queues (ws.c) */
 };
 
-
-/* Copies the query pairs and headers of the request lws is parsing into req.
- * Returns 0, -ENOMEM, or -E2BIG when the head is larger than cfg.max_header. */
-int gw__copy_head(gw_server *srv, gw_request *req, struct lws *wsi);
-
-/* The peer's address of an HTTP connection, as text ("" when unknown); asked of the
- * kernel once per connection. I/O thread. */
-const char *gw__peer_address(struct lws *wsi);
-
 /* Makes the asyncio loop thread's eventfd readable. Any thread. */
 void gw__wake_loop(gw_server *srv);
 
-/* Writes a plain-text answer at once from an HTTP callback; returns lws_write's result. */
-int gw__send_plain(struct lws *wsi, int status, const char *body, const char *extra_headers,
-                   int keep_alive);
+/* Wakes the I/O thread (lws_cancel_service) unless the server has stopped. Any thread. */
+void gw__wake_io(gw_server *srv);
+
+/* I/O thread: queues a request for Python (held until the round ends). */
+void gw__dispatch(gw_server *srv, gw_request *req);
+
+/* Drops one reference to p, freeing it with the last. Any thread. */
+void gw__pending_unref(gw_pending *p);
+
+/* I/O thread: a stream's writer may go on (the backlog fell, or the client left). */
+void gw__stream_writable(gw_server *srv, gw_pending *p);
+
+/* Writes a plain-text answer into out (room for cap bytes); returns its length, or 0
+ * when it does not fit. head_only leaves the body out. */
+size_t gw__plain_answer(char *out, size_t cap, int status, const char *extra_headers,
+                        int keep_alive, int head_only);
+
+/* The listening socket (listen.c): opens, binds and listens; returns the fd or a
+ * negative errno with a reason in err. */
+int gw__listen_open(const char *host, int port, int reuse_port, char *err, size_t errlen);
+
+/* Adopts the listening socket into the context so that its accepts run on the I/O
+ * thread. Returns 0 or -1. */
+int gw__listen_adopt(gw_server *srv);
+
+/* The lws protocol of the listening socket. */
+#define GW_LISTEN_PROTOCOL "robyn-listen"
+int gw__listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                        void *in, size_t len);
+
+/* ws.c, I/O thread: the HTTP connection on wsi asks for a WebSocket upgrade; req is its
+ * head (taken over in every case). Returns 0 when the socket now belongs to ws.c (its
+ * opaque user data is a gw_ws_conn and bytes after the head, rest, were kept), or an
+ * HTTP status to answer with, *extra set to extra header lines (or NULL) and *body to
+ * the body; the connection then stays HTTP's and closes after that answer. */
+int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char *rest,
+                   size_t rest_len, const char **extra, const char **body);
 
 #endif

@@ -44,7 +44,7 @@ typedef struct {
 typedef struct ServerObject {
     PyObject_HEAD
     gw_server *srv;
-    PyObject *handlers; /* list: keeps every route's callable alive */
+    PyObject *logger;   /* logging.getLogger("robyn"), for errors no caller can see */
     PyTypeObject *job_type;
     PyTypeObject *conn_type;
     PyInterpreterState *interp;
@@ -52,6 +52,7 @@ typedef struct ServerObject {
     worker_arg *worker_args;
     int nworkers;
     int started;
+    Py_ssize_t nroutes;
 } ServerObject;
 
 typedef struct {
@@ -59,6 +60,7 @@ typedef struct {
     ServerObject *server; /* strong reference */
     gw_request *req;
     PyObject *owner; /* when set, req belongs to it (a handshake) and is not freed here */
+    PyObject *on_writable; /* a stream writer's callback while it waits (see on_writable) */
 } JobObject;
 
 /* A WebSocket connection as Python sees it: a reference to the C handle. */
@@ -75,6 +77,40 @@ typedef struct {
 static PyObject *decode(const char *s, size_t len)
 {
     return PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
+}
+
+/*
+ * Logs the current exception through the "robyn" logger and clears it. Unlike
+ * PyErr_Print(), nothing of it is kept in sys.last_*, where its frames (and every Job or
+ * Connection they hold) would stay alive until the next error.
+ */
+static void report_error(ServerObject *server, const char *where)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (!type)
+        return;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value && tb)
+        PyException_SetTraceback(value, tb);
+    PyObject *info = PyTuple_Pack(3, type, value ? value : Py_None, tb ? tb : Py_None);
+    PyObject *kwargs = info ? Py_BuildValue("{s:O}", "exc_info", info) : NULL;
+    PyObject *args = Py_BuildValue("(ss)", "%s raised", where);
+    PyObject *log = server && server->logger ? PyObject_GetAttrString(server->logger, "error")
+                                             : NULL;
+    PyObject *res = log && args && kwargs ? PyObject_Call(log, args, kwargs) : NULL;
+    if (!res) {
+        PyErr_Clear();
+        PySys_WriteStderr("robyn: %s raised an exception that could not be logged\n", where);
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(log);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(info);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
 }
 
 /* Returns a new reference: a list of (name, value) tuples for pairs [from, from + n). */
@@ -99,29 +135,54 @@ static PyObject *pairs_to_list(const gw_request *req, uint32_t from, uint32_t n)
     return list;
 }
 
+/* Returns a new Job over req (which it frees, unless an owner is set afterwards). */
 static PyObject *Job_new_for(ServerObject *server, gw_request *req)
 {
-    JobObject *job = PyObject_New(JobObject, server->job_type);
+    JobObject *job = PyObject_GC_New(JobObject, server->job_type);
     if (!job)
         return NULL;
-    Py_INCREF(server);
-    job->server = server;
+    job->server = (ServerObject *)Py_NewRef(server);
     job->req = req;
     job->owner = NULL;
+    job->on_writable = NULL;
+    PyObject_GC_Track(job);
     return (PyObject *)job;
+}
+
+/* A handshake's Job holds its Connection, whose Python object may hold the Job (through
+ * a Request): the collector must see that edge. */
+static int Job_traverse(JobObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->server);
+    Py_VISIT(self->owner);
+    Py_VISIT(self->on_writable);
+    return 0;
+}
+
+static int Job_clear(JobObject *self)
+{
+    if (self->req && !self->owner && self->on_writable)
+        (void)gw_stream_take_waiter(self->req);
+    Py_CLEAR(self->on_writable);
+    /* The owner stays until deallocation: req lives in it. */
+    return 0;
 }
 
 static void Job_dealloc(JobObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Job_clear(self);
     if (self->req && !self->owner) {
-        /* Answers 500 if the handler path never answered, and frees the request. */
+        /* Answers 500 if the handler path never answered (or ends a stream that was
+         * left unfinished), and frees the request. */
         gw_request_free(self->server->srv, self->req);
     }
     self->req = NULL;
-    Py_XDECREF(self->owner);
-    Py_XDECREF(self->server);
-    PyObject_Free(self);
+    Py_CLEAR(self->owner);
+    Py_CLEAR(self->server);
+    PyObject_GC_Del(self);
     Py_DECREF(tp);
 }
 
@@ -161,14 +222,13 @@ static PyObject *Job_get_body(JobObject *self, void *closure)
 static PyObject *Job_get_query(JobObject *self, void *closure)
 {
     (void)closure;
-    return pairs_to_list(self->req, self->req->nparams, self->req->nquery);
+    return pairs_to_list(self->req, self->req->query_at, self->req->nquery);
 }
 
 static PyObject *Job_get_headers(JobObject *self, void *closure)
 {
     (void)closure;
-    return pairs_to_list(self->req, self->req->nparams + self->req->nquery,
-                         self->req->nheaders);
+    return pairs_to_list(self->req, self->req->header_at, self->req->nheaders);
 }
 
 static PyObject *Job_get_path_params(JobObject *self, void *closure)
@@ -179,7 +239,7 @@ static PyObject *Job_get_path_params(JobObject *self, void *closure)
     if (!d)
         return NULL;
     for (uint32_t i = 0; i < req->nparams; i++) {
-        const gw_pair *p = &req->pairs[i];
+        const gw_pair *p = &req->pairs[req->param_at + i];
         PyObject *name = decode(req->buf + p->name_off, p->name_len);
         PyObject *value = name ? decode(req->buf + p->value_off, p->value_len) : NULL;
         int rc = value ? PyDict_SetItem(d, name, value) : -1;
@@ -281,18 +341,32 @@ static int check_header_text(const char *s, Py_ssize_t n, const char *what)
  * sequence of (name, value) pairs or None. head_only leaves the body out (HEAD).
  * Returns the buffer and its length in *len, or NULL with an exception set.
  */
+static char *build_answer(int status, PyObject *headers, PyObject *body, int keep_alive,
+                          int head_only, int framing, size_t *len);
+
+/* How build_response frames what follows the head. */
+enum { FRAME_LENGTH = 0, FRAME_CHUNKED = 1, FRAME_CLOSE = 2 };
+
 static char *build_response(int status, PyObject *headers, PyObject *body, int keep_alive,
                             int head_only, size_t *len)
 {
+    return build_answer(status, headers, body, keep_alive, head_only, FRAME_LENGTH, len);
+}
+
+/* Builds a complete answer (FRAME_LENGTH: with Content-Length and the body) or a
+ * stream's head (FRAME_CHUNKED, FRAME_CLOSE: body is ignored). */
+static char *build_answer(int status, PyObject *headers, PyObject *body, int keep_alive,
+                          int head_only, int framing, size_t *len)
+{
     outbuf o = {NULL, 0, 0};
-    const char *b;
-    Py_ssize_t blen;
+    const char *b = "";
+    Py_ssize_t blen = 0;
     PyObject *body_keep = NULL, *seq = NULL;
     if (status < 100 || status > 999) {
         PyErr_Format(PyExc_ValueError, "status code %d is not a valid HTTP status", status);
         return NULL;
     }
-    if (as_bytes(body, &b, &blen, &body_keep, "response body"))
+    if (framing == FRAME_LENGTH && as_bytes(body, &b, &blen, &body_keep, "response body"))
         return NULL;
     char line[128];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, gw_http_reason(status));
@@ -318,8 +392,10 @@ static char *build_response(int status, PyObject *headers, PyObject *body, int k
                 Py_XDECREF(kn);
                 goto error;
             }
-            /* Content-Length is always computed here; a handler's own would conflict. */
-            int skip = hnl == 14 && !strncasecmp(hn, "content-length", 14);
+            /* Content-Length is always computed here, and a stream's framing is ours: a
+             * handler's own would conflict. */
+            int skip = (hnl == 14 && !strncasecmp(hn, "content-length", 14)) ||
+                       (framing && hnl == 17 && !strncasecmp(hn, "transfer-encoding", 17));
             int rc = check_header_text(hn, hnl, "name") || check_header_text(hv, hvl, "value");
             if (!rc && !skip)
                 rc = out_put(&o, hn, (size_t)hnl) || out_put(&o, ": ", 2) ||
@@ -332,14 +408,19 @@ static char *build_response(int status, PyObject *headers, PyObject *body, int k
     }
     /* 1xx, 204 and 304 answers have no body and no Content-Length (RFC 9110 8.6). */
     int bodiless = status < 200 || status == 204 || status == 304;
-    if (bodiless)
+    if (framing == FRAME_CHUNKED)
+        n = snprintf(line, sizeof(line), "transfer-encoding: chunked\r\n%s\r\n",
+                     keep_alive ? "" : "connection: close\r\n");
+    else if (framing == FRAME_CLOSE)
+        n = snprintf(line, sizeof(line), "connection: close\r\n\r\n");
+    else if (bodiless)
         n = snprintf(line, sizeof(line), "%s\r\n", keep_alive ? "" : "connection: close\r\n");
     else
         n = snprintf(line, sizeof(line), "content-length: %zd\r\n%s\r\n", blen,
                      keep_alive ? "" : "connection: close\r\n");
     if (out_put(&o, line, (size_t)n))
         goto error;
-    if (!head_only && !bodiless && out_put(&o, b, (size_t)blen))
+    if (!framing && !head_only && !bodiless && out_put(&o, b, (size_t)blen))
         goto error;
     Py_XDECREF(seq);
     Py_XDECREF(body_keep);
@@ -384,6 +465,123 @@ static PyObject *Job_respond(JobObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_TRUE;
 }
 
+/* Raises the exception a stream call answers -ENOTCONN with. */
+static PyObject *client_gone_error(void)
+{
+    PyErr_SetString(PyExc_ConnectionResetError, "client disconnected");
+    return NULL;
+}
+
+PyDoc_STRVAR(Job_start_stream_doc,
+"start_stream(status, headers) -> bool\n--\n\n"
+"Sends the head of a streamed answer (chunked on HTTP/1.1, close-delimited on 1.0).\n"
+"False when the request was answered already.");
+
+static PyObject *Job_start_stream(JobObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "start_stream() takes a status and headers");
+        return NULL;
+    }
+    long status = PyLong_AsLong(args[0]);
+    if (status == -1 && PyErr_Occurred())
+        return NULL;
+    gw_request *req = self->req;
+    if (self->owner || !req->pending)
+        Py_RETURN_FALSE;
+    size_t len;
+    int chunked = gw_stream_chunked(req);
+    char *out = build_answer((int)status, args[1], NULL, chunked ? req->keep_alive : 0,
+                             req->method == GW_METHOD_HEAD,
+                             chunked ? FRAME_CHUNKED : FRAME_CLOSE, &len);
+    if (!out)
+        return NULL;
+    if (gw_stream_start(self->server->srv, req, out, len))
+        Py_RETURN_FALSE;
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(Job_write_doc,
+"write(data) -> bool\n--\n\n"
+"Queues one chunk of a streamed answer (str is sent as UTF-8). Returns True when the\n"
+"unsent backlog is over the high-water mark: wait before producing more. Raises\n"
+"ConnectionResetError once the client has gone.");
+
+static PyObject *Job_write(JobObject *self, PyObject *data)
+{
+    const char *s;
+    Py_ssize_t n;
+    PyObject *keep;
+    if (as_bytes(data, &s, &n, &keep, "a streamed chunk"))
+        return NULL;
+    gw_request *req = self->req;
+    if (self->owner || !gw_stream_started(req)) {
+        Py_XDECREF(keep);
+        PyErr_SetString(PyExc_RuntimeError, "write() needs a stream started by start_stream()");
+        return NULL;
+    }
+    int rc = gw_stream_write(self->server->srv, req, s, (size_t)n);
+    Py_XDECREF(keep);
+    if (rc == -ENOTCONN)
+        return client_gone_error();
+    if (rc == -ENOMEM)
+        return PyErr_NoMemory();
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *Job_wait_writable(JobObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->owner)
+        Py_RETURN_FALSE;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = gw_stream_wait(self->server->srv, self->req);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(ok);
+}
+
+PyDoc_STRVAR(Job_on_writable_doc,
+"on_writable(callback) -> bool\n--\n\n"
+"For a writer on the event loop: False when there is nothing to wait for (the backlog\n"
+"is under the mark, or the client has gone); True when callback() will be called once,\n"
+"on the loop thread, when the stream may go on.");
+
+static PyObject *Job_on_writable(JobObject *self, PyObject *callback)
+{
+    if (!PyCallable_Check(callback)) {
+        PyErr_SetString(PyExc_TypeError, "on_writable() takes a callable");
+        return NULL;
+    }
+    if (self->owner || !self->req->pending)
+        Py_RETURN_FALSE;
+    if (!gw_stream_want_writable(self->server->srv, self->req, self))
+        Py_RETURN_FALSE;
+    Py_XSETREF(self->on_writable, Py_NewRef(callback));
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Job_end_stream(JobObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!self->owner && gw_stream_started(self->req)) {
+        if (self->on_writable) {
+            (void)gw_stream_take_waiter(self->req);
+            Py_CLEAR(self->on_writable);
+        }
+        (void)gw_stream_end(self->server->srv, self->req);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Job_get_client_gone(JobObject *self, void *closure)
+{
+    (void)closure;
+    if (self->owner)
+        Py_RETURN_FALSE;
+    return PyBool_FromLong(gw_stream_gone(self->req));
+}
+
 static PyGetSetDef Job_getset[] = {
     {"method", (getter)Job_get_method, NULL, "the request method, e.g. 'GET'", NULL},
     {"path", (getter)Job_get_path, NULL, "the decoded path", NULL},
@@ -394,16 +592,27 @@ static PyGetSetDef Job_getset[] = {
     {"headers", (getter)Job_get_headers, NULL, "(name, value) pairs, names lower-case", NULL},
     {"path_params", (getter)Job_get_path_params, NULL, "dict of path parameters", NULL},
     {"answered", (getter)Job_get_answered, NULL, "whether respond() has been called", NULL},
+    {"client_gone", (getter)Job_get_client_gone, NULL,
+     "whether the client of a streamed answer has gone", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyMethodDef Job_methods[] = {
     {"respond", (PyCFunction)(void (*)(void))Job_respond, METH_FASTCALL, Job_respond_doc},
+    {"start_stream", (PyCFunction)(void (*)(void))Job_start_stream, METH_FASTCALL,
+     Job_start_stream_doc},
+    {"write", (PyCFunction)Job_write, METH_O, Job_write_doc},
+    {"wait_writable", (PyCFunction)Job_wait_writable, METH_NOARGS,
+     "Blocks (without the GIL) until the stream may go on; False when the client left."},
+    {"on_writable", (PyCFunction)Job_on_writable, METH_O, Job_on_writable_doc},
+    {"end_stream", (PyCFunction)Job_end_stream, METH_NOARGS, "Finishes a streamed answer."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot Job_slots[] = {
     {Py_tp_dealloc, Job_dealloc},
+    {Py_tp_traverse, Job_traverse},
+    {Py_tp_clear, Job_clear},
     {Py_tp_getset, Job_getset},
     {Py_tp_methods, Job_methods},
     {Py_tp_doc, "One HTTP request handed to Python by the C server."},
@@ -413,7 +622,7 @@ static PyType_Slot Job_slots[] = {
 static PyType_Spec Job_spec = {
     .name = "robyn._gateway.Job",
     .basicsize = sizeof(JobObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = Job_slots,
 };
 
@@ -746,12 +955,18 @@ static void run_ws_event(ServerObject *self, gw_ws_event *ev)
     }
     if (!payload)
         goto error;
-    res = PyObject_CallFunction(handler, "iOO", ev->type, conn, payload);
+    /* The kinds are small ints, cached by CPython: no object is made for them. */
+    PyObject *kind = PyLong_FromLong(ev->type);
+    if (!kind)
+        goto error;
+    PyObject *argv[3] = {kind, conn, payload};
+    res = PyObject_Vectorcall(handler, argv, 3, NULL);
+    Py_DECREF(kind);
     if (!res)
         goto error;
     goto done;
 error:
-    PyErr_Print();
+    report_error(self, "a WebSocket handler");
 done:
     if (ev->type == GW_WS_CLOSE && h->user) {
         PyObject *u = (PyObject *)h->user;
@@ -773,13 +988,13 @@ static void run_request(ServerObject *self, gw_request *req)
     PyObject *handler = (PyObject *)req->route->handler;
     PyObject *job = Job_new_for(self, req);
     if (!job) {
-        PyErr_Print();
+        report_error(self, "the request bridge");
         gw_request_free(self->srv, req);
         return;
     }
     PyObject *res = PyObject_CallOneArg(handler, job);
     if (!res)
-        PyErr_Print();
+        report_error(self, "a route handler");
     Py_XDECREF(res);
     Py_DECREF(job);
 }
@@ -826,10 +1041,16 @@ static PyObject *Server_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!self)
         return NULL;
     self->srv = gw_server_new();
-    self->handlers = PyList_New(0);
-    if (!self->srv || !self->handlers) {
+    if (!self->srv) {
         Py_DECREF(self);
         return PyErr_NoMemory();
+    }
+    PyObject *logging = PyImport_ImportModule("logging");
+    self->logger = logging ? PyObject_CallMethod(logging, "getLogger", "s", "robyn") : NULL;
+    Py_XDECREF(logging);
+    if (!self->logger) {
+        Py_DECREF(self);
+        return NULL;
     }
     self->job_type = (PyTypeObject *)Py_NewRef(st->job_type);
     self->conn_type = (PyTypeObject *)Py_NewRef(st->conn_type);
@@ -853,10 +1074,38 @@ static void stop_workers(ServerObject *self)
     self->nworkers = 0;
 }
 
+/* Each route holds a strong reference to its handler (see Server_add_route). */
+struct visit_routes {
+    visitproc visit;
+    void *arg;
+    int rc;
+};
+
+static void visit_route(gw_route *route, void *arg)
+{
+    struct visit_routes *v = arg;
+    if (!v->rc && route->handler)
+        v->rc = v->visit((PyObject *)route->handler, v->arg);
+}
+
+static void clear_route(gw_route *route, void *arg)
+{
+    (void)arg;
+    PyObject *handler = route->handler;
+    route->handler = NULL;
+    Py_XDECREF(handler);
+}
+
 static int Server_traverse(ServerObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->handlers);
+    Py_VISIT(self->logger);
+    if (self->srv) {
+        struct visit_routes v = {visit, arg, 0};
+        gw_server_each_route(self->srv, visit_route, &v);
+        if (v.rc)
+            return v.rc;
+    }
     Py_VISIT(self->job_type);
     Py_VISIT(self->conn_type);
     return 0;
@@ -864,7 +1113,9 @@ static int Server_traverse(ServerObject *self, visitproc visit, void *arg)
 
 static int Server_clear(ServerObject *self)
 {
-    Py_CLEAR(self->handlers);
+    if (self->srv && !self->started)
+        gw_server_each_route(self->srv, clear_route, NULL);
+    Py_CLEAR(self->logger);
     Py_CLEAR(self->job_type);
     Py_CLEAR(self->conn_type);
     return 0;
@@ -875,9 +1126,10 @@ static void Server_dealloc(ServerObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     stop_workers(self);
+    self->started = 0;
+    Server_clear(self);
     gw_server_free(self->srv);
     self->srv = NULL;
-    Server_clear(self);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
@@ -925,9 +1177,9 @@ static PyObject *Server_add_route(ServerObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, err);
         return NULL;
     }
-    if (PyList_Append(self->handlers, handler) < 0)
-        return NULL;
-    return PyLong_FromSsize_t(PyList_GET_SIZE(self->handlers) - 1);
+    Py_INCREF(handler); /* the route's own reference, dropped in Server_clear */
+    self->nroutes++;
+    return PyLong_FromSsize_t(self->nroutes - 1);
 }
 
 struct find_route {
@@ -977,20 +1229,29 @@ static PyObject *Server_set_const(ServerObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(Server_start_doc,
-"start(host, port, max_body, max_header, workers, keepalive_timeout)\n--\n\n"
+"start(host, port, max_body=1000000, max_header=16384, workers=8, keepalive_timeout=20,\n"
+"      max_header_count=100, max_url=8192, header_timeout=10, body_timeout=10,\n"
+"      max_pipeline=64, stream_high_water=65536, reuse_port=False)\n--\n\n"
 "Binds, starts the I/O thread and the sync worker threads, and returns at once.\n"
-"Raises OSError with a clear message when the address cannot be used.");
+"The limits are those of docs/http.md. Raises OSError with a clear message when the\n"
+"address cannot be used, ValueError for a limit out of range.");
 
 static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"host", "port", "max_body", "max_header", "workers",
-                             "keepalive_timeout", NULL};
+                             "keepalive_timeout", "max_header_count", "max_url",
+                             "header_timeout", "body_timeout", "max_pipeline",
+                             "stream_high_water", "reuse_port", NULL};
     const char *host;
-    int port, workers = 8;
-    Py_ssize_t max_body = 1000000, max_header = 16384;
-    unsigned int keepalive = 5;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "si|nniI:start", kwlist, &host, &port,
-                                     &max_body, &max_header, &workers, &keepalive))
+    int port, workers = 8, reuse_port = 0;
+    Py_ssize_t max_body = 1000000, max_header = 16384, max_header_count = 100, max_url = 8192;
+    Py_ssize_t stream_high_water = 65536;
+    unsigned int keepalive = 20, header_timeout = 10, body_timeout = 10, max_pipeline = 64;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "si|nniInnIIInp:start", kwlist, &host, &port,
+                                     &max_body, &max_header, &workers, &keepalive,
+                                     &max_header_count, &max_url, &header_timeout,
+                                     &body_timeout, &max_pipeline, &stream_high_water,
+                                     &reuse_port))
         return NULL;
     if (self->started) {
         PyErr_SetString(PyExc_RuntimeError, "the server is already running");
@@ -1000,12 +1261,24 @@ static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds
         PyErr_Format(PyExc_ValueError, "workers must be between 1 and 1024, not %d", workers);
         return NULL;
     }
-    if (max_body < 0 || max_header < 256 || max_header > 60000) {
+    if (max_body < 0 || max_header < 256 || max_header > 1048576) {
         PyErr_SetString(PyExc_ValueError,
-                        "max_body must be >= 0 and max_header between 256 and 60000");
+                        "max_body must be >= 0 and max_header between 256 and 1048576");
         return NULL;
     }
-    gw_config cfg = {host, port, (size_t)max_body, (size_t)max_header, keepalive};
+    if (max_header_count < 1 || max_url < 16 || max_pipeline < 1 || stream_high_water < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_header_count, max_url, max_pipeline and "
+                                          "stream_high_water must be positive");
+        return NULL;
+    }
+    gw_config cfg = {
+        .host = host, .port = port, .max_body = (size_t)max_body,
+        .max_header = (size_t)max_header, .max_header_count = (size_t)max_header_count,
+        .max_url = (size_t)max_url, .keepalive_timeout = keepalive,
+        .header_timeout = header_timeout, .body_timeout = body_timeout,
+        .max_pipeline = max_pipeline, .stream_high_water = (size_t)stream_high_water,
+        .reuse_port = reuse_port,
+    };
     char err[256] = "";
     int rc;
     Py_BEGIN_ALLOW_THREADS
@@ -1136,24 +1409,6 @@ static PyObject *Server_ws_stats(ServerObject *self, PyObject *unused)
                          (Py_ssize_t)st.slow_closed, "slow_dropped", (Py_ssize_t)st.slow_dropped);
 }
 
-static PyObject *Server_watch_header(ServerObject *self, PyObject *arg)
-{
-    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
-    if (!name) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "a header name must be str");
-        return NULL;
-    }
-    int rc = gw_server_watch_header(self->srv, name);
-    if (rc == -EINVAL) {
-        PyErr_Format(PyExc_ValueError, "invalid header name %R", arg);
-        return NULL;
-    }
-    if (rc < 0)
-        return PyErr_NoMemory();
-    Py_RETURN_NONE;
-}
-
 static PyObject *Server_async_fd(ServerObject *self, PyObject *unused)
 {
     (void)unused;
@@ -1170,6 +1425,23 @@ static PyObject *Server_run_async(ServerObject *self, PyObject *unused)
     (void)unused;
     long count = 0;
     gw_server_reset_wake(self->srv);
+    gw_pending *w = gw_server_take_writable(self->srv);
+    while (w) {
+        gw_pending *next = gw_pending_next_writable(w);
+        JobObject *job = gw_pending_take_waiter(w);
+        gw_pending_release(w);
+        if (job && job->on_writable) {
+            PyObject *cb = job->on_writable;
+            job->on_writable = NULL;
+            PyObject *res = PyObject_CallNoArgs(cb);
+            if (!res)
+                report_error(self, "a stream's writable callback");
+            Py_XDECREF(res);
+            Py_DECREF(cb);
+        }
+        w = next;
+        count++;
+    }
     gw_ws_event *ev = gw_ws_take_events(self->srv);
     while (ev) {
         gw_ws_event *next = ev->next;
@@ -1236,9 +1508,6 @@ static PyMethodDef Server_methods[] = {
     {"close_websockets", (PyCFunction)Server_close_websockets, METH_NOARGS,
      "Closes every WebSocket with 1001 (graceful shutdown)."},
     {"ws_stats", (PyCFunction)Server_ws_stats, METH_NOARGS, "WebSocket counters."},
-    {"watch_header", (PyCFunction)Server_watch_header, METH_O,
-     "watch_header(name): capture this header on libwebsockets builds that cannot list "
-     "unknown headers (4.1)."},
     {"async_fd", (PyCFunction)Server_async_fd, METH_NOARGS, "The eventfd to watch for async requests."},
     {"run_async", (PyCFunction)Server_run_async, METH_NOARGS, Server_run_async_doc},
     {"drain", (PyCFunction)Server_drain, METH_NOARGS,

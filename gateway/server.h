@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "request.h"
 #include "router.h"
 
 typedef struct gw_server gw_server;
@@ -58,48 +59,20 @@ typedef struct gw_route {
     gw_ws_options ws;
 } gw_route;
 
-/* One name/value pair stored in a request's buffer; both NUL-terminated there. */
-typedef struct gw_pair {
-    uint32_t name_off;
-    uint32_t name_len;
-    uint32_t value_off;
-    uint32_t value_len;
-} gw_pair;
-
-/* Room for any peer address as text (an IPv6 literal is at most 45 characters). */
-#define GW_PEER_ADDRESS_MAX 64
-
-/*
- * A request, copied out of libwebsockets on the I/O thread. Once dispatched it belongs
- * to the bridge, which must answer it exactly once (gw_server_respond) and free it
- * (gw_request_free), in either order, from any thread.
- */
-typedef struct gw_request {
-    struct gw_request *next;
-    struct gw_server *owner; /* whose pool the request goes back to */
-    const gw_route *route;
-    gw_pending *pending; /* the I/O thread's side of the exchange; NULL once answered */
-    int method;          /* the request's own method (HEAD stays HEAD on a GET route) */
-    int keep_alive;      /* 0 when the client asked for "Connection: close" */
-    char *buf;           /* every string below lives here */
-    size_t buf_len, buf_cap;
-    uint32_t path_off, path_len;
-    uint32_t host_off, host_len;
-    gw_pair *pairs; /* path params, then query pairs, then headers */
-    uint32_t nparams, nquery, nheaders;
-    uint32_t pairs_cap;
-    uint32_t body_off;
-    size_t body_len;
-    size_t body_expected;
-    char ip[GW_PEER_ADDRESS_MAX]; /* the peer's address as text */
-} gw_request;
-
+/* The limits and deadlines of docs/http.md. */
 typedef struct gw_config {
     const char *host;      /* an IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::1" */
-    int port;              /* 0 picks a free port; see gw_server_port() */
+    int port;              /* 1-65535 */
     size_t max_body;       /* bytes; larger bodies are answered 413 */
     size_t max_header;     /* bytes of request head; larger is answered 431 */
+    size_t max_header_count; /* header lines; more are answered 431 */
+    size_t max_url;        /* bytes of request target; longer is answered 414 */
     unsigned keepalive_timeout; /* seconds an idle keep-alive connection is kept */
+    unsigned header_timeout;    /* seconds for a request head to arrive: 408 after */
+    unsigned body_timeout;      /* seconds a body may stall: 408 after */
+    unsigned max_pipeline;      /* requests of one connection waiting for answers */
+    size_t stream_high_water;   /* unsent bytes past which a stream's writer waits */
+    int reuse_port;             /* SO_REUSEPORT: other processes may bind the port too */
 } gw_config;
 
 /* Returns a new server with an empty route table, or NULL when out of memory. */
@@ -122,11 +95,6 @@ gw_route *gw_server_add_route(gw_server *srv, int method, const char *pattern, i
 __attribute__((warn_unused_result))
 int gw_server_set_const(gw_server *srv, gw_route *route, const char *response, size_t len,
                         size_t head_len);
-
-/* Adds a header name to capture on libwebsockets builds that cannot list the headers
- * they have no token for (4.1); elsewhere every header is captured anyway. Before
- * gw_server_start(). Returns 1 when added, 0 when already there, -EINVAL, -ENOMEM. */
-int gw_server_watch_header(gw_server *srv, const char *name);
 
 /* Visits every route, in registration order. */
 void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg), void *arg);
@@ -185,6 +153,52 @@ gw_request *gw_server_take_async(gw_server *srv);
  */
 int gw_server_respond(gw_server *srv, gw_request *req, char *response, size_t len);
 
+/*
+ * Streaming answers (any thread, the one that answers the request):
+ * gw_stream_start() sends the head (a complete status line and headers, without the
+ * blank line's framing header: the caller writes "transfer-encoding: chunked" or
+ * "connection: close" as gw_stream_chunked() says), taken over like a response. Then
+ * gw_stream_write() queues a chunk (copied; framed here), gw_stream_end() finishes.
+ * Each returns -ENOTCONN once the client has gone (or the request was answered).
+ */
+__attribute__((warn_unused_result))
+int gw_stream_start(gw_server *srv, gw_request *req, char *head, size_t len);
+
+/* Whether req's answer is a stream that has started and not ended. */
+int gw_stream_started(const gw_request *req);
+
+/* Whether the stream is chunked (HTTP/1.1) or close-delimited (HTTP/1.0). */
+int gw_stream_chunked(const gw_request *req);
+
+/* Returns 1 when the backlog is now over the high-water mark (wait before the next
+ * write), 0, -ENOTCONN, -ENOMEM. */
+int gw_stream_write(gw_server *srv, gw_request *req, const void *data, size_t len);
+
+/* Finishes the stream (the last chunk). Returns 0 or -ENOTCONN. */
+int gw_stream_end(gw_server *srv, gw_request *req);
+
+/* Whether the client of this streamed request has gone. */
+int gw_stream_gone(const gw_request *req);
+
+/* Blocks until the stream's backlog is under the high-water mark; returns 1, or 0 when
+ * the client has gone or the server stops. Call without the GIL. */
+int gw_stream_wait(gw_server *srv, gw_request *req);
+
+/* For a writer on an event loop: returns 0 when there is nothing to wait for (the
+ * backlog is under the mark, or the client has gone), or 1 when waiter has been stored
+ * and the stream will appear in gw_server_take_writable() once it may go on. */
+int gw_stream_want_writable(gw_server *srv, gw_request *req, void *waiter);
+
+/* Takes back the waiter stored on req's stream (NULL when none). */
+void *gw_stream_take_waiter(gw_request *req);
+
+/* Takes the list of streams whose writers may go on; for each, gw_pending_take_waiter()
+ * then gw_pending_release(). */
+gw_pending *gw_server_take_writable(gw_server *srv);
+gw_pending *gw_pending_next_writable(gw_pending *p);
+void *gw_pending_take_waiter(gw_pending *p);
+void gw_pending_release(gw_pending *p);
+
 /* Returns a buffer for gw_server_respond with room for len bytes (and the headroom that
  * libwebsockets needs in front, which the caller does not see), or NULL. */
 char *gw_response_alloc(size_t len);
@@ -195,26 +209,17 @@ void gw_response_free(char *response);
 /* Frees a request taken from a queue. If it was never answered, it is answered 500. */
 void gw_request_free(gw_server *srv, gw_request *req);
 
-/* Returns a new request for route holding a copy of path and params, or NULL when out of
- * memory. I/O thread only (requests come from the server's pool). */
-gw_request *gw_request_new_copy(gw_server *srv, const gw_route *route, int method,
-                                const char *path, size_t len, const gw_param *params,
-                                int nparams);
-
-/* Frees a request without answering it (for handshakes, which have nothing to answer).
- * NULL is fine. */
-void gw_request_free_unanswered(gw_request *req);
+/* Frees a request without answering it (handshakes have nothing to answer). NULL is
+ * fine. */
+static inline void gw_request_free_unanswered(gw_request *req)
+{
+    gw_request_release(req);
+}
 
 /* Sets a route's WebSocket options (copied). Returns 0 or -ENOMEM. */
 __attribute__((warn_unused_result))
 int gw_route_set_ws_options(gw_route *route, int policy, int compress, int precheck,
                             const char *origins, size_t origins_len);
-
-/* Accessors for a request's strings (NUL-terminated, inside req->buf). */
-static inline const char *gw_request_str(const gw_request *req, uint32_t off)
-{
-    return req->buf + off;
-}
 
 /* Returns the standard reason phrase for an HTTP status ("Not Found"), or "Unknown". */
 const char *gw_http_reason(int status);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bus.h"
 #include "wsproto.h"
@@ -27,7 +28,8 @@ _Static_assert(PS_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes in front
 /* The I/O thread's state for one WebSocket connection, from the moment its upgrade is
  * confirmed (wsi is set once the socket has been handed over, see handover()). */
 typedef struct gw_ws_conn {
-    struct lws *wsi;      /* the raw connection the socket was handed over to */
+    int tag;              /* GW_TAG_WS: the wsi's user data is this, not HTTP's */
+    struct lws *wsi;      /* the raw connection, the same one the handshake came on */
     gw_ws_handle *h;
     ps_queue *queue;
     gw_wsp parser;
@@ -194,10 +196,7 @@ static void post_command(gw_ws_hub *hub, gw_ws_cmd *c)
     hub->cmd_tail = c;
     pthread_mutex_unlock(&hub->cmd_lock);
     if (was_empty) {
-        pthread_mutex_lock(&hub->srv->answer_lock);
-        if (hub->srv->context)
-            lws_cancel_service(hub->srv->context);
-        pthread_mutex_unlock(&hub->srv->answer_lock);
+        gw__wake_io(hub->srv);
     }
 }
 
@@ -661,109 +660,109 @@ static int origin_allowed(const gw_route *route, const char *origin, size_t len)
     return 0;
 }
 
-/*
- * Moves the connection from the HTTP wsi that read the handshake to a raw wsi whose
- * frames we parse ourselves (gateway/wsproto.h), so that every RFC 6455 rule is ours to
- * enforce and the upgrade can wait for Python. libwebsockets cannot hand a socket over:
- * the descriptor is duplicated, the HTTP wsi's descriptor number is pointed at a fresh
- * unconnected socket (so that the shutdown() lws does when dropping the HTTP wsi touches
- * nothing of ours), and the duplicate is adopted. Returns 0, or -1 (nothing adopted).
- */
-static int handover(gw_ws_hub *hub, gw_ws_conn *c, struct lws *http_wsi)
+static const gw_wsp_callbacks frame_callbacks;
+
+/* The value of header name (lower-case) in the handshake, copied into out (cap bytes,
+ * NUL-terminated); returns its length, or -1 when absent or too long. */
+static int header_copy(const gw_request *req, const char *name, char *out, size_t cap)
 {
-    (void)hub;
-    int fd = lws_get_socket_fd(http_wsi);
-    int fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (fd2 < 0)
+    size_t len;
+    const char *v = gw_request_header(req, name, strlen(name), &len);
+    if (!v || len >= cap)
         return -1;
-    int dummy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (dummy < 0 || dup2(dummy, fd) < 0) {
-        if (dummy >= 0)
-            close(dummy);
-        close(fd2);
-        return -1;
-    }
-    close(dummy);
-    lws_adopt_desc_t desc;
-    memset(&desc, 0, sizeof(desc));
-    desc.vh = lws_get_vhost(http_wsi);
-    desc.type = LWS_ADOPT_SOCKET;
-    desc.fd.sockfd = fd2;
-    desc.vh_prot_name = GW_WS_RAW_PROTOCOL;
-    desc.opaque = c;
-    /* On failure lws closes fd2 itself. */
-    return lws_adopt_descriptor_vhost_via_info(&desc) ? 0 : -1;
+    memcpy(out, v, len);
+    out[len] = '\0';
+    return (int)len;
 }
 
-static int refuse_now(struct lws *wsi, int status, const char *body, const char *extra)
-{
-    return gw__send_plain(wsi, status, body, extra, 0) < 0 ? -1 : 1;
-}
-
-int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi)
+int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char *rest,
+                   size_t rest_len, const char **extra, const char **body)
 {
     gw_ws_hub *hub = srv->ws;
-    char path[2048], buf[256];
-    int plen = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
-    if (plen <= 0)
-        return refuse_now(wsi, 400, "Bad Request", NULL);
-    int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_VERSION);
-    if (n <= 0 || strcmp(buf, "13"))
-        return refuse_now(wsi, 426, "Unsupported WebSocket version",
-                          "sec-websocket-version: 13\r\n");
+    char buf[256];
+    *extra = NULL;
+    int status = 0;
+    if (req->method != GW_METHOD_GET) {
+        status = 400, *body = "WebSocket handshakes use GET";
+        goto refuse;
+    }
+    if (header_copy(req, "sec-websocket-version", buf, sizeof(buf)) < 0 || strcmp(buf, "13")) {
+        status = 426, *body = "Unsupported WebSocket version";
+        *extra = "sec-websocket-version: 13\r\n";
+        goto refuse;
+    }
     char accept[29];
-    n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_KEY);
-    if (n <= 0 || gw_wsp_accept_key(buf, (size_t)n, accept))
-        return refuse_now(wsi, 400, "Invalid Sec-WebSocket-Key", NULL);
-    if (atomic_load(&srv->draining))
-        return refuse_now(wsi, 503, "Service Unavailable", NULL);
-
+    int n = header_copy(req, "sec-websocket-key", buf, sizeof(buf));
+    if (n <= 0 || gw_wsp_accept_key(buf, (size_t)n, accept)) {
+        status = 400, *body = "Invalid Sec-WebSocket-Key";
+        goto refuse;
+    }
+    if (atomic_load(&srv->draining)) {
+        status = 503, *body = "Service Unavailable";
+        goto refuse;
+    }
     gw_param params[GW_ROUTER_MAX_PARAMS];
     int nparams = 0;
-    gw_route *route =
-        gw_router_match(srv->router, GW_METHOD_WS, path, (size_t)plen, params, &nparams, NULL);
-    if (!route)
-        return refuse_now(wsi, 404, "Not Found", NULL);
+    gw_route *route = gw_router_match(srv->router, GW_METHOD_WS, req->buf + req->path_off,
+                                      req->path_len, params, &nparams, NULL);
+    if (!route) {
+        status = 404, *body = "Not Found";
+        goto refuse;
+    }
     if (route->ws.origins) {
         char origin[512];
-        int olen = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
-        if (olen <= 0 || !origin_allowed(route, origin, (size_t)olen))
-            return refuse_now(wsi, 403, "Origin not allowed", NULL);
+        int olen = header_copy(req, "origin", origin, sizeof(origin));
+        if (olen <= 0 || !origin_allowed(route, origin, (size_t)olen)) {
+            status = 403, *body = "Origin not allowed";
+            goto refuse;
+        }
     }
-    if (atomic_load(&hub->open_count) >= hub->cfg.max_connections)
-        return refuse_now(wsi, 503, "Too many connections", NULL);
-
+    if (atomic_load(&hub->open_count) >= hub->cfg.max_connections) {
+        status = 503, *body = "Too many connections";
+        goto refuse;
+    }
     int deflate = 0;
     if (route->ws.compress) {
-        n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_EXTENSIONS);
-        deflate = n > 0 && gw_wsp_parse_deflate_offer(buf, (size_t)n);
+        size_t elen;
+        const char *ext = gw_request_header(req, "sec-websocket-extensions", 24, &elen);
+        deflate = ext && gw_wsp_parse_deflate_offer(ext, elen);
     }
-
-    gw_request *req = gw_request_new_copy(srv, route, GW_METHOD_GET, path, (size_t)plen, params,
-                                          nparams);
-    if (!req)
-        return -1;
-    int rc = gw__copy_head(srv, req, wsi);
-    if (rc) {
-        gw_request_free_unanswered(req);
-        return rc == -E2BIG ? refuse_now(wsi, 431, "Request Header Fields Too Large", NULL) : -1;
+    /* The path parameters, copied into the request (they point into its path). */
+    size_t need = 0;
+    for (int i = 0; i < nparams; i++)
+        need += params[i].name_len + params[i].value_len + 2;
+    if (gw_request_reserve(req, need)) {
+        status = 503, *body = "Service Unavailable";
+        goto refuse;
     }
-    snprintf(req->ip, sizeof(req->ip), "%s", gw__peer_address(wsi));
+    req->param_at = req->npairs;
+    for (int i = 0; i < nparams; i++) {
+        if (gw_request_add_pair(req, params[i].name, params[i].name_len, params[i].value,
+                                params[i].value_len)) {
+            status = 503, *body = "Service Unavailable";
+            goto refuse;
+        }
+        req->nparams++;
+    }
+    req->route = route;
 
     gw_ws_conn *c = calloc(1, sizeof(*c));
     gw_ws_handle *h = c ? calloc(1, sizeof(*h)) : NULL;
     char *answer = h ? gw_response_alloc(256) : NULL;
     if (answer)
         c->queue = ps_queue_new(hub->cfg.high_water, hub->cfg.send_limit);
-    if (!c || !h || !answer || !c->queue) {
+    if (!c || !h || !answer || !c->queue || track_conn(hub, c)) {
         if (c)
             ps_queue_free(c->queue);
         gw_response_free(answer);
         free(h);
         free(c);
-        gw_request_free_unanswered(req);
-        return -1;
+        status = 503, *body = "Service Unavailable";
+        goto refuse;
     }
+    c->tag = GW_TAG_WS;
+    c->wsi = wsi;
+    c->last_rx_us = now_us();
     c->handshake_len = (size_t)snprintf(
         answer, 256,
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
@@ -779,20 +778,19 @@ int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi)
     h->route = route;
     h->handshake = req;
     h->io = c;
+    lws_set_opaque_user_data(wsi, c);
 
     char route_topic[64];
     int tl = snprintf(route_topic, sizeof(route_topic), GW_WS_ROUTE_TOPIC_FMT,
                       (const void *)route);
     pthread_mutex_lock(&hub->topics_lock);
     h->sub = ps_subscriber_new(hub->topics, h->id, c);
-    rc = h->sub ? ps_topics_subscribe(h->sub, route_topic, (size_t)tl) : -ENOMEM;
+    int rc = h->sub ? ps_topics_subscribe(h->sub, route_topic, (size_t)tl) : -ENOMEM;
     pthread_mutex_unlock(&hub->topics_lock);
     atomic_fetch_add(&hub->open_count, 1);
-    if (rc < 0 || handover(hub, c, wsi)) {
-        conn_gone(hub, c);
-        return -1;
-    }
-    if (route->ws.precheck) {
+    if (rc < 0) {
+        request_close(c, 1011, "out of memory", 1);
+    } else if (route->ws.precheck) {
         /* Python decides (on_connect) while the client waits for its answer. */
         gw_ws_event *ev = new_event(GW_WS_HANDSHAKE, h);
         if (ev)
@@ -802,8 +800,17 @@ int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi)
     } else {
         open_conn(hub, c);
     }
-    /* -1: lws drops its HTTP wsi, whose descriptor now points at a throwaway socket. */
-    return -1;
+    /* Frames a client sent right behind its handshake, without waiting for the 101. */
+    if (rest_len && !c->close_code) {
+        const char *why = "";
+        int frc = gw_wsp_feed(&c->parser, (const unsigned char *)rest, rest_len, &frame_callbacks, c, &why);
+        if (frc > 0)
+            request_close(c, frc, why, 1);
+    }
+    return 0;
+refuse:
+    gw_request_release(req);
+    return status;
 }
 
 /* ---- frames from the peer ----------------------------------------------------------- */

@@ -86,20 +86,8 @@ void gw_ws_hub_free(gw_ws_hub *hub);
 /* Sets the limits (before the server starts). */
 void gw_ws_configure(gw_ws_hub *hub, const gw_ws_config *cfg);
 
-/* The libwebsockets protocol name of WebSocket connections after the handover. */
-#define GW_WS_RAW_PROTOCOL "robyn-ws"
-
-/*
- * LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: checks the handshake (version 13 or 426, key or 400),
- * the route (404), the Origin allow-list (403) and the connection limit (503). Then the
- * connection is accepted at once, or, when the route has a Python pre-check (on_connect),
- * a GW_WS_HANDSHAKE event asks Python, which answers with gw_ws_accept() or
- * gw_ws_refuse(). Either way the socket has been handed over from the HTTP wsi to a raw
- * one whose frames ws.c parses itself (gateway/wsproto.h). Returns 1 after answering
- * with an HTTP error, or -1: lws drops the HTTP wsi (handed over, or hung up).
- */
-int gw_ws_confirm_upgrade(gw_server *srv, struct lws *wsi);
-/* The callback of the raw protocol GW_WS_RAW_PROTOCOL. */
+/* The callback of WebSocket connections (http.c forwards to it once a socket has been
+ * upgraded). */
 int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len);
 /* Applies every queued command (EVENT_WAIT_CANCELLED). */
