@@ -516,6 +516,22 @@ void gw_hp_resume(gw_hp *hp)
     http_parser_pause(PARSER(hp), 0);
 }
 
+/* Whether data starts like "TOKEN /target HTTP/": a request line with a method nobody
+ * knows (501) rather than bytes that are no request at all (400). */
+static int looks_like_request_line(const char *data, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (data[i] == '\r' || data[i] == '\n'))
+        i++;
+    size_t t = i;
+    while (i < len && data[i] > ' ' && data[i] < 127 && !strchr("()<>@,;:\\\"/[]?={}", data[i]))
+        i++;
+    if (i == t || i >= len || data[i] != ' ')
+        return 0;
+    const char *sp = memchr(data + i + 1, ' ', len - i - 1);
+    return sp && (size_t)(data + len - sp) > 5 && !memcmp(sp + 1, "HTTP/", 5);
+}
+
 /* The status that answers an error http-parser found itself. */
 static int status_of(enum http_errno e, const char **reason)
 {
@@ -549,8 +565,11 @@ int gw_hp_feed(gw_hp *hp, const char *data, size_t len, size_t *consumed)
         if (e != HPE_OK) {
             if (hp->error_status < 0)
                 return GW_HP_STOPPED;
-            if (!hp->error_status)
+            if (!hp->error_status) {
                 hp->error_status = status_of(e, &hp->error_reason);
+                if (e == HPE_INVALID_METHOD && !looks_like_request_line(f.start, len - (size_t)(f.start - data)))
+                    hp->error_status = 400;
+            }
             return GW_HP_ERROR;
         }
         if (!PARSER(hp)->upgrade)

@@ -27,17 +27,6 @@ logger = logging.getLogger("robyn")
 _TEXT = [("content-type", "text/plain; charset=utf-8")]
 _METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
 _DEFAULT_MAX_PAYLOAD = 1_000_000
-# Headers libwebsockets 4.1 has no token for and so cannot list: they are looked up by
-# name on each request (4.3 lists every header and needs none of this).
-_CUSTOM_HEADERS = (
-    "x-request-id", "x-correlation-id", "x-forwarded-proto", "x-forwarded-host",
-    "x-forwarded-port", "x-api-key", "x-csrf-token", "x-xsrf-token", "x-requested-with",
-    "x-client-ip", "cf-connecting-ip", "true-client-ip", "x-http-method-override",
-    "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user", "dnt",
-    "x-amz-date", "x-hub-signature-256", "x-github-event", "x-signature", "x-timestamp",
-    "x-trace-id", "traceparent", "tracestate", "x-b3-traceid", "x-session-id", "x-user-id",
-    "x-tenant-id", "x-device-id", "x-app-version", "x-client-version", "x-test",
-)
 _SHUTDOWN_GRACE_SECONDS = 10.0
 
 
@@ -49,6 +38,14 @@ def _env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _limit(name: str, given: int | None, default: int) -> int:
+    """A limit of docs/http.md: the environment's value, else app.start()'s, else the default."""
+    value = _env_int(name, given if given is not None else default)
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, not {value}")
+    return value
 
 
 def _answer_error(job: Any, exc: BaseException, where: str) -> None:
@@ -124,15 +121,13 @@ class Robyn:
         self._eager = sys.version_info >= (3, 12)
         self._ws_origins = ws_origins
         self._ws_endpoints: list[Any] = []
-        for name in _CUSTOM_HEADERS:
-            self._server.watch_header(name)
 
     def capture_headers(self, *names: str) -> None:
-        """Makes sure these request headers reach handlers on every libwebsockets version.
-        (libwebsockets 4.1, Debian 12's, can only find a header it has no name for when
-        asked for it by name; standard headers and the common X- ones are always there.)"""
+        """Kept for apps written for earlier versions: every request header now reaches
+        handlers (the server parses HTTP itself), so there is nothing to ask for."""
         for name in names:
-            self._server.watch_header(name)
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"invalid header name {name!r}")
 
     # ---- registration ------------------------------------------------------------------
 
@@ -179,6 +174,9 @@ class Robyn:
 
     def connect(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
         return self._decorator("CONNECT", endpoint, const)
+
+    def trace(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
+        return self._decorator("TRACE", endpoint, const)
 
     def websocket(self, endpoint: str, origins: list[str] | None = None,
                   backpressure: str = "close", compression: bool = False
@@ -304,7 +302,10 @@ class Robyn:
 
     def start(self, host: str = "127.0.0.1", port: int = 8080, _check_port: bool = True,
               client_timeout: int = 30, keep_alive_timeout: int = 20,
-              max_payload_size: int | None = None, workers: int | None = None) -> None:
+              max_payload_size: int | None = None, workers: int | None = None,
+              max_header_size: int | None = None, max_header_count: int | None = None,
+              max_url_size: int | None = None, header_timeout: int | None = None,
+              body_timeout: int | None = None) -> None:
         """Serves until SIGINT or SIGTERM, then shuts down gracefully and returns."""
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
@@ -314,6 +315,17 @@ class Robyn:
             max_payload_size = _env_int("ROBYN_MAX_PAYLOAD_SIZE", _DEFAULT_MAX_PAYLOAD)
         if workers is None:
             workers = _env_int("ROBYN_SYNC_WORKERS", 16)
+        # docs/http.md: the environment wins over app.start()'s keywords.
+        limits = {
+            "max_header": _limit("ROBYN_MAX_HEADER_SIZE", max_header_size, 16384),
+            "max_header_count": _limit("ROBYN_MAX_HEADER_COUNT", max_header_count, 100),
+            "max_url": _limit("ROBYN_MAX_URL_SIZE", max_url_size, 8192),
+            "header_timeout": _limit("ROBYN_HEADER_TIMEOUT", header_timeout, 10),
+            "body_timeout": _limit("ROBYN_BODY_TIMEOUT", body_timeout, 10),
+            "keepalive_timeout": _limit("ROBYN_KEEP_ALIVE_TIMEOUT", keep_alive_timeout, 20),
+            "max_pipeline": _limit("ROBYN_MAX_PIPELINE", None, 64),
+            "stream_high_water": _limit("ROBYN_STREAM_HIGH_WATER", None, 65536),
+        }
 
         loop = self._new_loop()
         self._loop = loop
@@ -331,7 +343,7 @@ class Robyn:
                 inbox_limit=_env_int("ROBYN_WS_INBOX_LIMIT", 256))
             try:
                 self._server.start(host, port, max_body=max_payload_size, workers=workers,
-                                   keepalive_timeout=keep_alive_timeout)
+                                   **limits)
             except OSError as exc:
                 raise SystemExit(f"robyn: cannot start the server: {exc.strerror}") from None
             loop.add_reader(self._server.async_fd(), self._server.run_async)

