@@ -232,6 +232,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     hp->head_bytes += len;
     if (hp->head_bytes > hp->limits->max_head)
         return fail(hp, 431, "request head too large");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) /* RFC 9110 5.5: no controls */
+            return fail(hp, 400, "control character in a header value");
+    }
     return grow(req, at, len) ? fail(hp, 503, "out of memory") : 0;
 }
 
@@ -448,6 +453,16 @@ static int on_body(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* A chunk's size is known before its data: refuse one that would pass the limit. */
+static int on_chunk_header(http_parser *p)
+{
+    gw_hp *hp = hp_of(p);
+    if (p->content_length > hp->limits->max_body ||
+        hp->body_seen + p->content_length > hp->limits->max_body)
+        return fail(hp, 413, "body over the limit");
+    return 0;
+}
+
 static int on_message_complete(http_parser *p)
 {
     feed *f = p->data;
@@ -487,6 +502,7 @@ static const http_parser_settings settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
 };
 
 /* ---- the public face --------------------------------------------------------------- */

@@ -311,8 +311,7 @@ class Robyn:
             logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
         host = os.environ.get("ROBYN_HOST") or host
         port = _env_int("ROBYN_PORT", port)
-        if max_payload_size is None:
-            max_payload_size = _env_int("ROBYN_MAX_PAYLOAD_SIZE", _DEFAULT_MAX_PAYLOAD)
+        max_payload_size = _limit("ROBYN_MAX_PAYLOAD_SIZE", max_payload_size, _DEFAULT_MAX_PAYLOAD)
         if workers is None:
             workers = _env_int("ROBYN_SYNC_WORKERS", 16)
         # docs/http.md: the environment wins over app.start()'s keywords.

@@ -299,9 +299,18 @@ class RawConn:
         self.buf += chunk
         return True
 
-    def read_response(self, head_request: bool = False) -> RawResponse:
-        """Reads one response framed by Content-Length (no body for HEAD, 1xx, 204, 304)."""
-        deadline = time.monotonic() + self.timeout
+    def send_tolerant(self, data: bytes) -> bool:
+        """Sends data; False when the server closed or reset the connection while the client
+        was still writing (a server may refuse a request before reading all of it)."""
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        return True
+
+    def read_head(self, deadline: float | None = None) -> RawResponse:
+        """Reads one response head only (its body, if any, stays in the buffer)."""
+        deadline = deadline if deadline is not None else time.monotonic() + self.timeout
         while b"\r\n\r\n" not in self.buf:
             if not self._fill(deadline):
                 raise ConnectionError(f"connection closed before a full response head: {self.buf!r}")
@@ -314,9 +323,44 @@ class RawConn:
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers.append((name.strip().lower(), value.strip()))
-        response = RawResponse(int(status), reason[0] if reason else "", headers, b"", head)
+        return RawResponse(int(status), reason[0] if reason else "", headers, b"", head)
+
+    def _read_chunked_body(self, deadline: float) -> bytes:
+        body = b""
+        while True:
+            while b"\r\n" not in self.buf:
+                if not self._fill(deadline):
+                    raise ConnectionError(f"connection closed inside a chunk size line: {self.buf!r}")
+            size_line, _, self.buf = self.buf.partition(b"\r\n")
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                # Trailers (if any) up to the blank line.
+                while True:
+                    while b"\r\n" not in self.buf:
+                        if not self._fill(deadline):
+                            raise ConnectionError("connection closed inside the trailers")
+                    line, _, self.buf = self.buf.partition(b"\r\n")
+                    if not line:
+                        return body
+            while len(self.buf) < size + 2:
+                if not self._fill(deadline):
+                    raise ConnectionError(f"connection closed inside a chunk: {body[-100:]!r}")
+            assert self.buf[size:size + 2] == b"\r\n", f"chunk not ended by CRLF: {self.buf[:size + 2][-20:]!r}"
+            body += self.buf[:size]
+            self.buf = self.buf[size + 2:]
+
+    def read_response(self, head_request: bool = False) -> RawResponse:
+        """Reads one response framed by Content-Length or chunked transfer coding (no body for
+        HEAD, 1xx, 204, 304)."""
+        deadline = time.monotonic() + self.timeout
+        response = self.read_head(deadline)
+        head = response.raw_head
         code = response.status
         if head_request or code in (204, 304) or 100 <= code < 200:
+            return response
+        coding = response.header("transfer-encoding")
+        if coding is not None and coding.lower() == "chunked":
+            response.body = self._read_chunked_body(deadline)
             return response
         length = response.header("content-length")
         assert length is not None, f"response without Content-Length: {head!r}"
@@ -326,6 +370,19 @@ class RawConn:
                 raise ConnectionError(f"connection closed inside a response body: {head!r}")
         response.body, self.buf = self.buf[:need], self.buf[need:]
         return response
+
+    def read_responses(self, count: int, head_request: bool = False) -> list[RawResponse]:
+        """Reads `count` responses in a row (pipelined requests), each bounded by `timeout`."""
+        return [self.read_response(head_request) for _ in range(count)]
+
+    def read_until_closed(self, timeout: float | None = None) -> bytes:
+        """Everything the server still sends until it closes (EOF or reset); fails when it
+        keeps the connection open longer than `timeout`."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while True:
+            if not self._fill(deadline):
+                data, self.buf = self.buf, b""
+                return data
 
     def closed_by_server(self, timeout: float | None = None) -> bool:
         """True when the server closes the connection (EOF or reset) within `timeout`, with
@@ -402,3 +459,35 @@ def assert_serving() -> Callable[[AppServer], None]:
         assert response.body == b"Hello, world!"
 
     return check
+
+
+# ---- known failures ---------------------------------------------------------------------------
+# Tests of the HTTP/1.1 issue that the server does not pass yet, each with why. They run, and
+# must fail (strict): one that starts passing is a failure here until it is taken off this list.
+KNOWN_FAILURES = {
+    "test_http11_malformed.py::test_malformed_request_line_is_400_and_close[no-version]":
+        "http-parser reads a request line without a version as HTTP/0.9: answered 505, not 400",
+    "test_http11_malformed.py::test_malformed_chunks_are_400_and_close[no-crlf-after-data]":
+        "http-parser 2.9.4 does not insist on the CRLF after a chunk's data",
+    "test_http11_malformed.py::test_a_good_request_then_garbage_on_the_same_connection":
+        "not investigated yet",
+    "test_http11_malformed.py::test_a_500_for_a_bad_header_leaves_the_connection_usable_or_closed":
+        "the Python layer does not answer 500 at once when job.respond() refuses a header",
+    "test_http11_requests.py::test_unknown_method_on_a_path_without_routes_is_501_kept_alive[BREW]":
+        "http-parser cannot go on after a method token it does not know: 501 and close",
+    "test_http11_requests.py::test_unknown_method_on_a_routed_path_is_405_with_allow_kept_alive[BREW]":
+        "http-parser cannot go on after a method token it does not know: 501 and close",
+    "test_http11_requests.py::test_other_expectation_is_417_kept_alive":
+        "a 417 closes the connection: the client may send its body anyway",
+    "test_http11_requests.py::test_pipelined_connection_close_ends_the_connection_there":
+        "not investigated yet",
+    "test_http11_requests.py::test_http_1_0_keep_alive_when_asked":
+        "answers to HTTP/1.0 keep-alive requests do not say Connection: keep-alive yet",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        reason = KNOWN_FAILURES.get(item.nodeid.split("tests/python/")[-1])
+        if reason:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
