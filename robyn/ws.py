@@ -380,10 +380,12 @@ class WebSocketEndpoint:
             greeting = ws._greeting
             if isinstance(greeting, Response):
                 greeting = greeting.description
-            if greeting is not None and not ws.closed:
-                await ws._send(greeting if isinstance(greeting, (str, bytes))
-                               else json.dumps(greeting, separators=(",", ":")))
             try:
+                # The client may leave right after the 101: the greeting then finds the
+                # socket gone, which ends the connection like any disconnect.
+                if greeting is not None and not ws.closed:
+                    await ws._send(greeting if isinstance(greeting, (str, bytes))
+                                   else json.dumps(greeting, separators=(",", ":")))
                 if self._sync:
                     result = await _in_own_thread(self._call, self.handler, ws)
                 else:
