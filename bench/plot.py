@@ -23,7 +23,12 @@ PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
 # Minor ticks: label only 2x, 3x and 5x of each decade, so the labels do not crowd.
 SPARSE = FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "235" else "")
 
-ORDER = ["ours", "robyn088", "starlette", "socketify", "lws", "nginx"]
+ORDER = ["ours", "robyn088", "starlette", "socketify", "granian-rsgi", "granian-asgi", "lws",
+         "nginx"]
+
+
+def order(r) -> int:
+    return ORDER.index(r["peer"]) if r["peer"] in ORDER else len(ORDER)
 
 
 def med(values):
@@ -38,7 +43,7 @@ def main() -> None:
 
     http = [r for r in d["http"] if r["group"] == "1p1w" and r["workload"] == "plaintext"
             and r["connections"] == 64 and not r.get("status")]
-    http.sort(key=lambda r: ORDER.index(r["peer"]))
+    http.sort(key=order)
     pcts = ["p50_ms", "p75_ms", "p90_ms", "p99_ms"]
     ax = axes[0]
     for r in http:
@@ -55,7 +60,7 @@ def main() -> None:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, frameon=False)
 
     ws = [r for r in d["ws"] if r["workload"] == "ws-echo" and not r.get("status")]
-    ws.sort(key=lambda r: ORDER.index(r["peer"]))
+    ws.sort(key=order)
     keys = [("p50", "p50"), ("p99", "p99"), ("p99.9", "p99.9")]
     ax = axes[1]
     for r in ws:
