@@ -405,9 +405,11 @@ static void allow_header(unsigned allowed, char *out, size_t cap)
 
 static void refuse(gw_http_conn *c, gw_request *req)
 {
-    char allow[200] = "";
+    char allow[240] = "";
     if (req->refuse == 405)
-        allow_header(req->allowed, allow, sizeof(allow));
+        allow_header(req->allowed, allow, sizeof(allow) - 32);
+    if (req->keep_alive && req->version == 10)
+        strcat(allow, "connection: keep-alive\r\n");
     owe_plain(c, req->refuse, allow, req->keep_alive, req->method == GW_METHOD_HEAD);
 }
 
@@ -466,9 +468,17 @@ static int on_request(void *ctx, gw_request *req)
     } else if (req->route->kind == GW_ROUTE_CONST && req->route->const_response) {
         const gw_route *r = req->route;
         size_t n = req->method == GW_METHOD_HEAD ? r->const_head_len : r->const_len;
-        owe(c, r->const_response, n, 0);
-        if (!keep_alive)
-            owe(c, "", 0, 1); /* the stored answer says keep-alive; end after it */
+        const char *say = !keep_alive ? "connection: close\r\n\r\n"
+                          : req->version == 10 ? "connection: keep-alive\r\n\r\n" : NULL;
+        if (say && r->const_head_len >= 2) {
+            /* The stored head ends with its blank line: the connection header goes in
+             * before it. */
+            owe(c, r->const_response, r->const_head_len - 2, 0);
+            owe(c, say, strlen(say), 0);
+            owe(c, r->const_response + r->const_head_len, n - r->const_head_len, !keep_alive);
+        } else {
+            owe(c, r->const_response, n, !keep_alive);
+        }
         gw_request_release(req);
     } else {
         dispatch(c, req);

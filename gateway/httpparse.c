@@ -583,8 +583,16 @@ int gw_hp_feed(gw_hp *hp, const char *data, size_t len, size_t *consumed)
                 return GW_HP_STOPPED;
             if (!hp->error_status) {
                 hp->error_status = status_of(e, &hp->error_reason);
-                if (e == HPE_INVALID_METHOD && !looks_like_request_line(f.start, len - (size_t)(f.start - data)))
-                    hp->error_status = 400;
+                if (e == HPE_INVALID_METHOD) {
+                    /* The request line begins after the last line feed before the error
+                     * (a request pipelined behind another starts mid-buffer). */
+                    const char *end = data + done;
+                    const char *line = end;
+                    while (line > f.start && line[-1] != '\n')
+                        line--;
+                    if (!looks_like_request_line(line, len - (size_t)(line - data)))
+                        hp->error_status = 400;
+                }
             }
             return GW_HP_ERROR;
         }

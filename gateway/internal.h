@@ -60,6 +60,8 @@ struct gw_pending {
     atomic_size_t conn_backlog;    /* the output bytes the socket has not taken */
     atomic_int gone;
     atomic_int want_writable;      /* a stream writer waits (see gw_stream_*) */
+    atomic_int loop_wait;          /* that writer is on the event loop (wants the list) */
+    int listed;                    /* on srv->writable_head; guarded by stream_lock */
     void *waiter;                  /* the bridge's callback; GIL-protected */
     struct gw_pending *next_writable; /* srv->writable list */
 };

@@ -353,6 +353,15 @@ static char *build_response(int status, PyObject *headers, PyObject *body, int k
     return build_answer(status, headers, body, keep_alive, head_only, FRAME_LENGTH, len);
 }
 
+/* keep_alive: 0 closes after the answer, 1 keeps (HTTP/1.1's default), 2 keeps and says so
+ * (an HTTP/1.0 client that asked for keep-alive). */
+static const char *connection_header(int keep_alive)
+{
+    return keep_alive == 2 ? "connection: keep-alive\r\n"
+           : keep_alive   ? ""
+                          : "connection: close\r\n";
+}
+
 /* Builds a complete answer (FRAME_LENGTH: with Content-Length and the body) or a
  * stream's head (FRAME_CHUNKED, FRAME_CLOSE: body is ignored). */
 static char *build_answer(int status, PyObject *headers, PyObject *body, int keep_alive,
@@ -414,10 +423,10 @@ static char *build_answer(int status, PyObject *headers, PyObject *body, int kee
     else if (framing == FRAME_CLOSE)
         n = snprintf(line, sizeof(line), "connection: close\r\n\r\n");
     else if (bodiless)
-        n = snprintf(line, sizeof(line), "%s\r\n", keep_alive ? "" : "connection: close\r\n");
+        n = snprintf(line, sizeof(line), "%s\r\n", connection_header(keep_alive));
     else
         n = snprintf(line, sizeof(line), "content-length: %zd\r\n%s\r\n", blen,
-                     keep_alive ? "" : "connection: close\r\n");
+                     connection_header(keep_alive));
     if (out_put(&o, line, (size_t)n))
         goto error;
     if (!framing && !head_only && !bodiless && out_put(&o, b, (size_t)blen))
@@ -456,7 +465,9 @@ static PyObject *Job_respond(JobObject *self, PyObject *const *args, Py_ssize_t 
     if (!req->pending)
         Py_RETURN_FALSE;
     size_t len;
-    char *out = build_response((int)status, args[1], args[2], req->keep_alive,
+    /* 2: an HTTP/1.0 client that asked for keep-alive is told it is kept. */
+    int keep = req->keep_alive ? (req->version == 10 ? 2 : 1) : 0;
+    char *out = build_response((int)status, args[1], args[2], keep,
                                req->method == GW_METHOD_HEAD, &len);
     if (!out)
         return NULL;

@@ -579,13 +579,20 @@ void gw__stream_writable(gw_server *srv, gw_pending *p)
         return;
     atomic_store(&p->want_writable, 0);
     pthread_mutex_lock(&srv->stream_lock);
-    pthread_cond_broadcast(&srv->stream_cond);
-    int was_empty = srv->writable_head == NULL;
-    atomic_fetch_add(&p->refs, 1); /* the list's */
-    p->next_writable = srv->writable_head;
-    srv->writable_head = p;
+    pthread_cond_broadcast(&srv->stream_cond); /* a writer on a thread */
+    int was_empty = 0, listed = 0;
+    /* A writer on the loop is told through the list, once: a pending already on it (the
+     * loop has not taken it yet) must not be linked twice. */
+    if (atomic_exchange(&p->loop_wait, 0) && !p->listed) {
+        was_empty = srv->writable_head == NULL;
+        atomic_fetch_add(&p->refs, 1); /* the list's */
+        p->listed = 1;
+        p->next_writable = srv->writable_head;
+        srv->writable_head = p;
+        listed = 1;
+    }
     pthread_mutex_unlock(&srv->stream_lock);
-    if (was_empty)
+    if (listed && was_empty)
         gw__wake_loop(srv);
 }
 
@@ -613,11 +620,13 @@ int gw_stream_want_writable(gw_server *srv, gw_request *req, void *waiter)
     if (!p || atomic_load(&p->gone) || stream_backlog(p) <= srv->cfg.stream_high_water)
         return 0;
     p->waiter = waiter;
+    atomic_store(&p->loop_wait, 1);
     atomic_store(&p->want_writable, 1);
     if (atomic_load(&p->gone) || stream_backlog(p) <= srv->cfg.stream_high_water) {
         /* Drained meanwhile: the I/O thread may or may not list it; either is fine, the
          * waiter is taken back here. */
         if (atomic_exchange(&p->want_writable, 0)) {
+            atomic_store(&p->loop_wait, 0);
             p->waiter = NULL;
             return 0;
         }
@@ -640,6 +649,8 @@ gw_pending *gw_server_take_writable(gw_server *srv)
     pthread_mutex_lock(&srv->stream_lock);
     gw_pending *list = srv->writable_head;
     srv->writable_head = NULL;
+    for (gw_pending *p = list; p; p = p->next_writable)
+        p->listed = 0;
     pthread_mutex_unlock(&srv->stream_lock);
     return list;
 }

@@ -9,12 +9,15 @@ from . import status_codes
 from .datastructures import Headers, QueryParams
 from .exceptions import HTTPException, WebSocketException
 from .request import Request
-from .responses import Response, html, jsonify, serve_file, serve_html
+from .responses import (
+    Response, SSEMessage, SSEResponse, StreamingResponse, html, jsonify, serve_file, serve_html,
+)
 from .types import Body, IPAddress, Method, PathParams, RequestBody, Url
 
 __all__ = [
     "Body", "HTTPException", "Headers", "IPAddress", "Method", "PathParams", "QueryParams",
-    "Request", "RequestBody", "Response", "Robyn", "Url", "WebSocket", "WebSocketAdapter",
+    "Request", "RequestBody", "Response", "Robyn", "SSEMessage", "SSEResponse",
+    "StreamingResponse", "Url", "WebSocket", "WebSocketAdapter",
     "WebSocketDisconnect", "WebSocketException", "html",
     "jsonify", "serve_file", "serve_html", "status_codes",
 ]

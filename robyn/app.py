@@ -2,7 +2,8 @@
 
 Everything about a route is resolved when it is registered (sync or async, what to inject,
 how to answer); per request, C hands a Job to the route's `handle` closure and the
-closure answers it with `job.respond()`.
+closure answers it with `job.respond()`, or, for a StreamingResponse, streams it (see
+robyn/streaming.py).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import _gateway
 from .exceptions import HTTPException
 from .injection import compile_handler
-from .responses import serialize
+from .responses import StreamingResponse, serialize
+from .streaming import stream_async, stream_sync
 
 logger = logging.getLogger("robyn")
 
@@ -40,33 +43,58 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, not {raw!r}") from None
 
 
-def _limit(name: str, given: int | None, default: int) -> int:
-    """A limit of docs/http.md: the environment's value, else app.start()'s, else the default."""
-    value = _env_int(name, given if given is not None else default)
+def _limit(name: str, keyword: str, given: object, default: int) -> int:
+    """A limit of docs/http.md: the environment's value, else app.start()'s, else the default.
+    A value that is not a non-negative integer raises ValueError naming where it came from."""
+    raw = os.environ.get(name)
+    if raw is not None and raw.strip() != "":
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+        source = name
+    elif given is None:
+        return default
+    else:
+        # bool is an int, but True as a size is surely a mistake.
+        if isinstance(given, bool) or not isinstance(given, int):
+            raise ValueError(f"app.start({keyword}=...) must be an integer, not {given!r}")
+        value, source = given, f"app.start({keyword}=...)"
     if value < 0:
-        raise ValueError(f"{name} must not be negative, not {value}")
+        raise ValueError(f"{source} must not be negative, not {value}")
     return value
 
 
 def _answer_error(job: Any, exc: BaseException, where: str) -> None:
     if isinstance(exc, HTTPException):
         detail = exc.detail if exc.detail is not None else ""
-        job.respond(exc.status_code, _TEXT, str(detail))
-        return
+        try:
+            job.respond(exc.status_code, _TEXT, str(detail))
+            return
+        except Exception as bad:  # e.g. a status code that is not one: a 500 after all
+            exc = bad
     logger.error("%s raised", where, exc_info=(type(exc), exc, exc.__traceback__))
     job.respond(500, _TEXT, "Internal Server Error")
 
 
-def _answer(job: Any, result: Any, where: str) -> None:
+def _answer(job: Any, result: Any, where: str) -> StreamingResponse | None:
+    """Answers job with a handler's result, except a StreamingResponse, which is returned
+    for the caller to stream from its own thread."""
     if type(result) is str:
         job.respond(200, _TEXT, result)
-        return
+        return None
     try:
         status, headers, body = serialize(result)
-    except Exception as exc:  # a return value we cannot send is the handler's bug: 500
+        job.respond(status, headers, body)
+    except Exception as exc:
+        # serialize() refuses streams, so telling them apart costs other results nothing.
+        if isinstance(result, StreamingResponse):
+            return result
+        # What cannot be sent (an unserializable value; a header respond() refuses for a
+        # CR, LF or NUL, or for not being str) is the handler's bug: a 500 now, and nothing
+        # of the refused answer reaches the wire.
         _answer_error(job, exc, where)
-        return
-    job.respond(status, headers, body)
+    return None
 
 
 class Route:
@@ -87,6 +115,9 @@ class Route:
         if self.is_async:
             self.handle = app._make_async_handle(call, where)
         else:
+            spawn = app._spawn_threadsafe
+            stopping = app._streams_stopping
+
             def handle(job: Any) -> None:
                 try:
                     result = call(job)
@@ -96,7 +127,9 @@ class Route:
                 if type(result) is str:  # the common case, without a call
                     job.respond(200, _TEXT, result)
                 else:
-                    _answer(job, result, where)
+                    stream = _answer(job, result, where)
+                    if stream is not None:
+                        stream_sync(job, stream, where, spawn, stopping)
 
             self.handle = handle
         self.index = -1
@@ -121,6 +154,9 @@ class Robyn:
         self._eager = sys.version_info >= (3, 12)
         self._ws_origins = ws_origins
         self._ws_endpoints: list[Any] = []
+        # Set when the shutdown grace period ends: streams pulled on sync workers stop at
+        # their next chunk (those on the loop are cancelled instead).
+        self._streams_stopping = threading.Event()
 
     def capture_headers(self, *names: str) -> None:
         """Kept for apps written for earlier versions: every request header now reaches
@@ -221,6 +257,18 @@ class Robyn:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _spawn_threadsafe(self, coro: Coroutine[Any, Any, None]) -> None:
+        """_spawn from another thread: a sync worker hands an async stream to the loop."""
+        loop = self._loop
+        try:
+            if loop is None:
+                raise RuntimeError("the event loop is not running")
+            loop.call_soon_threadsafe(self._spawn, coro)
+        except RuntimeError:
+            # The loop is gone (the server is stopping): releasing the job answers it.
+            coro.close()
+            logger.error("a streaming response came after the event loop stopped; dropped")
+
     def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
         self._startup_handlers.append(handler)
         return handler
@@ -254,7 +302,9 @@ class Robyn:
             if type(result) is str:
                 job.respond(200, _TEXT, result)
             else:
-                _answer(job, result, where)
+                stream = _answer(job, result, where)
+                if stream is not None:
+                    await stream_async(job, stream, where)
 
         def handle(job: Any) -> None:
             loop = self._loop
@@ -297,6 +347,9 @@ class Robyn:
             result = route.handler()
             if inspect.isawaitable(result):
                 result = await result
+            if isinstance(result, StreamingResponse):
+                raise ValueError(f"const route {route.method} {route.path} cannot stream: "
+                                 "its response is computed once, before any request")
             status, headers, body = serialize(result)
             self._server.set_const(route.index, status, headers, body)
 
@@ -311,19 +364,26 @@ class Robyn:
             logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
         host = os.environ.get("ROBYN_HOST") or host
         port = _env_int("ROBYN_PORT", port)
-        max_payload_size = _limit("ROBYN_MAX_PAYLOAD_SIZE", max_payload_size, _DEFAULT_MAX_PAYLOAD)
-        if workers is None:
-            workers = _env_int("ROBYN_SYNC_WORKERS", 16)
-        # docs/http.md: the environment wins over app.start()'s keywords.
+        # docs/http.md: the environment wins over app.start()'s keywords, which win over the
+        # defaults. All are checked before anything starts.
+        max_payload_size = _limit("ROBYN_MAX_PAYLOAD_SIZE", "max_payload_size", max_payload_size,
+                                  _DEFAULT_MAX_PAYLOAD)
+        workers = _limit("ROBYN_SYNC_WORKERS", "workers", workers, 16)
+        if workers < 1:  # sync routes would never be answered
+            raise ValueError(f"ROBYN_SYNC_WORKERS / app.start(workers=...) must be at least 1, "
+                             f"not {workers}")
         limits = {
-            "max_header": _limit("ROBYN_MAX_HEADER_SIZE", max_header_size, 16384),
-            "max_header_count": _limit("ROBYN_MAX_HEADER_COUNT", max_header_count, 100),
-            "max_url": _limit("ROBYN_MAX_URL_SIZE", max_url_size, 8192),
-            "header_timeout": _limit("ROBYN_HEADER_TIMEOUT", header_timeout, 10),
-            "body_timeout": _limit("ROBYN_BODY_TIMEOUT", body_timeout, 10),
-            "keepalive_timeout": _limit("ROBYN_KEEP_ALIVE_TIMEOUT", keep_alive_timeout, 20),
-            "max_pipeline": _limit("ROBYN_MAX_PIPELINE", None, 64),
-            "stream_high_water": _limit("ROBYN_STREAM_HIGH_WATER", None, 65536),
+            "max_header": _limit("ROBYN_MAX_HEADER_SIZE", "max_header_size", max_header_size,
+                                 16384),
+            "max_header_count": _limit("ROBYN_MAX_HEADER_COUNT", "max_header_count",
+                                       max_header_count, 100),
+            "max_url": _limit("ROBYN_MAX_URL_SIZE", "max_url_size", max_url_size, 8192),
+            "header_timeout": _limit("ROBYN_HEADER_TIMEOUT", "header_timeout", header_timeout, 10),
+            "body_timeout": _limit("ROBYN_BODY_TIMEOUT", "body_timeout", body_timeout, 10),
+            "keepalive_timeout": _limit("ROBYN_KEEP_ALIVE_TIMEOUT", "keep_alive_timeout",
+                                        keep_alive_timeout, 20),
+            "max_pipeline": _limit("ROBYN_MAX_PIPELINE", "", None, 64),
+            "stream_high_water": _limit("ROBYN_STREAM_HIGH_WATER", "", None, 65536),
         }
 
         loop = self._new_loop()
@@ -379,6 +439,9 @@ class Robyn:
         # Handlers whose connections closed finish their loops and run on_close.
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+        # Grace is over: streams stop at their next chunk (sync workers) or now (the loop's,
+        # cancelled below, close their generators on the way out).
+        self._streams_stopping.set()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -13,6 +13,9 @@ What a handler may return, as in Robyn:
   a Pydantic model        200 application/json (`model_dump_json()`)
   anything else (None…)   200 text/plain with `str(result)`, as Robyn does
 A header name or value with CR or LF raises ValueError.
+
+A `StreamingResponse` (and `SSEResponse`, which makes one) is not serialized (TypeError): the
+app sends its head at once and then each chunk its generator yields (robyn/streaming.py).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import logging
 import mimetypes
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
+from typing import Any, Union
 
 from robyn.datastructures import Headers
 
@@ -41,6 +44,9 @@ __all__ = [
     "serve_file",
     "jsonify",
     "serialize",
+    "StreamingResponse",
+    "SSEResponse",
+    "SSEMessage",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -331,6 +337,82 @@ def serve_file(file_path: str, file_name: str | None = None) -> FileResponse:
     return FileResponse(file_path, headers=headers)
 
 
+SSE_MEDIA_TYPE = "text/event-stream"
+
+# What a streaming response's generator may yield. Robyn 0.88 annotates Generator and
+# AsyncGenerator; any iterable (a list, a file object) or async iterable works here too.
+StreamContent = Union[Iterable[Union[str, bytes]], AsyncIterable[Union[str, bytes]]]
+
+
+class StreamingResponse:
+    """A response whose body is written chunk by chunk as `content` yields it (str chunks
+    are sent as UTF-8). `content` is a generator or an async generator; as in Robyn 0.88,
+    `media_type` defaults to Server-Sent Events, and for that media type the Content-Type
+    header is set to it here. Any other media type becomes the Content-Type when `headers`
+    names none.
+
+    A sync generator from a sync handler is pulled on that handler's worker thread; an async
+    generator (or any generator from an async handler) is pulled on the event loop."""
+
+    def __init__(
+        self,
+        content: StreamContent,
+        status_code: int | None = None,
+        headers: Headers | Mapping[str, Any] | None = None,
+        media_type: str = SSE_MEDIA_TYPE,
+    ) -> None:
+        # Unlike Robyn 0.88, an async generator is kept as it is rather than wrapped in a
+        # sync iterator that drives it from another thread: here it runs on the app's loop.
+        self.content = content
+        self.status_code = status_code or 200
+        self.headers = _as_headers(headers)
+        self.media_type = media_type
+        if media_type == SSE_MEDIA_TYPE:
+            self.headers.set("Content-Type", SSE_MEDIA_TYPE)
+
+    def __repr__(self) -> str:
+        return (f"StreamingResponse(status_code={self.status_code}, headers={self.headers!r}, "
+                f"media_type={self.media_type!r})")
+
+
+def SSEResponse(  # noqa: N802 (Robyn's name: a function that reads like a class)
+    content: StreamContent,
+    status_code: int | None = None,
+    headers: Headers | Mapping[str, Any] | None = None,
+) -> StreamingResponse:
+    """A Server-Sent Events stream: a StreamingResponse with media type text/event-stream.
+    `content` yields SSE-formatted strings, e.g. from `SSEMessage`."""
+    return StreamingResponse(content=content, status_code=status_code, headers=headers,
+                             media_type=SSE_MEDIA_TYPE)
+
+
+def SSEMessage(  # noqa: N802
+    data: str, event: str | None = None, id: str | None = None, retry: int | None = None
+) -> str:
+    """One Server-Sent Event, ended by the blank line that dispatches it:
+    `event: <event>`, `id: <id>`, `retry: <retry>` lines (each only when given and not empty
+    or zero, as in Robyn 0.88), then one `data:` line per line of `data` (CRLF and CR count as
+    line ends). Empty or None `data` gives a single empty `data: ` line."""
+    parts = []
+    if event:
+        parts.append(f"event: {event}\n")
+    if id:
+        parts.append(f"id: {id}\n")
+    if retry:
+        parts.append(f"retry: {retry}\n")
+    if data:
+        text = str(data)  # Robyn accepts any object here, e.g. a number
+        if "\n" not in text and "\r" not in text:
+            parts.append(f"data: {text}\n")
+        else:
+            for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+                parts.append(f"data: {line}\n")
+    else:
+        parts.append("data: \n")
+    parts.append("\n")
+    return "".join(parts)
+
+
 def serialize(result: Any) -> tuple[int, HeaderList, bytes]:
     """Turns a handler's return value into (status, headers, body); see the module docstring.
 
@@ -365,6 +447,8 @@ def _from_response(response: Response) -> tuple[int, HeaderList, bytes]:
 
 
 def _serialize_other(result: Any) -> tuple[int, HeaderList, bytes]:
+    if isinstance(result, StreamingResponse):
+        raise TypeError("a StreamingResponse is streamed, not serialized")
     if isinstance(result, Response):
         return _from_response(result)
     if isinstance(result, str):

@@ -465,24 +465,8 @@ def assert_serving() -> Callable[[AppServer], None]:
 # Tests of the HTTP/1.1 issue that the server does not pass yet, each with why. They run, and
 # must fail (strict): one that starts passing is a failure here until it is taken off this list.
 KNOWN_FAILURES = {
-    "test_http11_malformed.py::test_malformed_request_line_is_400_and_close[no-version]":
-        "http-parser reads a request line without a version as HTTP/0.9: answered 505, not 400",
     "test_http11_malformed.py::test_malformed_chunks_are_400_and_close[no-crlf-after-data]":
         "http-parser 2.9.4 does not insist on the CRLF after a chunk's data",
-    "test_http11_malformed.py::test_a_good_request_then_garbage_on_the_same_connection":
-        "not investigated yet",
-    "test_http11_malformed.py::test_a_500_for_a_bad_header_leaves_the_connection_usable_or_closed":
-        "the Python layer does not answer 500 at once when job.respond() refuses a header",
-    "test_http11_requests.py::test_unknown_method_on_a_path_without_routes_is_501_kept_alive[BREW]":
-        "http-parser cannot go on after a method token it does not know: 501 and close",
-    "test_http11_requests.py::test_unknown_method_on_a_routed_path_is_405_with_allow_kept_alive[BREW]":
-        "http-parser cannot go on after a method token it does not know: 501 and close",
-    "test_http11_requests.py::test_other_expectation_is_417_kept_alive":
-        "a 417 closes the connection: the client may send its body anyway",
-    "test_http11_requests.py::test_pipelined_connection_close_ends_the_connection_there":
-        "not investigated yet",
-    "test_http11_requests.py::test_http_1_0_keep_alive_when_asked":
-        "answers to HTTP/1.0 keep-alive requests do not say Connection: keep-alive yet",
 }
 
 

@@ -45,12 +45,13 @@ def refused_at_once(server, raw, data: bytes, status: int) -> None:
 # ---- request lines ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "data",
+BAD_REQUEST_LINES = dict(zip(
+    ["words", "method-only", "unknown-token-no-version", "binary", "not-http", "extra-token",
+     "nul-in-target", "space-in-target", "bad-minor", "control-in-method"],
     [
         b"HELLO WORLD\r\n\r\n",
         b"GET\r\n\r\n",
-        b"GET /ok\r\nHost: t\r\n\r\n\r\n",
+        b"Foo bar\r\n\r\n",
         b"\x00\x01\x02garbage\r\n\r\n",
         b"GET /ok FOO/1.1\r\nHost: t\r\n\r\n",
         b"GET /ok HTTP/1.1 extra\r\nHost: t\r\n\r\n",
@@ -59,17 +60,35 @@ def refused_at_once(server, raw, data: bytes, status: int) -> None:
         b"GET /ok HTTP/1.x\r\nHost: t\r\n\r\n",
         b"G\x7fT /ok HTTP/1.1\r\nHost: t\r\n\r\n",
     ],
-    ids=["words", "method-only", "no-version", "binary", "not-http", "extra-token", "nul-in-target",
-         "space-in-target", "bad-minor", "control-in-method"],
-)
+))
+
+
+@pytest.mark.parametrize("data", list(BAD_REQUEST_LINES.values()), ids=list(BAD_REQUEST_LINES))
 def test_malformed_request_line_is_400_and_close(server, raw, assert_serving, data):
     refused_at_once(server, raw, data, 400)
     assert_serving(server)
 
 
-@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/3.1", b"HTTP/9.9"])
+@pytest.mark.parametrize("data", list(BAD_REQUEST_LINES.values()), ids=list(BAD_REQUEST_LINES))
+def test_malformed_request_line_after_a_good_request_is_400_and_close(server, raw, assert_serving, data):
+    # The same answer as on a connection's first request: the parser starts each request alike.
+    with raw(server) as conn:
+        conn.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n" + data)
+        first = conn.read_response()
+        assert (first.status, first.body) == (200, b"ok")
+        second = conn.read_response()
+        assert status_line(second) == "HTTP/1.1 400 Bad Request", second
+        assert second.body == b"Bad Request"
+        assert second.header("connection") == "close"
+        assert conn.closed_by_server(3)
+    assert_serving(server)
+
+
+@pytest.mark.parametrize("version", [b" HTTP/2.0", b" HTTP/0.9", b" HTTP/3.1", b" HTTP/9.9", b""],
+                         ids=["2.0", "0.9", "3.1", "9.9", "no-version"])
 def test_other_major_versions_are_505_and_close(server, raw, assert_serving, version):
-    refused_at_once(server, raw, b"GET /ok " + version + b"\r\nHost: t\r\n\r\n", 505)
+    # docs/http.md: a request line without a version is HTTP/0.9.
+    refused_at_once(server, raw, b"GET /ok" + version + b"\r\nHost: t\r\n\r\n", 505)
     assert_serving(server)
 
 
@@ -186,9 +205,9 @@ def test_malformed_chunks_are_400_and_close(server, raw, assert_serving, body):
     assert_serving(server)
 
 
-def test_a_good_request_then_garbage_on_the_same_connection(server, raw, assert_serving):
+def test_a_good_request_then_a_bad_one_on_the_same_connection(server, raw, assert_serving):
     with raw(server) as conn:
-        conn.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\nFoo bar\r\n\r\n")
+        conn.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\nGET /ok HTTP/1.1\r\nHost: t\r\nFoo bar\r\n\r\n")
         first = conn.read_response()
         assert (first.status, first.body) == (200, b"ok")
         second = conn.read_response()

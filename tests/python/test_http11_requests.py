@@ -234,7 +234,8 @@ def test_head_is_served_by_the_get_route(server, raw):
     assert get.header("x-route") == "GET"
 
 
-@pytest.mark.parametrize("method", ["PURGE", "MKCOL", "BREW", "LINK", "SEARCH"])
+# Method tokens http-parser knows but no route can have.
+@pytest.mark.parametrize("method", ["PURGE", "MKCOL", "LINK", "SEARCH"])
 def test_unknown_method_on_a_path_without_routes_is_501_kept_alive(server, raw, method):
     with raw(server) as conn:
         conn.send(request(method, "/nothing/here"))
@@ -245,7 +246,7 @@ def test_unknown_method_on_a_path_without_routes_is_501_kept_alive(server, raw, 
         assert_kept_alive(conn)
 
 
-@pytest.mark.parametrize("method", ["PURGE", "MKCOL", "BREW"])
+@pytest.mark.parametrize("method", ["PURGE", "MKCOL", "LINK"])
 def test_unknown_method_on_a_routed_path_is_405_with_allow_kept_alive(server, raw, method):
     with raw(server) as conn:
         conn.send(request(method, "/ok"))
@@ -254,6 +255,21 @@ def test_unknown_method_on_a_routed_path_is_405_with_allow_kept_alive(server, ra
         assert response.body == b"Method Not Allowed"
         assert allow(response) == {"GET", "HEAD"}
         assert_kept_alive(conn)
+
+
+@pytest.mark.parametrize("target", ["/nothing/here", "/ok"])
+@pytest.mark.parametrize("method", ["BREW", "FROB"])
+def test_method_token_http_parser_does_not_know_is_501_and_close(server, raw, assert_serving,
+                                                                  method, target):
+    # docs/http.md: the parser cannot find where such a request ends, so it closes.
+    with raw(server) as conn:
+        conn.send(request(method, target))
+        response = conn.read_response()
+        assert status_line(response) == "HTTP/1.1 501 Not Implemented"
+        assert response.body == b"Not Implemented"
+        assert response.header("connection") == "close"
+        assert_closed(conn)
+    assert_serving(server)
 
 
 def test_unknown_method_with_a_body_keeps_the_connection_in_step(server, raw):
@@ -273,18 +289,33 @@ def test_known_method_without_its_route_is_405_kept_alive(server, raw):
         assert_kept_alive(conn)
 
 
-def test_connect_without_a_route_is_answered_and_closed(server, raw, assert_serving):
+def test_connect_without_a_route_is_501_and_closed(server, raw, assert_serving):
     with raw(server) as conn:
         conn.send(b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
         response = conn.read_response()
-        assert response.status in (405, 501), response
-        assert response.body == {405: b"Method Not Allowed", 501: b"Not Implemented"}[response.status]
+        assert status_line(response) == "HTTP/1.1 501 Not Implemented"
+        assert response.body == b"Not Implemented"
         assert_closed(conn)
     assert_serving(server)
 
 
+def test_connect_to_a_path_with_other_routes_is_405_and_closed(start_app, raw, assert_serving):
+    server = start_app("http11_app", env={"APP_CONNECT_ROUTE": "get"})
+    with raw(server) as conn:
+        conn.send(b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
+        response = conn.read_response()
+        assert status_line(response) == "HTTP/1.1 405 Method Not Allowed"
+        assert response.body == b"Method Not Allowed"
+        assert allow(response) == {"GET", "HEAD"}
+        assert_closed(conn)
+    with raw(server) as conn:  # the route is there for GET
+        conn.send(request("GET", "/127.0.0.1:22"))
+        assert echoed(conn.read_response()) == {"get": "127.0.0.1:22"}
+    assert_serving(server)
+
+
 def test_connect_route_answers_then_closes(start_app, raw, assert_serving):
-    server = start_app("http11_app", env={"APP_CONNECT_ROUTE": "1"})
+    server = start_app("http11_app", env={"APP_CONNECT_ROUTE": "connect"})
     with raw(server) as conn:
         conn.send(b"CONNECT 127.0.0.1:8443 HTTP/1.1\r\nHost: 127.0.0.1:8443\r\n\r\n")
         response = conn.read_head()
@@ -388,6 +419,7 @@ def test_chunked_body_over_the_limit_is_413_and_close(server, raw, assert_servin
 
 
 def test_one_huge_chunk_over_the_limit_is_413_before_its_data(server, raw, assert_serving):
+    # A chunk size over the limit is refused on its size line, without waiting for its data.
     with raw(server) as conn:
         conn.send(request("POST", "/echo", "Transfer-Encoding: chunked") + b"%x\r\n" % (10 * PAYLOAD_LIMIT) + b"x" * 100)
         response = conn.read_response()
@@ -431,13 +463,18 @@ def test_expect_100_continue_over_the_limit_is_413_without_100(server, raw, asse
     assert_serving(server)
 
 
-def test_other_expectation_is_417_kept_alive(server, raw):
+@pytest.mark.parametrize("value", ["teapot", "100-continue-please", "200-ok"])
+def test_other_expectation_is_417_and_close(server, raw, assert_serving, value):
+    # docs/http.md: + close, since the client may send its body anyway.
     with raw(server) as conn:
-        conn.send(request("GET", "/ok", "Expect: teapot"))
+        conn.send(request("POST", "/echo", f"Expect: {value}", "Content-Length: 5"))
         response = conn.read_response()
         assert status_line(response) == "HTTP/1.1 417 Expectation Failed"
         assert response.body == b"Expectation Failed"
-        assert_kept_alive(conn)
+        assert response.header("connection") == "close"
+        conn.send_tolerant(b"hello")
+        assert conn.closed_cleanly(3)
+    assert_serving(server)
 
 
 # ---- pipelining ---------------------------------------------------------------------------------

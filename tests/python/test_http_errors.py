@@ -1,10 +1,10 @@
-"""Error answers: 404, 405, 411, 413, 431, 400, 500, and a busy port."""
+"""Error answers: 404, 405, 413, 431, 400, 500, and a busy port (docs/http.md)."""
 
 from __future__ import annotations
 
-import httpx
 import json
 
+import httpx
 import pytest
 import requests
 

@@ -6,7 +6,8 @@ Robyn's public API only, as users write it. Note what it does *not* do: it never
 From the environment (besides ROBYN_HOST / ROBYN_PORT and the ROBYN_* limits, which the
 server reads itself):
 - APP_START_LIMITS: a JSON object of keywords for `app.start(...)` (`{"max_header_size": 2048}`).
-- APP_CONNECT_ROUTE: when set, a CONNECT route takes every authority.
+- APP_CONNECT_ROUTE: "connect": a CONNECT route takes every authority; "get": a GET route
+  does (so that a CONNECT finds a path with routes for other methods only).
 - APP_NOFILE: lowers this process's RLIMIT_NOFILE (soft and hard) to that many descriptors
   before the server starts, to test what it does at the fd limit.
 """
@@ -148,13 +149,17 @@ else:
 
 
 # CONNECT targets are authorities, routed as the path "host:port" (docs/http.md). Route
-# patterns cannot hold a ':' inside a segment, so a CONNECT route takes the authority as a
-# parameter, and then takes every CONNECT: only with APP_CONNECT_ROUTE set, since the other
-# tests want CONNECT without a route.
-if os.environ.get("APP_CONNECT_ROUTE"):
+# patterns cannot hold a ':' inside a segment, so a route for them takes the authority as a
+# parameter, and then takes every authority: only with APP_CONNECT_ROUTE set, since the
+# other tests want CONNECT without a route.
+if os.environ.get("APP_CONNECT_ROUTE") == "connect":
     @app.connect("/:authority")
     def tunnel(authority: str):
         return {"tunnel": authority}
+elif os.environ.get("APP_CONNECT_ROUTE") == "get":
+    @app.get("/:authority")
+    def not_a_tunnel(authority: str):
+        return {"get": authority}
 
 
 # ---- responses a handler must not be able to send as they are ---------------------------------
