@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "httpparse.h"
+#include "serverlink.h"
 #include "server.h"
 #include "ws.h"
 
@@ -22,8 +23,6 @@
  * worker is woken: a handler that blocks (time.sleep, I/O) must not hold up the rest. */
 #define GW_SYNC_STALL_NS (2 * 1000 * 1000)
 
-/* The first field of whatever a raw connection's opaque user data points to. */
-enum gw_conn_tag { GW_TAG_HTTP = 0x68747470, GW_TAG_WS = 0x77730000 };
 
 struct gw_http_conn;
 
@@ -137,11 +136,16 @@ struct gw_server {
     gw_ws_hub *ws; /* WebSocket connections, topics and their queues (ws.c) */
 };
 
-/* Makes the asyncio loop thread's eventfd readable. Any thread. */
-void gw__wake_loop(gw_server *srv);
+/* I/O thread, after each lws_service() round: hands the round's requests over
+ * (handoff.c). */
+void gw__flush_round(gw_server *srv);
 
-/* Wakes the I/O thread (lws_cancel_service) unless the server has stopped. Any thread. */
-void gw__wake_io(gw_server *srv);
+/* Frees a request that never reached Python, with its slot (the context is gone). */
+void gw__req_discard(gw_request *req);
+
+/* After the context is gone: frees every answer part still queued (answer.c). */
+void gw__discard_answers(gw_server *srv);
+
 
 /* I/O thread: queues a request for Python (held until the round ends). */
 void gw__dispatch(gw_server *srv, gw_request *req);
@@ -169,13 +173,5 @@ int gw__listen_adopt(gw_server *srv);
 #define GW_LISTEN_PROTOCOL "robyn-listen"
 int gw__listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                         void *in, size_t len);
-
-/* ws.c, I/O thread: the HTTP connection on wsi asks for a WebSocket upgrade; req is its
- * head (taken over in every case). Returns 0 when the socket now belongs to ws.c (its
- * opaque user data is a gw_ws_conn and bytes after the head, rest, were kept), or an
- * HTTP status to answer with, *extra set to extra header lines (or NULL) and *body to
- * the body; the connection then stays HTTP's and closes after that answer. */
-int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char *rest,
-                   size_t rest_len, const char **extra, const char **body);
 
 #endif

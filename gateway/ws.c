@@ -5,7 +5,6 @@
 #include "ws.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <libwebsockets.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,7 +15,7 @@
 
 #include "bus.h"
 #include "wsproto.h"
-#include "internal.h"
+#include "serverlink.h"
 #include "queue.h"
 #include "topics.h"
 
@@ -152,7 +151,7 @@ static gw_ws_event *new_event(int type, gw_ws_handle *h)
 
 gw_ws_event *gw_ws_take_events(gw_server *srv)
 {
-    gw_ws_hub *hub = srv->ws;
+    gw_ws_hub *hub = gw__server_hub(srv);
     pthread_mutex_lock(&hub->ev_lock);
     gw_ws_event *list = hub->ev_head;
     hub->ev_head = hub->ev_tail = NULL;
@@ -213,8 +212,8 @@ int gw_ws_send(gw_server *srv, gw_ws_handle *h, unsigned opcode, const void *dat
     c->frame = f;
     size_t pending = atomic_fetch_add(&h->cmd_bytes, ps_frame_wire_len(f)) +
                      ps_frame_wire_len(f) + atomic_load(&h->queued);
-    post_command(srv->ws, c);
-    return pending > srv->ws->cfg.high_water ? 1 : 0;
+    post_command(gw__server_hub(srv), c);
+    return pending > gw__server_hub(srv)->cfg.high_water ? 1 : 0;
 }
 
 static size_t backlog_of(const gw_ws_handle *h)
@@ -227,7 +226,7 @@ int gw_ws_wait_drain(gw_server *srv, gw_ws_handle *h)
     /* Flag first, then look: the I/O thread stores the backlog, then looks at the flag,
      * so one of the two always sees the other (both sequentially consistent). */
     atomic_store(&h->want_drain, 1);
-    if (atomic_load(&h->gone) || backlog_of(h) <= srv->ws->cfg.high_water) {
+    if (atomic_load(&h->gone) || backlog_of(h) <= gw__server_hub(srv)->cfg.high_water) {
         atomic_store(&h->want_drain, 0);
         return 0;
     }
@@ -243,7 +242,7 @@ int gw_ws_close(gw_server *srv, gw_ws_handle *h, int code, const char *reason)
         return -ENOMEM;
     c->code = code;
     snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "");
-    post_command(srv->ws, c);
+    post_command(gw__server_hub(srv), c);
     return 0;
 }
 
@@ -254,7 +253,7 @@ int gw_ws_accept(gw_server *srv, gw_ws_handle *h)
     gw_ws_cmd *c = new_command(CMD_ACCEPT, h);
     if (!c)
         return -ENOMEM;
-    post_command(srv->ws, c);
+    post_command(gw__server_hub(srv), c);
     return 0;
 }
 
@@ -271,7 +270,7 @@ int gw_ws_refuse(gw_server *srv, gw_ws_handle *h, char *response, size_t len)
     }
     c->topic = response;
     c->topic_len = len;
-    post_command(srv->ws, c);
+    post_command(gw__server_hub(srv), c);
     return 0;
 }
 
@@ -282,12 +281,12 @@ void gw_ws_close_all(gw_server *srv)
         return;
     c->code = LWS_CLOSE_STATUS_GOINGAWAY;
     snprintf(c->reason, sizeof(c->reason), "server shutting down");
-    post_command(srv->ws, c);
+    post_command(gw__server_hub(srv), c);
 }
 
 void gw_ws_consumed(gw_server *srv, gw_ws_handle *h, int n)
 {
-    int half = srv->ws->cfg.inbox_limit / 2;
+    int half = gw__server_hub(srv)->cfg.inbox_limit / 2;
     int left = atomic_fetch_sub(&h->inbox, n) - n;
     /* Reading pauses only at the limit, so a resume is needed at most when the inbox
      * crosses half of it; the I/O thread checks whether it had paused. */
@@ -295,13 +294,13 @@ void gw_ws_consumed(gw_server *srv, gw_ws_handle *h, int n)
         gw_ws_cmd *c = new_command(CMD_RESUME, h);
         if (!c)
             return;
-        post_command(srv->ws, c);
+        post_command(gw__server_hub(srv), c);
     }
 }
 
 int gw_ws_subscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len)
 {
-    gw_ws_hub *hub = srv->ws;
+    gw_ws_hub *hub = gw__server_hub(srv);
     pthread_mutex_lock(&hub->topics_lock);
     int rc = h->sub ? ps_topics_subscribe(h->sub, topic, len) : -ENOTCONN;
     pthread_mutex_unlock(&hub->topics_lock);
@@ -310,7 +309,7 @@ int gw_ws_subscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t l
 
 int gw_ws_unsubscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len)
 {
-    gw_ws_hub *hub = srv->ws;
+    gw_ws_hub *hub = gw__server_hub(srv);
     pthread_mutex_lock(&hub->topics_lock);
     int rc = h->sub ? ps_topics_unsubscribe(h->sub, topic, len) : -ENOTCONN;
     pthread_mutex_unlock(&hub->topics_lock);
@@ -319,7 +318,7 @@ int gw_ws_unsubscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t
 
 size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len)
 {
-    gw_ws_hub *hub = srv->ws;
+    gw_ws_hub *hub = gw__server_hub(srv);
     pthread_mutex_lock(&hub->topics_lock);
     size_t n = ps_topics_subscriber_count(hub->topics, topic, len);
     pthread_mutex_unlock(&hub->topics_lock);
@@ -329,7 +328,7 @@ size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len)
 long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcode,
                    const void *data, size_t dlen, gw_ws_handle *exclude)
 {
-    gw_ws_hub *hub = srv->ws;
+    gw_ws_hub *hub = gw__server_hub(srv);
     pthread_mutex_lock(&hub->topics_lock);
     size_t n = ps_topics_subscriber_count(hub->topics, topic, len);
     if (n && exclude && exclude->sub) {
@@ -365,7 +364,7 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
 
 void gw_ws_get_stats(gw_server *srv, gw_ws_stats *out)
 {
-    gw_ws_hub *hub = srv->ws;
+    gw_ws_hub *hub = gw__server_hub(srv);
     out->connections = atomic_load(&hub->open_count);
     pthread_mutex_lock(&hub->topics_lock);
     out->topics = ps_topics_count(hub->topics);
@@ -557,8 +556,8 @@ static void ping_sweep(lws_sorted_usec_list_t *sul)
             ps_frame_unref(ping);
         }
     }
-    if (hub->srv->context)
-        lws_sul_schedule(hub->srv->context, 0, &hub->ping_timer, ping_sweep, LWS_US_PER_SEC);
+    if (gw__server_context(hub->srv))
+        lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->ping_timer, ping_sweep, LWS_US_PER_SEC);
 }
 
 /* The upgrade is accepted: the 101 goes out first, then whatever is queued. */
@@ -568,7 +567,7 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
     c->open = 1;
     c->last_rx_us = now_us();
     if (hub->cfg.ping_interval && lws_dll2_is_detached(&hub->ping_timer.list))
-        lws_sul_schedule(hub->srv->context, 0, &hub->ping_timer, ping_sweep, LWS_US_PER_SEC);
+        lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->ping_timer, ping_sweep, LWS_US_PER_SEC);
     gw_ws_event *ev = new_event(GW_WS_OPEN, c->h);
     if (ev)
         post_event(hub, ev);
@@ -634,7 +633,7 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
 
 void gw_ws_run_commands(gw_server *srv)
 {
-    gw_ws_hub *hub = srv->ws;
+    gw_ws_hub *hub = gw__server_hub(srv);
     pthread_mutex_lock(&hub->cmd_lock);
     gw_ws_cmd *c = hub->cmd_head;
     hub->cmd_head = hub->cmd_tail = NULL;
@@ -678,7 +677,7 @@ static int header_copy(const gw_request *req, const char *name, char *out, size_
 int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char *rest,
                    size_t rest_len, const char **extra, const char **body)
 {
-    gw_ws_hub *hub = srv->ws;
+    gw_ws_hub *hub = gw__server_hub(srv);
     char buf[256];
     *extra = NULL;
     int status = 0;
@@ -697,13 +696,13 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
         status = 400, *body = "Invalid Sec-WebSocket-Key";
         goto refuse;
     }
-    if (atomic_load(&srv->draining)) {
+    if (gw__server_draining(srv)) {
         status = 503, *body = "Service Unavailable";
         goto refuse;
     }
     gw_param params[GW_ROUTER_MAX_PARAMS];
     int nparams = 0;
-    gw_route *route = gw_router_match(srv->router, GW_METHOD_WS, req->buf + req->path_off,
+    gw_route *route = gw_router_match(gw__server_router(srv), GW_METHOD_WS, req->buf + req->path_off,
                                       req->path_len, params, &nparams, NULL);
     if (!route) {
         status = 404, *body = "Not Found";
@@ -818,7 +817,7 @@ refuse:
 static int on_frame_message(void *ctx, int binary, unsigned char *data, size_t len)
 {
     gw_ws_conn *c = ctx;
-    gw_ws_hub *hub = ((gw_server *)lws_context_user(lws_get_context(c->wsi)))->ws;
+    gw_ws_hub *hub = gw__server_hub(lws_context_user(lws_get_context(c->wsi)));
     if (c->close_code) {
         free(data);
         return 0;
@@ -998,7 +997,7 @@ int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     gw_ws_conn *c = lws_get_opaque_user_data(wsi);
     if (!srv || (!c && reason != LWS_CALLBACK_EVENT_WAIT_CANCELLED))
         return 0;
-    gw_ws_hub *hub = srv->ws;
+    gw_ws_hub *hub = gw__server_hub(srv);
 
     switch (reason) {
     case LWS_CALLBACK_RAW_ADOPT:
