@@ -28,6 +28,7 @@ enum { GROW_NONE, GROW_URL, GROW_NAME, GROW_VALUE };
 typedef struct feed {
     gw_hp *hp;
     const char *start; /* the buffer being fed */
+    const char *end;
     char prev;         /* the byte before it (the last of the previous feed) */
     int paused;
 } feed;
@@ -438,6 +439,8 @@ static int on_headers_complete(http_parser *p)
     return 0;
 }
 
+static int check_chunk_end(gw_hp *hp, feed *f, const char *after);
+
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     gw_hp *hp = hp_of(p);
@@ -445,11 +448,29 @@ static int on_body(http_parser *p, const char *at, size_t len)
     hp->body_seen += len;
     if (hp->body_seen > hp->limits->max_body)
         return fail(hp, 413, "body over the limit");
+    if ((p->flags & F_CHUNKED) && p->content_length == 0 &&
+        check_chunk_end(hp, p->data, at + len))
+        return -1;
     if (hp->drop_body)
         return 0;
     if (grow(req, at, len))
         return fail(hp, 503, "out of memory");
     req->body_len += len;
+    return 0;
+}
+
+/* The end of a chunk's data: http-parser (unless built strict) skips the two bytes after it
+ * without looking; RFC 9112 7.1 says they are CRLF, and anything else desynchronises the
+ * framing. Checks what of them this feed holds; the rest is checked by gw_hp_feed. */
+static int check_chunk_end(gw_hp *hp, feed *f, const char *after)
+{
+    static const char crlf[2] = {'\r', '\n'};
+    hp->crlf_need = 2;
+    while (hp->crlf_need && after < f->end) {
+        if (*after++ != crlf[2 - hp->crlf_need])
+            return fail(hp, 400, "chunk data not followed by CRLF");
+        hp->crlf_need--;
+    }
     return 0;
 }
 
@@ -524,6 +545,7 @@ void gw_hp_reset(gw_hp *hp)
     hp->in_body = 0;
     hp->error_status = 0;
     hp->error_reason = NULL;
+    hp->crlf_need = 0;
     http_parser_init(PARSER(hp), HTTP_REQUEST);
 }
 
@@ -562,7 +584,20 @@ static int status_of(enum http_errno e, const char **reason)
 
 int gw_hp_feed(gw_hp *hp, const char *data, size_t len, size_t *consumed)
 {
-    feed f = {hp, data, hp->prev_byte, 0};
+    feed f = {hp, data, data + len, hp->prev_byte, 0};
+    static const char crlf[2] = {'\r', '\n'};
+    size_t at = 0;
+    while (hp->crlf_need && at < len) {
+        /* The end of a chunk that the previous feed began (see check_chunk_end): only
+         * checked here, http-parser consumes these bytes itself. */
+        if (data[at++] != crlf[2 - hp->crlf_need]) {
+            hp->error_status = 400;
+            hp->error_reason = "chunk data not followed by CRLF";
+            *consumed = 0;
+            return GW_HP_ERROR;
+        }
+        hp->crlf_need--;
+    }
     size_t done = 0;
     *consumed = 0;
     while (done < len) {

@@ -76,6 +76,7 @@ typedef struct gw_hp {
     int in_message;       /* a request has begun and not completed */
     int upgrade_kept;     /* the last request switches protocols (see GW_HP_UPGRADE) */
     char prev_byte;       /* the last byte of the previous feed (obs-fold detection) */
+    int crlf_need;        /* bytes of a chunk's closing CRLF not checked yet */
     gw_hp_grow grow;
     int error_status;     /* after GW_HP_ERROR: the status that answers it */
     const char *error_reason; /* after GW_HP_ERROR: a short reason for logs and tests */

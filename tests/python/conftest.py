@@ -465,8 +465,6 @@ def assert_serving() -> Callable[[AppServer], None]:
 # Tests of the HTTP/1.1 issue that the server does not pass yet, each with why. They run, and
 # must fail (strict): one that starts passing is a failure here until it is taken off this list.
 KNOWN_FAILURES = {
-    "test_http11_malformed.py::test_malformed_chunks_are_400_and_close[no-crlf-after-data]":
-        "http-parser 2.9.4 does not insist on the CRLF after a chunk's data",
 }
 
 
