@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BUILD := build
 STAMP := $(VENV)/.installed
 
-.PHONY: run test deps venv install test-c test-c-asan test-c-valgrind test-python bench bench-quick clean
+.PHONY: run test deps venv install test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz bench bench-quick clean
 
 # The main example: the chat app (rooms, a browser page). `make run APP=hello` starts the
 # smallest app instead.
@@ -15,7 +15,7 @@ APP ?= chat
 run: install
 	$(PY) examples/$(APP)/app.py
 
-test: install test-c test-python
+test: install test-c test-fuzz test-python
 
 deps:
 	@tools/install-deps
@@ -49,6 +49,14 @@ test-c-valgrind: venv
 	@[ -f $(BUILD)/ctest/build.ninja ] || $(VENV)/bin/meson setup $(BUILD)/ctest -Dpython=false -Dtests=true -Dbuildtype=debugoptimized
 	$(VENV)/bin/meson test -C $(BUILD)/ctest --print-errorlogs \
 		--wrapper='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet'
+
+# The parsers of untrusted bytes under libFuzzer with ASan+UBSan: a short run here, a long
+# one in `make fuzz` (tools/fuzz; the seed corpus is fuzz/corpus/, never written to).
+test-fuzz: deps
+	tools/fuzz short
+
+fuzz: deps
+	tools/fuzz long
 
 test-python: install
 	$(VENV)/bin/pytest tests/python

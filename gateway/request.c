@@ -13,6 +13,11 @@
 
 int gw_request_reserve(gw_request *req, size_t more)
 {
+    /* A buffer holds at most UINT32_MAX bytes (offsets are 32-bit). Checked first: past
+     * it, buf_len + more could wrap (and seem to fit) or cap could double to 0 (and the
+     * loop below never end). */
+    if (more > UINT32_MAX - req->buf_len)
+        return -ENOMEM;
     if (req->buf_len + more <= req->buf_cap)
         return 0;
     size_t cap = req->buf_cap ? req->buf_cap : 512;
@@ -30,8 +35,13 @@ int gw_request_reserve(gw_request *req, size_t more)
 
 int64_t gw_request_append(gw_request *req, const char *s, size_t len)
 {
+    /* s may be a string of this buffer, which growing it moves. */
+    uintptr_t from = (uintptr_t)s, base = (uintptr_t)req->buf;
+    int inside = req->buf && len && from >= base && from < base + req->buf_len;
     if (gw_request_reserve(req, len + 1))
         return -1;
+    if (inside)
+        s = req->buf + (from - base);
     int64_t off = (int64_t)req->buf_len;
     if (len)
         memcpy(req->buf + req->buf_len, s, len);
