@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BUILD := build
 STAMP := $(VENV)/.installed
 
-.PHONY: run test deps venv install test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz bench bench-quick clean
+.PHONY: run test deps venv install test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz compat bench bench-quick clean
 
 # The main example: the chat app (rooms, a browser page). `make run APP=hello` starts the
 # smallest app instead.
@@ -60,6 +60,11 @@ fuzz: deps
 
 test-python: install
 	$(VENV)/bin/pytest tests/python
+
+# Robyn 0.88.0's own integration suite, unmodified, against this package (tools/compat): a
+# test of tests/compat/passing.txt that stops passing fails the run.
+compat: install
+	$(PY) tools/compat
 
 bench: install
 	bench/run
