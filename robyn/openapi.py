@@ -364,8 +364,8 @@ class OpenAPI:
 
     def _response_content(self, annotation: Any) -> tuple[str, dict[str, Any]]:
         """(media type, schema) of the success response."""
-        if annotation is None or annotation is inspect.Signature.empty:
-            return "text/plain", {}
+        if annotation is None or annotation is type(None) or annotation is inspect.Signature.empty:
+            return "text/plain", {}  # what a handler returning None sends
         if isinstance(annotation, type) and issubclass(annotation, (Response, StreamingResponse, FileResponse)):
             return "text/plain", {}
         if annotation is str:  # a str return is sent as text/plain
