@@ -5,7 +5,11 @@ How each parameter is filled, in order (Robyn 0.88's rules):
 1. By annotation: `Request`; `QueryParams` (or a subclass); `Headers`; `PathParams`; `Method` or
    `RequestMethod`; `Url`; `FormData`; `Files`; `IPAddress`; `Identity`; `RequestBody` or a
    subclass of `Body` -> `request.body`; a subclass of `JsonBody`, or a TypedDict -> `request.json()`
-   (invalid JSON answers 400 `{"error": "Invalid JSON body: ..."}` without calling the handler).
+   (invalid JSON answers 400 `{"error": "Invalid JSON body: ..."}` without calling the handler);
+   a Pydantic 2 model -> the body validated into it with `model_validate_json` (any failure, bad
+   JSON or an empty body included, answers 422 `{"detail": [pydantic's errors], "error":
+   "Validation Error"}` without calling the handler, as Robyn 0.88). Only one Pydantic body per
+   handler: two are a TypeError at registration. Pydantic is never imported here.
 2. By name: `r`, `req`, `request` -> the Request; `query_params`, `headers`, `path_params`, `body`,
    `method`, `url`, `ip_addr`, `identity`, `form_data`, `files` -> that part of the request;
    `global_dependencies`, `router_dependencies` -> those entries of `dependencies` (keyed by
@@ -33,6 +37,7 @@ import functools
 import inspect
 import logging
 import operator
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -159,6 +164,7 @@ def compile_handler(
         if source is None:
             source = _param_getter(param.name, annotation, param.default, param.name in route_params)
         plan.append((param, source))
+    _check_pydantic(handler, plan)
     return is_async, _generate(handler, plan, is_async)
 
 
@@ -184,7 +190,7 @@ def _generate(handler: Callable[..., Any], plan: list[tuple[inspect.Parameter, A
             needs_request, expr = True, "r"
         else:
             getter = operator.attrgetter(source) if isinstance(source, str) else source
-            needs_request, catches = True, catches or getter is _json_body
+            needs_request, catches = True, catches or getattr(getter, "answers_early", False)
             namespace[f"g{index}"] = getter
             expr = f"g{index}(r)"
         if param.kind is param.VAR_KEYWORD:
@@ -228,6 +234,64 @@ def _json_body(request: Request) -> Any:
         raise _EarlyResponse(
             Response(400, {"Content-Type": "application/json"}, jsonify({"error": f"Invalid JSON body: {exc}"}))
         ) from None
+
+
+_json_body.answers_early = True  # type: ignore[attr-defined]
+
+
+def is_pydantic_model(annotation: Any) -> bool:
+    """True for a subclass of pydantic.BaseModel. Never imports pydantic: a class that is a
+    model means pydantic is already imported."""
+    pydantic = sys.modules.get("pydantic")
+    base = getattr(pydantic, "BaseModel", None)
+    return base is not None and isinstance(annotation, type) and issubclass(annotation, base)
+
+
+def _pydantic_body_getter(model: Any) -> Getter:
+    """Validates the body as JSON into `model` (Pydantic v2's model_validate_json, as Robyn).
+    Any failure, bad JSON included, answers 422 {"detail": [...], "error": "Validation Error"}."""
+    pydantic = sys.modules["pydantic"]
+    validate = getattr(model, "model_validate_json", None)
+    if validate is None:
+        raise TypeError(f"Pydantic body parameters need Pydantic 2 (model_validate_json); "
+                        f"pydantic {getattr(pydantic, 'VERSION', '?')} is installed")
+    validation_error = pydantic.ValidationError
+
+    def pydantic_body(request: Request) -> Any:
+        try:
+            return validate(request.body)
+        except validation_error as exc:
+            detail = {"detail": _json_safe_errors(exc.errors()), "error": "Validation Error"}
+            raise _EarlyResponse(Response(422, {"Content-Type": "application/json"}, jsonify(detail))) from None
+
+    pydantic_body.answers_early = True  # type: ignore[attr-defined]
+    return pydantic_body
+
+
+def _json_safe_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's error dicts with what JSON cannot hold made plain, as Robyn sends them:
+    `loc` a list, bytes `input` decoded, `ctx` values as strings."""
+    safe = []
+    for error in errors:
+        error = dict(error)
+        error["loc"] = list(error.get("loc", ()))
+        if isinstance(error.get("input"), (bytes, bytearray)):
+            error["input"] = bytes(error["input"]).decode("utf-8", "replace")
+        ctx = error.get("ctx")
+        if isinstance(ctx, dict):
+            error["ctx"] = {key: str(value) for key, value in ctx.items()}
+        safe.append(error)
+    return safe
+
+
+def _check_pydantic(handler: Callable[..., Any], plan: list[tuple[inspect.Parameter, Any]]) -> None:
+    """One Pydantic body per handler (the whole body is parsed into it), and Pydantic v2."""
+    names = [param.name for param, source in plan if getattr(source, "__name__", "") == "pydantic_body"]
+    if len(names) > 1:
+        raise TypeError(
+            f"Handler '{getattr(handler, '__name__', handler)}' has multiple Pydantic body parameters {names}. "
+            "Only one Pydantic body parameter per handler is supported — the entire request body is parsed "
+            "into that single model.")
 
 
 def _leftover_getter(bound: set[str], route_params: frozenset[str]) -> Getter:
@@ -292,6 +356,8 @@ def _source_by_annotation(annotation: Any) -> Any:
     if source is not None:
         return source
     if isinstance(annotation, type):
+        if is_pydantic_model(annotation):
+            return _pydantic_body_getter(annotation)
         if issubclass(annotation, JsonBody) or typing.is_typeddict(annotation):
             return _json_body
         if issubclass(annotation, Body):

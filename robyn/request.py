@@ -10,15 +10,17 @@ because it must be str or bytes. (Measured on CPython 3.11, this beats `__slots_
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar, overload
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from robyn.datastructures import Headers, QueryParams
+from robyn.exceptions import HTTPException
 from robyn.types import Identity, Url
 
-__all__ = ["Job", "Request"]
+__all__ = ["Job", "Request", "FormError", "FormLimits", "FORM_LIMITS"]
 
 _T = TypeVar("_T")
 
@@ -163,25 +165,88 @@ def _build_url(job: Any) -> Url:
 
 
 def _build_forms(request: Request) -> tuple[dict[str, str], dict[str, bytes]]:
-    """Parses the body once for both `form_data` and `files`, and stores both."""
+    """Parses the body once for both `form_data` and `files`, and stores both.
+
+    Raises FormError (400 or 413) for a body that cannot be parsed or is over a limit; nothing
+    is stored then, so every read raises the same error.
+    """
     form_data: dict[str, str] = {}
     files: dict[str, bytes] = {}
     content_type = request.headers.get("content-type") or ""
     media_type, _, params = content_type.partition(";")
     media_type = media_type.strip().lower()
     if media_type == "application/x-www-form-urlencoded":
-        form_data = dict(parse_qsl(request._raw.decode("utf-8", "replace"), keep_blank_values=True))
+        form_data = _parse_urlencoded(request._raw)
     elif media_type == "multipart/form-data":
         boundary = _params(params).get("boundary")
-        if boundary:
-            form_data, files = _parse_multipart(request._raw, boundary.encode("latin-1"))
+        if not boundary:
+            raise FormError(400, "Malformed multipart body: the Content-Type has no boundary")
+        form_data, files = _parse_multipart(request._raw, boundary)
     request.__dict__.setdefault("form_data", form_data)
     request.__dict__.setdefault("files", files)
     return form_data, files
 
 
+class FormError(HTTPException):
+    """A form body that cannot be parsed (400) or is over a limit of FORM_LIMITS (413).
+
+    Raised by the first read of `request.form_data` or `request.files`; the app answers it like
+    any HTTPException: the status with `detail` as a text/plain body.
+    """
+
+
+class FormLimits:
+    """Limits on form bodies, from the environment when robyn is imported (docs/http.md):
+
+    ROBYN_MAX_FORM_FIELD_SIZE  bytes in one non-file field (default 1 MiB, as Starlette)
+    ROBYN_MAX_FORM_FILE_SIZE   bytes in one uploaded file (default 0: no limit but the body's)
+    ROBYN_MAX_FORM_PARTS       parts of a multipart body, or fields of an urlencoded one (1000)
+
+    The whole body is limited first, by max_payload_size (413 before any Python runs). Assign
+    the attributes to change a limit at run time.
+    """
+
+    def __init__(self) -> None:
+        self.max_field_size = _env_limit("ROBYN_MAX_FORM_FIELD_SIZE", 1024 * 1024)
+        self.max_file_size = _env_limit("ROBYN_MAX_FORM_FILE_SIZE", 0)
+        self.max_parts = _env_limit("ROBYN_MAX_FORM_PARTS", 1000)
+
+
+def _env_limit(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, not {value}")
+    return value
+
+
+FORM_LIMITS = FormLimits()
+
+
+def _parse_urlencoded(body: bytes) -> dict[str, str]:
+    """Fields of an application/x-www-form-urlencoded body (the last value of a repeated name)."""
+    limit = FORM_LIMITS.max_parts
+    try:
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=limit or None)
+    except ValueError:  # parse_qsl's "Max number of fields exceeded"
+        raise FormError(413, f"Form body has more than {limit} fields") from None
+    field_limit = FORM_LIMITS.max_field_size
+    if field_limit:
+        for name, value in pairs:
+            if len(value) > field_limit:
+                raise FormError(413, f"Form field '{name}' is larger than {field_limit} bytes")
+    return dict(pairs)
+
+
 # One header parameter: name=token or name="quoted \"string\"".
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+# In a quoted string only \" and \\ are escapes: browsers send Windows paths (C:\dir\f.txt) as they are.
+_QUOTED_ESCAPE = re.compile(r'\\(["\\])')
 
 
 def _params(text: str) -> dict[str, str]:
@@ -190,44 +255,105 @@ def _params(text: str) -> dict[str, str]:
     for name, value in _PARAM.findall(";" + text if not text.startswith(";") else text):
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            value = _QUOTED_ESCAPE.sub(r"\1", value[1:-1])
         found[name.lower()] = value
     return found
 
 
-def _parse_multipart(body: bytes, boundary: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+def _ext_value(value: str) -> str | None:
+    """An RFC 5987 value (`UTF-8''na%C3%AFve.txt`), decoded; None when it is not one."""
+    charset, quote, rest = value.partition("'")
+    _, quote2, encoded = rest.partition("'")
+    if not (quote and quote2):
+        return None
+    try:
+        return unquote(encoded, encoding=charset or "utf-8", errors="strict")
+    except (LookupError, UnicodeDecodeError):
+        return None
+
+
+def _parse_multipart(body: bytes, boundary: str) -> tuple[dict[str, str], dict[str, bytes]]:
     """Splits a multipart/form-data body into (form fields, files by file name), as Robyn does.
 
     A part with a filename is a file (keyed by the file name); other parts are fields, skipped
     when they are not valid UTF-8. A later part with the same key replaces an earlier one.
+    A preamble before the first boundary and an epilogue after the last are ignored (RFC 2046).
+    Anything else out of shape is a FormError(400) naming what is wrong; a part over a limit
+    is a FormError(413).
     """
+    if len(boundary) > 70:  # RFC 2046 caps it at 70 characters
+        raise FormError(400, "Malformed multipart body: the boundary is longer than 70 characters")
+    delimiter = b"--" + boundary.encode("latin-1", "replace")
+    next_delimiter = b"\r\n" + delimiter
+    if body.startswith(delimiter):
+        pos = len(delimiter)
+    else:
+        found = body.find(next_delimiter)
+        if found < 0:
+            raise FormError(400, "Malformed multipart body: no boundary line")
+        pos = found + len(next_delimiter)
+    limits = FORM_LIMITS
     form_data: dict[str, str] = {}
     files: dict[str, bytes] = {}
-    for part in (b"\r\n" + body).split(b"\r\n--" + boundary)[1:]:
-        if part.startswith(b"--"):
-            break
-        line_end = part.find(b"\r\n")  # the rest of the delimiter line is padding
-        if line_end < 0:
-            continue
-        rest = part[line_end + 2 :]
-        if rest.startswith(b"\r\n"):
-            head, data = b"", rest[2:]
+    number = 0
+    while True:
+        if body.startswith(b"--", pos):
+            return form_data, files  # the closing delimiter; the rest is the epilogue
+        line_end = body.find(b"\r\n", pos)
+        if line_end < 0 or body[pos:line_end].strip(b" \t"):
+            raise FormError(400, "Malformed multipart body: a boundary line is not followed by CRLF")
+        number += 1
+        if limits.max_parts and number > limits.max_parts:
+            raise FormError(413, f"Multipart body has more than {limits.max_parts} parts")
+        head_start = line_end + 2
+        if body.startswith(b"\r\n", head_start):
+            head, data_start = b"", head_start + 2
         else:
-            head, sep, data = rest.partition(b"\r\n\r\n")
-            if not sep:
-                continue
-        disposition = ""
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "content-disposition":
-                disposition = value
-        params_text = disposition.partition(";")[2]
-        params = _params(params_text)
-        if "filename" in params:
-            files[params["filename"]] = data
+            head_end = body.find(b"\r\n\r\n", head_start)
+            if head_end < 0:
+                raise FormError(400, f"Malformed multipart body: part {number} has no end of headers")
+            head, data_start = body[head_start:head_end], head_end + 4
+        data_end = body.find(next_delimiter, data_start)
+        if data_end < 0:
+            raise FormError(400, "Malformed multipart body: no closing boundary (the body is cut short)")
+        name, filename = _disposition(head, number)
+        size = data_end - data_start
+        if filename is not None:
+            if limits.max_file_size and size > limits.max_file_size:
+                raise FormError(413, f"Multipart file '{filename}' is larger than {limits.max_file_size} bytes")
+            files[filename] = body[data_start:data_end]
         else:
+            if limits.max_field_size and size > limits.max_field_size:
+                raise FormError(413, f"Multipart field '{name}' is larger than {limits.max_field_size} bytes")
             try:
-                form_data[params.get("name", "")] = data.decode()
+                form_data[name] = body[data_start:data_end].decode()
             except UnicodeDecodeError:
-                continue
-    return form_data, files
+                pass  # Robyn keeps only fields that are text
+        pos = data_end + len(next_delimiter)
+
+
+def _disposition(head: bytes, number: int) -> tuple[str, str | None]:
+    """(name, filename or None) from a part's Content-Disposition; FormError(400) without one."""
+    disposition = None
+    for line in head.decode("utf-8", "replace").split("\r\n"):
+        if not line:  # a part with no headers at all
+            continue
+        header, colon, value = line.partition(":")
+        if not colon:
+            raise FormError(400, f"Malformed multipart body: part {number} has a header line without a colon")
+        if header.strip().lower() == "content-disposition":
+            disposition = value
+    if disposition is None:
+        raise FormError(400, f"Malformed multipart body: part {number} has no Content-Disposition header")
+    kind, _, params_text = disposition.partition(";")
+    if kind.strip().lower() != "form-data":
+        raise FormError(400, f"Malformed multipart body: part {number} is not form-data")
+    params = _params(params_text)
+    name = params.get("name")
+    if name is None:
+        raise FormError(400, f"Malformed multipart body: part {number} has no name")
+    filename = params.get("filename")
+    extended = params.get("filename*")
+    if extended is not None:  # RFC 7578 4.2: when both are given, filename* wins
+        filename = _ext_value(extended) or filename
+    return name, filename

@@ -144,8 +144,8 @@ class Cookie:
             parts.append("Secure")
         if self.path is not None:
             parts.append(f"Path={self.path}")
-        if self.domain:
-            parts.append(f"Domain={self.domain.lstrip('.')}")
+        if self.domain is not None:  # one leading dot is dropped, as the cookie crate does
+            parts.append(f"Domain={self.domain[1:] if self.domain.startswith('.') else self.domain}")
         if self.max_age is not None:
             parts.append(f"Max-Age={self.max_age}")
         return "; ".join(parts)
@@ -302,11 +302,33 @@ class Response:
         http_only: bool = False,
         same_site: str | None = None,
     ) -> None:
-        """Sets (or replaces) the cookie `key`."""
+        """Sets (or replaces) the cookie `key`. Serialized as Robyn 0.88 (actix's cookie crate) does:
+        `key=value; HttpOnly; SameSite=X; Secure; Path=p; Domain=d; Max-Age=n` (each attribute
+        only when given; SameSite=None adds Secure; `expires` is kept but not sent). A SameSite
+        other than Strict/Lax/None (any case) makes the cookie skipped with a warning, as Robyn.
+        Raises TypeError for an argument of the wrong type."""
+        _check_cookie_args(key, value, path, domain, max_age, expires, secure, http_only, same_site)
         self.cookies.set(key, Cookie(value, path, domain, max_age, expires, secure, http_only, same_site))
 
     def __repr__(self) -> str:
         return f"Response(status_code={self.status_code}, headers={self._headers!r}, description={self._description!r})"
+
+
+def _check_cookie_args(key: Any, value: Any, path: Any, domain: Any, max_age: Any, expires: Any,
+                       secure: Any, http_only: Any, same_site: Any) -> None:
+    for name, given in (("key", key), ("value", value)):
+        if not isinstance(given, str):
+            raise TypeError(f"set_cookie() {name} must be a str, not {type(given).__name__}")
+    for name, given in (("path", path), ("domain", domain), ("expires", expires), ("same_site", same_site)):
+        if given is not None and not isinstance(given, str):
+            raise TypeError(f"set_cookie() {name} must be a str or None, not {type(given).__name__}")
+    if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int)):
+        raise TypeError(f"set_cookie() max_age must be an int or None, not {type(max_age).__name__}")
+    for name, given in (("secure", secure), ("http_only", http_only)):
+        if not isinstance(given, bool):
+            raise TypeError(f"set_cookie() {name} must be a bool, not {type(given).__name__}")
+    if not key or any(c in key for c in ' \t\r\n;,="'):
+        raise ValueError(f"set_cookie() key must be a cookie name (a token), not {key!r}")
 
 
 class FileResponse:

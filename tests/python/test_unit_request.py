@@ -6,7 +6,7 @@ import pytest
 from fakes import FakeJob
 
 from robyn.datastructures import Headers, QueryParams
-from robyn.request import Request
+from robyn.request import FormError, Request
 from robyn.types import Identity, Url
 
 MULTIPART_BODY = (
@@ -185,15 +185,30 @@ def test_multipart_form() -> None:
     assert job.reads["body"] == 1
 
 
-def test_multipart_part_without_headers_and_unquoted_boundary() -> None:
-    body = b"--b1\r\n\r\nanon\r\n--b1\r\nContent-Disposition: form-data; name=x\r\n\r\n1\r\n--b1--\r\n"
+def test_multipart_unquoted_boundary() -> None:
+    body = b"--b1\r\nContent-Disposition: form-data; name=x\r\n\r\n1\r\n--b1--\r\n"
     request = Request(FakeJob(headers=[("content-type", "multipart/form-data; boundary=b1")], body=body))
-    assert request.form_data == {"": "anon", "x": "1"}
+    assert request.form_data == {"x": "1"}
 
 
-@pytest.mark.parametrize(
-    "content_type", [[], [("content-type", "application/json")], [("content-type", "multipart/form-data")]]
-)
+def test_multipart_part_without_headers_is_400() -> None:
+    body = b"--b1\r\n\r\nanon\r\n--b1--\r\n"
+    request = Request(FakeJob(headers=[("content-type", "multipart/form-data; boundary=b1")], body=body))
+    with pytest.raises(FormError) as info:
+        request.form_data  # noqa: B018
+    assert (info.value.status_code, info.value.detail) == (
+        400, "Malformed multipart body: part 1 has no Content-Disposition header")
+
+
+def test_multipart_without_boundary_is_400() -> None:
+    request = Request(FakeJob(headers=[("content-type", "multipart/form-data")], body=b"a=1"))
+    with pytest.raises(FormError) as info:
+        request.files  # noqa: B018
+    assert (info.value.status_code, info.value.detail) == (
+        400, "Malformed multipart body: the Content-Type has no boundary")
+
+
+@pytest.mark.parametrize("content_type", [[], [("content-type", "application/json")]])
 def test_no_form_without_a_form_content_type(content_type: list[tuple[str, str]]) -> None:
     request = Request(FakeJob(headers=content_type, body=b"a=1"))
     assert request.form_data == {}
