@@ -359,12 +359,11 @@ static int verdict(gw_static_hit *hit, int v, int status, const char *reason)
     return v;
 }
 
-/* What is not served: 404 where the mount answers for its whole prefix, else routed on. */
+/* What a mount does not serve goes on to the routes, which answer 404 when none has it. */
 static int not_served(const gw_static_mount *m, gw_static_hit *hit, const char *reason)
 {
+    (void)m;
     gw_static_hit_clear(hit);
-    if (m->index_file || m->listing)
-        return verdict(hit, GW_STATIC_REFUSE, 404, reason);
     return verdict(hit, GW_STATIC_PASS, 0, reason);
 }
 
@@ -477,7 +476,7 @@ int gw_static_resolve(const gw_static_mount *m, const char *path, size_t path_le
         snprintf(hit->fs_path, sizeof(hit->fs_path), "%s", dir);
         return verdict(hit, GW_STATIC_LISTING, 0, "listing");
     }
-    return verdict(hit, GW_STATIC_REFUSE, 404, "directory without its index file");
+    return verdict(hit, GW_STATIC_PASS, 0, "directory without its index file");
 }
 
 /* ---- content types ------------------------------------------------------------------------ */

@@ -5,9 +5,9 @@
  * A mount is made before the server starts and lives as long as the server. For a GET
  * or HEAD under a mount's prefix, gw_static_resolve() decides what the mount does with
  * the path: serve a file, list a directory, redirect to the directory's slash form,
- * refuse (400 for a path that tries to climb out or to hide a slash, 404 for what is not
- * served), or pass, so that the request is routed as if the mount were not there (a
- * mount with neither index file nor listing serves regular files only, as Robyn's does).
+ * refuse (400 for a path that tries to climb out or to hide a slash), or pass, so that
+ * the request is routed as if the mount were not there (the routes answer 404 when none
+ * has the path). A mount with neither index file nor listing serves regular files only.
  * gw_static_answer() turns a resolution into the bytes of the answer: a complete
  * response for small files, listings, redirects, refusals and 304s, or a head plus an
  * open file that the connection sends from disk as the socket drains.
@@ -43,13 +43,13 @@ enum gw_static_verdict {
     GW_STATIC_FILE,     /* a regular file: hit->fd is open on it, hit->st describes it */
     GW_STATIC_LISTING,  /* a directory to list: hit->fs_path names it */
     GW_STATIC_REDIRECT, /* a directory asked for without its trailing slash: 302 */
-    GW_STATIC_REFUSE    /* answered hit->status (400 or 404) */
+    GW_STATIC_REFUSE    /* answered hit->status (400) */
 };
 
 /* A resolution. Owns hit->fd when it is >= 0: release with gw_static_hit_clear(). */
 typedef struct gw_static_hit {
     int verdict;
-    int status;              /* GW_STATIC_REFUSE: 400 or 404 */
+    int status;              /* GW_STATIC_REFUSE: 400; GW_STATIC_REDIRECT: 302 */
     const char *reason;      /* GW_STATIC_REFUSE: why, for tests and logs (static string) */
     int fd;                  /* GW_STATIC_FILE: the open file; -1 otherwise */
     struct stat st;          /* GW_STATIC_FILE */
@@ -103,14 +103,13 @@ const gw_static_mount *gw_static_find(const gw_static_set *set, const char *path
  * for PASS) and returns hit->verdict. The rules, in order:
  *   400  a segment is "." or "..", a segment holds a NUL byte, or raw_path holds "%2f"
  *        or "%5c" (an encoded slash or backslash);
- *   pass/404  a segment starts with '.' (hidden), the path does not exist, it cannot be
+ *   pass  a segment starts with '.' (hidden), the path does not exist, it cannot be
  *        read, it is not a regular file or directory, or it resolves (through symbolic
- *        links) outside the mount's root: 404 on a mount with an index file or a listing,
- *        pass on a plain mount;
+ *        links) outside the mount's root;
  *   FILE  a regular file;
- *   a directory: pass on a plain mount; else REDIRECT when path lacks its trailing
- *        slash; else FILE for its index file when there is one (same rules), else
- *        LISTING when listings are on, else 404.
+ *   a directory: pass on a mount without index file and listing; else REDIRECT when path
+ *        lacks its trailing slash; else FILE for its index file when there is one (same
+ *        rules), else LISTING when listings are on, else pass.
  */
 int gw_static_resolve(const gw_static_mount *m, const char *path, size_t path_len,
                       const char *raw_path, size_t raw_len, gw_static_hit *hit);
