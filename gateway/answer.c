@@ -26,8 +26,13 @@ void gw__wake_io(gw_server *srv)
 
 void gw__pending_unref(gw_pending *p)
 {
-    if (atomic_fetch_sub(&p->refs, 1) == 1)
+    if (atomic_fetch_sub(&p->refs, 1) == 1) {
+        if (p->file) {
+            gw_static_answer_clear(p->file);
+            free(p->file);
+        }
         free(p);
+    }
 }
 
 /* Hands a part to the I/O thread (any thread). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,9 @@
 /* How long a closing connection reads and drops what the client still sends, so that
  * the client reads our answer rather than a reset. */
 #define GW_LINGER_US (2 * 1000 * 1000)
+/* The most of a static file sent in one pass over a connection, so that a fast reader of
+ * a large file does not keep the I/O thread from the others. */
+#define GW_FILE_PASS_MAX (1024u * 1024u)
 /* Output not yet taken by the socket past which reading pauses (a client that pipelines
  * and does not read its answers). */
 #define GW_OUT_PAUSE (1024u * 1024u)
@@ -43,6 +47,7 @@ typedef struct gw_http_conn {
     int in_rx;      /* inside our own RX callback (closing is by return value there) */
     int resuming;   /* parsing held bytes from flush(): no handover from there */
     size_t flush_slot; /* 1 + index in srv->flush while marked */
+    gw_static_answer static_ans; /* a static answer, from its request's head to its end */
     int64_t head_since, last_rx, idle_since, linger_until;
     char ip[GW_PEER_ADDRESS_MAX];
 } gw_http_conn;
@@ -209,6 +214,40 @@ static void free_part(gw_part *part)
         free(part);
 }
 
+/* Sends what the socket takes of the static file of the front slot p, straight from
+ * disk, once nothing waits in the output ahead of it; marks p done at the file's end. */
+static void send_file(gw_http_conn *c, gw_pending *p)
+{
+    gw_static_answer *f = p->file;
+    if (c->out_off < c->out_len)
+        return; /* its head is still in the output: flush() comes back once it is out */
+    size_t sent_now = 0;
+    while (f->file_left && sent_now < GW_FILE_PASS_MAX) {
+        size_t want = f->file_left < 256u * 1024u ? f->file_left : 256u * 1024u;
+        ssize_t n = sendfile(c->fd, f->file_fd, &f->file_off, want);
+        if (n > 0) {
+            f->file_left -= (size_t)n;
+            sent_now += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        /* An error, or the file got shorter than the length announced: the connection
+         * cannot be finished. */
+        kill_conn(c);
+        return;
+    }
+    if (f->file_left)
+        return; /* the pass is over: flush() asks for WRITEABLE to go on */
+    gw_static_answer_clear(f);
+    free(f);
+    p->file = NULL;
+    p->done = 1;
+    c->outstanding--;
+}
+
 /* Moves what the slots at the front have ready into the output, in order, and pops the
  * finished ones. */
 static void gather(gw_http_conn *c)
@@ -239,8 +278,10 @@ static void gather(gw_http_conn *c)
                 p->close_after = 1;
             free_part(part);
         }
+        if (!p->done && p->file && !c->dead)
+            send_file(c, p);
         if (!p->done)
-            break; /* a stream: later answers wait behind it */
+            break; /* a stream or a file: later answers wait behind it */
         c->first = p->next_slot;
         if (!c->first)
             c->last = NULL;
@@ -282,9 +323,9 @@ static void flush(gw_http_conn *c)
     if (c->dead)
         return;
     size_t backlog = c->out_len - c->out_off;
-    if (backlog)
+    if (backlog || (c->first && c->first->file))
         lws_callback_on_writable(c->wsi);
-    else
+    if (!backlog)
         c->out_off = c->out_len = 0;
     if (c->first && c->first->streaming) {
         atomic_store(&c->first->conn_backlog, backlog);
@@ -330,6 +371,98 @@ static gw_request *new_request(void *ctx)
     return gw_pool_take(&c->srv->pool);
 }
 
+/* Static directories come before the routes, as in Robyn: a GET or HEAD that a mount
+ * takes gets its answer built here, kept on the connection until the request's (dropped)
+ * body is over. Returns 1 when the mount answers. */
+static const gw_route static_route = {.kind = GW_ROUTE_STATIC, .method = GW_METHOD_GET};
+
+static void raw_path(const gw_request *req, const char **path, size_t *len)
+{
+    const char *t = req->buf + req->target_off;
+    size_t n = req->target_len, end = 0;
+    while (end < n && t[end] != '?' && t[end] != '#')
+        end++;
+    *path = t;
+    *len = end;
+}
+
+static int route_static(gw_http_conn *c, gw_request *req)
+{
+    const char *path = req->buf + req->path_off;
+    const gw_static_mount *m = gw_static_find(c->srv->statics, path, req->path_len);
+    if (!m)
+        return 0;
+    const char *raw;
+    size_t raw_len;
+    raw_path(req, &raw, &raw_len);
+    gw_static_hit hit;
+    if (gw_static_resolve(m, path, req->path_len, raw, raw_len, &hit) == GW_STATIC_PASS)
+        return 0;
+    gw_static_answer_clear(&c->static_ans);
+    if (gw_static_answer_build(m, req, &hit, &c->static_ans)) {
+        req->refuse = 503;
+        req->keep_alive = 0;
+        return 1;
+    }
+    req->route = &static_route;
+    return 1;
+}
+
+/* Whether a GET of req's path would be answered 200 by a mount (for the 405 of other
+ * methods there). */
+static int static_would_serve(gw_server *srv, const gw_request *req)
+{
+    const char *path = req->buf + req->path_off;
+    const gw_static_mount *m = gw_static_find(srv->statics, path, req->path_len);
+    if (!m)
+        return 0;
+    const char *raw;
+    size_t raw_len;
+    raw_path(req, &raw, &raw_len);
+    gw_static_hit hit;
+    int v = gw_static_resolve(m, path, req->path_len, raw, raw_len, &hit);
+    gw_static_hit_clear(&hit);
+    return v == GW_STATIC_FILE || v == GW_STATIC_LISTING;
+}
+
+/* Owes the static answer kept on the connection: at once when it is whole, else in a
+ * slot of its own that sends the file from disk as the socket drains. */
+static void owe_static(gw_http_conn *c, int keep_alive)
+{
+    gw_static_answer *a = &c->static_ans;
+    if (a->file_fd < 0) {
+        owe(c, a->head, a->head_len, !keep_alive);
+        gw_static_answer_clear(a);
+        return;
+    }
+    gw_static_answer *file = malloc(sizeof(*file));
+    char *head = file ? gw_response_alloc(a->head_len) : NULL;
+    gw_pending *p = head ? slot_new(c) : NULL;
+    if (!p) {
+        gw_response_free(head);
+        free(file);
+        gw_static_answer_clear(a);
+        kill_conn(c);
+        return;
+    }
+    memcpy(head, a->head, a->head_len);
+    p->own.data = head;
+    p->own.len = a->head_len;
+    p->ready_head = p->ready_tail = &p->own;
+    p->close_after = !keep_alive;
+    free(a->head);
+    *file = *a;
+    file->head = NULL;
+    file->head_len = 0;
+    a->head = NULL;
+    a->file_fd = -1;
+    a->file_left = 0;
+    p->file = file;
+    c->outstanding++; /* counted like a request Python works on, until the file is out */
+    if (!keep_alive)
+        c->read_done = 1;
+}
+
 /* Fills in the route of req, or req->refuse with the status that answers it. */
 static void route_request(gw_http_conn *c, gw_request *req)
 {
@@ -343,6 +476,9 @@ static void route_request(gw_http_conn *c, gw_request *req)
         return;
     const char *path = req->buf + req->path_off;
     size_t plen = req->path_len;
+    if (srv->statics && (req->method == GW_METHOD_GET || req->method == GW_METHOD_HEAD) &&
+        route_static(c, req))
+        return;
     gw_param params[GW_ROUTER_MAX_PARAMS];
     int nparams = 0;
     unsigned allowed = 0;
@@ -362,6 +498,9 @@ static void route_request(gw_http_conn *c, gw_request *req)
         }
         if (allowed & (1u << GW_METHOD_GET))
             allowed |= 1u << GW_METHOD_HEAD; /* HEAD is served by every GET route */
+        if (!allowed && srv->statics && req->method >= 0 && req->method != GW_METHOD_OPTIONS &&
+            static_would_serve(srv, req))
+            allowed = (1u << GW_METHOD_GET) | (1u << GW_METHOD_HEAD);
         req->refuse = allowed ? 405 : (req->method < 0 || req->method == GW_METHOD_CONNECT) ? 501 : 404;
         req->allowed = allowed;
         return;
@@ -431,7 +570,7 @@ static int on_head(void *ctx, gw_request *req)
         static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
         owe(c, go_on, sizeof(go_on) - 1, 0);
     }
-    if (req->refuse || req->route->kind == GW_ROUTE_CONST)
+    if (req->refuse || req->route->kind == GW_ROUTE_CONST || req->route->kind == GW_ROUTE_STATIC)
         return GW_HP_BODY_DROP;
     return GW_HP_BODY_KEEP;
 }
@@ -464,6 +603,9 @@ static int on_request(void *ctx, gw_request *req)
     int keep_alive = req->keep_alive;
     if (req->refuse) {
         refuse(c, req);
+        gw_request_release(req);
+    } else if (req->route->kind == GW_ROUTE_STATIC) {
+        owe_static(c, keep_alive);
         gw_request_release(req);
     } else if (req->route->kind == GW_ROUTE_CONST && req->route->const_response) {
         const gw_route *r = req->route;
@@ -600,6 +742,7 @@ static gw_http_conn *conn_new(gw_server *srv, struct lws *wsi)
     c->wsi = wsi;
     c->srv = srv;
     c->fd = lws_get_socket_fd(wsi);
+    c->static_ans.file_fd = -1;
     gw_hp_init(&c->hp, &srv->limits, &parser_callbacks, c);
     c->idle_since = c->last_rx = now_us();
     lws_get_peer_simple(wsi, c->ip, sizeof(c->ip));
@@ -654,6 +797,7 @@ static void conn_free(gw_http_conn *c)
     conn_unlink(c);
     gw_hp_reset(&c->hp);
     gw_request_release(c->upgrade);
+    gw_static_answer_clear(&c->static_ans);
     free(c->held);
     free(c->out);
     free(c);

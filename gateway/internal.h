@@ -13,6 +13,7 @@
 #include "httpparse.h"
 #include "serverlink.h"
 #include "server.h"
+#include "static.h"
 #include "ws.h"
 
 #define GW_LWS_AT_LEAST(maj, min)                                                               \
@@ -62,6 +63,8 @@ struct gw_pending {
     atomic_int loop_wait;          /* that writer is on the event loop (wants the list) */
     int listed;                    /* on srv->writable_head; guarded by stream_lock */
     void *waiter;                  /* the bridge's callback; GIL-protected */
+    struct gw_static_answer *file; /* a static file still to send from disk after the
+                                      parts (I/O thread only; NULL for none) */
     struct gw_pending *next_writable; /* srv->writable list */
 };
 
@@ -134,6 +137,8 @@ struct gw_server {
     lws_sorted_usec_list_t sweep_timer;
 
     gw_ws_hub *ws; /* WebSocket connections, topics and their queues (ws.c) */
+
+    struct gw_static_set *statics; /* serve_directory mounts (static.c); NULL for none */
 };
 
 /* I/O thread, after each lws_service() round: hands the round's requests over

@@ -27,6 +27,7 @@
 #include "frame.h"
 #include "router.h"
 #include "server.h"
+#include "static.h"
 #include "ws.h"
 
 typedef struct {
@@ -1503,6 +1504,41 @@ static PyObject *Server_get_port(ServerObject *self, void *closure)
     return PyLong_FromLong(gw_server_port(self->srv));
 }
 
+/* ---- static directories (serve_directory) ------------------------------------------- */
+
+PyDoc_STRVAR(Server_serve_directory_doc,
+"serve_directory(route, directory, index_file=None, listing=False)\n--\n\n"
+"Serves the files under directory at the URL prefix route from the I/O thread, with no\n"
+"Python per request (docs/static.md). Before start(). Raises ValueError naming the route,\n"
+"the directory or the index file when one cannot be served, RuntimeError once started.");
+
+static PyObject *Server_serve_directory(ServerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"route", "directory", "index_file", "listing", NULL};
+    const char *route, *directory, *index_file = NULL;
+    int listing = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ss|zp:serve_directory", kwlist, &route,
+                                     &directory, &index_file, &listing))
+        return NULL;
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "directories cannot be served once the server has started");
+        return NULL;
+    }
+    char err[512] = "";
+    int rc = gw_server_serve_directory(self->srv, route, directory, index_file, listing, err,
+                                       sizeof(err));
+    if (rc == -ENOMEM)
+        return PyErr_NoMemory();
+    if (rc) {
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- end of static directories ------------------------------------------------------ */
+
 static PyMethodDef Server_methods[] = {
     {"add_route", (PyCFunction)Server_add_route, METH_VARARGS, Server_add_route_doc},
     {"set_const", (PyCFunction)Server_set_const, METH_VARARGS, Server_set_const_doc},
@@ -1526,6 +1562,8 @@ static PyMethodDef Server_methods[] = {
     {"in_flight", (PyCFunction)Server_in_flight, METH_NOARGS,
      "The number of requests handed to Python and not answered yet."},
     {"stop", (PyCFunction)Server_stop, METH_NOARGS, Server_stop_doc},
+    {"serve_directory", (PyCFunction)(void (*)(void))Server_serve_directory,
+     METH_VARARGS | METH_KEYWORDS, Server_serve_directory_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -431,6 +431,7 @@ void gw_server_free(gw_server *srv)
     free(srv->routes.items);
     free(srv->flush);
     gw_router_free(srv->router);
+    gw_static_set_free(srv->statics);
     gw_ws_hub_free(srv->ws);
     gw_pool_free(&srv->pool);
     pthread_mutex_destroy(&srv->sync_lock);

@@ -26,7 +26,8 @@ typedef struct gw_pending gw_pending;
 enum gw_route_kind {
     GW_ROUTE_SYNC = 0,  /* handler runs on a worker thread */
     GW_ROUTE_ASYNC = 1, /* handler runs on the asyncio loop thread */
-    GW_ROUTE_CONST = 2  /* the I/O thread writes stored bytes; no Python at all */
+    GW_ROUTE_CONST = 2, /* the I/O thread writes stored bytes; no Python at all */
+    GW_ROUTE_STATIC = 3 /* a static directory's answer (static.h); never in the router */
 };
 
 /* What happens to a subscriber whose send queue is over its limit when a publish or a

@@ -240,6 +240,13 @@ class Robyn:
 
         return register
 
+    def serve_directory(self, route: str, directory_path: str, index_file: str | None = None,
+                        show_files_listing: bool = False) -> None:
+        """Serves a directory at `route` from C (robyn/static.py, docs/static.md)."""
+        from . import static
+
+        static.serve_directory(self, route, directory_path, index_file, show_files_listing)
+
     def publish(self, topic: str, message: str | bytes) -> int:
         """Sends message to every subscriber of topic; returns how many there are in this
         process. Fan-out happens in C: the message is framed once for all of them."""
