@@ -465,7 +465,10 @@ class WebSocketEndpoint:
     """
 
     def __init__(self, app: Robyn, path: str, handler: Callable[..., Any], policy: int,
-                 compress: bool, origins: list[str] | None, *, auth_required: bool = False) -> None:
+                 compress: bool, origins: list[str] | None, *, auth_required: bool = False,
+                 dependencies: dict[str, Any] | None = None) -> None:
+        """`dependencies` is what `global_dependencies` / `router_dependencies` parameters
+        get (compile_handler's mapping); the app's when not given (a SubRouter passes its own)."""
         self.app = app
         self.path = path
         self.handler = handler
@@ -474,6 +477,7 @@ class WebSocketEndpoint:
         self._compress = compress
         self._origins = origins
         self._path_params = [p[1:] for p in path.split("/") if p[:1] in (":", "*")]
+        self._dependencies = dependencies if dependencies is not None else getattr(app, "_dependencies", None)
         self._handler = self._binder(handler)
         self._connect: _Binder | None = None
         self._close: _Binder | None = None
@@ -483,7 +487,7 @@ class WebSocketEndpoint:
         self.__doc__ = getattr(handler, "__doc__", None)
 
     def _binder(self, fn: Callable[..., Any]) -> _Binder:
-        return _Binder(fn, self._path_params, getattr(self.app, "_dependencies", None))
+        return _Binder(fn, self._path_params, self._dependencies)
 
     @property
     def auth_required(self) -> bool:
