@@ -39,9 +39,7 @@ logger = logging.getLogger("robyn")
 Message = str | bytes
 
 _TEXT = [("content-type", "text/plain; charset=utf-8")]
-# What the server may put in a close frame (RFC 6455 7.4): 1004-1006 and 1015 are reserved
-# for what the peers observe, and 2000-2999 for extensions.
-_MAX_REASON_BYTES = 123
+_MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 
 
 class WebSocketDisconnect(Exception):
@@ -72,6 +70,9 @@ class Reached(int):
 
 
 def _close_code_error(code: int, reason: str) -> ValueError | None:
+    """Why (code, reason) cannot go in a server's close frame, or None. RFC 6455 7.4: 1004-1006
+    and 1015 name what a peer observed and are never sent; 1016-2999 belong to the protocol
+    and its extensions. Checked before on_close runs, so a bad close changes nothing."""
     if isinstance(code, bool) or not isinstance(code, int):
         return ValueError(f"a close code must be an int, not {code!r}")
     if not (code == 1000 or 3000 <= code <= 4999
