@@ -2,35 +2,44 @@
 
 The connection itself lives in C (robyn._gateway.Connection): frames, queues, pings,
 close handshakes and topic fan-out happen there. This module turns the C side's events
-(open, message, close, drained) into what a handler sees: `async for message in
-websocket`, awaitable sends with real backpressure, and on_connect / on_close callbacks.
+(handshake, open, message, close, drained) into what a handler sees: Robyn 0.88's
+`receive_text()` / `send_text()` / `broadcast()` / `close()` API (and `async for message in
+websocket`), awaitable sends with real backpressure, on_connect / on_close callbacks, and
+handler parameters filled as Robyn fills them (dependencies, typed query parameters).
+docs/websocket.md is the reference.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
 import threading
+import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from . import _gateway
 from .datastructures import Headers, QueryParams
-from .exceptions import HTTPException
+from .exceptions import HTTPException, QueryParamValidationError, WebSocketException
+from .injection import compile_handler, handler_is_async
 from .request import Request
-from .responses import Response, serialize
+from .responses import Response, jsonify, serialize
 
 if TYPE_CHECKING:
     from .app import Robyn
 
-__all__ = ["WebSocket", "WebSocketAdapter", "WebSocketDisconnect", "WebSocketEndpoint"]
+__all__ = ["Reached", "WebSocket", "WebSocketAdapter", "WebSocketDisconnect", "WebSocketEndpoint"]
 
 logger = logging.getLogger("robyn")
 
 Message = str | bytes
+
+_TEXT = [("content-type", "text/plain; charset=utf-8")]
+_MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 
 
 class WebSocketDisconnect(Exception):
@@ -45,10 +54,59 @@ class WebSocketDisconnect(Exception):
         return f"WebSocket closed with code {self.code}" + (f": {self.reason}" if self.reason else "")
 
 
-class WebSocket:
-    """One WebSocket connection, as a handler sees it."""
+class Reached(int):
+    """How many connections a broadcast or publish was queued for.
 
-    def __init__(self, conn: Any, endpoint: "WebSocketEndpoint", loop: asyncio.AbstractEventLoop) -> None:
+    It is an int, so `n = websocket.broadcast(m)` counts; and it is awaitable, because Robyn's
+    `broadcast()` is a coroutine: `await websocket.broadcast(m)` gives the same count. The
+    message is queued when the method is called, awaited or not.
+    """
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, Reached]:
+        return self
+        yield  # a generator that finishes at once: awaiting never suspends
+
+
+def _close_code_error(code: int, reason: str) -> ValueError | None:
+    """Why (code, reason) cannot go in a server's close frame, or None. RFC 6455 7.4: 1004-1006
+    and 1015 name what a peer observed and are never sent; 1016-2999 belong to the protocol
+    and its extensions. Checked before on_close runs, so a bad close changes nothing."""
+    if isinstance(code, bool) or not isinstance(code, int):
+        return ValueError(f"a close code must be an int, not {code!r}")
+    if not (code == 1000 or 3000 <= code <= 4999
+            or (1001 <= code <= 1014 and code not in (1004, 1005, 1006))):
+        return ValueError(f"{code} is not a close code a server may send")
+    if not isinstance(reason, str):
+        return ValueError(f"a close reason must be str, not {type(reason).__name__}")
+    if len(reason.encode("utf-8")) > _MAX_REASON_BYTES:
+        return ValueError("a close reason is at most 123 bytes of UTF-8")
+    return None
+
+
+def _short_reason(text: str) -> str:
+    """text cut to what a close frame holds, at a character boundary."""
+    data = text.encode("utf-8")[:_MAX_REASON_BYTES]
+    return data.decode("utf-8", "ignore")
+
+
+def _as_message(value: Any) -> Message:
+    """What a callback's return value sends: str and bytes as they are, a Response its body,
+    anything else as JSON (Robyn sends only str; JSON is what jsonify() would have made)."""
+    if isinstance(value, Response):
+        value = value.description
+    if isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    return jsonify(value)
+
+
+class WebSocket:
+    """One WebSocket connection, as a handler sees it (Robyn's `WebSocketAdapter`)."""
+
+    def __init__(self, conn: Any, endpoint: WebSocketEndpoint, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
         self._endpoint = endpoint
         self._loop = loop
@@ -60,9 +118,23 @@ class WebSocket:
         self._request: Request | None = None
         self._closed_event = asyncio.Event()
         self._greeting: Any = None
-        self.id: int = conn.id
+        self._id: str | None = None
+        # Set by the handshake: why the handler's (or on_connect's) parameters could not be
+        # filled; the connection then gets "Error: <why>" and is closed with 1008.
+        self._refusal: str | None = None
+        self._run_handler: Callable[[], Any] | None = None
+        self._closing = False  # close() has started (on_close, then the close frame)
+        self._on_close_done = False
 
     # ---- the handshake request ---------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The connection's id: a UUID string, as Robyn's, made on first read."""
+        ident = self._id
+        if ident is None:
+            ident = self._id = str(uuid.uuid4())
+        return ident
 
     @property
     def request(self) -> Request:
@@ -83,6 +155,11 @@ class WebSocket:
         return self.request.headers
 
     @property
+    def identity(self) -> Any:
+        """What the authentication handler returned, on an `auth_required=True` endpoint."""
+        return self.request.identity
+
+    @property
     def closed(self) -> bool:
         return self._close_code is not None
 
@@ -92,7 +169,7 @@ class WebSocket:
 
     # ---- receiving -----------------------------------------------------------------------
 
-    def __aiter__(self) -> "WebSocket":
+    def __aiter__(self) -> WebSocket:
         return self
 
     async def __anext__(self) -> Message:
@@ -101,7 +178,7 @@ class WebSocket:
         except WebSocketDisconnect:
             raise StopAsyncIteration from None
 
-    def __iter__(self) -> "WebSocket":
+    def __iter__(self) -> WebSocket:
         return self
 
     def __next__(self) -> Message:
@@ -131,23 +208,27 @@ class WebSocket:
             self._waiter = None
 
     async def receive_text(self) -> str:
+        """The next message as str; a binary message is decoded as UTF-8 (as Robyn does),
+        raising UnicodeDecodeError when it is not UTF-8."""
         message = await self.receive()
-        if not isinstance(message, str):
-            raise TypeError("expected a text message, got a binary one")
-        return message
+        return message if isinstance(message, str) else message.decode("utf-8")
 
     async def receive_bytes(self) -> bytes:
+        """The next message as bytes; a text message is encoded as UTF-8 (as Robyn does)."""
         message = await self.receive()
-        if not isinstance(message, bytes):
-            raise TypeError("expected a binary message, got a text one")
-        return message
+        return message if isinstance(message, bytes) else message.encode("utf-8")
 
     async def receive_json(self) -> Any:
+        """The next message (text or binary) decoded as JSON. Raises json.JSONDecodeError
+        (a ValueError), "Invalid JSON message: ...", when it is not JSON."""
         message = await self.receive()
         try:
             return json.loads(message)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"Invalid JSON message: {exc}") from None
+            raise json.JSONDecodeError(f"Invalid JSON message: {exc.msg}", exc.doc, exc.pos) from None
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError("Invalid JSON message: not UTF-8",
+                                       bytes(message).decode("utf-8", "replace"), exc.start) from None
 
     # ---- sending ---------------------------------------------------------------------------
 
@@ -182,9 +263,21 @@ class WebSocket:
         await self._send(bytes(data))
 
     async def send_json(self, data: Any) -> None:
-        await self._send(json.dumps(data, separators=(",", ":")))
+        """Sends data as compact JSON text, encoded as Robyn's orjson does (UTF-8 kept,
+        datetimes, UUIDs, enums, dataclasses and Pydantic models too)."""
+        await self._send(jsonify(data))
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Ends the connection from the server's side: on_close runs first and what it
+        returns goes out as the last message, then the close frame (code, reason). A pending
+        receive then raises WebSocketDisconnect. Closing a closed connection does nothing."""
+        error = _close_code_error(code, reason)
+        if error is not None:
+            raise error
+        if self._close_code is not None or self._closing:
+            return
+        self._closing = True
+        await self._endpoint._finish(self, deliver=True)
         if self._close_code is None:
             self._conn.close(code, reason)
 
@@ -211,13 +304,16 @@ class WebSocket:
     def unsubscribe(self, topic: str) -> bool:
         return bool(self._conn.unsubscribe(topic))
 
-    def publish(self, topic: str, message: Message) -> int:
-        """Sends message to every subscriber of topic except this connection."""
-        return int(self._conn.publish(topic, message))
+    def publish(self, topic: str, message: Message) -> Reached:
+        """Sends message to every subscriber of topic except this connection; returns how
+        many that is (awaitable too, like broadcast)."""
+        return Reached(self._conn.publish(topic, message))
 
-    def broadcast(self, message: Message) -> int:
-        """Sends message to every connection of this endpoint, this one included."""
-        return int(self._conn.broadcast(message))
+    def broadcast(self, message: Message) -> Reached:
+        """Sends message (str: text, bytes: binary) to every connection of this endpoint,
+        this one included. Returns how many that is, as an int that can also be awaited
+        (`await websocket.broadcast(m)`, Robyn's form)."""
+        return Reached(self._conn.broadcast(message))
 
     # ---- events from C ---------------------------------------------------------------------
 
@@ -249,7 +345,7 @@ class WebSocket:
 
     def __repr__(self) -> str:
         state = "open" if self._close_code is None else f"closed {self._close_code}"
-        return f"<WebSocket {self.id} {self._endpoint.path} {state}>"
+        return f"<WebSocket {self._endpoint.path} {state}>"
 
 
 WebSocketAdapter = WebSocket
@@ -261,7 +357,7 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
-async def _in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
+async def _in_own_thread(fn: Callable[[], Any]) -> Any:
     """Runs a sync WebSocket handler on a thread of its own: it holds that thread for the
     life of its connection, so a shared pool would stall every connection past its size."""
     loop = asyncio.get_running_loop()
@@ -273,7 +369,7 @@ async def _in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
     def run() -> None:
         try:
-            result = fn(*args)
+            result = fn()
         except BaseException as exc:  # handed to the loop, raised there
             loop.call_soon_threadsafe(settle, lambda: done.set_exception(exc))
         else:
@@ -283,43 +379,144 @@ async def _in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await done
 
 
+class _Binder:
+    """How one user function (handler, on_connect or on_close) is called for a connection.
+
+    Robyn's rule: the first parameter is the websocket; the others are filled as an HTTP
+    handler's are (robyn/injection.py): `global_dependencies` / `router_dependencies`,
+    `query_params`, and by name the query parameter (or path parameter) of that name,
+    coerced to its annotation. Worked out once, when the function is registered.
+    """
+
+    __slots__ = ("fn", "is_async", "_bind")
+
+    def __init__(self, fn: Callable[..., Any], path_params: list[str],
+                 dependencies: dict[str, Any] | None) -> None:
+        self.fn = fn
+        self.is_async = handler_is_async(fn)
+        parameters = list(inspect.signature(fn).parameters.values())
+        self._bind: Callable[[WebSocket], Callable[[], Any]]
+        if not parameters:
+            self._bind = lambda ws: fn
+            return
+        first: inspect.Parameter | None = parameters[0]
+        rest = parameters[1:]
+        target = fn
+        if first is not None and first.kind is first.VAR_KEYWORD:
+            first, rest = None, parameters  # `def handler(**kwargs)`: no parameter is the socket
+        if first is None:
+
+            def with_socket(ws: WebSocket, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+                return functools.partial(target, *args, **kwargs)
+        elif first.kind is first.KEYWORD_ONLY:
+            name = first.name
+
+            def with_socket(ws: WebSocket, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+                return functools.partial(target, *args, **{name: ws}, **kwargs)
+        else:
+
+            def with_socket(ws: WebSocket, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+                return functools.partial(target, ws, *args, **kwargs)
+
+        if not rest:
+            self._bind = with_socket
+            return
+        resolve = _compile_rest(self.fn, rest, path_params, dependencies)
+
+        def bind(ws: WebSocket) -> Callable[[], Any]:
+            outcome = resolve(ws.request)
+            if isinstance(outcome, Response):  # a getter's early answer (a JSON body, say)
+                description = outcome.description
+                text = description.decode("utf-8", "replace") if isinstance(description, bytes) else str(description)
+                raise QueryParamValidationError("", None, None, text)
+            args, kwargs = outcome
+            return with_socket(ws, *args, **kwargs)
+
+        self._bind = bind
+
+    def bind(self, ws: WebSocket) -> Callable[[], Any]:
+        """A no-argument call of the function for ws. Raises QueryParamValidationError when a
+        parameter is missing or does not fit its annotation."""
+        return self._bind(ws)
+
+
+def _compile_rest(fn: Callable[..., Any], rest: list[inspect.Parameter], path_params: list[str],
+                  dependencies: dict[str, Any] | None) -> Callable[[Request], Any]:
+    """compile_handler's argument building for the parameters after the websocket: it is
+    given a stand-in with just those parameters, which hands back what it was called with."""
+    def stand_in(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return args, kwargs
+
+    stand_in.__name__ = getattr(fn, "__name__", stand_in.__name__)
+    stand_in.__qualname__ = getattr(fn, "__qualname__", stand_in.__qualname__)
+    stand_in.__signature__ = inspect.Signature(rest)  # type: ignore[attr-defined]
+    stand_in.__annotations__ = {p.name: p.annotation for p in rest if p.annotation is not p.empty}
+    stand_in.__wrapped__ = fn  # type: ignore[attr-defined]  # where string annotations are evaluated
+    _, call = compile_handler(stand_in, path_params, dependencies)
+    return call
+
+
 class WebSocketEndpoint:
     """What `@app.websocket(path)` returns: the handler plus its on_connect / on_close.
 
-    With an on_connect, each upgrade waits for it before being answered: raising
-    HTTPException(401) or returning Response(403, ...) refuses the connection with that
-    HTTP status instead of a 101; whatever else it returns is sent as the first message.
+    With an on_connect (or `auth_required=True`), each upgrade waits for it before being
+    answered: a refused authentication answers its 401, raising HTTPException(401) or
+    returning Response(403, ...) from on_connect refuses the connection with that HTTP status
+    instead of a 101; whatever else on_connect returns is sent as the first message.
     """
 
-    def __init__(self, app: "Robyn", path: str, handler: Callable[..., Any], policy: int,
-                 compress: bool, origins: list[str] | None) -> None:
+    def __init__(self, app: Robyn, path: str, handler: Callable[..., Any], policy: int,
+                 compress: bool, origins: list[str] | None, *, auth_required: bool = False,
+                 dependencies: dict[str, Any] | None = None) -> None:
+        """`dependencies` is what `global_dependencies` / `router_dependencies` parameters
+        get (compile_handler's mapping); the app's when not given (a SubRouter passes its own)."""
         self.app = app
         self.path = path
         self.handler = handler
         self._index = -1  # set once the route is registered
-        self._takes: dict[Callable[..., Any], bool] = {}
         self._policy = policy
         self._compress = compress
         self._origins = origins
-        self._connect: Callable[..., Any] | None = None
-        self._close: Callable[..., Any] | None = None
-        self._sync = not inspect.iscoroutinefunction(handler)
+        self._path_params = [p[1:] for p in path.split("/") if p[:1] in (":", "*")]
+        self._dependencies = dependencies if dependencies is not None else getattr(app, "_dependencies", None)
+        self._handler = self._binder(handler)
+        self._connect: _Binder | None = None
+        self._close: _Binder | None = None
+        self._sync = not self._handler.is_async
+        self._auth_required = bool(auth_required)
         self.__name__ = getattr(handler, "__name__", "websocket")
         self.__doc__ = getattr(handler, "__doc__", None)
+
+    def _binder(self, fn: Callable[..., Any]) -> _Binder:
+        return _Binder(fn, self._path_params, self._dependencies)
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether the upgrade needs the app's authentication handler to allow it (a refusal
+        is answered as HTTP, with the handler's 401, instead of a 101)."""
+        return self._auth_required
+
+    @auth_required.setter
+    def auth_required(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"auth_required must be a bool, not {type(value).__name__}")
+        self._auth_required = value
+        self._apply_options()
 
     def _apply_options(self) -> None:
         if self._index < 0:
             return
+        precheck = self._connect is not None or self._auth_required
         self.app._server.set_ws_options(self._index, self._policy, int(self._compress),
-                                        int(self._connect is not None), self._origins)
+                                        int(precheck), self._origins)
 
     def on_connect(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        self._connect = fn
+        self._connect = self._binder(fn)
         self._apply_options()
         return fn
 
     def on_close(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        self._close = fn
+        self._close = self._binder(fn)
         return fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -353,49 +550,82 @@ class WebSocketEndpoint:
             conn.user = ws
             self.app._spawn(self._precheck(ws))
 
-    async def _precheck(self, ws: WebSocket) -> None:
-        """Runs on_connect while the client waits for the answer to its upgrade."""
-        assert self._connect is not None
+    def _prepare(self, ws: WebSocket) -> None:
+        """Fills the handler's parameters for ws, or notes why they cannot be."""
         try:
-            outcome = await _maybe_await(self._call(self._connect, ws))
-        except HTTPException as exc:
-            detail = exc.detail if exc.detail is not None else ""
-            ws._conn.refuse(exc.status_code, [("content-type", "text/plain; charset=utf-8")],
-                            str(detail))
-            return
-        except Exception:
-            logger.exception("on_connect for %s raised; the upgrade is refused", self.path)
-            ws._conn.refuse(403, [("content-type", "text/plain; charset=utf-8")], "Forbidden")
-            return
-        if isinstance(outcome, Response) and outcome.status_code >= 400:
-            status, headers, body = serialize(outcome)
-            ws._conn.refuse(status, headers, body)
-            return
-        ws._greeting = outcome
+            ws._run_handler = self._handler.bind(ws)
+        except QueryParamValidationError as exc:
+            logger.warning("WebSocket connection to %s rejected: %s", self.path, exc.detail)
+            ws._refusal = exc.detail
+
+    async def _precheck(self, ws: WebSocket) -> None:
+        """Runs authentication and on_connect while the client waits for its upgrade's answer."""
+        if self._auth_required:
+            try:
+                refusal = await self.app._authenticate(ws.request)
+            except Exception:
+                logger.exception("authentication for WebSocket %s raised; the upgrade is refused", self.path)
+                ws._conn.refuse(500, _TEXT, "Internal Server Error")
+                return
+            if refusal is not None:
+                ws._conn.refuse(*serialize(refusal))
+                return
+        self._prepare(ws)
+        if ws._refusal is None and self._connect is not None:
+            try:
+                outcome = await _maybe_await(self._connect.bind(ws)())
+            except QueryParamValidationError as exc:
+                logger.warning("WebSocket on_connect for %s rejected the connection: %s", self.path, exc.detail)
+                ws._refusal = exc.detail
+                outcome = None
+            except HTTPException as exc:
+                detail = exc.detail if exc.detail is not None else ""
+                ws._conn.refuse(exc.status_code, _TEXT, str(detail))
+                return
+            except Exception:
+                logger.exception("on_connect for %s raised; the upgrade is refused", self.path)
+                ws._conn.refuse(403, _TEXT, "Forbidden")
+                return
+            if isinstance(outcome, Response) and outcome.status_code >= 400:
+                ws._conn.refuse(*serialize(outcome))
+                return
+            ws._greeting = outcome
         ws._conn.accept()
 
     async def _run(self, ws: WebSocket) -> None:
         where = f"websocket handler for {self.path}"
         try:
-            greeting = ws._greeting
-            if isinstance(greeting, Response):
-                greeting = greeting.description
+            if ws._run_handler is None and ws._refusal is None:
+                self._prepare(ws)  # no handshake precheck ran
             try:
                 # The client may leave right after the 101: the greeting then finds the
                 # socket gone, which ends the connection like any disconnect.
-                if greeting is not None and not ws.closed:
-                    await ws._send(greeting if isinstance(greeting, (str, bytes))
-                                   else json.dumps(greeting, separators=(",", ":")))
-                if self._sync:
-                    result = await _in_own_thread(self._call, self.handler, ws)
-                else:
-                    result = await self._call(self.handler, ws)
+                if ws._greeting is not None and not ws.closed:
+                    await ws._send(_as_message(ws._greeting))
+                if ws._refusal is not None:
+                    # Robyn sends this text instead of running the handler.
+                    if not ws.closed:
+                        await ws._send(f"Error: {ws._refusal}")
+                    await ws.close(1008, _short_reason(ws._refusal))
+                    return
+                run = ws._run_handler
+                assert run is not None
+                ws._run_handler = None  # the partial holds the socket: let it go with the task
+                result = await (_in_own_thread(run) if self._sync else run())
                 if isinstance(result, (str, bytes)) and not ws.closed:
                     await ws._send(result)
             except WebSocketDisconnect:
                 pass
             except asyncio.CancelledError:
                 raise
+            except WebSocketException as exc:
+                error = _close_code_error(exc.code, exc.reason)
+                if error is None:
+                    await ws.close(exc.code, exc.reason)
+                else:
+                    logger.error("%s raised %r, which cannot close a connection: %s", where, exc, error)
+                    await ws.close(1011, "internal error")
+                return
             except Exception:
                 logger.exception("%s raised", where)
                 await ws.close(1011, "internal error")
@@ -403,15 +633,29 @@ class WebSocketEndpoint:
             await ws.close(1000, "")
         finally:
             await ws._closed_event.wait()
-            if self._close is not None:
-                try:
-                    await _maybe_await(self._call(self._close, ws))
-                except Exception:
-                    logger.exception("on_close for %s raised", self.path)
+            await self._finish(ws, deliver=False)
 
-    def _call(self, fn: Callable[..., Any], ws: WebSocket) -> Any:
-        # Whether fn takes the socket is looked up once per function, not per connection.
-        takes = self._takes.get(fn)
-        if takes is None:
-            takes = self._takes[fn] = bool(inspect.signature(fn).parameters)
-        return fn(ws) if takes else fn()
+    async def _finish(self, ws: WebSocket, deliver: bool) -> None:
+        """Runs on_close once per connection. With deliver (the server is ending an open
+        connection), what it returns is sent before the close frame, as Robyn documents;
+        after the client has closed there is nothing left to send it on."""
+        if ws._on_close_done:
+            return
+        ws._on_close_done = True
+        if self._close is None:
+            return
+        try:
+            result = await _maybe_await(self._close.bind(ws)())
+        except QueryParamValidationError as exc:
+            logger.warning("WebSocket on_close for %s not called: %s", self.path, exc.detail)
+            return
+        except WebSocketDisconnect:
+            return
+        except Exception:
+            logger.exception("on_close for %s raised", self.path)
+            return
+        if deliver and result is not None and not ws.closed:
+            try:
+                await ws._send(_as_message(result))
+            except WebSocketDisconnect:
+                pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -45,6 +46,14 @@ def subscribers(server: AppServer, topic: str) -> int:
 
 def wait_subscribers(server: AppServer, topic: str, n: int, timeout: float = 5.0) -> None:
     wait_until(lambda: subscribers(server, topic) == n, timeout, what=f"{n} subscribers of {topic!r}")
+
+
+def is_uuid(text: object) -> bool:
+    """websocket.id is a UUID string, as Robyn's."""
+    try:
+        return isinstance(text, str) and str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def nothing_within(ws, seconds: float) -> None:
@@ -87,7 +96,7 @@ def test_on_connect_and_on_close_seen_by_a_presence_subscriber(server: AppServer
             assert member.recv(timeout=RECV) == "welcome"
             joined = presence.recv(timeout=RECV)
             ident, _, word = joined.partition(" ")
-            assert word == "joined" and ident.isdigit(), joined
+            assert word == "joined" and is_uuid(ident), joined
         # the client closed: on_close runs and publishes "<id> left"
         assert presence.recv(timeout=RECV) == f"{ident} left"
         with sconnect(ws_url(server, "/chat/room-p")) as second:
@@ -146,7 +155,7 @@ def test_path_query_and_headers_in_the_handler(server: AppServer) -> None:
                 "x_room_token": "tok 42",
                 "user_agent": "ws-suite/1.0",
             }
-    assert all(isinstance(i, int) and i > 0 for i in ids) and ids[0] != ids[1], ids
+    assert all(is_uuid(i) for i in ids) and ids[0] != ids[1], ids
     still_serving(server)
 
 
@@ -312,7 +321,7 @@ def test_sync_handler_sync_on_connect_and_on_close(server: AppServer) -> None:
                 ws.send(str(i))
             assert [ws.recv(timeout=RECV) for _ in range(20)] == [f"sync:{i}" for i in range(20)]
         left = presence.recv(timeout=RECV)
-        assert left.endswith(" sync-left") and left.split(" ")[0].isdigit(), left
+        assert left.endswith(" sync-left") and is_uuid(left.split(" ")[0]), left
     still_serving(server)
 
 
