@@ -362,6 +362,11 @@ static void route_request(gw_http_conn *c, gw_request *req)
         }
         if (allowed & (1u << GW_METHOD_GET))
             allowed |= 1u << GW_METHOD_HEAD; /* HEAD is served by every GET route */
+        if (srv->fallback && req->method >= 0) {
+            /* The app's middleware sees what no route takes, and answers it. */
+            req->route = srv->fallback;
+            return;
+        }
         req->refuse = allowed ? 405 : (req->method < 0 || req->method == GW_METHOD_CONNECT) ? 501 : 404;
         req->allowed = allowed;
         return;
