@@ -204,7 +204,7 @@ class Robyn(RouterBase):
     def _accept_route(self, route: Route) -> None:
         if self._started:
             raise RuntimeError(f"routes cannot be added once the app has started ({route.method} {route.path})")
-        self._route_check.add_route(route.method, route.path, _gateway.ROUTE_SYNC, _refuse)
+        self._route_check.add_route(route.method, route.written, _gateway.ROUTE_SYNC, _refuse)
         self._routes.append(route)
 
     def _accept_websocket(self, path: str, options: dict[str, Any], pending: Any) -> None:

@@ -27,7 +27,8 @@ def normalize_endpoint(endpoint: str | None, treat_empty_as_root: bool = False) 
     is the root for a prefix and None (invalid) for a route."""
     if endpoint is None or (not endpoint and not treat_empty_as_root):
         return None
-    endpoint = endpoint.strip().rstrip("/")
+    # Unlike Robyn, surrounding whitespace is kept: the C router refuses it by name.
+    endpoint = endpoint.rstrip("/")
     if not endpoint:
         return "/"
     return endpoint if endpoint.startswith("/") else "/" + endpoint
@@ -123,7 +124,7 @@ class Route:
 
     __slots__ = ("method", "path", "handler", "const", "openapi", "auth_required", "owner",
                  "exception_handler", "response_model", "index", "is_async", "call", "handle",
-                 "origin")
+                 "origin", "written")
 
     def __init__(self, method: str, path: str, handler: Callable[..., Any], const: bool,
                  owner: RouterBase, *, auth_required: bool = False, openapi_name: str = "",
@@ -161,6 +162,7 @@ class Route:
         self.is_async, self.call = compile_handler(handler, self.param_names(), owner._dependency_view())
         self.handle: Callable[[Any], None] | None = None
         self.origin = self  # the route as registered; copies under a prefix keep it
+        self.written = path  # as the app's own decorator was given it, for error messages
 
     def param_names(self) -> list[str]:
         return [seg[1:] for seg in self.path.split("/") if seg[:1] in (":", "*")]
@@ -171,6 +173,7 @@ class Route:
         for slot in Route.__slots__:
             setattr(copy, slot, getattr(self, slot))
         copy.path = join_prefix(prefix, self.path) if prefix else self.path
+        copy.written = copy.path
         copy.openapi = dict(self.openapi)
         return copy
 
@@ -256,11 +259,13 @@ class RouterBase:
             raise ValueError(f"unknown HTTP method {route_type!r} for route {endpoint!r}")
         if not isinstance(endpoint, str):
             raise TypeError(f"the endpoint of a route must be a str, not {endpoint!r}")
-        path = join_prefix(self._prefix, endpoint)
+        path = join_prefix(self._prefix, endpoint) if self._prefix or endpoint else "/"
         route = Route(method, path, handler, is_const, self, auth_required=auth_required,
                       openapi_name=openapi_name, openapi_tags=openapi_tags, status_code=status_code,
                       response_model=response_model, responses=responses, deprecated=deprecated,
                       include_in_schema=include_in_schema)
+        if not self._prefix:
+            route.written = endpoint
         self._accept_route(route)
         if route.auth_required:
             self._before.append(Hook.authentication(route))

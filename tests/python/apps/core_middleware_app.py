@@ -27,6 +27,11 @@ def mark(request: Request, response: Response):
     return response
 
 
+@app.get("/")
+def hello():
+    return "Hello, world!"
+
+
 @app.get("/plain")
 def plain(request: Request):
     return f"stamped={request.headers.get('x-stamped')} added={request.headers.get('x-added')}"
