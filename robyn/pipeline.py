@@ -1,6 +1,7 @@
 """The request pipeline of a route with middleware, as Robyn 0.88 runs it:
 
-1. the app's request headers (`app.add_request_header`) are added to the request;
+1. the app's request headers (`app.add_request_header`), then its response headers (as
+   Robyn 0.88 does), are added to the request;
 2. the before hooks run: the global ones, then the route's path's (an `auth_required`
    route's authentication check among them, where it was registered). A hook returning a
    Request goes on with it, None goes on unchanged; anything else is the answer
@@ -127,7 +128,10 @@ class Pipeline:
         self.response_headers = ([] if path is not None and path in excluded
                                  else app.response_headers.multi_items())
         self.excluded = set(excluded)
-        self.request_headers = app.request_headers.multi_items()
+        # Robyn 0.88 hands its app response headers to handlers as request headers too
+        # (its server keeps both sets under one key, so the response set wins); apps and
+        # Robyn's own suite read them there, so they are added after the request headers.
+        self.request_headers = app.request_headers.multi_items() + app.response_headers.multi_items()
         self.is_async = (produce_is_async or any(h.is_async for h, _ in self.befores + self.afters)
                          or (exception_handler is not None and _is_async(exception_handler)))
 

@@ -31,6 +31,11 @@ def test_global_hooks_and_app_request_header_reach_the_handler(server):
     assert_app_headers(response)
 
 
+def test_app_response_headers_reach_handlers_as_request_headers_as_in_robyn(server):
+    assert get(server, "/seen").json() == {"server": "core-test", "x-many": ["a", "b"],
+                                           "x-added": "by-app"}
+
+
 def test_path_hooks_run_in_order_sync_and_async_with_any_parameter_count(server):
     response = get(server, "/order")
     assert response.text == "first,second [after]"

@@ -37,6 +37,12 @@ def plain(request: Request):
     return f"stamped={request.headers.get('x-stamped')} added={request.headers.get('x-added')}"
 
 
+@app.get("/seen")
+def seen(request: Request):
+    return {"server": request.headers.get("server"), "x-many": request.headers.get_all("x-many"),
+            "x-added": request.headers.get("x-added")}
+
+
 # ---- path hooks: sync, async, zero / one / two parameters, order ---------------------
 
 @app.before_request("/order")
