@@ -436,6 +436,11 @@ class Robyn(RouterBase):
             route.handle = pipeline.handle()
             kind = _gateway.ROUTE_ASYNC if pipeline.is_async else _gateway.ROUTE_SYNC
             route.index = self._server.add_route(route.method, route.path, kind, route.handle)
+        shapes = {route_shape(route.path) for route in self._routes}
+        for hook in path_before + path_after:
+            if hook.shape not in shapes:
+                logger.warning("%s_request hook %s for %s never runs: no route has that path",
+                               hook.kind, hook.name, hook.path)
         if global_before or global_after or global_headers:
             unrouted = Pipeline(self, "request no route takes", None, global_before, global_after,
                                 _not_found, False, None)

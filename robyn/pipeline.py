@@ -280,7 +280,7 @@ class Pipeline:
     def _produce_sync(self, request: Request) -> Response | StreamingResponse:
         try:
             return self._shape(self.produce(request))
-        except Exception as exc:
+        except BaseException as exc:  # as the plain handle: even SystemExit is the handler's 500
             answer = self._error_answer(exc)
             if answer is not None:
                 return answer

@@ -232,6 +232,8 @@ class RouterBase:
         self._parent: RouterBase | None = None
         # SubRouter websockets: (full path, options, pending endpoint), registered on include.
         self._websockets: list[tuple[str, dict[str, Any], _PendingWebSocket]] = []
+        # SubRouter directories: (full route, directory, index file, listing), served on include.
+        self._directories: list[tuple[str, str, str | None, bool]] = []
 
     # ---- dependencies ----------------------------------------------------------------
 
@@ -450,6 +452,9 @@ class RouterBase:
             mine.setdefault(name, value)
         for path, options, pending in router._websockets:
             self._accept_websocket(join_prefix(prefix, path) if prefix else path, options, pending)
+        for route, directory_path, index_file, show_files_listing in router._directories:
+            # A SubRouter's serve_directory puts its own prefix in front; the app's takes it as is.
+            self.serve_directory(route, directory_path, index_file, show_files_listing)
 
     def _accept_websocket(self, path: str, options: dict[str, Any], pending: _PendingWebSocket) -> None:
         self._websockets.append((path, options, pending))
@@ -458,11 +463,11 @@ class RouterBase:
 
     def serve_directory(self, route: str, directory_path: str, index_file: str | None = None,
                         show_files_listing: bool = False) -> None:
-        """Serves the files under directory_path at route (see robyn/static.py)."""
+        """Serves the files under directory_path at route (see robyn/static.py); on a
+        SubRouter, at its prefix + route once it is included."""
         from . import static
 
-        static.serve_directory(self, join_prefix(self._prefix, route), directory_path, index_file,
-                               show_files_listing)
+        static.serve_directory(self, route, directory_path, index_file, show_files_listing)
 
 
 class SubRouter(RouterBase):
@@ -492,10 +497,26 @@ class SubRouter(RouterBase):
         self.openapi = openapi
         self.file_object = file_object
 
+    def _check_open(self) -> None:
+        if self._parent is not None:
+            raise RuntimeError(f"SubRouter {self.prefix!r} is included already: register its routes, "
+                               "hooks and websockets before include_router()")
+
+    def _hook(self, kind: str, endpoint: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        self._check_open()
+        return super()._hook(kind, endpoint)
+
     def _accept_route(self, route: Route) -> None:
+        self._check_open()
         if self.tags:
             route.openapi["tags"] = list(self.tags) + [t for t in route.openapi["tags"] if t not in self.tags]
         self._routes.append(route)
+
+    def serve_directory(self, route: str, directory_path: str, index_file: str | None = None,
+                        show_files_listing: bool = False) -> None:
+        self._check_open()
+        self._directories.append((join_prefix(self._prefix, route), directory_path, index_file,
+                                  show_files_listing))
 
     def websocket(self, endpoint: str, origins: list[str] | None = None, backpressure: str = "close",
                   compression: bool = False, auth_required: bool = False
@@ -509,6 +530,7 @@ class SubRouter(RouterBase):
                    "auth_required": auth_required}
 
         def register(handler: Callable[..., Any]) -> _PendingWebSocket:
+            self._check_open()
             pending = _PendingWebSocket(handler)
             self._websockets.append((path, options, pending))
             return pending

@@ -193,3 +193,32 @@ def test_websocket_routes_keep_auth_required(app):
     endpoint = app.websocket("/ws", auth_required=True)(lambda websocket: None)
     assert endpoint.auth_required is True
     assert app.websocket("/ws2")(lambda websocket: None).auth_required is False
+
+
+def test_a_subrouter_takes_nothing_more_once_included(app):
+    router = SubRouter("/late")
+    app.include_router(router)
+    message = "SubRouter '/late' is included already: register its routes, hooks and websockets before include_router()"
+    for register in (lambda: router.get("/x")(handler), lambda: router.before_request()(handler),
+                     lambda: router.websocket("/ws")(handler), lambda: router.add_route("GET", "/y", handler)):
+        with pytest.raises(RuntimeError) as info:
+            register()
+        assert str(info.value) == message
+
+
+def test_subrouter_directories_reach_the_app_with_the_full_prefix(app, monkeypatch):
+    import types
+
+    served = []
+    fake = types.ModuleType("robyn.static")
+    fake.serve_directory = lambda target, *args: served.append((target, *args))
+    monkeypatch.setitem(__import__("sys").modules, "robyn.static", fake)
+    import robyn
+
+    monkeypatch.setattr(robyn, "static", fake, raising=False)
+    outer, inner = SubRouter("/outer"), SubRouter("/inner")
+    inner.serve_directory("/files", "/srv/files", index_file="index.html")
+    outer.include_router(inner)
+    assert served == []  # nothing is served before an app includes it
+    app.include_router(outer)
+    assert served == [(app, "/outer/inner/files", "/srv/files", "index.html", False)]
