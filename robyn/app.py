@@ -479,7 +479,13 @@ class Robyn(RouterBase):
             if isinstance(result, StreamingResponse):
                 raise ValueError(f"const route {route.method} {route.path} cannot stream: "
                                  "its response is computed once, before any request")
-            consts[number] = serialize(result)
+            model = route.response_model
+            if model is not None and isinstance(result, dict):
+                result = model.model_validate(result)
+            status, pairs, body = serialize(result)
+            if route.openapi["status_code"] is not None and not isinstance(result, Response):
+                status = route.openapi["status_code"]  # as for any route: plain results only
+            consts[number] = (status, pairs, body)
         return consts
 
     def _install_openapi(self) -> None:

@@ -98,3 +98,19 @@ def test_a_subrouter_without_a_handler_uses_the_apps(server):
 
 def test_auth_required_false_is_open(server):
     assert httpx.get(server.url("/")).text == "Hello, world!"
+
+
+def test_status_code_applies_to_plain_results_and_const_routes(server):
+    response = httpx.post(server.url("/created"))
+    assert (response.status_code, response.json()) == (201, {"created": True})
+    for _ in range(2):
+        response = httpx.get(server.url("/created/const"))
+        assert (response.status_code, response.text) == (202, "accepted once")
+    response = httpx.get(server.url("/created/response"))
+    assert (response.status_code, response.text) == (200, "its own status wins")
+
+
+def test_response_model_validates_a_returned_dict(server):
+    response = httpx.get(server.url("/modelled"))
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"name": "pen", "price": 2.5}

@@ -1,9 +1,10 @@
 """SubRouters, add_route, dependencies and authentication, with no global middleware (so
 unrouted requests keep C's own 404 / 405): tests/python/test_core_routers.py."""
 
+import json
 import os
 
-from robyn import Request, Robyn, SubRouter, WebSocketDisconnect
+from robyn import Request, Response, Robyn, SubRouter, WebSocketDisconnect
 from robyn.authentication import AuthenticationHandler, BearerGetter, Identity
 
 app = Robyn(__file__)
@@ -119,6 +120,40 @@ def no_decorator():
 
 
 app.add_route("PUT", "/no/decorator", no_decorator)
+
+
+@app.post("/created", status_code=201)
+def created():
+    return {"created": True}
+
+
+@app.get("/created/const", const=True, status_code=202)
+def created_const():
+    return "accepted once"
+
+
+@app.get("/created/response", status_code=201)
+def created_response():
+    return Response(200, {"content-type": "text/plain"}, "its own status wins")
+
+
+class Item:
+    """Validates like a Pydantic model (model_validate / model_dump_json)."""
+
+    def __init__(self, name: str, price: float) -> None:
+        self.name, self.price = name, price
+
+    @classmethod
+    def model_validate(cls, data: dict):
+        return cls(str(data["name"]), float(data.get("price", 0)))
+
+    def model_dump_json(self) -> str:
+        return json.dumps({"name": self.name, "price": self.price})
+
+
+@app.get("/modelled", response_model=Item)
+def modelled():
+    return {"name": "pen", "price": "2.5", "secret": "dropped by the model"}
 app.inject_global(GLOBAL_VALUE="the app's global value")
 app.include_router(api)
 app.include_router(secure)
