@@ -222,3 +222,36 @@ def test_subrouter_directories_reach_the_app_with_the_full_prefix(app, monkeypat
     assert served == []  # nothing is served before an app includes it
     app.include_router(outer)
     assert served == [(app, "/outer/inner/files", "/srv/files", "index.html", False)]
+
+
+def test_authenticate_for_websockets(app):
+    import asyncio
+
+    from robyn.authentication import AuthenticationNotConfiguredError
+
+    request = Request(QueryParams(), Headers({"authorization": "Bearer good"}), {}, "", "GET",
+                      Url("http", "test", "/ws"), {}, {}, None, "127.0.0.1")
+    with pytest.raises(AuthenticationNotConfiguredError):
+        asyncio.run(app._authenticate(request))
+
+    class Handler(AuthenticationHandler):
+        async def authenticate(self, request: Request):
+            return Identity(claims={"ok": "yes"}) if self.token_getter.get_token(request) == "good" else None
+
+    app.configure_authentication(Handler(BearerGetter()))
+    assert asyncio.run(app._authenticate(request)) is None
+    assert request.identity == Identity(claims={"ok": "yes"})
+    request.headers.set("authorization", "Bearer bad")
+    refused = asyncio.run(app._authenticate(request))
+    assert (refused.status_code, refused.description) == (401, "Unauthorized")
+    assert refused.headers.get("www-authenticate") == "BearerGetter"
+
+
+def test_auth_required_without_any_handler_stops_the_start(app):
+    from robyn.authentication import AuthenticationNotConfiguredError
+
+    app.get("/admin", auth_required=True)(handler)
+    with pytest.raises(AuthenticationNotConfiguredError) as info:
+        app._freeze({})
+    assert str(info.value) == ("GET /admin has auth_required=True but no authentication handler is "
+                               "configured: call configure_authentication() on the app or its router")
