@@ -34,7 +34,7 @@ from .injection import compile_handler, handler_is_async
 from .pipeline import NOT_FOUND_BODY, SERVER_ERROR_BODY, Pipeline, make_response
 from .responses import Response, StreamingResponse, serialize
 from .robyn import FunctionInfo
-from .router import Route, RouterBase, route_shape
+from .router import Route, RouterBase, path_hooks
 from .streaming import stream_async, stream_sync
 
 logger = logging.getLogger("robyn")
@@ -399,16 +399,16 @@ class Robyn(RouterBase):
         path_after = [h for h in self._after if h.path is not None]
         global_headers = self.response_headers.multi_items()
         excluded = self.excluded_response_headers_paths or ()
+        used: set[int] = set()
         for number, route in enumerate(self._routes):
             if route.owner is not self:
                 # A SubRouter's route: its own router dependencies, the app's global ones.
                 _, route.call = compile_handler(route.handler, route.param_names(), {
                     "global": self._dependencies["global"],
                     "router": route.owner._dependencies["router"]})
-            shape = route_shape(route.path)
-            befores = global_before + [h for h in path_before if h.shape == shape and (
-                h.route is None or h.route.origin is route.origin)]
-            afters = global_after + [h for h in path_after if h.shape == shape]
+            route_before, route_after = path_hooks(path_before, route), path_hooks(path_after, route)
+            used.update(id(h) for h in route_before + route_after)
+            befores, afters = global_before + route_before, global_after + route_after
             where = f"handler for {route.method} {route.path}"
             if route.const:
                 status, pairs, body = consts[number]
@@ -436,9 +436,8 @@ class Robyn(RouterBase):
             route.handle = pipeline.handle()
             kind = _gateway.ROUTE_ASYNC if pipeline.is_async else _gateway.ROUTE_SYNC
             route.index = self._server.add_route(route.method, route.path, kind, route.handle)
-        shapes = {route_shape(route.path) for route in self._routes}
         for hook in path_before + path_after:
-            if hook.shape not in shapes:
+            if id(hook) not in used:
                 logger.warning("%s_request hook %s for %s never runs: no route has that path",
                                hook.kind, hook.name, hook.path)
         if global_before or global_after or global_headers:

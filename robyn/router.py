@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .app import Robyn
     from .authentication import AuthenticationHandler
 
-__all__ = ["Hook", "Route", "RouterBase", "SubRouter", "normalize_endpoint"]
+__all__ = ["Hook", "Route", "RouterBase", "SubRouter", "coverage", "normalize_endpoint", "path_hooks"]
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
 
@@ -51,6 +51,50 @@ def route_shape(path: str) -> tuple[str, ...]:
     """A pattern with its parameter names dropped: "/u/:id" and "/u/:name" are one route."""
     return tuple(":" if seg[:1] == ":" else "*" if seg[:1] == "*" else seg
                  for seg in path.split("/") if seg)
+
+
+def _segments(path: str) -> list[str]:
+    return [seg for seg in path.split("/") if seg]
+
+
+def coverage(hook_path: str, route_path: str) -> tuple[int, ...] | None:
+    """How specifically the pattern of a path hook covers every request of a route: None when
+    it does not (or only some of them), else a score per segment (static 2, parameter 1,
+    catch-all 0) where a higher tuple is the more specific pattern, as Robyn's middleware
+    router prefers static over parameters over catch-alls."""
+    hook, route = _segments(hook_path), _segments(route_path)
+    score: list[int] = []
+    for i, seg in enumerate(hook):
+        if seg[:1] == "*":
+            score.append(0)
+            return tuple(score)
+        if i >= len(route):
+            return None
+        target = route[i]
+        if seg[:1] == ":":
+            if target[:1] == "*":
+                return None
+            score.append(1)
+        elif seg != target:
+            return None
+        else:
+            score.append(2)
+    return tuple(score) if len(hook) == len(route) else None
+
+
+def path_hooks(hooks: list[Hook], route: Route) -> list[Hook]:
+    """The path hooks of one kind that run for route, in registration order: those of the most
+    specific hook pattern covering it (Robyn's middleware router picks one pattern), and the
+    route's own authentication check."""
+    best: tuple[tuple[int, ...], tuple[str, ...]] | None = None
+    for hook in hooks:
+        if hook.route is None and hook.path is not None:
+            score = coverage(hook.path, route.path)
+            if score is not None and (best is None or score > best[0]):
+                best = (score, route_shape(hook.path))
+    return [hook for hook in hooks
+            if (hook.route is not None and hook.route.origin is route.origin)
+            or (hook.route is None and best is not None and hook.shape == best[1])]
 
 
 def _reject_unknown(method: str, unknown: dict[str, Any]) -> None:

@@ -42,12 +42,23 @@ def test_path_hooks_run_in_order_sync_and_async_with_any_parameter_count(server)
     assert response.headers["x-after"] == "GET 200"
 
 
-def test_a_path_hook_applies_to_every_route_of_that_path_shape(server):
+def test_a_path_hook_applies_to_every_method_of_the_routes_it_covers(server):
     assert get(server, "/users/7").json() == {"id": "7", "hook": "7"}
     # POST /users/:name has the same shape: the hook runs (its :id parameter is absent).
     response = httpx.post(server.url("/users/ann"))
     assert response.json() == {"name": "ann", "hook": "?"}
     assert response.headers["x-after"] == "POST 200"
+
+
+@pytest.mark.parametrize(("path", "pattern"), [
+    ("/files/readme", "readme"), ("/files/other", ":name"), ("/files/deep/a/b", "*rest")])
+def test_the_most_specific_hook_pattern_covering_a_route_wins(server, path, pattern):
+    assert get(server, path).text == pattern
+
+
+def test_a_hook_for_a_path_without_routes_is_logged_at_start(server):
+    assert ("before_request hook never_runs for /nothing/routed/here never runs: no route has "
+            "that path") in server.log()
 
 
 @pytest.mark.parametrize(("path", "status", "body", "content_type", "why"), [

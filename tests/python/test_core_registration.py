@@ -255,3 +255,22 @@ def test_auth_required_without_any_handler_stops_the_start(app):
         app._freeze({})
     assert str(info.value) == ("GET /admin has auth_required=True but no authentication handler is "
                                "configured: call configure_authentication() on the app or its router")
+
+
+@pytest.mark.parametrize(("hook", "route", "score"), [
+    ("/a/b", "/a/b", (2, 2)),
+    ("/a/:x", "/a/b", (2, 1)),
+    ("/a/:x", "/a/:y", (2, 1)),
+    ("/a/*rest", "/a/b/c", (2, 0)),
+    ("/a/*rest", "/a", (2, 0)),
+    ("/*all", "/", (0,)),
+    ("/", "/", ()),
+    ("/a/b", "/a/:x", None),      # only some requests of the route
+    ("/a/:x", "/a/*rest", None),
+    ("/a", "/a/b", None),
+    ("/a/b/c", "/a/b", None),
+])
+def test_hook_pattern_coverage(hook, route, score):
+    from robyn.router import coverage
+
+    assert coverage(hook, route) == score

@@ -90,6 +90,45 @@ def post_user(request: Request, name: str):
     return {"name": name, "hook": request.headers.get("x-user-hook")}
 
 
+# Robyn's middleware router picks the most specific pattern: static, then :param, then *rest.
+@app.before_request("/files/*rest")
+def files_any(request: Request):
+    request.headers.set("x-pattern", "*rest")
+    return request
+
+
+@app.before_request("/files/:name")
+def files_param(request: Request):
+    request.headers.set("x-pattern", ":name")
+    return request
+
+
+@app.before_request("/files/readme")
+def files_readme(request: Request):
+    request.headers.set("x-pattern", "readme")
+    return request
+
+
+@app.get("/files/readme")
+def files_readme_route(request: Request):
+    return request.headers.get("x-pattern")
+
+
+@app.get("/files/:name")
+def files_name_route(request: Request, name: str):
+    return request.headers.get("x-pattern")
+
+
+@app.get("/files/deep/*path")
+def files_deep_route(request: Request):
+    return request.headers.get("x-pattern")
+
+
+@app.before_request("/nothing/routed/here")
+def never_runs(request: Request):
+    return request
+
+
 # ---- short circuits -------------------------------------------------------------------
 
 @app.before_request("/blocked/response")
