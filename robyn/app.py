@@ -208,7 +208,12 @@ class Robyn(RouterBase):
         self._routes.append(route)
 
     def _accept_websocket(self, path: str, options: dict[str, Any], pending: Any) -> None:
-        pending.attach(self.websocket(path, **options)(pending.handler))
+        router_dependencies = pending.router._dependencies["router"]
+        # Only a router with dependencies of its own needs them handed over; the others
+        # see the app's, the WebSocketEndpoint's default.
+        dependencies = ({"global": self._dependencies["global"], "router": router_dependencies}
+                        if router_dependencies else None)
+        pending.attach(self.websocket(path, **options, _dependencies=dependencies)(pending.handler))
 
     # ---- headers ---------------------------------------------------------------------------
 
@@ -259,7 +264,7 @@ class Robyn(RouterBase):
 
     def websocket(self, endpoint: str, origins: list[str] | None = None,
                   backpressure: str = "close", compression: bool = False,
-                  auth_required: bool = False
+                  auth_required: bool = False, *, _dependencies: dict[str, Any] | None = None
                   ) -> Callable[[Callable[..., Any]], "WebSocketEndpoint"]:
         """Registers a WebSocket endpoint. The decorated handler runs once per connection,
         for as long as it lives. `origins` restricts the Origin header (403 otherwise;
@@ -275,8 +280,10 @@ class Robyn(RouterBase):
 
         def register(handler: Callable[..., Any]) -> WebSocketEndpoint:
             policy = _gateway.WS_POLICY_DROP if backpressure == "drop" else _gateway.WS_POLICY_CLOSE
+            # A SubRouter's websocket gets its router's dependencies (robyn/ws.py binds them).
+            extra = {} if _dependencies is None else {"dependencies": _dependencies}
             ws_endpoint = WebSocketEndpoint(self, endpoint, handler, policy, compression,
-                                            None if allowed is None else list(allowed))
+                                            None if allowed is None else list(allowed), **extra)
             ws_endpoint._index = self._server.add_route("WS", endpoint, _gateway.ROUTE_ASYNC,
                                                         ws_endpoint.dispatch)
             ws_endpoint.auth_required = bool(auth_required)

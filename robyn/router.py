@@ -229,8 +229,9 @@ class _PendingWebSocket:
     """What SubRouter.websocket returns until the router is included in an app: it keeps
     on_connect / on_close and hands them to the real endpoint once there is one."""
 
-    def __init__(self, handler: Callable[..., Any]) -> None:
+    def __init__(self, handler: Callable[..., Any], router: SubRouter) -> None:
         self.handler = handler
+        self.router = router  # where it was declared: whose dependencies it gets
         self.endpoint: Any = None
         self._connect: Callable[..., Any] | None = None
         self._close: Callable[..., Any] | None = None
@@ -575,7 +576,7 @@ class SubRouter(RouterBase):
 
         def register(handler: Callable[..., Any]) -> _PendingWebSocket:
             self._check_open()
-            pending = _PendingWebSocket(handler)
+            pending = _PendingWebSocket(handler, self)
             self._websockets.append((path, options, pending))
             return pending
 
