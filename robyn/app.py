@@ -150,6 +150,7 @@ class Robyn(RouterBase):
         self.config = config
         self.openapi_file_path = openapi_file_path
         self._openapi = openapi
+        self._openapi_made = False
         if not os.environ.get("ROBYN_CLI"):
             load_vars(project_root=self.directory_path)
         self._server = _gateway.Server()
@@ -185,16 +186,20 @@ class Robyn(RouterBase):
 
     @property
     def openapi(self) -> Any:
-        """The app's robyn.openapi.OpenAPI, created on first use as Robyn creates it."""
-        if self._openapi is None and not self._docs_disabled():
-            from .openapi import OpenAPI
+        """The app's robyn.openapi.OpenAPI, made on first use as Robyn makes it in its
+        constructor: the one given (or a new one), its document replaced by
+        `openapi_file_path` or by an openapi.json next to the app (robyn.openapi.for_app)."""
+        if not self._openapi_made and not self._docs_disabled():
+            from .openapi import for_app
 
-            self._openapi = OpenAPI()
+            self._openapi = for_app(self.directory_path, self._openapi, self.openapi_file_path)
+            self._openapi_made = True
         return self._openapi
 
     @openapi.setter
     def openapi(self, value: Any) -> None:
         self._openapi = value
+        self._openapi_made = True
 
     def _docs_disabled(self) -> bool:
         return bool(getattr(self.config, "disable_openapi", False))
@@ -506,6 +511,10 @@ class Robyn(RouterBase):
             logger.warning("robyn.openapi is not installed: /docs and /openapi.json are not served")
             return
         openapi.install(self)
+        # As in Robyn, the documentation pages do not get the app's response headers.
+        self.excluded_response_headers_paths = list(self.excluded_response_headers_paths or []) + [
+            path for path in ("/docs", "/openapi.json")
+            if path not in (self.excluded_response_headers_paths or [])]
 
     def start(self, host: str = "127.0.0.1", port: int = 8080, _check_port: bool = True,
               client_timeout: int = 30, keep_alive_timeout: int = 20,
