@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from .datastructures import Headers
 from .exceptions import HTTPException, QueryParamValidationError
 from .request import Request
-from .responses import Response, StreamingResponse, jsonify, serialize
+from .responses import Cookies, Response, StreamingResponse, jsonify, serialize
 from .streaming import stream_async, stream_sync
 
 if TYPE_CHECKING:
@@ -52,6 +52,22 @@ SERVER_ERROR_BODY = "Internal server error"
 NOT_FOUND_BODY = "Not found"
 
 
+_new = object.__new__
+
+
+def _built(status: int, headers: Headers, body: str | bytes) -> Response:
+    """Response(status, headers, body) without the constructor's checks: the parts are
+    known to be right (this is per request)."""
+    response = _new(Response)
+    response.status_code = status
+    response._headers = headers
+    response._description = body
+    response.response_type = "text"
+    response._file_path = None
+    response.cookies = Cookies()
+    return response
+
+
 def make_response(status: int, pairs: list[tuple[str, str]], body: bytes | str) -> Response:
     """A Response with the given parts; the body as str when it is UTF-8 (as Robyn hands
     responses to hooks), else bytes."""
@@ -60,11 +76,18 @@ def make_response(status: int, pairs: list[tuple[str, str]], body: bytes | str) 
             body = body.decode()
         except UnicodeDecodeError:
             pass
-    return Response(status, Headers.from_pairs(list(pairs)), body)
+    return _built(status, Headers.from_pairs(list(pairs)), body)
 
 
 def to_response(result: Any) -> Response | StreamingResponse:
     """A handler's or hook's result as the Response (or stream) it stands for."""
+    kind = type(result)
+    if kind is Response:
+        return result
+    if kind is str:  # the common case: no encoding to bytes and back
+        return _built(200, Headers.from_pairs([("content-type", "text/plain")]), result)
+    if kind is dict or kind is list:
+        return _built(200, Headers.from_pairs([("content-type", "application/json")]), jsonify(result))
     if isinstance(result, (Response, StreamingResponse)):
         return result
     status, pairs, body = serialize(result)
@@ -188,6 +211,8 @@ class Pipeline:
         return request
 
     def _before_result(self, hook: Hook, out: Any) -> Any:
+        if type(out) is Request:
+            return out
         out = cast_before(out)
         if out is not None and not isinstance(out, (Request, Response, StreamingResponse)):
             raise TypeError(f"before_request hook {hook.name} returned {out!r}")

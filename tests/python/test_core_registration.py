@@ -274,3 +274,14 @@ def test_hook_pattern_coverage(hook, route, score):
     from robyn.router import coverage
 
     assert coverage(hook, route) == score
+
+
+def test_responses_built_per_request_have_every_slot_of_a_response():
+    from robyn.pipeline import make_response, to_response
+    from robyn.responses import Response
+
+    for response in (make_response(201, [("x-a", "1")], b"body"), to_response("text"), to_response({"a": 1})):
+        assert all(hasattr(response, slot) for slot in Response.__slots__)
+        response.set_cookie("c", "v")  # as an after hook may
+    assert (to_response({"a": 1}).description, to_response("t").headers.get("content-type")) == (
+        '{"a":1}', "text/plain")
