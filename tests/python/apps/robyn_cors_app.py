@@ -1,4 +1,4 @@
-"""ALLOW_CORS with two origins (tests/python/test_core_cors.py)."""
+"""ALLOW_CORS with two origins (tests/python/test_robyn_cors.py)."""
 
 import os
 

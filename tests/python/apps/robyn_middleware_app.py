@@ -1,4 +1,4 @@
-"""Middlewares, app headers and exception handlers (tests/python/test_core_middleware.py)."""
+"""Middlewares, app headers and exception handlers (tests/python/test_robyn_middleware.py)."""
 
 import asyncio
 import contextvars

@@ -1,5 +1,5 @@
 """Async global hooks in front of sync handlers, const routes, streams and unrouted
-requests (tests/python/test_core_async_hooks.py)."""
+requests (tests/python/test_robyn_async_hooks.py)."""
 
 import asyncio
 import os

@@ -1,5 +1,5 @@
 """SubRouters, add_route, dependencies and authentication through real requests
-(apps/core_routers_app.py, which has no global middleware: C keeps its own 404 / 405)."""
+(apps/robyn_routers_app.py, which has no global middleware: C keeps its own 404 / 405)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from websocket import create_connection
 
 @pytest.fixture(scope="module")
 def server(module_app):
-    return module_app("core_routers_app")
+    return module_app("robyn_routers_app")
 
 
 def bearer(token: str) -> dict[str, str]:

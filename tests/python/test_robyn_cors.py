@@ -1,4 +1,4 @@
-"""ALLOW_CORS as Robyn 0.88 has it (apps/core_cors_app.py)."""
+"""ALLOW_CORS as Robyn 0.88 has it (apps/robyn_cors_app.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ METHODS = "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
 
 @pytest.fixture(scope="module")
 def server(module_app):
-    return module_app("core_cors_app")
+    return module_app("robyn_cors_app")
 
 
 @pytest.mark.parametrize("path", ["/data", "/", "/own-options", "/no/route/here"])

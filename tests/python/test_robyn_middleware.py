@@ -1,5 +1,5 @@
 """Middlewares, app headers and exception handlers as Robyn 0.88 runs them
-(apps/core_middleware_app.py; docs/robyn-api.md)."""
+(apps/robyn_middleware_app.py; docs/robyn-api.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ APP_HEADERS = {"server": "core-test"}
 
 @pytest.fixture(scope="module")
 def server(module_app):
-    return module_app("core_middleware_app")
+    return module_app("robyn_middleware_app")
 
 
 def get(server, path: str, **kwargs) -> httpx.Response:

@@ -1,5 +1,5 @@
 """Async global hooks in front of sync handlers, const routes, streams and requests no route
-takes (apps/core_async_hooks_app.py)."""
+takes (apps/robyn_async_hooks_app.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def server(module_app):
-    return module_app("core_async_hooks_app")
+    return module_app("robyn_async_hooks_app")
 
 
 def test_a_sync_handler_behind_async_hooks_runs_on_the_event_loop(server):

@@ -1,5 +1,5 @@
 """SubRouters, add_route, dependencies and authentication, with no global middleware (so
-unrouted requests keep C's own 404 / 405): tests/python/test_core_routers.py."""
+unrouted requests keep C's own 404 / 405): tests/python/test_robyn_routers.py."""
 
 import json
 import os
