@@ -337,10 +337,14 @@ size_t gw__plain_answer(char *out, size_t cap, int status, const char *extra_hea
                         int keep_alive, int head_only)
 {
     const char *reason = gw_http_reason(status);
+    /* Robyn's own bodies for these three; the reason phrase for the others. */
+    const char *body = status == 404 ? "Not found"
+                       : status == 405 ? "Method not allowed"
+                       : status == 500 ? "Internal server error" : reason;
     int n = snprintf(out, cap,
                      "HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
                      "content-length: %zu\r\n%s%s\r\n%s",
-                     status, reason, strlen(reason), extra_headers ? extra_headers : "",
-                     keep_alive ? "" : "connection: close\r\n", head_only ? "" : reason);
+                     status, reason, strlen(body), extra_headers ? extra_headers : "",
+                     keep_alive ? "" : "connection: close\r\n", head_only ? "" : body);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -501,6 +501,11 @@ static void route_request(gw_http_conn *c, gw_request *req)
         if (!allowed && srv->statics && req->method >= 0 && req->method != GW_METHOD_OPTIONS &&
             static_would_serve(srv, req))
             allowed = (1u << GW_METHOD_GET) | (1u << GW_METHOD_HEAD);
+        if (srv->fallback && req->method >= 0) {
+            /* The app's middleware sees what no route takes, and answers it. */
+            req->route = srv->fallback;
+            return;
+        }
         req->refuse = allowed ? 405 : (req->method < 0 || req->method == GW_METHOD_CONNECT) ? 501 : 404;
         req->allowed = allowed;
         return;

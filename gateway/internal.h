@@ -76,6 +76,7 @@ typedef struct gw_route_list {
 struct gw_server {
     gw_router *router;
     gw_route_list routes;
+    gw_route *fallback; /* takes what no route matches (404 / 405), when the app asks */
     gw_config cfg;
     gw_hp_limits limits;
     char host[64];

@@ -1240,6 +1240,47 @@ static PyObject *Server_set_const(ServerObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---- core: requests no route takes (issue 9) ------------------------------------------ */
+
+PyDoc_STRVAR(Server_set_fallback_doc,
+"set_fallback(kind, handler) -> int\n--\n\n"
+"Hands every request of a known method that no route matches (404 / 405 otherwise) to\n"
+"handler(job), with no path parameters; kind is 0 (sync) or 1 (async). At most once, after\n"
+"the routes, before start(). Returns the index it takes among the routes.");
+
+static PyObject *Server_set_fallback(ServerObject *self, PyObject *args)
+{
+    int kind;
+    PyObject *handler;
+    if (!PyArg_ParseTuple(args, "iO:set_fallback", &kind, &handler))
+        return NULL;
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "the fallback cannot be set once the server has started");
+        return NULL;
+    }
+    if (kind != GW_ROUTE_SYNC && kind != GW_ROUTE_ASYNC) {
+        PyErr_Format(PyExc_ValueError, "the fallback's kind must be sync or async, not %d", kind);
+        return NULL;
+    }
+    if (!PyCallable_Check(handler)) {
+        PyErr_SetString(PyExc_TypeError, "handler must be callable");
+        return NULL;
+    }
+    int code = 0;
+    if (!gw_server_set_fallback(self->srv, kind, handler, &code)) {
+        if (code == -EEXIST) {
+            PyErr_SetString(PyExc_RuntimeError, "the fallback is set already");
+            return NULL;
+        }
+        return PyErr_NoMemory();
+    }
+    Py_INCREF(handler); /* the route's own reference, dropped in Server_clear */
+    self->nroutes++;    /* it is listed among the routes: later indices stay right */
+    return PyLong_FromSsize_t(self->nroutes - 1);
+}
+
+/* ---- end of core's block ---------------------------------------------------------------- */
+
 PyDoc_STRVAR(Server_start_doc,
 "start(host, port, max_body=1000000, max_header=16384, workers=8, keepalive_timeout=20,\n"
 "      max_header_count=100, max_url=8192, header_timeout=10, body_timeout=10,\n"
@@ -1542,6 +1583,7 @@ static PyObject *Server_serve_directory(ServerObject *self, PyObject *args, PyOb
 static PyMethodDef Server_methods[] = {
     {"add_route", (PyCFunction)Server_add_route, METH_VARARGS, Server_add_route_doc},
     {"set_const", (PyCFunction)Server_set_const, METH_VARARGS, Server_set_const_doc},
+    {"set_fallback", (PyCFunction)Server_set_fallback, METH_VARARGS, Server_set_fallback_doc},
     {"start", (PyCFunction)(void (*)(void))Server_start, METH_VARARGS | METH_KEYWORDS,
      Server_start_doc},
     {"set_ws_options", (PyCFunction)Server_set_ws_options, METH_VARARGS,

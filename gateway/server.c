@@ -236,6 +236,39 @@ oom:
     return NULL;
 }
 
+gw_route *gw_server_set_fallback(gw_server *srv, int kind, void *handler, int *code)
+{
+    gw_route_list *rl = &srv->routes;
+    if (srv->fallback) {
+        *code = -EEXIST;
+        return NULL;
+    }
+    *code = -ENOMEM;
+    if (rl->len == rl->cap) {
+        size_t cap = rl->cap ? rl->cap * 2 : 16;
+        gw_route **items = realloc(rl->items, cap * sizeof(*items));
+        if (!items)
+            return NULL;
+        rl->items = items;
+        rl->cap = cap;
+    }
+    gw_route *route = calloc(1, sizeof(*route));
+    if (!route)
+        return NULL;
+    route->pattern = strdup("*");
+    if (!route->pattern) {
+        free(route);
+        return NULL;
+    }
+    route->kind = kind;
+    route->method = -1;
+    route->handler = handler;
+    rl->items[rl->len++] = route;
+    srv->fallback = route;
+    *code = 0;
+    return route;
+}
+
 int gw_server_set_const(gw_server *srv, gw_route *route, const char *response, size_t len,
                         size_t head_len)
 {

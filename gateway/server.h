@@ -97,6 +97,13 @@ __attribute__((warn_unused_result))
 int gw_server_set_const(gw_server *srv, gw_route *route, const char *response, size_t len,
                         size_t head_len);
 
+/* Makes a route that receives every request of a known method that no route matches
+ * (those C would answer 404 or 405), with no path parameters: an app whose middleware
+ * must see unrouted requests asks for it. It is listed after the routes added so far
+ * (gw_server_each_route visits it) and there is at most one. Returns the route, or NULL
+ * with *code set to -EEXIST (one exists already) or -ENOMEM. Before gw_server_start(). */
+gw_route *gw_server_set_fallback(gw_server *srv, int kind, void *handler, int *code);
+
 /* Visits every route, in registration order. */
 void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg), void *arg);
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from . import status_codes
+from .authentication import AuthenticationHandler
+from .cors import ALLOW_CORS
 from .datastructures import Headers, QueryParams
 from .exceptions import HTTPException, WebSocketException
 from .request import Request
 from .responses import (
     Response, SSEMessage, SSEResponse, StreamingResponse, html, jsonify, serve_file, serve_html,
 )
-from .types import Body, IPAddress, Method, PathParams, RequestBody, Url
+from .router import SubRouter
+from .types import Body, IPAddress, JsonBody, Method, PathParams, RequestBody, RequestMethod, RequestURL, Url
 
 __all__ = [
+    "ALLOW_CORS", "AuthenticationHandler", "JsonBody", "RequestMethod", "RequestURL", "SubRouter",
     "Body", "HTTPException", "Headers", "IPAddress", "Method", "PathParams", "QueryParams",
     "Request", "RequestBody", "Response", "Robyn", "SSEMessage", "SSEResponse",
     "StreamingResponse", "Url", "WebSocket", "WebSocketAdapter",

@@ -1,14 +1,19 @@
-"""The application object: route decorators, lifecycle, and the glue to the C server.
+"""The application object: lifecycle, headers, and the glue to the C server (the route
+decorators, middlewares and SubRouter are robyn/router.py's).
 
-Everything about a route is resolved when it is registered (sync or async, what to inject,
-how to answer); per request, C hands a Job to the route's `handle` closure and the
-closure answers it with `job.respond()`, or, for a StreamingResponse, streams it (see
-robyn/streaming.py).
+Routes are recorded as they are registered (a check server refuses bad patterns at once)
+and handed to the C server when the app starts, each with the handle it needs: a route no
+middleware, app header or exception handler applies to gets the plain handle below (the
+handler's call and its answer); the others get their pipeline (robyn/pipeline.py). Per
+request, C hands a Job to the handle, which answers it with `job.respond()` or, for a
+StreamingResponse, streams it (robyn/streaming.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import importlib
 import inspect
 import logging
 import os
@@ -20,15 +25,21 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import _gateway
+from .authentication import AuthenticationNotConfiguredError
+from .datastructures import Headers
+from .env import load_vars
+from .events import Events
 from .exceptions import HTTPException
-from .injection import compile_handler
-from .responses import StreamingResponse, serialize
+from .injection import compile_handler, handler_is_async
+from .pipeline import NOT_FOUND_BODY, SERVER_ERROR_BODY, Pipeline, make_response
+from .responses import Response, StreamingResponse, serialize
+from .robyn import FunctionInfo
+from .router import Route, RouterBase, path_hooks
 from .streaming import stream_async, stream_sync
 
 logger = logging.getLogger("robyn")
 
 _TEXT = [("content-type", "text/plain; charset=utf-8")]
-_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
 _DEFAULT_MAX_PAYLOAD = 1_000_000
 _SHUTDOWN_GRACE_SECONDS = 10.0
 
@@ -65,6 +76,33 @@ def _limit(name: str, keyword: str, given: object, default: int) -> int:
     return value
 
 
+def _refuse(job: Any) -> None:
+    """The handler of the routes of the registration check, which never serves."""
+    raise AssertionError("the route check server does not serve")
+
+
+def _not_found(request: Any) -> Response:
+    return make_response(404, [("content-type", "text/plain")], NOT_FOUND_BODY)
+
+
+def _header_name(key: str) -> str:
+    if not isinstance(key, str) or not key or any(c in key for c in "\r\n:\0 \t"):
+        raise ValueError(f"invalid header name {key!r}")
+    return key
+
+
+def _header_value(key: str, value: str) -> str:
+    if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+        raise ValueError(f"invalid value for header {key!r}: {value!r}")
+    return value
+
+
+def _event_handler(handler: Callable[[], Any], event: str) -> Callable[[], Any]:
+    if not callable(handler):
+        raise TypeError(f"a {event} handler must be callable, not {handler!r}")
+    return handler
+
+
 def _answer_error(job: Any, exc: BaseException, where: str) -> None:
     if isinstance(exc, HTTPException):
         detail = exc.detail if exc.detail is not None else ""
@@ -74,7 +112,7 @@ def _answer_error(job: Any, exc: BaseException, where: str) -> None:
         except Exception as bad:  # e.g. a status code that is not one: a 500 after all
             exc = bad
     logger.error("%s raised", where, exc_info=(type(exc), exc, exc.__traceback__))
-    job.respond(500, _TEXT, "Internal Server Error")
+    job.respond(500, _TEXT, SERVER_ERROR_BODY)
 
 
 def _answer(job: Any, result: Any, where: str) -> StreamingResponse | None:
@@ -97,63 +135,42 @@ def _answer(job: Any, result: Any, where: str) -> StreamingResponse | None:
     return None
 
 
-class Route:
-    """One registered route: what C calls, and what it was made from."""
-
-    __slots__ = ("method", "path", "handler", "is_async", "const", "index", "handle", "call")
-
-    def __init__(self, method: str, path: str, handler: Callable[..., Any], const: bool,
-                 app: "Robyn") -> None:
-        self.method = method
-        self.path = path
-        self.handler = handler
-        self.const = const
-        params = [p[1:] for p in path.split("/") if p[:1] in (":", "*")]
-        self.is_async, self.call = compile_handler(handler, params, app._dependencies)
-        where = f"handler for {method} {path}"
-        call = self.call
-        if self.is_async:
-            self.handle = app._make_async_handle(call, where)
-        else:
-            spawn = app._spawn_threadsafe
-            stopping = app._streams_stopping
-
-            def handle(job: Any) -> None:
-                try:
-                    result = call(job)
-                except BaseException as exc:
-                    _answer_error(job, exc, where)
-                    return
-                if type(result) is str:  # the common case, without a call
-                    job.respond(200, _TEXT, result)
-                else:
-                    stream = _answer(job, result, where)
-                    if stream is not None:
-                        stream_sync(job, stream, where, spawn, stopping)
-
-            self.handle = handle
-        self.index = -1
-
-
-class Robyn:
+class Robyn(RouterBase):
     """A web application, with Robyn's API."""
 
-    def __init__(self, file_object: str, config: Any = None, dependencies: Any = None,
+    def __init__(self, file_object: str, config: Any = None, openapi_file_path: str | None = None,
+                 openapi: Any = None, dependencies: Any = None,
                  ws_origins: list[str] | None = None) -> None:
+        super().__init__()
+        if dependencies is not None:
+            raise TypeError("Robyn(dependencies=...) is not supported: use app.inject() and "
+                            "app.inject_global()")
         self.file_path = file_object
         self.directory_path = os.path.dirname(os.path.abspath(file_object))
         self.config = config
+        self.openapi_file_path = openapi_file_path
+        self._openapi = openapi
+        self._openapi_made = False
+        if not os.environ.get("ROBYN_CLI"):
+            load_vars(project_root=self.directory_path)
         self._server = _gateway.Server()
-        self._routes: list[Route] = []
+        # Routes reach the real server when the app starts (their pipelines are known only
+        # then); this one refuses a malformed or conflicting pattern at registration.
+        self._route_check = _gateway.Server()
         self._startup_handlers: list[Callable[[], Any]] = []
         self._shutdown_handlers: list[Callable[[], Any]] = []
-        self._dependencies: dict[str, dict[str, Any]] = {"global": {}, "router": {}}
+        self.event_handlers: dict[Events, FunctionInfo] = {}
+        self.request_headers = Headers({})
+        self.response_headers = Headers({})
+        self.excluded_response_headers_paths: list[str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self._started = False
         self._eager = sys.version_info >= (3, 12)
         self._ws_origins = ws_origins
         self._ws_endpoints: list[Any] = []
+        self._request_context = contextvars.copy_context()
         # Set when the shutdown grace period ends: streams pulled on sync workers stop at
         # their next chunk (those on the loop are cancelled instead).
         self._streams_stopping = threading.Event()
@@ -165,63 +182,101 @@ class Robyn:
             if not isinstance(name, str) or not name:
                 raise ValueError(f"invalid header name {name!r}")
 
+    # ---- OpenAPI (robyn/openapi.py) ------------------------------------------------------
+
+    @property
+    def openapi(self) -> Any:
+        """The app's robyn.openapi.OpenAPI, made on first use as Robyn makes it in its
+        constructor: the one given (or a new one), its document replaced by
+        `openapi_file_path` or by an openapi.json next to the app (robyn.openapi.for_app)."""
+        if not self._openapi_made and not self._docs_disabled():
+            from .openapi import for_app
+
+            self._openapi = for_app(self.directory_path, self._openapi, self.openapi_file_path)
+            self._openapi_made = True
+        return self._openapi
+
+    @openapi.setter
+    def openapi(self, value: Any) -> None:
+        self._openapi = value
+        self._openapi_made = True
+
+    def _docs_disabled(self) -> bool:
+        return bool(getattr(self.config, "disable_openapi", False))
+
     # ---- registration ------------------------------------------------------------------
 
-    def add_route(self, route_type: str, endpoint: str, handler: Callable[..., Any],
-                  is_const: bool = False) -> Route:
-        method = route_type.upper() if isinstance(route_type, str) else str(route_type)
-        if method not in _METHODS:
-            raise ValueError(f"unknown HTTP method {route_type!r} for route {endpoint!r}")
-        route = Route(method, endpoint, handler, is_const, self)
-        kind = _gateway.ROUTE_CONST if is_const else (
-            _gateway.ROUTE_ASYNC if route.is_async else _gateway.ROUTE_SYNC)
-        route.index = self._server.add_route(method, endpoint, kind, route.handle)
+    def _accept_route(self, route: Route) -> None:
+        if self._started:
+            raise RuntimeError(f"routes cannot be added once the app has started ({route.method} {route.path})")
+        self._route_check.add_route(route.method, route.written, _gateway.ROUTE_SYNC, _refuse)
         self._routes.append(route)
-        return route
 
-    def _decorator(self, method: str, endpoint: str, const: bool = False
-                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-            self.add_route(method, endpoint, handler, const)
-            return handler
+    def _accept_websocket(self, path: str, options: dict[str, Any], pending: Any) -> None:
+        router_dependencies = pending.router._dependencies["router"]
+        # Only a router with dependencies of its own needs them handed over; the others
+        # see the app's, the WebSocketEndpoint's default.
+        dependencies = ({"global": self._dependencies["global"], "router": router_dependencies}
+                        if router_dependencies else None)
+        pending.attach(self.websocket(path, **options, _dependencies=dependencies)(pending.handler))
 
-        return register
+    # ---- headers ---------------------------------------------------------------------------
 
-    def get(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
-        return self._decorator("GET", endpoint, const)
+    def add_request_header(self, key: str, value: str) -> None:
+        """Adds a header to every request handlers see."""
+        self.request_headers.append(_header_name(key), _header_value(key, value))
 
-    def post(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
-        return self._decorator("POST", endpoint, const)
+    def set_request_header(self, key: str, value: str) -> None:
+        self.request_headers.set(_header_name(key), _header_value(key, value))
 
-    def put(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
-        return self._decorator("PUT", endpoint, const)
+    def add_response_header(self, key: str, value: str) -> None:
+        """Adds a header to every response that does not set one of that name itself."""
+        self.response_headers.append(_header_name(key), _header_value(key, value))
 
-    def delete(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
-        return self._decorator("DELETE", endpoint, const)
+    def set_response_header(self, key: str, value: str) -> None:
+        self.response_headers.set(_header_name(key), _header_value(key, value))
 
-    def patch(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
-        return self._decorator("PATCH", endpoint, const)
+    def exclude_response_headers_for(self, excluded_response_headers_paths: list[str] | None) -> None:
+        """The paths whose responses do not get the app's response headers."""
+        if excluded_response_headers_paths is not None and (
+                not isinstance(excluded_response_headers_paths, list)
+                or not all(isinstance(p, str) for p in excluded_response_headers_paths)):
+            raise TypeError("exclude_response_headers_for() takes a list of paths or None, "
+                            f"not {excluded_response_headers_paths!r}")
+        self.excluded_response_headers_paths = excluded_response_headers_paths
 
-    def head(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
-        return self._decorator("HEAD", endpoint, const)
+    # ---- seams with other modules ------------------------------------------------------
 
-    def options(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
-        return self._decorator("OPTIONS", endpoint, const)
+    def configure_sessions(self, secret_key: str, cookie_name: str = "session", **options: Any) -> Any:
+        """Signed-cookie sessions in `request.session` (see robyn/sessions.py)."""
+        from . import sessions
 
-    def connect(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
-        return self._decorator("CONNECT", endpoint, const)
+        return sessions.configure(self, secret_key, cookie_name, **options)
 
-    def trace(self, endpoint: str, const: bool = False, **_: Any) -> Callable[..., Any]:
-        return self._decorator("TRACE", endpoint, const)
+    async def _authenticate(self, request: Any) -> Any:
+        """For WebSocket handshakes: None when the request may go on (request.identity is
+        set), else the 401 Response to send."""
+        handler = self._effective_authentication()
+        if handler is None:
+            raise AuthenticationNotConfiguredError()
+        identity = handler.authenticate(request)
+        if inspect.isawaitable(identity):
+            identity = await identity
+        if identity is None:
+            return handler.unauthorized_response
+        request.identity = identity
+        return None
 
     def websocket(self, endpoint: str, origins: list[str] | None = None,
-                  backpressure: str = "close", compression: bool = False
+                  backpressure: str = "close", compression: bool = False,
+                  auth_required: bool = False, *, _dependencies: dict[str, Any] | None = None
                   ) -> Callable[[Callable[..., Any]], "WebSocketEndpoint"]:
         """Registers a WebSocket endpoint. The decorated handler runs once per connection,
         for as long as it lives. `origins` restricts the Origin header (403 otherwise;
         the app-wide `Robyn(..., ws_origins=[...])` applies when not given);
         `backpressure` is what a publish does to a subscriber over its send-buffer limit:
-        "close" (1008) or "drop" (the message); `compression` allows permessage-deflate."""
+        "close" (1008) or "drop" (the message); `compression` allows permessage-deflate;
+        `auth_required` makes the handshake pass the app's authentication handler first."""
         from .ws import WebSocketEndpoint
 
         if backpressure not in ("close", "drop"):
@@ -230,10 +285,13 @@ class Robyn:
 
         def register(handler: Callable[..., Any]) -> WebSocketEndpoint:
             policy = _gateway.WS_POLICY_DROP if backpressure == "drop" else _gateway.WS_POLICY_CLOSE
+            # A SubRouter's websocket gets its router's dependencies (robyn/ws.py binds them).
+            extra = {} if _dependencies is None else {"dependencies": _dependencies}
             ws_endpoint = WebSocketEndpoint(self, endpoint, handler, policy, compression,
-                                            None if allowed is None else list(allowed))
+                                            None if allowed is None else list(allowed), **extra)
             ws_endpoint._index = self._server.add_route("WS", endpoint, _gateway.ROUTE_ASYNC,
                                                         ws_endpoint.dispatch)
+            ws_endpoint.auth_required = bool(auth_required)
             ws_endpoint._apply_options()
             self._ws_endpoints.append(ws_endpoint)
             return ws_endpoint
@@ -277,21 +335,44 @@ class Robyn:
             logger.error("a streaming response came after the event loop stopped; dropped")
 
     def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
-        self._startup_handlers.append(handler)
+        """Runs handler (sync or async, no parameters) before the server serves. Every one
+        registered runs, in order; `event_handlers` shows the last."""
+        self._startup_handlers.append(_event_handler(handler, "startup"))
+        self.event_handlers[Events.STARTUP] = FunctionInfo(handler, handler_is_async(handler), 0)
         return handler
 
     def shutdown_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
-        self._shutdown_handlers.append(handler)
+        """Runs handler (sync or async, no parameters) after the server has stopped serving."""
+        self._shutdown_handlers.append(_event_handler(handler, "shutdown"))
+        self.event_handlers[Events.SHUTDOWN] = FunctionInfo(handler, handler_is_async(handler), 0)
         return handler
 
-    def inject(self, **kwargs: Any) -> None:
-        """Makes values available to handlers by parameter name (router dependencies)."""
-        self._dependencies["router"].update(kwargs)
+    # ---- the handles C calls -----------------------------------------------------------
 
-    def inject_global(self, **kwargs: Any) -> None:
-        self._dependencies["global"].update(kwargs)
+    def _plain_handle(self, route: Route) -> Callable[[Any], None]:
+        """The handle of a route no middleware, header or exception handler applies to:
+        the handler's call and its answer, nothing else."""
+        where = f"handler for {route.method} {route.path}"
+        call = route.call
+        if route.is_async:
+            return self._make_async_handle(call, where)
+        spawn = self._spawn_threadsafe
+        stopping = self._streams_stopping
 
-    # ---- async handlers ------------------------------------------------------------------
+        def handle(job: Any) -> None:
+            try:
+                result = call(job)
+            except BaseException as exc:
+                _answer_error(job, exc, where)
+                return
+            if type(result) is str:  # the common case, without a call
+                job.respond(200, _TEXT, result)
+            else:
+                stream = _answer(job, result, where)
+                if stream is not None:
+                    stream_sync(job, stream, where, spawn, stopping)
+
+        return handle
 
     def _make_async_handle(self, call: Callable[[Any], Any], where: str
                            ) -> Callable[[Any], None]:
@@ -327,6 +408,63 @@ class Robyn:
 
         return handle
 
+    def _freeze(self, consts: dict[int, tuple[int, list[tuple[str, str]], bytes]]) -> None:
+        """Hands every HTTP route to the server with the handle it needs (robyn/pipeline.py),
+        and, when global middleware or response headers exist, the requests no route takes."""
+        self._request_context = contextvars.copy_context()
+        global_before = [h for h in self._before if h.path is None]
+        global_after = [h for h in self._after if h.path is None]
+        path_before = [h for h in self._before if h.path is not None]
+        path_after = [h for h in self._after if h.path is not None]
+        global_headers = self.response_headers.multi_items()
+        excluded = self.excluded_response_headers_paths or ()
+        used: set[int] = set()
+        for number, route in enumerate(self._routes):
+            if route.owner is not self:
+                # A SubRouter's route: its own router dependencies, the app's global ones.
+                _, route.call = compile_handler(route.handler, route.param_names(), {
+                    "global": self._dependencies["global"],
+                    "router": route.owner._dependencies["router"]})
+            route_before, route_after = path_hooks(path_before, route), path_hooks(path_after, route)
+            used.update(id(h) for h in route_before + route_after)
+            befores, afters = global_before + route_before, global_after + route_after
+            where = f"handler for {route.method} {route.path}"
+            if route.const:
+                status, pairs, body = consts[number]
+                if not befores and not afters:
+                    if route.path not in excluded:
+                        names = {name for name, _ in pairs}
+                        pairs = pairs + [(n, v) for n, v in global_headers if n not in names]
+                    route.index = self._server.add_route(route.method, route.path, _gateway.ROUTE_CONST, None)
+                    self._server.set_const(route.index, status, pairs, body)
+                    continue
+                stored = (status, pairs, body)
+                pipeline = Pipeline(self, where, route.path, befores, afters,
+                                    lambda request, stored=stored: make_response(*stored), False, None)
+            elif (befores or afters or global_headers or self.request_headers
+                  or route.exception_handler is not None or route.openapi["status_code"] is not None
+                  or route.response_model is not None):
+                pipeline = Pipeline(self, where, route.path, befores, afters, route.call, route.is_async,
+                                    route.exception_handler, route.openapi["status_code"],
+                                    route.response_model)
+            else:
+                route.handle = self._plain_handle(route)
+                kind = _gateway.ROUTE_ASYNC if route.is_async else _gateway.ROUTE_SYNC
+                route.index = self._server.add_route(route.method, route.path, kind, route.handle)
+                continue
+            route.handle = pipeline.handle()
+            kind = _gateway.ROUTE_ASYNC if pipeline.is_async else _gateway.ROUTE_SYNC
+            route.index = self._server.add_route(route.method, route.path, kind, route.handle)
+        for hook in path_before + path_after:
+            if id(hook) not in used:
+                logger.warning("%s_request hook %s for %s never runs: no route has that path",
+                               hook.kind, hook.name, hook.path)
+        if global_before or global_after or global_headers:
+            unrouted = Pipeline(self, "request no route takes", None, global_before, global_after,
+                                _not_found, False, None)
+            self._server.set_fallback(
+                _gateway.ROUTE_ASYNC if unrouted.is_async else _gateway.ROUTE_SYNC, unrouted.handle())
+
     # ---- lifecycle -------------------------------------------------------------------------
 
     def _new_loop(self) -> asyncio.AbstractEventLoop:
@@ -342,8 +480,10 @@ class Robyn:
             if inspect.isawaitable(result):
                 await result
 
-    async def _compute_const_routes(self) -> None:
-        for route in self._routes:
+    async def _compute_const_routes(self) -> dict[int, tuple[int, list[tuple[str, str]], bytes]]:
+        """Each const route's answer, computed once: by position in the route list."""
+        consts = {}
+        for number, route in enumerate(self._routes):
             if not route.const:
                 continue
             params = inspect.signature(route.handler).parameters
@@ -357,8 +497,31 @@ class Robyn:
             if isinstance(result, StreamingResponse):
                 raise ValueError(f"const route {route.method} {route.path} cannot stream: "
                                  "its response is computed once, before any request")
-            status, headers, body = serialize(result)
-            self._server.set_const(route.index, status, headers, body)
+            model = route.response_model
+            if model is not None and isinstance(result, dict):
+                result = model.model_validate(result)
+            status, pairs, body = serialize(result)
+            if route.openapi["status_code"] is not None and not isinstance(result, Response):
+                status = route.openapi["status_code"]  # as for any route: plain results only
+            consts[number] = (status, pairs, body)
+        return consts
+
+    def _install_openapi(self) -> None:
+        """Registers GET /openapi.json and GET /docs (robyn/openapi.py), unless disabled."""
+        if self._docs_disabled():
+            return
+        try:
+            openapi = importlib.import_module("robyn.openapi")
+        except ModuleNotFoundError as exc:
+            if exc.name != "robyn.openapi":
+                raise
+            logger.warning("robyn.openapi is not installed: /docs and /openapi.json are not served")
+            return
+        openapi.install(self)
+        # As in Robyn, the documentation pages do not get the app's response headers.
+        self.excluded_response_headers_paths = list(self.excluded_response_headers_paths or []) + [
+            path for path in ("/docs", "/openapi.json")
+            if path not in (self.excluded_response_headers_paths or [])]
 
     def start(self, host: str = "127.0.0.1", port: int = 8080, _check_port: bool = True,
               client_timeout: int = 30, keep_alive_timeout: int = 20,
@@ -397,8 +560,13 @@ class Robyn:
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
+            if self._started:
+                raise RuntimeError("an app starts once")
+            self._install_openapi()
             loop.run_until_complete(self._run_hooks(self._startup_handlers))
-            loop.run_until_complete(self._compute_const_routes())
+            consts = loop.run_until_complete(self._compute_const_routes())
+            self._freeze(consts)
+            self._started = True
             self._server.configure_ws(
                 max_message=max_payload_size,
                 high_water=_env_int("ROBYN_WS_HIGH_WATER", 64 * 1024),

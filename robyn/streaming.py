@@ -106,7 +106,7 @@ def _refuse(job: StreamJob, exc: BaseException, where: str) -> None:
     logger.error("%s: cannot start its streaming response", where,
                  exc_info=(type(exc), exc, exc.__traceback__))
     try:
-        job.respond(500, _TEXT, "Internal Server Error")
+        job.respond(500, _TEXT, "Internal server error")
     except Exception:  # the job is unusable: its deallocation answers 500 instead
         logger.exception("%s: cannot answer 500 either", where)
 

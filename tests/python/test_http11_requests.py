@@ -252,7 +252,7 @@ def test_unknown_method_on_a_routed_path_is_405_with_allow_kept_alive(server, ra
         conn.send(request(method, "/ok"))
         response = conn.read_response()
         assert status_line(response) == "HTTP/1.1 405 Method Not Allowed"
-        assert response.body == b"Method Not Allowed"
+        assert response.body == b"Method not allowed"
         assert allow(response) == {"GET", "HEAD"}
         assert_kept_alive(conn)
 
@@ -285,7 +285,7 @@ def test_known_method_without_its_route_is_405_kept_alive(server, raw):
         first, second, third = conn.read_responses(3)
         assert (first.status, allow(first)) == (405, {"GET", "HEAD"})
         assert (second.status, allow(second)) == (405, {"POST"})
-        assert (third.status, third.body) == (404, b"Not Found")
+        assert (third.status, third.body) == (404, b"Not found")
         assert_kept_alive(conn)
 
 
@@ -305,7 +305,7 @@ def test_connect_to_a_path_with_other_routes_is_405_and_closed(start_app, raw, a
         conn.send(b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
         response = conn.read_response()
         assert status_line(response) == "HTTP/1.1 405 Method Not Allowed"
-        assert response.body == b"Method Not Allowed"
+        assert response.body == b"Method not allowed"
         assert allow(response) == {"GET", "HEAD"}
         assert_closed(conn)
     with raw(server) as conn:  # the route is there for GET
@@ -496,8 +496,8 @@ def test_pipelined_404s_with_and_without_a_body(server, raw, assert_serving):
         conn.send(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
                   b"GET /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na")
         first, second = conn.read_responses(2)
-        assert (first.status, first.body) == (404, b"Not Found")
-        assert (second.status, second.body) == (404, b"Not Found")
+        assert (first.status, first.body) == (404, b"Not found")
+        assert (second.status, second.body) == (404, b"Not found")
         assert_kept_alive(conn)  # the "a" was the second request's body, nothing more
     assert_serving(server)
 
@@ -520,8 +520,8 @@ def test_pipelined_answers_keep_request_order_across_kinds_of_route(server, raw)
                   + request("POST", "/echo/last", body=b"body") + request("GET", "/users/u1"))
         answers = conn.read_responses(8)
     assert [(r.status, r.body) for r in answers[:6]] == [
-        (200, b"slow"), (200, b"const!"), (200, b"slow-async"), (404, b"Not Found"),
-        (405, b"Method Not Allowed"), (501, b"Not Implemented")]
+        (200, b"slow"), (200, b"const!"), (200, b"slow-async"), (404, b"Not found"),
+        (405, b"Method not allowed"), (501, b"Not Implemented")]
     assert echoed(answers[6])["body"] == "body"
     assert echoed(answers[7]) == {"user_id": "u1"}
 

@@ -16,7 +16,7 @@ def allow(response) -> set[str]:
 def test_unknown_path_is_404(main_server, assert_serving):
     response = httpx.get(main_server.url("/no/such/route"))
     assert response.status_code == 404
-    assert response.text == "Not Found"
+    assert response.text == "Not found"
     assert response.headers["content-type"].startswith("text/plain")
     assert_serving(main_server)
 
@@ -32,7 +32,7 @@ def test_404_keeps_the_connection(main_server, raw, build_request):
 def test_wrong_method_is_405_with_allow(main_server, assert_serving):
     response = httpx.post(main_server.url("/users/1"))
     assert response.status_code == 405
-    assert response.text == "Method Not Allowed"
+    assert response.text == "Method not allowed"
     assert allow(response) == {"GET", "HEAD"}
     assert_serving(main_server)
 
@@ -161,7 +161,7 @@ def test_100_kb_header_is_431_and_close(main_server, raw, assert_serving):
 def test_handler_exception_is_500_with_traceback_logged(main_server, assert_serving):
     response = httpx.get(main_server.url("/boom"))
     assert response.status_code == 500
-    assert response.text == "Internal Server Error"
+    assert response.text == "Internal server error"
     log = main_server.wait_for_log("RuntimeError: sync-boom-marker-4711")
     assert "Traceback (most recent call last):" in log
     assert "handler for GET /boom raised" in log
@@ -171,7 +171,7 @@ def test_handler_exception_is_500_with_traceback_logged(main_server, assert_serv
 def test_async_handler_exception_is_500_with_traceback_logged(main_server, assert_serving):
     response = httpx.get(main_server.url("/boom-async"))
     assert response.status_code == 500
-    assert response.text == "Internal Server Error"
+    assert response.text == "Internal server error"
     log = main_server.wait_for_log("KeyError: 'async-boom-marker-4712'")
     assert "handler for GET /boom-async raised" in log
     assert_serving(main_server)
@@ -180,7 +180,7 @@ def test_async_handler_exception_is_500_with_traceback_logged(main_server, asser
 def test_unsendable_return_value_is_500(main_server, assert_serving):
     response = httpx.get(main_server.url("/bad-return"))
     assert response.status_code == 500
-    assert response.text == "Internal Server Error"
+    assert response.text == "Internal server error"
     main_server.wait_for_log("ValueError: Tuple should have 3 elements")
     assert_serving(main_server)
 

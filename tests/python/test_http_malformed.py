@@ -58,7 +58,7 @@ def test_trace_without_a_route_is_405_and_kept_alive(malformed_server, raw, asse
     with raw(malformed_server) as conn:
         conn.send(b"TRACE / HTTP/1.1\r\nHost: t\r\n\r\n")
         response = conn.read_response()
-        assert (response.status, response.body) == (405, b"Method Not Allowed")
+        assert (response.status, response.body) == (405, b"Method not allowed")
         assert response.header("allow") == "GET, HEAD"
         conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         assert conn.read_response().body == b"Hello, world!"

@@ -49,7 +49,7 @@ def test_route_precedence_and_normalisation(main_server, path, expected):
 def test_unmatched_paths_are_404(main_server, path):
     response = httpx.get(main_server.url(path))
     assert response.status_code == 404
-    assert response.text == "Not Found"
+    assert response.text == "Not found"
 
 
 def test_routes_are_case_sensitive(main_server):

@@ -419,7 +419,7 @@ def test_bad_header_on_a_stream_is_a_500_at_once(server: AppServer, path: str) -
         assert status == "HTTP/1.1 500 Internal Server Error"
         length = int(header(headers, "content-length")[0])
         client._need(time.monotonic() + 2, "the body", lambda: len(client.buf) >= length)
-        assert client.buf[:length] == b"Internal Server Error"
+        assert client.buf[:length] == b"Internal server error"
         assert time.monotonic() - started < 1.0
         assert header(headers, "x-bad") == [] and header(headers, "set-cookie") == []
     server.wait_for_log(path)

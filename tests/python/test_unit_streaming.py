@@ -346,7 +346,7 @@ def test_sync_bad_header_is_a_500_before_anything_is_sent(
     with caplog.at_level(logging.ERROR, logger="robyn"):
         run_sync(job, SSEResponse(gen.sync(["a"]), headers={"X-Bad": "a\nb"}))
     assert job.kinds() == ["start", "respond"]
-    assert job.log[1][1] == 500 and job.log[1][3] == "Internal Server Error"
+    assert job.log[1][1] == 500 and job.log[1][3] == "Internal server error"
     assert gen.pulls == 0
     assert any(WHERE in r.getMessage() for r in caplog.records)
 
@@ -581,7 +581,7 @@ def test_unsendable_result_is_a_logged_500(result: Any, caplog: pytest.LogCaptur
     with caplog.at_level(logging.ERROR, logger="robyn"):
         assert app_module._answer(job, result, "handler for GET /bad") is None
     assert [a[0] for a in job.answers] == [500]
-    assert job.answers[0][2] == "Internal Server Error"
+    assert job.answers[0][2] == "Internal server error"
     assert any("handler for GET /bad" in r.getMessage() for r in caplog.records)
 
 
