@@ -234,7 +234,7 @@ def test_deleted_cookie(server):
 
 def test_set_cookie_with_a_wrong_type_is_500(server, assert_serving):
     response = httpx.get(server.url("/cookie/wrong-type"))
-    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    assert (response.status_code, response.text) == (500, "Internal server error")
     assert "set_cookie() max_age must be an int or None, not str" in server.log()
     assert_serving(server)
 

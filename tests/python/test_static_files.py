@@ -167,7 +167,7 @@ def test_index_file_and_slash_redirect(server: AppServer):
 def test_directory_without_index_goes_to_the_routes(server: AppServer):
     response = ask(server, "/site/sub/")
     assert response.status == 404
-    assert response.body == b"Not Found"
+    assert response.body == b"Not found"
     # On a plain mount a directory is not the mount's: a route of that path answers.
     assert ask(server, "/static/docs").body == b"python docs"
     assert ask(server, "/static/docs/readme.txt").body == b"doc"
@@ -245,7 +245,7 @@ def test_routes_and_mounts(server: AppServer):
 def test_refused_paths(server: AppServer, target: str, status: int):
     response = ask(server, target)
     assert response.status == status
-    assert response.body == (b"Bad Request" if status == 400 else b"Not Found")
+    assert response.body == (b"Bad Request" if status == 400 else b"Not found")
     assert b"top secret" not in response.body
     assert_still_serving(server)
 
@@ -355,7 +355,7 @@ def test_file_download_renamed_and_file_response(server: AppServer):
 def test_missing_download_is_500(server: AppServer):
     response = requests.get(f"{server.base_url}/file/missing", timeout=5)
     assert response.status_code == 500
-    assert response.text == "Internal Server Error"
+    assert response.text == "Internal server error"
     assert_still_serving(server)
 
 
