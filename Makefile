@@ -15,7 +15,7 @@ APP ?= chat
 run: install
 	$(PY) examples/$(APP)/app.py
 
-test: install test-c test-fuzz test-python
+test: install test-c test-fuzz test-python compat
 
 deps:
 	@tools/install-deps
