@@ -11,6 +11,8 @@ Routes (the same on every peer app in bench/apps/):
     GET  /user/:id?q=...   path parameter plus query parameter, text/plain "<id> <q>"
     POST /echo             echoes the request body (the bench sends 10 KB)
     GET  /const            const=True route, "Hello, world!"
+    GET  /mw               sync handler behind one before hook (sets a request header the
+                           handler reads) and one after hook (sets a response header)
     WS   /ws               echo: every text message is sent back as it came
     WS   /ws/pubsub?topic=T[&role=pub]
                            pub/sub: the connection subscribes to T on connect
@@ -64,6 +66,24 @@ def echo(request):
 @app.get("/const", const=True)
 def const():
     return HELLO
+
+
+@app.before_request("/mw")
+def mark_request(request):
+    request.headers.set("x-before", "1")
+    return request
+
+
+@app.after_request("/mw")
+def mark_response(response):
+    response.headers.set("x-after", "1")
+    return response
+
+
+@app.get("/mw")
+def behind_middleware(request):
+    # Both peers must really run the before hook for this route, or the bench's body check fails.
+    return HELLO if request.headers.get("x-before") == "1" else "before hook did not run"
 
 
 def _has_async_iter(ws) -> bool:
