@@ -102,9 +102,11 @@ class RoomClient:
 
     def close(self) -> None:
         try:
-            self.ws.close()
+            self.ws.close(timeout=1)
         except Exception:
-            pass
+            pass  # the worker is gone (or going): nothing to say goodbye to
+        finally:
+            self.ws.shutdown()  # the socket itself, whatever close() managed
 
 
 def clients_on_every_worker(server: AppServer, room: str, pids: list[int], per_worker: int,
