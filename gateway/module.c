@@ -1580,6 +1580,85 @@ static PyObject *Server_serve_directory(ServerObject *self, PyObject *args, PyOb
 
 /* ---- end of static directories ------------------------------------------------------ */
 
+/* ---- sibling processes (robyn --processes N, docs/deployment.md) -------------------- */
+
+PyDoc_STRVAR(Server_use_siblings_doc,
+"use_siblings(group, slot, count, queue_limit=8388608)\n--\n\n"
+"Makes this process number slot of count processes serving one app: publishes reach\n"
+"the subscribers of every one of them (the siblings bus). group names the processes'\n"
+"sockets and is the same in all. Before start(). Raises ValueError for a bad argument\n"
+"and OSError when the slot's socket cannot be made.");
+
+static PyObject *Server_use_siblings(ServerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"group", "slot", "count", "queue_limit", NULL};
+    const char *group;
+    unsigned int slot, count;
+    Py_ssize_t queue_limit = 8 * 1024 * 1024;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sII|n:use_siblings", kwlist, &group, &slot,
+                                     &count, &queue_limit))
+        return NULL;
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "use_siblings() must come before start()");
+        return NULL;
+    }
+    if (queue_limit < 1024) {
+        PyErr_Format(PyExc_ValueError, "queue_limit must be at least 1024 bytes, not %zd",
+                     queue_limit);
+        return NULL;
+    }
+    char err[256] = "";
+    int rc = gw_ws_use_siblings(self->srv, group, slot, count, (size_t)queue_limit, err,
+                                sizeof(err));
+    if (rc == -EINVAL || rc == -EALREADY) {
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    if (rc == -ENOMEM)
+        return PyErr_NoMemory();
+    if (rc) {
+        PyObject *exc_args = Py_BuildValue("(is)", -rc, err);
+        if (exc_args) {
+            PyErr_SetObject(PyExc_OSError, exc_args);
+            Py_DECREF(exc_args);
+        }
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Server_subscribers_everywhere_doc,
+"subscribers_everywhere(topic, timeout=1.0) -> (count, siblings_answered)\n--\n\n"
+"The subscribers of topic in this process and in every sibling process that answers\n"
+"within timeout seconds. Without siblings, the local count and 0.");
+
+static PyObject *Server_subscribers_everywhere(ServerObject *self, PyObject *args)
+{
+    PyObject *topic;
+    double timeout = 1.0;
+    if (!PyArg_ParseTuple(args, "O|d:subscribers_everywhere", &topic, &timeout))
+        return NULL;
+    const char *s;
+    Py_ssize_t n;
+    if (topic_arg(topic, &s, &n))
+        return NULL;
+    if (!(timeout >= 0 && timeout <= 60)) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be between 0 and 60 seconds");
+        return NULL;
+    }
+    unsigned answered = 0;
+    long total;
+    Py_BEGIN_ALLOW_THREADS
+    total = gw_ws_subscribers_everywhere(self->srv, s, (size_t)n, (unsigned)(timeout * 1000),
+                                         &answered);
+    Py_END_ALLOW_THREADS
+    if (total < 0)
+        return PyErr_NoMemory();
+    return Py_BuildValue("(lI)", total, answered);
+}
+
+/* ---- end of sibling processes ------------------------------------------------------- */
+
 static PyMethodDef Server_methods[] = {
     {"add_route", (PyCFunction)Server_add_route, METH_VARARGS, Server_add_route_doc},
     {"set_const", (PyCFunction)Server_set_const, METH_VARARGS, Server_set_const_doc},
@@ -1606,6 +1685,10 @@ static PyMethodDef Server_methods[] = {
     {"stop", (PyCFunction)Server_stop, METH_NOARGS, Server_stop_doc},
     {"serve_directory", (PyCFunction)(void (*)(void))Server_serve_directory,
      METH_VARARGS | METH_KEYWORDS, Server_serve_directory_doc},
+    {"use_siblings", (PyCFunction)(void (*)(void))Server_use_siblings,
+     METH_VARARGS | METH_KEYWORDS, Server_use_siblings_doc},
+    {"subscribers_everywhere", (PyCFunction)Server_subscribers_everywhere, METH_VARARGS,
+     Server_subscribers_everywhere_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -313,6 +313,7 @@ static void *io_main(void *arg)
 static const struct lws_protocols protocols[] = {
     {GW_CONN_PROTOCOL, gw_conn_callback, 0, 0, 0, NULL, 0},
     {GW_LISTEN_PROTOCOL, gw__listen_callback, 0, 0, 0, NULL, 0},
+    {GW_SIBLINGS_PROTOCOL, gw_ws_siblings_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -383,6 +384,7 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
     }
     srv->port = cfg->port;
     gw_http_start_sweep(srv);
+    gw_ws_start(srv);
     atomic_store(&srv->stopping, 0);
     if (pthread_create(&srv->io_thread, NULL, io_main, srv)) {
         snprintf(err, errlen, "cannot start the I/O thread");

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "bus.h"
 #include "wsproto.h"
@@ -60,8 +61,11 @@ typedef enum {
     CMD_RESUME,
     CMD_CLOSE_ALL,
     CMD_ACCEPT,
-    CMD_REFUSE
+    CMD_REFUSE,
+    CMD_COUNT_EVERYWHERE
 } cmd_type;
+
+struct gw_count_wait;
 
 typedef struct gw_ws_cmd {
     struct gw_ws_cmd *next;
@@ -69,9 +73,10 @@ typedef struct gw_ws_cmd {
     gw_ws_handle *h; /* a reference, or NULL */
     ps_frame *frame; /* a reference, or NULL */
     int code;
-    char *topic; /* PUBLISH: owned; REFUSE: the HTTP answer, owned */
+    char *topic; /* PUBLISH, COUNT_EVERYWHERE: owned; REFUSE: the HTTP answer, owned */
     size_t topic_len;
     char reason[124];
+    struct gw_count_wait *wait; /* COUNT_EVERYWHERE: a reference */
 } gw_ws_cmd;
 
 struct gw_ws_hub {
@@ -81,6 +86,11 @@ struct gw_ws_hub {
     pthread_mutex_t topics_lock; /* guards topics and every handle's sub */
     ps_topics *topics;
     ps_bus *bus;
+    /* The bus also reaches other processes: a publish with no subscriber here still goes
+     * out. */
+    int bus_reaches_elsewhere;
+    ps_bus *siblings;          /* the bus, when it is the siblings bus (else NULL) */
+    struct lws *siblings_wsi;  /* its descriptor, watched by the I/O loop */
 
     pthread_mutex_t cmd_lock;
     gw_ws_cmd *cmd_head, *cmd_tail;
@@ -161,8 +171,11 @@ gw_ws_event *gw_ws_take_events(gw_server *srv)
 
 /* ---- commands from other threads ---------------------------------------------------- */
 
+static void count_wait_unref(struct gw_count_wait *w);
+
 static void cmd_free(gw_ws_cmd *c)
 {
+    count_wait_unref(c->wait);
     gw_ws_handle_unref(c->h);
     ps_frame_unref(c->frame);
     if (c->type == CMD_REFUSE)
@@ -343,7 +356,7 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
         }
     }
     pthread_mutex_unlock(&hub->topics_lock);
-    if (!n)
+    if (!n && !hub->bus_reaches_elsewhere)
         return 0;
     char *name = malloc(len + 1);
     ps_frame *f = name ? ps_frame_new(opcode, data, dlen) : NULL;
@@ -576,6 +589,8 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
     wake_writer(c);
 }
 
+static void run_count_everywhere(gw_ws_hub *hub, gw_ws_cmd *cmd);
+
 static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
 {
     gw_ws_conn *c = cmd->h ? cmd->h->io : NULL;
@@ -627,6 +642,9 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
             snprintf(c->close_reason, sizeof(c->close_reason), "upgrade refused");
             wake_writer(c);
         }
+        break;
+    case CMD_COUNT_EVERYWHERE:
+        run_count_everywhere(hub, cmd);
         break;
     }
 }
@@ -1090,4 +1108,180 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     pthread_mutex_destroy(&hub->cmd_lock);
     pthread_mutex_destroy(&hub->ev_lock);
     free(hub);
+}
+
+/* ---- the siblings bus (robyn --processes N) ------------------------------------------- */
+
+int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigned count,
+                       size_t queue_limit, char *err, size_t errlen)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (hub->siblings) {
+        snprintf(err, errlen, "this server already has its sibling processes");
+        return -EALREADY;
+    }
+    ps_siblings_config cfg = {
+        .group = group,
+        .slot = slot,
+        .count = count,
+        .queue_limit = queue_limit,
+        /* Nothing a sibling sends can be larger than what it may queue. */
+        .max_message = queue_limit,
+    };
+    ps_bus *bus = ps_bus_siblings_new(hub->topics, &cfg, err, errlen);
+    if (!bus)
+        return -errno;
+    pthread_mutex_lock(&hub->topics_lock);
+    ps_bus_close(hub->bus);
+    hub->bus = bus;
+    hub->siblings = bus;
+    hub->bus_reaches_elsewhere = 1;
+    pthread_mutex_unlock(&hub->topics_lock);
+    return 0;
+}
+
+void gw_ws_start(gw_server *srv)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (!hub->siblings)
+        return;
+    /* lws closes what it watches when the context goes: give it a duplicate, so that the
+     * bus keeps owning its own descriptor. */
+    lws_sock_file_fd_type fd;
+    fd.filefd = dup(ps_bus_siblings_fd(hub->siblings));
+    struct lws_vhost *vh = lws_get_vhost_by_name(gw__server_context(srv), "default");
+    hub->siblings_wsi = fd.filefd >= 0 && vh ? lws_adopt_descriptor_vhost(
+        vh, LWS_ADOPT_RAW_FILE_DESC, fd, GW_SIBLINGS_PROTOCOL, NULL) : NULL;
+    if (!hub->siblings_wsi) {
+        if (fd.filefd >= 0)
+            close(fd.filefd);
+        lwsl_err("gateway: cannot watch the siblings bus; publishes stay in this process\n");
+    }
+}
+
+int gw_ws_siblings_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                            void *in, size_t len)
+{
+    (void)user;
+    (void)in;
+    (void)len;
+    struct lws_context *ctx = lws_get_context(wsi);
+    gw_server *srv = ctx ? lws_context_user(ctx) : NULL;
+    if (!srv)
+        return 0;
+    gw_ws_hub *hub = gw__server_hub(srv);
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        if (wsi != hub->siblings_wsi)
+            return 0;
+        /* Deliveries from siblings go into the registry, which Python threads change
+         * under this lock; what they queue is written out below, as a command round's. */
+        pthread_mutex_lock(&hub->topics_lock);
+        ps_bus_siblings_service(hub->siblings);
+        pthread_mutex_unlock(&hub->topics_lock);
+        flush_marked(hub);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        if (wsi == hub->siblings_wsi)
+            hub->siblings_wsi = NULL;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* A Python thread waiting for a machine-wide count; shared with the I/O thread. */
+struct gw_count_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int refs; /* under lock */
+    int done;
+    uint64_t remote;
+    unsigned answered;
+};
+
+static void count_wait_unref(struct gw_count_wait *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    int last = --w->refs == 0;
+    pthread_mutex_unlock(&w->lock);
+    if (last) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+    }
+}
+
+/* The bus's answer: wakes the waiting thread and drops the bus's reference. */
+static void count_done(void *arg, uint64_t remote, unsigned answered)
+{
+    struct gw_count_wait *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->done = 1;
+    w->remote = remote;
+    w->answered = answered;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    count_wait_unref(w);
+}
+
+static void run_count_everywhere(gw_ws_hub *hub, gw_ws_cmd *cmd)
+{
+    struct gw_count_wait *w = cmd->wait;
+    pthread_mutex_lock(&w->lock);
+    w->refs++; /* the bus's, until count_done */
+    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_lock(&hub->topics_lock);
+    int rc = ps_bus_siblings_count(hub->siblings, cmd->topic, cmd->topic_len, count_done, w);
+    pthread_mutex_unlock(&hub->topics_lock);
+    if (rc)
+        count_done(w, 0, 0);
+}
+
+long gw_ws_subscribers_everywhere(gw_server *srv, const char *topic, size_t len,
+                                  unsigned timeout_ms, unsigned *answered)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    size_t local = gw_ws_subscribers(srv, topic, len);
+    *answered = 0;
+    if (!hub->siblings || !hub->siblings_wsi)
+        return (long)local;
+    struct gw_count_wait *w = calloc(1, sizeof(*w));
+    char *name = w ? malloc(len + 1) : NULL;
+    gw_ws_cmd *c = name ? new_command(CMD_COUNT_EVERYWHERE, NULL) : NULL;
+    if (!c) {
+        free(name);
+        free(w);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->refs = 2; /* ours and the command's */
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    c->topic = name;
+    c->topic_len = len;
+    c->wait = w;
+    post_command(hub, c);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    long total = (long)local;
+    pthread_mutex_lock(&w->lock);
+    while (!w->done && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0) {
+    }
+    if (w->done) {
+        total += (long)w->remote;
+        *answered = w->answered;
+    }
+    pthread_mutex_unlock(&w->lock);
+    count_wait_unref(w);
+    return total;
 }

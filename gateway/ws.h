@@ -98,6 +98,13 @@ void gw_ws_close_all(gw_server *srv);
 /* Sets the WebSocket limits (before the server starts). */
 void gw_server_configure_ws(gw_server *srv, const gw_ws_config *cfg);
 
+/* Once the context exists, before the I/O thread runs: the bus's descriptors join the
+ * loop (the siblings bus's epoll descriptor, as GW_SIBLINGS_PROTOCOL). */
+void gw_ws_start(gw_server *srv);
+#define GW_SIBLINGS_PROTOCOL "robyn-siblings"
+int gw_ws_siblings_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                            void *in, size_t len);
+
 /* ---- for the bridge (any thread) --------------------------------------------------- */
 
 gw_ws_handle *gw_ws_handle_ref(gw_ws_handle *h);
@@ -137,6 +144,24 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
 
 /* The number of subscribers of topic in this process. */
 size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len);
+
+/*
+ * Makes this process one of `count` sibling processes (slot is its place): publishes
+ * reach the subscribers of all of them through the siblings bus (pubsub/bus.h), and a
+ * sibling that does not read is cut off once queue_limit bytes wait for it. Before the
+ * server starts. Returns 0, or a negative errno with a reason in err.
+ */
+int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigned count,
+                       size_t queue_limit, char *err, size_t errlen);
+
+/*
+ * The subscribers of topic on the whole machine: this process's, plus what every
+ * connected sibling answers within timeout_ms (*answered says how many did). Without
+ * siblings, the local count. Blocks the calling thread (never the I/O thread). Returns
+ * the count, or -ENOMEM.
+ */
+long gw_ws_subscribers_everywhere(gw_server *srv, const char *topic, size_t len,
+                                  unsigned timeout_ms, unsigned *answered);
 
 /* Python consumed n messages of this connection's inbox (reading resumes when it had
  * paused and the inbox is below half its limit). */

@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "frame.h"
 #include "topics.h"
@@ -102,5 +103,84 @@ void ps_bus_close(ps_bus *bus);
  * errno ENOMEM.
  */
 PS_MUST_CHECK ps_bus *ps_bus_local_new(ps_topics *topics);
+
+/*
+ * The siblings bus: the processes of one machine that serve the same app
+ * (`--processes N`) form a mesh of Unix stream sockets, so a publish in any
+ * of them reaches the subscribers of all. Each process listens on an
+ * abstract socket named after group and its slot, connects to every other
+ * slot, and writes its publishes on those outgoing connections only: one
+ * stream per (publisher, receiver) pair keeps each publisher's messages in
+ * order. A message is encoded once per publish (a small header shared by
+ * every sibling's queue, the frame's payload referenced, not copied) and
+ * framed once per receiving process. Peers must run as the same user.
+ *
+ * A sibling that stops reading gets at most queue_limit bytes queued, then
+ * its connection is cut (with a log line) and reconnected later; nothing
+ * ever blocks the publisher. Messages sent while a sibling is down are lost
+ * for it (its subscribers were cut with it).
+ *
+ * The bus owns its sockets and drives them from one epoll descriptor,
+ * ps_bus_siblings_fd(): the embedder's loop watches it for readability and
+ * then calls ps_bus_siblings_service(), on the bus's thread, with whatever
+ * guards the registry held (delivery goes into topics).
+ */
+typedef struct ps_siblings_config {
+    const char *group;  /* names the sockets; the same in every sibling, <= 64 bytes */
+    unsigned slot;      /* this process: 0 <= slot < count */
+    unsigned count;     /* processes in the mesh, 2..PS_SIBLINGS_MAX */
+    size_t queue_limit; /* bytes queued for one sibling before it is cut off */
+    size_t max_message; /* the largest message taken from a sibling */
+} ps_siblings_config;
+
+#define PS_SIBLINGS_MAX 256
+
+/*
+ * Creates the bus and its listening socket (topics is borrowed and must
+ * outlive the bus). Returns the bus (owned by the caller, released with
+ * ps_bus_close()), or NULL with a one-line reason in err and errno set
+ * (EINVAL for a bad config, EADDRINUSE when the slot's name is taken).
+ */
+PS_MUST_CHECK ps_bus *ps_bus_siblings_new(ps_topics *topics,
+                                          const ps_siblings_config *cfg,
+                                          char *err, size_t errlen);
+
+/* The descriptor to watch for readability (owned by the bus: do not close
+ * it; watch a dup() if the loop closes what it watches). */
+int ps_bus_siblings_fd(ps_bus *bus);
+
+/* Does whatever the bus's sockets and timers are ready for: accepts,
+ * reads and delivers, writes, reconnects, expires counts. Never blocks. */
+void ps_bus_siblings_service(ps_bus *bus);
+
+/*
+ * Called once a machine-wide count is complete: remote is the sum of the
+ * subscribers of the topic that the answering siblings reported, answered
+ * how many siblings answered (those not connected, or silent for a second,
+ * are left out).
+ */
+typedef void (*ps_siblings_count_fn)(void *arg, uint64_t remote,
+                                     unsigned answered);
+
+/*
+ * Asks every connected sibling how many subscribers topic has there. done
+ * is called exactly once, from a later ps_bus_siblings_service(), from
+ * this call (when no sibling is connected), or from ps_bus_close(). Returns
+ * 0, or -ENOMEM (done is then never called).
+ */
+PS_MUST_CHECK int ps_bus_siblings_count(ps_bus *bus, const char *topic,
+                                        size_t len, ps_siblings_count_fn done,
+                                        void *arg);
+
+/* Counters, for tests and operators. */
+typedef struct ps_siblings_stats {
+    unsigned connected;    /* outgoing connections up */
+    unsigned accepted;     /* incoming connections up */
+    uint64_t sent;         /* messages queued to siblings */
+    uint64_t received;     /* messages delivered from siblings */
+    uint64_t cut_off;      /* siblings cut off for not reading */
+    uint64_t too_large;    /* publishes larger than queue_limit, not sent */
+} ps_siblings_stats;
+void ps_bus_siblings_stats(ps_bus *bus, ps_siblings_stats *out);
 
 #endif /* PS_BUS_H */

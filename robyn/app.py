@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from . import _gateway
+from . import _gateway, processes
 from .authentication import AuthenticationNotConfiguredError
 from .datastructures import Headers
 from .env import load_vars
@@ -310,7 +310,11 @@ class Robyn(RouterBase):
         process. Fan-out happens in C: the message is framed once for all of them."""
         return int(self._server.publish(topic, message))
 
-    def subscribers(self, topic: str) -> int:
+    def subscribers(self, topic: str, everywhere: bool = False) -> int:
+        """Subscribers of topic in this process; with everywhere=True, in every process of
+        the machine serving this app (--processes N: siblings answer within a second)."""
+        if everywhere:
+            return int(self._server.subscribers_everywhere(topic)[0])
         return int(self._server.subscribers(topic))
 
     def websocket_stats(self) -> dict[str, int]:
@@ -523,6 +527,7 @@ class Robyn(RouterBase):
             path for path in ("/docs", "/openapi.json")
             if path not in (self.excluded_response_headers_paths or [])]
 
+    @processes.supervised  # --processes N: this process supervises N that each run start()
     def start(self, host: str = "127.0.0.1", port: int = 8080, _check_port: bool = True,
               client_timeout: int = 30, keep_alive_timeout: int = 20,
               max_payload_size: int | None = None, workers: int | None = None,
@@ -577,9 +582,10 @@ class Robyn(RouterBase):
                 inbox_limit=_env_int("ROBYN_WS_INBOX_LIMIT", 256))
             try:
                 self._server.start(host, port, max_body=max_payload_size, workers=workers,
-                                   **limits)
+                                   reuse_port=processes.reuse_port(), **limits)
             except OSError as exc:
                 raise SystemExit(f"robyn: cannot start the server: {exc.strerror}") from None
+            processes.worker_ready()
             loop.add_reader(self._server.async_fd(), self._server.run_async)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._request_shutdown)
