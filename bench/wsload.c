@@ -19,6 +19,9 @@
  *           after 10 s; window_timeouts counts those). Reports
  *           delivered messages/s and delivery latency (publisher's send to a
  *           subscriber's receipt).
+ *           With --url2 (another node, e.g. a second app instance sharing
+ *           the topic through Redis), every second subscriber connects there
+ *           instead, so deliveries cross between nodes.
  *   chat    every connection is a member of one room (--url) and publishes;
  *           --rate is the total messages/s of all members together; every
  *           message is delivered to every member, the sender included.
@@ -153,6 +156,9 @@ static struct {
     int port;
     char path[2048];
     char pub_path[2100];
+    int has_url2;     /* --url2: every second subscriber connects to port2/path2 */
+    int port2;
+    char path2[2048];
     int connections;
     double rate;
     double duration;
@@ -169,7 +175,7 @@ static struct {
     int quiet;
 } opt;
 
-static struct sockaddr_in g_addr;
+static struct sockaddr_in g_addr, g_addr2;
 static volatile int g_phase = P_CONNECT;
 static volatile int g_measuring;
 static volatile sig_atomic_t g_interrupted;
@@ -462,6 +468,12 @@ static void conn_close(conn_t *c)
     c->rlen = c->rcap = c->wlen = c->woff = c->wcap = 0;
 }
 
+/* Whether c is one of the subscribers --url2 takes (every second one). */
+static int on_url2(const conn_t *c)
+{
+    return opt.has_url2 && !c->is_pub && c->idx % 2 == 1;
+}
+
 static void conn_start(conn_t *c)
 {
     thread_t *t = c->t;
@@ -490,7 +502,8 @@ static void conn_start(conn_t *c)
     c->want_out = 1;
     if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
         die("epoll_ctl: %s", strerror(errno));
-    int r = connect(fd, (struct sockaddr *)&g_addr, sizeof(g_addr));
+    const struct sockaddr_in *to = on_url2(c) ? &g_addr2 : &g_addr;
+    int r = connect(fd, (const struct sockaddr *)to, sizeof(*to));
     if (r < 0 && errno != EINPROGRESS) {
         if (!opt.quiet && rd(&t->errors) < 3)
             fprintf(stderr, "wsload: connect: %s\n", strerror(errno));
@@ -502,12 +515,12 @@ static void conn_start(conn_t *c)
 static void conn_send_handshake(conn_t *c)
 {
     char req[4096];
-    const char *path = c->is_pub ? opt.pub_path : opt.path;
+    const char *path = c->is_pub ? opt.pub_path : on_url2(c) ? opt.path2 : opt.path;
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY "\r\n"
                      "Sec-WebSocket-Version: 13\r\nUser-Agent: wsload\r\n\r\n",
-                     path, opt.host, opt.port);
+                     path, opt.host, on_url2(c) ? opt.port2 : opt.port);
     wbuf_reserve(c, (size_t)n);
     memcpy(c->wbuf + c->wlen, req, (size_t)n);
     c->wlen += (size_t)n;
@@ -1054,6 +1067,7 @@ static void usage(void)
             "  --drain S           max seconds to wait for messages in flight (default 3)\n"
             "  --message-size B    payload bytes, >= 32 (default 32)\n"
             "  --pub-url URL       fanout publisher URL (default: --url with role=pub)\n"
+            "  --url2 URL          fanout: every second subscriber connects here (same host)\n"
             "  --pipeline K        echo: messages in flight per connection (default 1)\n"
             "  --window W          fanout with --rate 0: messages outstanding (default 32)\n"
             "  --threads T         client threads (default 1)\n"
@@ -1096,8 +1110,9 @@ int main(int argc, char **argv)
         {"pipeline", 1, 0, 'P'},     {"window", 1, 0, 'W'},       {"threads", 1, 0, 't'},
         {"concurrency", 1, 0, 'C'},  {"source-addrs", 1, 0, 'S'}, {"connect-timeout", 1, 0, 'T'},
         {"json", 0, 0, 'j'},         {"quiet", 0, 0, 'q'},        {"help", 0, 0, 'h'},
+        {"url2", 1, 0, '2'},
         {0, 0, 0, 0}};
-    const char *url = NULL, *pub_url = NULL;
+    const char *url = NULL, *pub_url = NULL, *url2 = NULL;
     opt.mode = M_ECHO;
     opt.connections = 64;
     opt.rate = -1;
@@ -1129,6 +1144,7 @@ int main(int argc, char **argv)
         case 'D': opt.drain = atof(optarg); break;
         case 's': opt.msg_size = atoi(optarg); break;
         case 'p': pub_url = optarg; break;
+        case '2': url2 = optarg; break;
         case 'P': opt.pipeline = atoi(optarg); break;
         case 'W': opt.window = atoi(optarg); break;
         case 't': opt.threads = atoi(optarg); break;
@@ -1163,6 +1179,13 @@ int main(int argc, char **argv)
         snprintf(opt.pub_path, sizeof(opt.pub_path), "%s%crole=pub", opt.path,
                  strchr(opt.path, '?') ? '&' : '?');
     }
+    if (url2) {
+        char h[256];
+        parse_url(url2, h, &opt.port2, opt.path2);
+        if (strcmp(h, opt.host))
+            die("--url2 must be on the same host as --url");
+        opt.has_url2 = 1;
+    }
     memset(&g_addr, 0, sizeof(g_addr));
     g_addr.sin_family = AF_INET;
     g_addr.sin_port = htons((uint16_t)opt.port);
@@ -1173,6 +1196,8 @@ int main(int argc, char **argv)
         g_addr.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
         freeaddrinfo(res);
     }
+    g_addr2 = g_addr;
+    g_addr2.sin_port = htons((uint16_t)opt.port2);
     int loopback = (ntohl(g_addr.sin_addr.s_addr) >> 24) == 127;
     if (opt.source_addrs <= 0)
         opt.source_addrs = loopback ? 1 + opt.connections / 16000 : 1;

@@ -29,6 +29,7 @@
 #include "server.h"
 #include "static.h"
 #include "ws.h"
+#include "bus_redis.h"
 
 typedef struct {
     PyTypeObject *server_type;
@@ -1452,14 +1453,22 @@ static PyObject *Server_close_websockets(ServerObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static int add_pubsub_stats(ServerObject *self, PyObject *d);
+
 static PyObject *Server_ws_stats(ServerObject *self, PyObject *unused)
 {
     (void)unused;
     gw_ws_stats st;
     gw_ws_get_stats(self->srv, &st);
-    return Py_BuildValue("{s:n,s:n,s:n,s:n}", "connections", (Py_ssize_t)st.connections,
-                         "topics", (Py_ssize_t)st.topics, "slow_closed",
-                         (Py_ssize_t)st.slow_closed, "slow_dropped", (Py_ssize_t)st.slow_dropped);
+    PyObject *d = Py_BuildValue("{s:n,s:n,s:n,s:n}", "connections", (Py_ssize_t)st.connections,
+                                "topics", (Py_ssize_t)st.topics, "slow_closed",
+                                (Py_ssize_t)st.slow_closed, "slow_dropped",
+                                (Py_ssize_t)st.slow_dropped);
+    if (d && add_pubsub_stats(self, d)) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
 }
 
 static PyObject *Server_async_fd(ServerObject *self, PyObject *unused)
@@ -1659,6 +1668,83 @@ static PyObject *Server_subscribers_everywhere(ServerObject *self, PyObject *arg
 
 /* ---- end of sibling processes ------------------------------------------------------- */
 
+/* ---- pub/sub across processes and machines (docs/redis.md) --------------------------------- */
+
+PyDoc_STRVAR(Server_configure_pubsub_doc,
+"configure_pubsub(url, connect=True)\n--\n\n"
+"Publishes go through Redis at url (redis://[[user]:password@]host[:port][/db][?options])\n"
+"once the server starts. Raises ValueError for a URL that cannot be used. With connect,\n"
+"also resolves the host and checks, synchronously, that Redis answers AUTH, SELECT and\n"
+"PING (ConnectionError when it does not); without, only checks the URL and keeps nothing.");
+
+static PyObject *Server_configure_pubsub(ServerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"url", "connect", NULL};
+    const char *url;
+    int connect = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|p:configure_pubsub", kwlist, &url,
+                                     &connect))
+        return NULL;
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_pubsub() must come before start()");
+        return NULL;
+    }
+    ps_redis_config cfg;
+    char err[512] = "";
+    if (ps_redis_parse_url(url, &cfg, err, sizeof(err))) {
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    if (!connect)
+        Py_RETURN_NONE;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ps_redis_resolve(&cfg, err, sizeof(err));
+    if (!rc)
+        rc = ps_redis_probe(&cfg, err, sizeof(err));
+    Py_END_ALLOW_THREADS
+    if (rc == -ENOMEM)
+        return PyErr_NoMemory();
+    if (rc) {
+        PyErr_SetString(PyExc_ConnectionError, err);
+        return NULL;
+    }
+    if (gw_ws_set_pubsub(self->srv, &cfg))
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* Adds the Redis bus's counters to d (a ws_stats() dict) when it runs. 0 or -1. */
+static int add_pubsub_stats(ServerObject *self, PyObject *d)
+{
+    ps_redis_stats st;
+    if (!gw_ws_pubsub_stats(self->srv, &st))
+        return 0;
+    struct { const char *name; unsigned long long v; } items[] = {
+        {"pubsub_connected", (unsigned long long)st.connected},
+        {"pubsub_outages", st.outages},
+        {"pubsub_published", st.published},
+        {"pubsub_buffered", st.buffered},
+        {"pubsub_dropped", st.dropped},
+        {"pubsub_received", st.received},
+        {"pubsub_own_skipped", st.own_skipped},
+        {"pubsub_gaps", st.gaps},
+        {"pubsub_bad", st.bad},
+        {"pubsub_channels", st.channels},
+    };
+    for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(items[i].v);
+        if (!v || PyDict_SetItemString(d, items[i].name, v)) {
+            Py_XDECREF(v);
+            return -1;
+        }
+        Py_DECREF(v);
+    }
+    return 0;
+}
+
+/* ---- end of pub/sub ---------------------------------------------------------------------- */
+
 static PyMethodDef Server_methods[] = {
     {"add_route", (PyCFunction)Server_add_route, METH_VARARGS, Server_add_route_doc},
     {"set_const", (PyCFunction)Server_set_const, METH_VARARGS, Server_set_const_doc},
@@ -1689,6 +1775,9 @@ static PyMethodDef Server_methods[] = {
      METH_VARARGS | METH_KEYWORDS, Server_use_siblings_doc},
     {"subscribers_everywhere", (PyCFunction)Server_subscribers_everywhere, METH_VARARGS,
      Server_subscribers_everywhere_doc},
+
+    {"configure_pubsub", (PyCFunction)(void (*)(void))Server_configure_pubsub,
+     METH_VARARGS | METH_KEYWORDS, Server_configure_pubsub_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -4,6 +4,7 @@
 #include "server.h"
 #include "http.h"
 #include "internal.h"
+#include "redis_lws.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -314,6 +315,7 @@ static const struct lws_protocols protocols[] = {
     {GW_CONN_PROTOCOL, gw_conn_callback, 0, 0, 0, NULL, 0},
     {GW_LISTEN_PROTOCOL, gw__listen_callback, 0, 0, 0, NULL, 0},
     {GW_SIBLINGS_PROTOCOL, gw_ws_siblings_callback, 0, 0, 0, NULL, 0},
+    {GW_REDIS_PROTOCOL, gw__redis_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -383,11 +385,21 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
         return -EIO;
     }
     srv->port = cfg->port;
+    if (gw__ws_start_bus(srv)) {
+        snprintf(err, errlen, "out of memory making the pub/sub bus");
+        lws_context_destroy(srv->context);
+        srv->context = NULL;
+        srv->listen_fd = -1; /* closed with its wsi */
+        close(srv->async_fd);
+        srv->async_fd = -1;
+        return -ENOMEM;
+    }
     gw_http_start_sweep(srv);
     gw_ws_start(srv);
     atomic_store(&srv->stopping, 0);
     if (pthread_create(&srv->io_thread, NULL, io_main, srv)) {
         snprintf(err, errlen, "cannot start the I/O thread");
+        gw__ws_stop_bus(srv);
         lws_context_destroy(srv->context);
         srv->context = NULL;
         return -EAGAIN;
@@ -426,6 +438,7 @@ void gw_server_stop(gw_server *srv)
     lws_sul_cancel(&srv->sync_timer);
     lws_sul_cancel(&srv->sweep_timer);
     lws_sul_cancel(&srv->accept_timer);
+    gw__ws_stop_bus(srv);
     srv->sync_timer_armed = 0;
     /* Wake stream writers blocked in gw_stream_wait(): the server is stopping. */
     pthread_mutex_lock(&srv->stream_lock);

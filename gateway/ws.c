@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "bus.h"
+#include "bus_redis.h"
+#include "redis_lws.h"
 #include "wsproto.h"
 #include "serverlink.h"
 #include "queue.h"
@@ -86,11 +88,14 @@ struct gw_ws_hub {
     pthread_mutex_t topics_lock; /* guards topics and every handle's sub */
     ps_topics *topics;
     ps_bus *bus;
-    /* The bus also reaches other processes: a publish with no subscriber here still goes
-     * out. */
-    int bus_reaches_elsewhere;
     ps_bus *siblings;          /* the bus, when it is the siblings bus (else NULL) */
     struct lws *siblings_wsi;  /* its descriptor, watched by the I/O loop */
+    /* The Redis bus's configuration (gw_ws_set_pubsub), its lws host while it runs, and
+     * whether publishes go beyond this process (then they are sent even when nobody here
+     * listens). */
+    ps_redis_config *redis_cfg;
+    gw_redis_host *redis_host;
+    atomic_int bus_remote;
 
     pthread_mutex_t cmd_lock;
     gw_ws_cmd *cmd_head, *cmd_tail;
@@ -356,7 +361,7 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
         }
     }
     pthread_mutex_unlock(&hub->topics_lock);
-    if (!n && !hub->bus_reaches_elsewhere)
+    if (!n && !atomic_load(&hub->bus_remote))
         return 0;
     char *name = malloc(len + 1);
     ps_frame *f = name ? ps_frame_new(opcode, data, dlen) : NULL;
@@ -1102,6 +1107,7 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     }
     free(hub->conns);
     free(hub->flush);
+    free(hub->redis_cfg);
     ps_bus_close(hub->bus);
     ps_topics_free(hub->topics);
     pthread_mutex_destroy(&hub->topics_lock);
@@ -1135,7 +1141,46 @@ int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigne
     ps_bus_close(hub->bus);
     hub->bus = bus;
     hub->siblings = bus;
-    hub->bus_reaches_elsewhere = 1;
+    atomic_store(&hub->bus_remote, 1);
+    pthread_mutex_unlock(&hub->topics_lock);
+    return 0;
+}
+
+/* ---- the bus beyond this process (docs/redis.md) ------------------------------------------ */
+
+int gw_ws_set_pubsub(gw_server *srv, const ps_redis_config *cfg)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    ps_redis_config *copy = NULL;
+    if (cfg) {
+        copy = malloc(sizeof(*copy));
+        if (!copy)
+            return -ENOMEM;
+        *copy = *cfg;
+    }
+    free(hub->redis_cfg);
+    hub->redis_cfg = copy;
+    return 0;
+}
+
+/* The one place the hub picks its bus: with a Redis URL configured, the Redis bus (every
+ * process talks to Redis itself); otherwise it keeps the in-process bus it was made with. */
+int gw__ws_start_bus(gw_server *srv)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (!hub->redis_cfg)
+        return 0;
+    gw_redis_host *host = NULL;
+    ps_bus *bus = gw__redis_bus_new(srv, hub->topics, hub->redis_cfg, &host);
+    if (!bus)
+        return -ENOMEM;
+    pthread_mutex_lock(&hub->topics_lock);
+    ps_bus_close(hub->bus);
+    hub->bus = bus;
+    hub->siblings = NULL; /* Redis also carries what the siblings bus would have */
+    hub->redis_host = host;
+    ps_topics_set_interest(hub->topics, ps_bus_on_interest, bus);
+    atomic_store(&hub->bus_remote, 1);
     pthread_mutex_unlock(&hub->topics_lock);
     return 0;
 }
@@ -1284,4 +1329,52 @@ long gw_ws_subscribers_everywhere(gw_server *srv, const char *topic, size_t len,
     pthread_mutex_unlock(&w->lock);
     count_wait_unref(w);
     return total;
+}
+
+void gw__ws_stop_bus(gw_server *srv)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (!hub->redis_host)
+        return;
+    ps_bus *local = ps_bus_local_new(hub->topics);
+    pthread_mutex_lock(&hub->topics_lock);
+    ps_topics_set_interest(hub->topics, NULL, NULL);
+    atomic_store(&hub->bus_remote, 0);
+    ps_bus_close(hub->bus);
+    hub->bus = local; /* NULL when out of memory: gw_ws_hub_free copes */
+    pthread_mutex_unlock(&hub->topics_lock);
+    gw__redis_host_free(hub->redis_host);
+    hub->redis_host = NULL;
+}
+
+ps_bus *gw__ws_bus(gw_server *srv)
+{
+    return gw__server_hub(srv)->bus;
+}
+
+size_t gw__ws_deliver_remote(gw_server *srv, const char *topic, size_t len, ps_frame *frame)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    pthread_mutex_lock(&hub->topics_lock);
+    size_t n = ps_topics_publish(hub->topics, topic, len, frame, NULL);
+    pthread_mutex_unlock(&hub->topics_lock);
+    return n;
+}
+
+void gw__ws_flush(gw_server *srv)
+{
+    flush_marked(gw__server_hub(srv));
+}
+
+int gw_ws_pubsub_stats(gw_server *srv, ps_redis_stats *out)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    int rc = 0;
+    pthread_mutex_lock(&hub->topics_lock);
+    if (ps_bus_is_redis(hub->bus)) {
+        ps_bus_redis_stats(hub->bus, out);
+        rc = 1;
+    }
+    pthread_mutex_unlock(&hub->topics_lock);
+    return rc;
 }

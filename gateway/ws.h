@@ -104,6 +104,12 @@ void gw_ws_start(gw_server *srv);
 #define GW_SIBLINGS_PROTOCOL "robyn-siblings"
 int gw_ws_siblings_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                             void *in, size_t len);
+/* The bus beyond this process (docs/redis.md). gw__ws_start_bus() runs once the lws
+ * context exists and before the I/O thread starts: with a Redis configuration it swaps the
+ * in-process bus for the Redis bus (0, or -ENOMEM). gw__ws_stop_bus() runs after the I/O
+ * thread has stopped and before the context is destroyed, and swaps back. */
+int gw__ws_start_bus(gw_server *srv);
+void gw__ws_stop_bus(gw_server *srv);
 
 /* ---- for the bridge (any thread) --------------------------------------------------- */
 
@@ -175,6 +181,15 @@ typedef struct gw_ws_stats {
     size_t slow_dropped; /* messages dropped by the "drop" policy */
 } gw_ws_stats;
 void gw_ws_get_stats(gw_server *srv, gw_ws_stats *out);
+
+/* Publishes go through Redis once the server starts (cfg copied; NULL: in-process only).
+ * Before the server starts. 0 or -ENOMEM. */
+struct ps_redis_config;
+int gw_ws_set_pubsub(gw_server *srv, const struct ps_redis_config *cfg);
+
+/* The Redis bus's counters: 1 with *out filled when the Redis bus runs, else 0. */
+struct ps_redis_stats;
+int gw_ws_pubsub_stats(gw_server *srv, struct ps_redis_stats *out);
 
 /* The topic name every connection of a route is subscribed to, for broadcast(). */
 #define GW_WS_ROUTE_TOPIC_FMT "\x01route:%p"

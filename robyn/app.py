@@ -140,7 +140,7 @@ class Robyn(RouterBase):
 
     def __init__(self, file_object: str, config: Any = None, openapi_file_path: str | None = None,
                  openapi: Any = None, dependencies: Any = None,
-                 ws_origins: list[str] | None = None) -> None:
+                 ws_origins: list[str] | None = None, pubsub_url: str | None = None) -> None:
         super().__init__()
         if dependencies is not None:
             raise TypeError("Robyn(dependencies=...) is not supported: use app.inject() and "
@@ -157,6 +157,16 @@ class Robyn(RouterBase):
         # Routes reach the real server when the app starts (their pipelines are known only
         # then); this one refuses a malformed or conflicting pattern at registration.
         self._route_check = _gateway.Server()
+        # docs/redis.md: publishes reach other processes and machines through Redis.
+        # ROBYN_PUBSUB_URL, read at start(), wins over this keyword.
+        if pubsub_url is not None:
+            if not isinstance(pubsub_url, str):
+                raise TypeError(f"pubsub_url must be a str, not {type(pubsub_url).__name__}")
+            try:
+                self._server.configure_pubsub(pubsub_url, connect=False)
+            except ValueError as exc:
+                raise ValueError(f"pubsub_url: {exc}") from None
+        self._pubsub_url = pubsub_url
         self._startup_handlers: list[Callable[[], Any]] = []
         self._shutdown_handlers: list[Callable[[], Any]] = []
         self.event_handlers: dict[Events, FunctionInfo] = {}
@@ -560,6 +570,17 @@ class Robyn(RouterBase):
             "max_pipeline": _limit("ROBYN_MAX_PIPELINE", "", None, 64),
             "stream_high_water": _limit("ROBYN_STREAM_HIGH_WATER", "", None, 65536),
         }
+
+        pubsub_url = os.environ.get("ROBYN_PUBSUB_URL") or self._pubsub_url
+        if pubsub_url:
+            where = "ROBYN_PUBSUB_URL" if os.environ.get("ROBYN_PUBSUB_URL") else "pubsub_url"
+            try:
+                self._server.configure_pubsub(pubsub_url)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+            except ConnectionError as exc:
+                raise ConnectionError(f"{where}: {exc} (Robyn does not start without the "
+                                      "Redis it is configured with)") from None
 
         loop = self._new_loop()
         self._loop = loop

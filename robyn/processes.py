@@ -283,8 +283,11 @@ class Supervisor:
                 self._reserved.close()
             os.environ["ROBYN_WORKER_INDEX"] = str(index)
             _worker = WorkerInfo(index, self.count, self.group, ready_w)
-            self.app._server.use_siblings(self.group, index, self.count,
-                                          queue_limit=self.queue_limit)
+            # With Redis configured, every process talks to Redis itself, and Redis also
+            # carries publishes between siblings (docs/redis.md): no siblings bus then.
+            if not (os.environ.get("ROBYN_PUBSUB_URL") or getattr(self.app, "_pubsub_url", None)):
+                self.app._server.use_siblings(self.group, index, self.count,
+                                              queue_limit=self.queue_limit)
             self.serve()
             status = 0
         except SystemExit as exc:

@@ -1,0 +1,125 @@
+/*
+ * bus_redis.h: the bus across machines, on Redis Pub/Sub (docs/redis.md).
+ *
+ * Every process talks to Redis itself over two connections: one it PUBLISHes
+ * on and one it SUBSCRIBEs on. Each topic is one Redis channel (the prefix,
+ * then the topic), subscribed while this process has a local subscriber of
+ * it and unsubscribed after the last one leaves. A publish is delivered to
+ * the local subscribers at once, directly, and sent to Redis in an envelope
+ * (envelope.h) carrying this process's random origin id and a sequence
+ * number; when Redis hands it back to this same process, the origin says so
+ * and it is dropped, so nobody here gets it twice.
+ *
+ * While Redis is unreachable, local delivery goes on; publishes wait in a
+ * bounded buffer (messages and bytes) and go out, in order, once both
+ * connections are back and every wanted channel is subscribed again. What
+ * does not fit is counted and logged once per outage. Reconnection backs off
+ * exponentially from 100 ms to retry_max_ms.
+ *
+ * The bus owns no thread and no event loop: the host (the gateway's I/O
+ * thread) drives it. The host attaches each hiredis connection to its loop,
+ * runs one timer, wakes its loop on request, and delivers received messages
+ * into its registry. Threads: publish, service and tick run on the host's
+ * loop thread; subscribe_interest / unsubscribe_interest may come from any
+ * thread (they queue the change and wake the loop); stats from any thread.
+ */
+#ifndef PS_BUS_REDIS_H
+#define PS_BUS_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+
+struct redisAsyncContext;
+
+/* What a URL says, checked (ps_redis_parse_url). */
+typedef struct ps_redis_config {
+    char host[256];     /* as written in the URL (brackets of an IPv6 address removed) */
+    char addr[64];      /* host resolved to a numeric address (ps_redis_resolve) */
+    int port;           /* 1..65535, default 6379 */
+    char user[128];     /* AUTH user (Redis 6 ACL), "" for none */
+    char password[512]; /* AUTH password, "" for none */
+    int has_password;
+    int db;             /* 0..(2^31-1), default 0: SELECTed on the publishing connection */
+    char prefix[256];   /* channel = prefix + topic; default "robyn:<db>:" */
+    size_t buffer_messages; /* publishes kept during an outage, default 10000 */
+    size_t buffer_bytes;    /* and their bytes (envelopes), default 16 MiB */
+    unsigned retry_max_ms;  /* backoff cap, default 2000 */
+    unsigned connect_timeout_ms; /* per attempt, default 2000 */
+} ps_redis_config;
+
+/*
+ * Parses url: redis://[[user]:password@]host[:port][/db][?option=value&...],
+ * options buffer, buffer_bytes, prefix, retry_max_ms, connect_timeout_ms.
+ * User and password may be percent-encoded. Returns 0, or -EINVAL with the
+ * reason in err (NUL-terminated, errlen bytes at most); rediss:// answers
+ * -ENOTSUP (this build has no TLS for Redis, see docs/redis.md).
+ */
+PS_MUST_CHECK int ps_redis_parse_url(const char *url, ps_redis_config *cfg, char *err,
+                                     size_t errlen);
+
+/* Resolves cfg->host into cfg->addr (getaddrinfo; blocking, so done once, at
+ * start, off the loop thread). Returns 0 or -EHOSTUNREACH with err set. */
+PS_MUST_CHECK int ps_redis_resolve(ps_redis_config *cfg, char *err, size_t errlen);
+
+/*
+ * Connects to cfg->addr synchronously (within cfg->connect_timeout_ms), sends
+ * AUTH if configured, SELECT db and PING, and disconnects: the check made at
+ * start so that a wrong address, password or db is an error then, not an
+ * endless retry. Returns 0, or -ECONNREFUSED (cannot connect) / -EACCES (AUTH
+ * refused) / -EINVAL (SELECT refused) / -EPROTO (anything else) with err set.
+ */
+PS_MUST_CHECK int ps_redis_probe(const ps_redis_config *cfg, char *err, size_t errlen);
+
+/* What the host gives the bus (all on the loop thread, except wake). */
+typedef struct ps_redis_host {
+    void *ctx;
+    /* Drives ac from the loop: sets ac->ev (hiredis' adapter hooks). 0 or -1. */
+    int (*attach)(void *ctx, struct redisAsyncContext *ac);
+    /* Calls ps_bus_redis_tick() once, after usec microseconds, replacing any
+     * call scheduled before; usec < 0 cancels. */
+    void (*schedule)(void *ctx, int64_t usec);
+    /* Any thread: makes the loop thread call ps_bus_redis_service() soon. */
+    void (*wake)(void *ctx);
+    /* Delivers a frame received from Redis (borrowed) to this process's
+     * subscribers of topic (len bytes). Returns how many it reached. */
+    size_t (*deliver)(void *ctx, const char *topic, size_t len, ps_frame *frame);
+} ps_redis_host;
+
+/*
+ * Makes the Redis bus delivering locally into topics (borrowed; the bus must
+ * be closed before it is freed) and starts connecting (cfg->addr must be
+ * resolved). cfg and host are copied. Returns the bus (released with
+ * ps_bus_close(), which disconnects), or NULL with errno ENOMEM. Wire the
+ * interest with ps_topics_set_interest(topics, ps_bus_on_interest, bus).
+ */
+PS_MUST_CHECK ps_bus *ps_bus_redis_new(ps_topics *topics, const ps_redis_config *cfg,
+                                       const ps_redis_host *host);
+
+/* Loop thread: applies the interest changes queued by other threads. */
+void ps_bus_redis_service(ps_bus *bus);
+
+/* Loop thread: the timer scheduled through host->schedule fired. */
+void ps_bus_redis_tick(ps_bus *bus);
+
+/* Counters and state, any thread (each field read atomically). */
+typedef struct ps_redis_stats {
+    int connected;        /* both connections ready and the buffer sent */
+    uint64_t outages;     /* times the connection to Redis was lost (or never made) */
+    uint64_t published;   /* publishes handed to Redis */
+    uint64_t buffered;    /* publishes waiting in the outage buffer now */
+    uint64_t dropped;     /* publishes lost because the buffer was full */
+    uint64_t received;    /* messages from other processes delivered here */
+    uint64_t own_skipped; /* this process's own messages Redis handed back, dropped */
+    uint64_t gaps;        /* messages of other processes never seen (sequence gaps) */
+    uint64_t bad;         /* messages on our channels that were not valid envelopes */
+    uint64_t channels;    /* channels subscribed now */
+} ps_redis_stats;
+
+void ps_bus_redis_stats(ps_bus *bus, ps_redis_stats *out);
+
+/* Whether bus is a Redis bus. */
+int ps_bus_is_redis(const ps_bus *bus);
+
+#endif /* PS_BUS_REDIS_H */
