@@ -23,9 +23,17 @@ deps:
 $(VENV)/bin/python: | deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q meson-python meson ninja pytest websockets httpx requests
 
-venv: $(VENV)/bin/python
+# What the build and the tests use (jinja2 and pydantic are optional for users of the
+# package; the tests exercise templates and typed bodies). Reinstalled when this list changes.
+DEV_PACKAGES := meson-python meson ninja pytest websockets httpx requests websocket-client jinja2 'pydantic>=2'
+DEV_STAMP := $(VENV)/.dev-packages
+
+$(DEV_STAMP): Makefile | $(VENV)/bin/python
+	$(PY) -m pip install -q $(DEV_PACKAGES)
+	@touch $@
+
+venv: $(VENV)/bin/python $(DEV_STAMP)
 
 # Rebuilt when any C source, build file or Python module changes.
 SOURCES := $(shell find gateway pubsub robyn -name '*.[ch]' -o -name '*.py' -o -name meson.build 2>/dev/null) meson.build meson_options.txt pyproject.toml
