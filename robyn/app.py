@@ -248,12 +248,6 @@ class Robyn(RouterBase):
 
     # ---- seams with other modules ------------------------------------------------------
 
-    def configure_sessions(self, secret_key: str, cookie_name: str = "session", **options: Any) -> Any:
-        """Signed-cookie sessions in `request.session` (see robyn/sessions.py)."""
-        from . import sessions
-
-        return sessions.configure(self, secret_key, cookie_name, **options)
-
     async def _authenticate(self, request: Any) -> Any:
         """For WebSocket handshakes: None when the request may go on (request.identity is
         set), else the 401 Response to send."""
