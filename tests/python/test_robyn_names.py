@@ -217,3 +217,18 @@ def test_add_web_socket_validates_its_handlers():
         app.add_web_socket("/ws", {"message": 5})
     with pytest.raises(TypeError, match="takes a dict of handlers"):
         app.add_web_socket("/ws", [lambda ws: None])
+
+
+def test_add_web_socket_serves_its_handlers(start_app):
+    import websocket
+
+    server = start_app("robyn_names_ws_app")
+    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/ws", timeout=5)
+    try:
+        assert ws.recv() == "hello"
+        ws.send("quiet")  # None is not sent back
+        ws.send("hi")
+        assert ws.recv() == "echo:hi"
+    finally:
+        ws.close()
+    assert "closed" in server.wait_for_log("closed")
