@@ -1554,6 +1554,76 @@ static PyObject *Server_get_port(ServerObject *self, void *closure)
     return PyLong_FromLong(gw_server_port(self->srv));
 }
 
+/* ---- matching without a socket (robyn.testing) -------------------------------------- */
+
+PyDoc_STRVAR(Server_match_doc,
+"match(method, path) -> (index, params, allowed)\n--\n\n"
+"Routes a request as the I/O thread does, for answering it in-process (robyn.testing):\n"
+"index is the route's position in registration order (add_route's return value) or None\n"
+"when no route takes the path; params the dict of path parameters; allowed, on a miss,\n"
+"the tuple of the methods that would take it (HEAD wherever GET does). path is the\n"
+"decoded path without its query. Static mounts and the fallback are not consulted.\n"
+"Raises ValueError for an unknown method.");
+
+static PyObject *Server_match(ServerObject *self, PyObject *args)
+{
+    const char *method_name, *path;
+    Py_ssize_t path_len;
+    if (!PyArg_ParseTuple(args, "ss#:match", &method_name, &path, &path_len))
+        return NULL;
+    int method = gw_method_from_name(method_name, strlen(method_name));
+    if (method < 0) {
+        PyErr_Format(PyExc_ValueError, "unknown HTTP method '%s'", method_name);
+        return NULL;
+    }
+    gw_param params[GW_ROUTER_MAX_PARAMS];
+    int nparams = 0;
+    unsigned allowed = 0;
+    long index = gw_server_match(self->srv, method, path, (size_t)path_len, params, &nparams,
+                                 &allowed);
+    PyObject *found = NULL, *names = NULL, *methods = NULL;
+    names = PyDict_New();
+    if (!names)
+        goto error;
+    for (int i = 0; i < nparams; i++) {
+        PyObject *name = decode(params[i].name, params[i].name_len);
+        PyObject *value = name ? decode(params[i].value, params[i].value_len) : NULL;
+        int rc = value ? PyDict_SetItem(names, name, value) : -1;
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        if (rc < 0)
+            goto error;
+    }
+    methods = PyList_New(0);
+    if (!methods)
+        goto error;
+    for (int m = 0; m < GW_METHOD_WS; m++) {
+        if (!(allowed & (1u << m)))
+            continue;
+        PyObject *name = PyUnicode_FromString(gw_method_name(m));
+        int rc = name ? PyList_Append(methods, name) : -1;
+        Py_XDECREF(name);
+        if (rc < 0)
+            goto error;
+    }
+    found = index < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(index);
+    if (!found)
+        goto error;
+    PyObject *allowed_tuple = PyList_AsTuple(methods);
+    Py_DECREF(methods);
+    if (!allowed_tuple) {
+        Py_DECREF(found);
+        Py_DECREF(names);
+        return NULL;
+    }
+    return Py_BuildValue("(NNN)", found, names, allowed_tuple);
+error:
+    Py_XDECREF(found);
+    Py_XDECREF(names);
+    Py_XDECREF(methods);
+    return NULL;
+}
+
 /* ---- static directories (serve_directory) ------------------------------------------- */
 
 PyDoc_STRVAR(Server_serve_directory_doc,
@@ -1769,6 +1839,7 @@ static PyMethodDef Server_methods[] = {
     {"in_flight", (PyCFunction)Server_in_flight, METH_NOARGS,
      "The number of requests handed to Python and not answered yet."},
     {"stop", (PyCFunction)Server_stop, METH_NOARGS, Server_stop_doc},
+    {"match", (PyCFunction)Server_match, METH_VARARGS, Server_match_doc},
     {"serve_directory", (PyCFunction)(void (*)(void))Server_serve_directory,
      METH_VARARGS | METH_KEYWORDS, Server_serve_directory_doc},
     {"use_siblings", (PyCFunction)(void (*)(void))Server_use_siblings,

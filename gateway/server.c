@@ -285,6 +285,32 @@ int gw_server_set_const(gw_server *srv, gw_route *route, const char *response, s
     return 0;
 }
 
+long gw_server_match(const gw_server *srv, int method, const char *path, size_t path_len,
+                     gw_param *params, int *nparams, unsigned *allowed)
+{
+    *allowed = 0;
+    *nparams = 0;
+    if (method < 0 || method >= GW_METHOD_WS)
+        return -1;
+    /* The same order as the I/O thread's routing (http.c, route_request): the method's
+     * routes, then GET's for HEAD; on a miss, the methods that would take the path. */
+    gw_route *route = gw_router_match(srv->router, method, path, path_len, params, nparams,
+                                      allowed);
+    if (!route && method == GW_METHOD_HEAD)
+        route = gw_router_match(srv->router, GW_METHOD_GET, path, path_len, params, nparams,
+                                NULL);
+    if (!route) {
+        if (*allowed & (1u << GW_METHOD_GET))
+            *allowed |= 1u << GW_METHOD_HEAD;
+        return -1;
+    }
+    *allowed = 0;
+    for (size_t i = 0; i < srv->routes.len; i++)
+        if (srv->routes.items[i] == route)
+            return (long)i;
+    return -1;
+}
+
 void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg), void *arg)
 {
     for (size_t i = 0; i < srv->routes.len; i++)

@@ -104,6 +104,15 @@ int gw_server_set_const(gw_server *srv, gw_route *route, const char *response, s
  * with *code set to -EEXIST (one exists already) or -ENOMEM. Before gw_server_start(). */
 gw_route *gw_server_set_fallback(gw_server *srv, int kind, void *handler, int *code);
 
+/* Matches a request as the I/O thread routes it (HEAD falls back to GET), for callers
+ * that answer requests without a socket (the Python test client). Returns the route's
+ * position in registration order, or -1 when no route takes the path; then *allowed has
+ * the bitmask (1u << method) of the methods that would (HEAD wherever GET is). params
+ * needs room for GW_ROUTER_MAX_PARAMS; values point into path. Static mounts and the
+ * fallback are not consulted. A method out of range (or GW_METHOD_WS) never matches. */
+long gw_server_match(const gw_server *srv, int method, const char *path, size_t path_len,
+                     gw_param *params, int *nparams, unsigned *allowed);
+
 /* Visits every route, in registration order. */
 void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg), void *arg);
 

@@ -11,20 +11,25 @@ from .cors import ALLOW_CORS
 from .datastructures import Headers, QueryParams
 from .exceptions import HTTPException, WebSocketException
 from .request import Request
-from .responses import (
-    Response, SSEMessage, SSEResponse, StreamingResponse, html, jsonify, serve_file, serve_html,
-)
+from .responses import Response, SSEMessage, SSEResponse, StreamingResponse, html, serve_file, serve_html
 from .router import SubRouter
+from .sessions import Session, SessionManager
 from .types import Body, IPAddress, JsonBody, Method, PathParams, RequestBody, RequestMethod, RequestURL, Url
+
+# Importing the submodule robyn.jsonify sets `robyn.jsonify` to the module; the name is then
+# bound to the function, as in Robyn (`from robyn.jsonify import jsonify` works too).
+from .jsonify import jsonify  # noqa: E402  (isort: skip)
 
 __all__ = [
     "ALLOW_CORS", "AuthenticationHandler", "JsonBody", "RequestMethod", "RequestURL", "SubRouter",
     "Body", "HTTPException", "Headers", "IPAddress", "Method", "PathParams", "QueryParams",
-    "Request", "RequestBody", "Response", "Robyn", "SSEMessage", "SSEResponse",
-    "StreamingResponse", "Url", "WebSocket", "WebSocketAdapter",
-    "WebSocketDisconnect", "WebSocketException", "html",
+    "Request", "RequestBody", "Response", "Robyn", "SSEMessage", "SSEResponse", "Session",
+    "SessionManager", "StreamingResponse", "TestClient", "Url", "WebSocket", "WebSocketAdapter",
+    "WebSocketConnector", "WebSocketDisconnect", "WebSocketException", "html",
     "jsonify", "serve_file", "serve_html", "status_codes",
 ]
+# Not in __all__ (a star import would raise): Robyn 0.88's MCPApp, which this project does
+# not provide; `robyn.MCPApp` raises FeatureNotProvidedError naming it.
 
 
 def __getattr__(name: str) -> Any:
@@ -38,4 +43,19 @@ def __getattr__(name: str) -> Any:
         from . import ws
 
         return getattr(ws, name)
+    if name == "WebSocketConnector":
+        # Robyn's name for the per-connection object its WebSocket handlers get: ours is
+        # robyn.ws.WebSocket (WebSocketAdapter is the same class).
+        from .ws import WebSocket
+
+        return WebSocket
+    if name == "TestClient":
+        from .testing import TestClient
+
+        return TestClient
+    if name == "MCPApp":
+        from .exceptions import FeatureNotProvidedError
+
+        raise FeatureNotProvidedError("robyn.MCPApp", "Robyn's MCP (Model Context Protocol) server is "
+                                      "not part of this project")
     raise AttributeError(f"module 'robyn' has no attribute {name!r}")

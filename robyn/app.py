@@ -151,6 +151,7 @@ class Robyn(RouterBase):
         self.openapi_file_path = openapi_file_path
         self._openapi = openapi
         self._openapi_made = False
+        self._openapi_installed = False
         if not os.environ.get("ROBYN_CLI"):
             load_vars(project_root=self.directory_path)
         self._server = _gateway.Server()
@@ -256,12 +257,6 @@ class Robyn(RouterBase):
         self.excluded_response_headers_paths = excluded_response_headers_paths
 
     # ---- seams with other modules ------------------------------------------------------
-
-    def configure_sessions(self, secret_key: str, cookie_name: str = "session", **options: Any) -> Any:
-        """Signed-cookie sessions in `request.session` (see robyn/sessions.py)."""
-        from . import sessions
-
-        return sessions.configure(self, secret_key, cookie_name, **options)
 
     async def _authenticate(self, request: Any) -> Any:
         """For WebSocket handshakes: None when the request may go on (request.identity is
@@ -422,9 +417,12 @@ class Robyn(RouterBase):
 
         return handle
 
-    def _freeze(self, consts: dict[int, tuple[int, list[tuple[str, str]], bytes]]) -> None:
+    def _freeze(self, consts: dict[int, tuple[int, list[tuple[str, str]], bytes]],
+                server: Any = None) -> None:
         """Hands every HTTP route to the server with the handle it needs (robyn/pipeline.py),
-        and, when global middleware or response headers exist, the requests no route takes."""
+        and, when global middleware or response headers exist, the requests no route takes.
+        `server` is the app's own by default; robyn.testing passes one it answers in-process."""
+        server = self._server if server is None else server
         self._request_context = contextvars.copy_context()
         global_before = [h for h in self._before if h.path is None]
         global_after = [h for h in self._after if h.path is None]
@@ -449,8 +447,8 @@ class Robyn(RouterBase):
                     if route.path not in excluded:
                         names = {name for name, _ in pairs}
                         pairs = pairs + [(n, v) for n, v in global_headers if n not in names]
-                    route.index = self._server.add_route(route.method, route.path, _gateway.ROUTE_CONST, None)
-                    self._server.set_const(route.index, status, pairs, body)
+                    route.index = server.add_route(route.method, route.path, _gateway.ROUTE_CONST, None)
+                    server.set_const(route.index, status, pairs, body)
                     continue
                 stored = (status, pairs, body)
                 pipeline = Pipeline(self, where, route.path, befores, afters,
@@ -464,11 +462,11 @@ class Robyn(RouterBase):
             else:
                 route.handle = self._plain_handle(route)
                 kind = _gateway.ROUTE_ASYNC if route.is_async else _gateway.ROUTE_SYNC
-                route.index = self._server.add_route(route.method, route.path, kind, route.handle)
+                route.index = server.add_route(route.method, route.path, kind, route.handle)
                 continue
             route.handle = pipeline.handle()
             kind = _gateway.ROUTE_ASYNC if pipeline.is_async else _gateway.ROUTE_SYNC
-            route.index = self._server.add_route(route.method, route.path, kind, route.handle)
+            route.index = server.add_route(route.method, route.path, kind, route.handle)
         for hook in path_before + path_after:
             if id(hook) not in used:
                 logger.warning("%s_request hook %s for %s never runs: no route has that path",
@@ -476,7 +474,7 @@ class Robyn(RouterBase):
         if global_before or global_after or global_headers:
             unrouted = Pipeline(self, "request no route takes", None, global_before, global_after,
                                 _not_found, False, None)
-            self._server.set_fallback(
+            server.set_fallback(
                 _gateway.ROUTE_ASYNC if unrouted.is_async else _gateway.ROUTE_SYNC, unrouted.handle())
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -522,8 +520,9 @@ class Robyn(RouterBase):
 
     def _install_openapi(self) -> None:
         """Registers GET /openapi.json and GET /docs (robyn/openapi.py), unless disabled."""
-        if self._docs_disabled():
+        if self._docs_disabled() or self._openapi_installed:
             return
+        self._openapi_installed = True  # robyn.testing may have done it before start()
         try:
             openapi = importlib.import_module("robyn.openapi")
         except ModuleNotFoundError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http
 
-__all__ = ["HTTPException", "WebSocketException", "QueryParamValidationError"]
+__all__ = ["FeatureNotProvidedError", "HTTPException", "WebSocketException", "QueryParamValidationError"]
 
 
 class HTTPException(Exception):
@@ -71,3 +71,14 @@ def type_name(tp: object) -> str:
         return name
     text = repr(tp)
     return text[len("typing.") :] if text.startswith("typing.") else text
+
+
+class FeatureNotProvidedError(ImportError, NotImplementedError):
+    """A part of Robyn 0.88's API this project does not provide (its MCP server, its AI
+    agents, its Rust internals). Raised when the name is imported or used, never a stand-in
+    that would seem to work: it is an ImportError, so `try: import ... except ImportError`
+    guards see it, and a NotImplementedError, for code that uses it at run time."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"{name} is not provided by this Robyn (robyn-gateway): {why}")
+        self.feature = name

@@ -37,6 +37,7 @@ from robyn.datastructures import Headers
 __all__ = [
     "Cookie",
     "Cookies",
+    "CookiesIter",
     "Response",
     "FileResponse",
     "html",
@@ -157,6 +158,22 @@ class Cookie:
         )
 
 
+class CookiesIter:
+    """Iterates over the names of a Cookies collection (`for name in response.cookies`),
+    as of when the iteration started."""
+
+    __slots__ = ("_names",)
+
+    def __init__(self, names: list[str]) -> None:
+        self._names = iter(names)
+
+    def __iter__(self) -> CookiesIter:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._names)
+
+
 class Cookies:
     """Cookies to set on a response, by name."""
 
@@ -207,8 +224,8 @@ class Cookies:
     def __len__(self) -> int:
         return len(self._cookies)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._cookies))
+    def __iter__(self) -> CookiesIter:
+        return CookiesIter(list(self._cookies))
 
     def __repr__(self) -> str:
         return f"Cookies({self._cookies!r})"

@@ -11,11 +11,32 @@ from typing import Any
 
 from .datastructures import Headers, QueryParams
 from .request import Request
-from .responses import Cookie, Cookies, Response
+from .exceptions import FeatureNotProvidedError
+from .responses import Cookie, Cookies, CookiesIter, Response
 from .types import Identity, Url
 
-__all__ = ["Cookie", "Cookies", "FunctionInfo", "Headers", "HttpMethod", "Identity", "MiddlewareType",
-           "QueryParams", "Request", "Response", "Url", "get_version"]
+__all__ = ["Cookie", "Cookies", "CookiesIter", "FunctionInfo", "Headers", "HttpMethod", "Identity",
+           "MiddlewareType", "QueryParams", "Request", "Response", "Url", "WebSocketConnector",
+           "get_version"]
+
+# Robyn's Rust server and its listening socket: this project's server is the C core
+# (robyn._gateway), which Robyn.start() drives; there is nothing for an app to call here.
+_RUST_INTERNALS = {
+    "Server": "Robyn's Rust server class; this project's server is its C core, started by Robyn.start()",
+    "SocketHeld": "Robyn's Rust listening socket; the C core binds its own when Robyn.start() runs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WebSocketConnector":
+        # The per-connection object of a WebSocket handler (robyn/ws.py), which needs the
+        # compiled extension: imported when asked for.
+        from .ws import WebSocket
+
+        return WebSocket
+    if name in _RUST_INTERNALS:
+        raise FeatureNotProvidedError(f"robyn.robyn.{name}", _RUST_INTERNALS[name])
+    raise AttributeError(f"module 'robyn.robyn' has no attribute {name!r}")
 
 
 class HttpMethod(enum.Enum):

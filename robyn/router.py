@@ -273,6 +273,7 @@ class RouterBase:
         self._dependencies: dict[str, dict[str, Any]] = {"global": {}, "router": {}}
         self.authentication_handler: AuthenticationHandler | None = None
         self.exception_handler: Callable[[Exception], Any] | None = None
+        self.session_manager: Any = None  # set by configure_sessions()
         self.included_routers: list[SubRouter] = []
         self._parent: RouterBase | None = None
         # SubRouter websockets: (full path, options, pending endpoint), registered on include.
@@ -497,12 +498,83 @@ class RouterBase:
             mine.setdefault(name, value)
         for path, options, pending in router._websockets:
             self._accept_websocket(join_prefix(prefix, path) if prefix else path, options, pending)
+        for handler in router._startup_handlers:
+            self.startup_handler(handler)
+        for handler in router._shutdown_handlers:
+            self.shutdown_handler(handler)
         for route, directory_path, index_file, show_files_listing in router._directories:
             # A SubRouter's serve_directory puts its own prefix in front; the app's takes it as is.
             self.serve_directory(route, directory_path, index_file, show_files_listing)
 
     def _accept_websocket(self, path: str, options: dict[str, Any], pending: _PendingWebSocket) -> None:
         self._websockets.append((path, options, pending))
+
+    # ---- the rest of Robyn's BaseRobyn ------------------------------------------------------
+
+    def is_port_in_use(self, port: int) -> bool:
+        """Whether something accepts connections on `port` of this machine (127.0.0.1)."""
+        import socket
+
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"Invalid port number: {port!r}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    def add_web_socket(self, endpoint: str, handlers: Any) -> None:
+        """Robyn's registration of a WebSocket route by its event handlers: `handlers` maps
+        "connect", "message" and "close" to functions (or Robyn FunctionInfo objects).
+        connect and close are `on_connect` / `on_close` (see docs/websocket.md); message
+        is called as message(websocket, msg) for each message, and what it returns (not
+        None) is sent back. Any other key is a ValueError naming it."""
+        from collections.abc import Mapping
+
+        if not isinstance(handlers, Mapping):
+            raise TypeError(f"add_web_socket() takes a dict of handlers, not {handlers!r}")
+        unknown = sorted(set(handlers) - {"connect", "message", "close"})
+        if unknown:
+            raise ValueError(f"add_web_socket() handler {unknown[0]!r} is not one of 'connect', "
+                             "'message' and 'close'")
+        functions = {}
+        for key, value in handlers.items():
+            func = getattr(value, "handler", value)  # a FunctionInfo holds it as .handler
+            if not callable(func):
+                raise TypeError(f"add_web_socket() handler {key!r} must be callable, not {value!r}")
+            functions[key] = func
+        message = functions.get("message")
+
+        async def run_handlers(websocket: Any) -> None:
+            async for msg in websocket:
+                if message is None:
+                    continue
+                answer = message(websocket, msg)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+                if answer is not None:
+                    websocket.send(answer)
+
+        endpoint_object = self.websocket(endpoint)(run_handlers)
+        if "connect" in functions:
+            endpoint_object.on_connect(functions["connect"])
+        if "close" in functions:
+            endpoint_object.on_close(functions["close"])
+
+    def configure_sessions(self, secret_key: str, cookie_name: str = "session", **options: Any) -> Any:
+        """Signed-cookie sessions in `request.session` (see robyn/sessions.py). On a
+        SubRouter, as in Robyn, its hooks become the app's when it is included: sessions are
+        then app-wide."""
+        from . import sessions
+
+        return sessions.configure(self, secret_key, cookie_name, **options)
+
+    @property
+    def mcp(self) -> Any:
+        """Robyn 0.88's MCP interface, which this project does not provide: always raises
+        FeatureNotProvidedError."""
+        from .exceptions import FeatureNotProvidedError
+
+        raise FeatureNotProvidedError("app.mcp", "Robyn's MCP (Model Context Protocol) server is not "
+                                      "part of this project")
 
     # ---- seams with other modules ------------------------------------------------------
 
@@ -541,6 +613,59 @@ class SubRouter(RouterBase):
         self.config = config
         self.openapi = openapi
         self.file_object = file_object
+        self._startup_handlers: list[Callable[[], Any]] = []
+        self._shutdown_handlers: list[Callable[[], Any]] = []
+        self.event_handlers: dict[Any, Any] = {}
+
+    # ---- lifecycle handlers: the app's, once included ----------------------------------
+
+    def _event(self, handlers: list[Callable[[], Any]], event: Any, handler: Callable[[], Any]
+               ) -> Callable[[], Any]:
+        from .robyn import FunctionInfo
+
+        if not callable(handler):
+            raise TypeError(f"a {event.value} handler must be callable, not {handler!r}")
+        self._check_open()
+        handlers.append(handler)
+        self.event_handlers[event] = FunctionInfo(handler, handler_is_async(handler), 0)
+        return handler
+
+    def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
+        """Runs handler before the server serves, once this router is included in the app
+        (Robyn 0.88 kept a SubRouter's and never ran it)."""
+        from .events import Events
+
+        return self._event(self._startup_handlers, Events.STARTUP, handler)
+
+    def shutdown_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]:
+        """Runs handler after the server has stopped serving, once this router is included."""
+        from .events import Events
+
+        return self._event(self._shutdown_handlers, Events.SHUTDOWN, handler)
+
+    # ---- app-wide settings, refused on a router ------------------------------------------
+    # Robyn 0.88's SubRouter has these (from its BaseRobyn) and drops what they set when
+    # it is included; here they say so instead of doing nothing.
+
+    def _app_only(self, method: str) -> Any:
+        raise NotImplementedError(
+            f"SubRouter.{method}() is not supported: the app's headers apply to every route, "
+            f"so call app.{method}(...) on the Robyn app (Robyn 0.88 ignored a SubRouter's)")
+
+    def add_request_header(self, key: str, value: str) -> None:
+        self._app_only("add_request_header")
+
+    def set_request_header(self, key: str, value: str) -> None:
+        self._app_only("set_request_header")
+
+    def add_response_header(self, key: str, value: str) -> None:
+        self._app_only("add_response_header")
+
+    def set_response_header(self, key: str, value: str) -> None:
+        self._app_only("set_response_header")
+
+    def exclude_response_headers_for(self, excluded_response_headers_paths: list[str] | None) -> None:
+        self._app_only("exclude_response_headers_for")
 
     def _check_open(self) -> None:
         if self._parent is not None:
