@@ -29,6 +29,9 @@
 #include "server.h"
 #include "static.h"
 #include "ws.h"
+#include "lwslog.h"
+
+#include <libwebsockets.h>
 #include "bus_redis.h"
 
 typedef struct {
@@ -1906,6 +1909,15 @@ static int module_exec(PyObject *m)
         PyModule_AddIntConstant(m, "WS_POLICY_CLOSE", GW_WS_POLICY_CLOSE) < 0 ||
         PyModule_AddIntConstant(m, "WS_POLICY_DROP", GW_WS_POLICY_DROP) < 0)
         return -1;
+    if (PyModule_AddIntConstant(m, "LLL_ERR", LLL_ERR) < 0 ||
+        PyModule_AddIntConstant(m, "LLL_WARN", LLL_WARN) < 0 ||
+        PyModule_AddIntConstant(m, "LLL_NOTICE", LLL_NOTICE) < 0 ||
+        PyModule_AddIntConstant(m, "LLL_INFO", LLL_INFO) < 0 ||
+        PyModule_AddIntConstant(m, "LLL_DEBUG", LLL_DEBUG) < 0 ||
+        PyModule_AddIntConstant(m, "LLL_USER", LLL_USER) < 0)
+        return -1;
+    /* From import on, lws' lines go to the ring, never straight to stderr. */
+    gw_lwslog_set_mask(gw_lwslog_mask());
     if (PyModule_AddIntConstant(m, "ROUTE_SYNC", GW_ROUTE_SYNC) < 0 ||
         PyModule_AddIntConstant(m, "ROUTE_ASYNC", GW_ROUTE_ASYNC) < 0 ||
         PyModule_AddIntConstant(m, "ROUTE_CONST", GW_ROUTE_CONST) < 0)
@@ -1936,6 +1948,91 @@ static void module_free(void *m)
     module_clear((PyObject *)m);
 }
 
+/* ---- libwebsockets' log, routed to logging (gateway/lwslog.c; robyn/logger.py) ----------- */
+
+static PyObject *mod_lws_version(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    return PyUnicode_FromString(lws_get_library_version());
+}
+
+static PyObject *mod_lws_log_fd(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    int fd = gw_lwslog_fd();
+    if (fd < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromLong(fd);
+}
+
+static PyObject *mod_lws_log_take(PyObject *m, PyObject *noargs)
+{
+    (void)m;
+    (void)noargs;
+    gw_lwslog_line *lines = PyMem_Malloc(sizeof(*lines) * GW_LWSLOG_RING);
+    if (!lines)
+        return PyErr_NoMemory();
+    unsigned long dropped = 0;
+    size_t n;
+    Py_BEGIN_ALLOW_THREADS
+    n = gw_lwslog_take(lines, GW_LWSLOG_RING, &dropped);
+    Py_END_ALLOW_THREADS
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *item = Py_BuildValue("(iN)", lines[i].level,
+                                       PyUnicode_DecodeUTF8(lines[i].text,
+                                                            (Py_ssize_t)strlen(lines[i].text),
+                                                            "replace"));
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    PyMem_Free(lines);
+    if (!list)
+        return NULL;
+    return Py_BuildValue("(Nk)", list, dropped);
+}
+
+static PyObject *mod_lws_log_mask(PyObject *m, PyObject *args)
+{
+    (void)m;
+    int mask = -1;
+    if (!PyArg_ParseTuple(args, "|i:lws_log_mask", &mask))
+        return NULL;
+    if (mask >= 0)
+        gw_lwslog_set_mask(mask);
+    return PyLong_FromLong(gw_lwslog_mask());
+}
+
+static PyObject *mod_lws_log_emit(PyObject *m, PyObject *args)
+{
+    (void)m;
+    int level;
+    const char *text;
+    if (!PyArg_ParseTuple(args, "is:lws_log_emit", &level, &text))
+        return NULL;
+    if (level & gw_lwslog_mask())
+        _lws_log(level, "%s\n", text);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"lws_version", mod_lws_version, METH_NOARGS, "libwebsockets' version string."},
+    {"lws_log_fd", mod_lws_log_fd, METH_NOARGS,
+     "The eventfd that is readable when libwebsockets log lines wait for lws_log_take()."},
+    {"lws_log_take", mod_lws_log_take, METH_NOARGS,
+     "lws_log_take() -> ([(LLL_* level, text), ...], lines dropped since the last call)"},
+    {"lws_log_mask", mod_lws_log_mask, METH_VARARGS,
+     "lws_log_mask([mask]) -> mask: the LLL_* levels libwebsockets emits (sets it if given)."},
+    {"lws_log_emit", mod_lws_log_emit, METH_VARARGS,
+     "lws_log_emit(level, text): logs a line through libwebsockets' own logger, as lws does."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
     {0, NULL},
@@ -1947,6 +2044,7 @@ static struct PyModuleDef gateway_module = {
     .m_doc = "The C core of robyn: libwebsockets server, router and the bridge to Python.",
     .m_size = sizeof(module_state),
     .m_slots = module_slots,
+    .m_methods = module_methods,
     .m_traverse = module_traverse,
     .m_clear = module_clear,
     .m_free = module_free,

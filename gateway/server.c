@@ -4,6 +4,7 @@
 #include "server.h"
 #include "http.h"
 #include "internal.h"
+#include "lwslog.h"
 #include "redis_lws.h"
 
 #include <arpa/inet.h>
@@ -319,11 +320,6 @@ void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg)
 
 /* ---- lifecycle -------------------------------------------------------------------- */
 
-static void log_emit(int level, const char *line)
-{
-    fprintf(stderr, "gateway[lws %s]: %s", level == LLL_ERR ? "error" : "warning", line);
-}
-
 static void *io_main(void *arg)
 {
     gw_server *srv = arg;
@@ -384,7 +380,8 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
         return -e;
     }
 
-    lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
+    /* lws' lines go to Python's logging (gateway/lwslog.c), at the levels it asked for. */
+    gw_lwslog_set_mask(gw_lwslog_mask());
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;

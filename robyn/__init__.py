@@ -3,7 +3,14 @@ runs only the handlers."""
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
 from typing import Any
+
+try:
+    # The distribution's version (pyproject.toml), as installed.
+    __version__: str = _metadata.version("robyn-gateway")
+except _metadata.PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "0+unknown"
 
 from . import status_codes
 from .authentication import AuthenticationHandler

@@ -1,5 +1,6 @@
-"""python -m robyn: not provided (see FeatureNotProvidedError's message); importing it says why."""
+"""`python -m robyn app.py [flags]`: the robyn command (robyn/cli.py)."""
 
-from robyn.exceptions import FeatureNotProvidedError
+from .cli import run
 
-raise FeatureNotProvidedError('python -m robyn', "Robyn's command line is not part of this project; run the app file with python (python app.py)")
+if __name__ == "__main__":
+    run()

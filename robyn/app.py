@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import _gateway, processes
+from .logger import flush_lws_log, open_browser, route_lws_log, start_line, url_of
 from .authentication import AuthenticationNotConfiguredError
 from .datastructures import Headers
 from .env import load_vars
@@ -148,6 +149,8 @@ class Robyn(RouterBase):
         self.file_path = file_object
         self.directory_path = os.path.dirname(os.path.abspath(file_object))
         self.config = config
+        # The parsed command line (robyn/argument_parser.py), set by start() before it runs.
+        self._command_line: Any = None
         self.openapi_file_path = openapi_file_path
         self._openapi = openapi
         self._openapi_made = False
@@ -213,7 +216,8 @@ class Robyn(RouterBase):
         self._openapi_made = True
 
     def _docs_disabled(self) -> bool:
-        return bool(getattr(self.config, "disable_openapi", False))
+        return bool(getattr(self.config, "disable_openapi", False)
+                    or getattr(self._command_line, "disable_openapi", False))
 
     # ---- registration ------------------------------------------------------------------
 
@@ -546,8 +550,10 @@ class Robyn(RouterBase):
         """Serves until SIGINT or SIGTERM, then shuts down gracefully and returns."""
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
-        host = os.environ.get("ROBYN_HOST") or host
-        port = _env_int("ROBYN_PORT", port)
+        # The command line wins over the environment, which wins over the keywords.
+        command_line = self._command_line
+        host = getattr(command_line, "host", None) or os.environ.get("ROBYN_HOST") or host
+        port = getattr(command_line, "port", None) or _env_int("ROBYN_PORT", port)
         # docs/http.md: the environment wins over app.start()'s keywords, which win over the
         # defaults. All are checked before anything starts.
         max_payload_size = _limit("ROBYN_MAX_PAYLOAD_SIZE", "max_payload_size", max_payload_size,
@@ -582,6 +588,7 @@ class Robyn(RouterBase):
                                       "Redis it is configured with)") from None
 
         loop = self._new_loop()
+        lws_log_fd = -1
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
@@ -600,6 +607,8 @@ class Robyn(RouterBase):
                 ping_interval=_env_int("ROBYN_WS_PING_INTERVAL", 30),
                 ping_timeout=_env_int("ROBYN_WS_PING_TIMEOUT", 30),
                 inbox_limit=_env_int("ROBYN_WS_INBOX_LIMIT", 256))
+            lws_log_fd = route_lws_log()
+            loop.add_reader(lws_log_fd, flush_lws_log)
             try:
                 self._server.start(host, port, max_body=max_payload_size, workers=workers,
                                    reuse_port=processes.reuse_port(), **limits)
@@ -609,14 +618,22 @@ class Robyn(RouterBase):
             loop.add_reader(self._server.async_fd(), self._server.run_async)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._request_shutdown)
-            shown = f"[{host}]" if ":" in host else host
-            logger.info("Robyn listening on http://%s:%d", shown, port)
+            place = processes.worker()
+            if place is None:
+                logger.info("%s", start_line(host, port, processes=1, workers=1))
+            else:  # the supervisor wrote the start line
+                logger.debug("Robyn worker %d listening on %s", place.slot, url_of(host, port))
+            if getattr(command_line, "open_browser", False) and (place is None or place.slot == 0):
+                open_browser(url_of(host, port))
             loop.run_forever()
             loop.run_until_complete(self._shutdown())
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             self._server.stop()
+            if lws_log_fd >= 0:
+                loop.remove_reader(lws_log_fd)
+                flush_lws_log()  # what lws said while stopping
             asyncio.set_event_loop(None)
             loop.close()
             self._loop = None

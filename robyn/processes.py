@@ -157,18 +157,25 @@ def supervised(start: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(app: Any, *args: Any, **kwargs: Any) -> Any:
         if _worker is not None:
             return start(app, *args, **kwargs)
-        options = parse_options()
-        if options.processes == 1:
+        # The whole command line (robyn/argument_parser.py), once, before anything starts:
+        # --help and --version exit here, a bad flag exits 2.
+        from . import argument_parser
+
+        config = argument_parser.parse(sys.argv[1:], prog=os.path.basename(sys.argv[0]) or None)
+        app._command_line = config
+        argument_parser.apply_log_level(config)
+        if config.dev and not os.environ.get(argument_parser.RELOADED_MARKER):
+            from .reloader import Reloader, child_command
+
+            Reloader(app.directory_path, child_command()).run()
+            return None
+        if config.processes == 1:
             return start(app, *args, **kwargs)
         bound = signature.bind(app, *args, **kwargs)
         bound.apply_defaults()
-        host = os.environ.get("ROBYN_HOST") or bound.arguments.get("host", "127.0.0.1")
-        raw_port = os.environ.get("ROBYN_PORT") or str(bound.arguments.get("port", 8080))
-        try:
-            port = int(raw_port)
-        except ValueError:
-            raise ValueError(f"ROBYN_PORT must be an integer, not {raw_port!r}") from None
-        supervisor = Supervisor(app, options.processes, host, port,
+        host = config.host or bound.arguments.get("host", "127.0.0.1")
+        port = config.port or int(bound.arguments.get("port", 8080))
+        supervisor = Supervisor(app, config.processes, host, port,
                                 lambda: start(app, *args, **kwargs))
         supervisor.run()
         return None
@@ -373,7 +380,7 @@ class Supervisor:
     # ---- the loop ------------------------------------------------------------------------
 
     def run(self) -> None:
-        if not logging.getLogger().handlers:
+        if not logging.getLogger().handlers:  # the wrapper has set logging up unless called directly
             logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
         self._reserve_port()
         # Signals only wake the loop (set_wakeup_fd); they are acted on here, never in a
@@ -384,9 +391,10 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             handlers[sig] = signal.signal(sig, lambda s, _f: pending.append(s))
         old_wakeup = signal.set_wakeup_fd(self._wake_w)
-        shown = f"[{self.host}]" if ":" in self.host else self.host
-        logger.info("Robyn supervisor (pid %d) serving http://%s:%d with %d processes",
-                    os.getpid(), shown, self.port, self.count)
+        from .logger import start_line
+
+        logger.info("%s; supervisor pid %d", start_line(self.host, self.port, self.count, 1),
+                    os.getpid())
         try:
             for slot in self.slots:
                 self._spawn(slot)

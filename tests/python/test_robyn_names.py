@@ -37,8 +37,7 @@ SUBMODULES = [
     "mcp", "processpool", "pydantic_support", "reloader",
 ]
 SUBMODULES_NOT_PROVIDED = {
-    "__main__", "_param_utils", "ai", "argument_parser", "cli", "dependency_injection", "logger",
-    "mcp", "processpool", "pydantic_support", "reloader",
+    "_param_utils", "ai", "dependency_injection", "mcp", "processpool", "pydantic_support",
 }
 
 
