@@ -1,0 +1,30 @@
+"""The app of tests/python/test_logging.py: routes that make libwebsockets log."""
+
+from robyn import Robyn, _gateway
+
+app = Robyn(__file__)
+
+
+@app.get("/")
+def index():
+    return "logging"
+
+
+@app.get("/lws-warning")
+def lws_warning(request):
+    # On a sync worker thread: lws' logger is called off the event loop, as on the I/O thread.
+    _gateway.lws_log_emit(_gateway.LLL_WARN, request.query_params.get("text", "a warning"))
+    return "logged"
+
+
+@app.get("/lws-burst")
+async def lws_burst(request):
+    # On the event loop, which cannot take the lines before this returns: the queue fills.
+    count = int(request.query_params.get("count", "1"))
+    for number in range(count):
+        _gateway.lws_log_emit(_gateway.LLL_ERR, f"burst line {number}")
+    return "logged"
+
+
+if __name__ == "__main__":
+    app.start()
