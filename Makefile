@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BUILD := build
 STAMP := $(VENV)/.installed
 
-.PHONY: run test deps venv install test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz compat bench bench-quick clean
+.PHONY: run test typecheck deps venv install test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz compat bench bench-quick clean
 
 # The main example: the chat app (rooms, a browser page). `make run APP=hello` starts the
 # smallest app instead.
@@ -15,7 +15,7 @@ APP ?= chat
 run: install
 	$(PY) examples/$(APP)/app.py
 
-test: install test-c test-fuzz test-python compat
+test: install typecheck test-c test-fuzz test-python compat
 
 deps:
 	@tools/install-deps
@@ -26,7 +26,7 @@ $(VENV)/bin/python: | deps
 
 # What the build and the tests use (jinja2 and pydantic are optional for users of the
 # package; the tests exercise templates and typed bodies). Reinstalled when this list changes.
-DEV_PACKAGES := meson-python meson ninja pytest websockets httpx requests websocket-client jinja2 'pydantic>=2'
+DEV_PACKAGES := meson-python meson ninja pytest websockets httpx requests websocket-client jinja2 'pydantic>=2' mypy
 DEV_STAMP := $(VENV)/.dev-packages
 
 $(DEV_STAMP): Makefile | $(VENV)/bin/python
@@ -65,6 +65,10 @@ test-fuzz: deps
 
 fuzz: deps
 	tools/fuzz long
+
+# The package, its stubs (robyn/_gateway.pyi) and scaffold templates under mypy --strict.
+typecheck: venv
+	$(VENV)/bin/mypy --strict robyn
 
 test-python: install
 	$(VENV)/bin/pytest tests/python

@@ -4,7 +4,7 @@ runs only the handlers."""
 from __future__ import annotations
 
 from importlib import metadata as _metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     # The distribution's version (pyproject.toml), as installed.
@@ -37,6 +37,13 @@ __all__ = [
 ]
 # Not in __all__ (a star import would raise): Robyn 0.88's MCPApp, which this project does
 # not provide; `robyn.MCPApp` raises FeatureNotProvidedError naming it.
+
+
+if TYPE_CHECKING:  # imported on first use at run time (see __getattr__)
+    from .app import Robyn
+    from .testing import TestClient
+    from .ws import WebSocket, WebSocketAdapter, WebSocketDisconnect
+    from .ws import WebSocket as WebSocketConnector
 
 
 def __getattr__(name: str) -> Any:

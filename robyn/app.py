@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _gateway, processes
 from .logger import flush_lws_log, open_browser, route_lws_log, start_line, url_of
@@ -33,10 +33,13 @@ from .events import Events
 from .exceptions import HTTPException
 from .injection import compile_handler, handler_is_async
 from .pipeline import NOT_FOUND_BODY, SERVER_ERROR_BODY, Pipeline, make_response
-from .responses import Response, StreamingResponse, serialize
+from .responses import NotAnAnswerError, Response, StreamingResponse, serialize
 from .robyn import FunctionInfo
 from .router import Route, RouterBase, path_hooks
 from .streaming import stream_async, stream_sync
+
+if TYPE_CHECKING:
+    from .ws import WebSocketEndpoint
 
 logger = logging.getLogger("robyn")
 
@@ -77,6 +80,16 @@ def _limit(name: str, keyword: str, given: object, default: int) -> int:
     return value
 
 
+def _const_producer(status: int, pairs: list[tuple[str, str]], body: bytes
+                    ) -> Callable[[Any], Response]:
+    """The producer of a const route that has hooks: the stored answer, a new Response each
+    time (the hooks may change it)."""
+    def produce(request: Any) -> Response:
+        return make_response(status, pairs, body)
+
+    return produce
+
+
 def _refuse(job: Any) -> None:
     """The handler of the routes of the registration check, which never serves."""
     raise AssertionError("the route check server does not serve")
@@ -112,7 +125,10 @@ def _answer_error(job: Any, exc: BaseException, where: str) -> None:
             return
         except Exception as bad:  # e.g. a status code that is not one: a 500 after all
             exc = bad
-    logger.error("%s raised", where, exc_info=(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, NotAnAnswerError):  # the traceback would show only the serializer
+        logger.error("%s returned %s", where, exc)
+    else:
+        logger.error("%s raised", where, exc_info=(type(exc), exc, exc.__traceback__))
     job.respond(500, _TEXT, SERVER_ERROR_BODY)
 
 
@@ -295,7 +311,7 @@ class Robyn(RouterBase):
         def register(handler: Callable[..., Any]) -> WebSocketEndpoint:
             policy = _gateway.WS_POLICY_DROP if backpressure == "drop" else _gateway.WS_POLICY_CLOSE
             # A SubRouter's websocket gets its router's dependencies (robyn/ws.py binds them).
-            extra = {} if _dependencies is None else {"dependencies": _dependencies}
+            extra: dict[str, Any] = {} if _dependencies is None else {"dependencies": _dependencies}
             ws_endpoint = WebSocketEndpoint(self, endpoint, handler, policy, compression,
                                             None if allowed is None else list(allowed), **extra)
             ws_endpoint._index = self._server.add_route("WS", endpoint, _gateway.ROUTE_ASYNC,
@@ -454,9 +470,8 @@ class Robyn(RouterBase):
                     route.index = server.add_route(route.method, route.path, _gateway.ROUTE_CONST, None)
                     server.set_const(route.index, status, pairs, body)
                     continue
-                stored = (status, pairs, body)
                 pipeline = Pipeline(self, where, route.path, befores, afters,
-                                    lambda request, stored=stored: make_response(*stored), False, None)
+                                    _const_producer(status, pairs, body), False, None)
             elif (befores or afters or global_headers or self.request_headers
                   or route.exception_handler is not None or route.openapi["status_code"] is not None
                   or route.response_model is not None):
@@ -516,7 +531,10 @@ class Robyn(RouterBase):
             model = route.response_model
             if model is not None and isinstance(result, dict):
                 result = model.model_validate(result)
-            status, pairs, body = serialize(result)
+            try:
+                status, pairs, body = serialize(result)
+            except NotAnAnswerError as exc:
+                raise TypeError(f"const route {route.method} {route.path} returned {exc}") from None
             if route.openapi["status_code"] is not None and not isinstance(result, Response):
                 status = route.openapi["status_code"]  # as for any route: plain results only
             consts[number] = (status, pairs, body)

@@ -30,12 +30,12 @@ import contextvars
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .datastructures import Headers
 from .exceptions import HTTPException, QueryParamValidationError
 from .request import Request
-from .responses import Cookies, Response, StreamingResponse, jsonify, serialize
+from .responses import Cookies, NotAnAnswerError, Response, StreamingResponse, jsonify, serialize
 from .streaming import stream_async, stream_sync
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def to_response(result: Any) -> Response | StreamingResponse:
     """A handler's or hook's result as the Response (or stream) it stands for."""
     kind = type(result)
     if kind is Response:
-        return result
+        return cast(Response, result)
     if kind is str:  # the common case: no encoding to bytes and back
         return _built(200, Headers.from_pairs([("content-type", "text/plain")]), result)
     if kind is dict or kind is list:
@@ -128,6 +128,9 @@ def merge_missing(headers: Headers, extra: list[tuple[str, str]]) -> None:
 
 
 def _log(where: str, exc: BaseException) -> None:
+    if isinstance(exc, NotAnAnswerError):  # the traceback would show only the serializer
+        logger.error("%s returned %s", where, exc)
+        return
     logger.error("%s raised", where, exc_info=(type(exc), exc, exc.__traceback__))
 
 
@@ -136,7 +139,7 @@ class Pipeline:
 
     def __init__(self, app: Robyn, where: str, path: str | None, befores: list[Hook],
                  afters: list[Hook], produce: Callable[[Request], Any], produce_is_async: bool,
-                 exception_handler: Callable[[Exception], Any] | None,
+                 exception_handler: Callable[[Any], Any] | None,
                  status_code: int | None = None, response_model: Any = None) -> None:
         self.app = app
         self.where = where
@@ -164,6 +167,7 @@ class Pipeline:
         if hook.route is not None:
             return self._authentication(hook)
         func = hook.func
+        assert func is not None  # only the authentication check has none
         if hook.nparams == 0:
             return lambda request: func()
         return func
@@ -194,6 +198,7 @@ class Pipeline:
     @staticmethod
     def _after_call(hook: Hook) -> Callable[[Request, Response], Any]:
         func = hook.func
+        assert func is not None  # after hooks always have one
         if hook.nparams == 0:
             return lambda request, response: func()
         if hook.nparams == 1:
@@ -289,9 +294,9 @@ class Pipeline:
         if isinstance(response, StreamingResponse):
             stream_sync(job, response, self.where, self.app._spawn_threadsafe, self.app._streams_stopping)
             return
-        for hook, call in self.afters:
+        for hook, after in self.afters:
             try:
-                response = self._after_result(hook, call(request, response), response)
+                response = self._after_result(hook, after(request, response), response)
             except Exception as exc:
                 _log(f"after_request hook {hook.name} of {self.where}", exc)
                 job.respond(500, response.headers.multi_items() or TEXT, SERVER_ERROR_BODY)
@@ -344,9 +349,9 @@ class Pipeline:
         if isinstance(response, StreamingResponse):
             await stream_async(job, response, self.where)
             return
-        for hook, call in self.afters:
+        for hook, after in self.afters:
             try:
-                out = call(request, response)
+                out = after(request, response)
                 if inspect.isawaitable(out):
                     out = await out
                 response = self._after_result(hook, out, response)

@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
 logger = logging.getLogger("robyn")
 
@@ -148,15 +148,19 @@ def worker_ready() -> None:
     info.ready_fd = -1
 
 
-def supervised(start: Callable[..., Any]) -> Callable[..., Any]:
+_Params = ParamSpec("_Params")
+
+
+def supervised(start: Callable[_Params, None]) -> Callable[_Params, None]:
     """Wraps Robyn.start: with more than one process wanted, the caller becomes the
     supervisor and each worker runs the wrapped start() itself."""
     signature = inspect.signature(start)
 
     @functools.wraps(start)
-    def wrapper(app: Any, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: _Params.args, **kwargs: _Params.kwargs) -> None:
+        app: Any = args[0]  # start's self
         if _worker is not None:
-            return start(app, *args, **kwargs)
+            return start(*args, **kwargs)
         # The whole command line (robyn/argument_parser.py), once, before anything starts:
         # --help and --version exit here, a bad flag exits 2.
         from . import argument_parser
@@ -170,13 +174,13 @@ def supervised(start: Callable[..., Any]) -> Callable[..., Any]:
             Reloader(app.directory_path, child_command()).run()
             return None
         if config.processes == 1:
-            return start(app, *args, **kwargs)
-        bound = signature.bind(app, *args, **kwargs)
+            return start(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         host = config.host or bound.arguments.get("host", "127.0.0.1")
         port = config.port or int(bound.arguments.get("port", 8080))
         supervisor = Supervisor(app, config.processes, host, port,
-                                lambda: start(app, *args, **kwargs))
+                                lambda: start(*args, **kwargs))
         supervisor.run()
         return None
 
@@ -319,7 +323,7 @@ class Supervisor:
     def _backoff(self, slot: _Slot) -> float:
         if slot.failures <= 1:
             return 0.0
-        return min(BACKOFF_FIRST * 2 ** (slot.failures - 2), BACKOFF_CAP)
+        return min(BACKOFF_FIRST * 2.0 ** (slot.failures - 2), BACKOFF_CAP)
 
     def _reap(self) -> None:
         while True:

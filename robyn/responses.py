@@ -11,7 +11,12 @@ What a handler may return, as in Robyn:
   (body, headers, status) body formatted by these rules; the given headers win, and the body's
                           Content-Type is kept unless they set one
   a Pydantic model        200 application/json (`model_dump_json()`)
-  anything else (None…)   200 text/plain with `str(result)`, as Robyn does
+  None, a number, a class  200 text/plain with `str(result)`, as Robyn does: any value whose
+  or any value with its    class defines __str__ or __repr__
+  own text
+  anything else           NotAnAnswerError (a TypeError): an object with no text of its own
+                          (`object()`, an instance of a plain class) is a handler's mistake;
+                          the app answers 500 and logs a line naming the type
 A header name or value with CR or LF raises ValueError.
 
 A `StreamingResponse` (and `SSEResponse`, which makes one) is not serialized (TypeError): the
@@ -45,6 +50,7 @@ __all__ = [
     "serve_file",
     "jsonify",
     "serialize",
+    "NotAnAnswerError",
     "StreamingResponse",
     "SSEResponse",
     "SSEMessage",
@@ -485,6 +491,19 @@ def _from_response(response: Response) -> tuple[int, HeaderList, bytes]:
     return response.status_code, _checked(headers), body.encode() if isinstance(body, str) else body
 
 
+class NotAnAnswerError(TypeError):
+    """A handler returned a value that stands for no answer (see the module docstring)."""
+
+    def __init__(self, result: object) -> None:
+        kind = type(result)
+        where = kind.__module__
+        name = kind.__qualname__ if where in ("builtins", "__main__") else f"{where}.{kind.__qualname__}"
+        super().__init__(
+            f"a value of type {name!r}, which is not an answer: return str, bytes, dict, list, "
+            "a Response, a (body, headers, status) tuple or a Pydantic model")
+        self.type_name = name
+
+
 def _serialize_other(result: Any) -> tuple[int, HeaderList, bytes]:
     if isinstance(result, StreamingResponse):
         raise TypeError("a StreamingResponse is streamed, not serialized")
@@ -505,6 +524,9 @@ def _serialize_other(result: Any) -> tuple[int, HeaderList, bytes]:
     model_dump_json = getattr(result, "model_dump_json", None)  # Pydantic v2 models
     if callable(model_dump_json) and not isinstance(result, type):
         return 200, [_CT_JSON], model_dump_json().encode()
+    kind = type(result)
+    if kind.__str__ is object.__str__ and kind.__repr__ is object.__repr__:
+        raise NotAnAnswerError(result)  # its text would be "<x object at 0x...>"
     return 200, [_CT_TEXT], str(result).encode()
 
 

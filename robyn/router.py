@@ -112,6 +112,8 @@ class Hook:
     """
 
     __slots__ = ("kind", "func", "is_async", "nparams", "path", "shape", "route", "name")
+    # None only for the authentication check of a route (Hook.authentication).
+    func: Callable[..., Any] | None
 
     def __init__(self, kind: str, func: Callable[..., Any], path: str | None,
                  route: Route | None = None) -> None:
@@ -265,6 +267,11 @@ class RouterBase:
     """Route registration shared by Robyn and SubRouter."""
 
     _prefix = ""  # SubRouter's own, joined to its routes as they are added
+
+    if TYPE_CHECKING:  # each subclass (Robyn, SubRouter) has its own
+        def startup_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]: ...
+        def shutdown_handler(self, handler: Callable[[], Any]) -> Callable[[], Any]: ...
+        def websocket(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]: ...
 
     def __init__(self) -> None:
         self._routes: list[Route] = []
@@ -502,9 +509,9 @@ class RouterBase:
             self.startup_handler(handler)
         for handler in router._shutdown_handlers:
             self.shutdown_handler(handler)
-        for route, directory_path, index_file, show_files_listing in router._directories:
+        for mount, directory_path, index_file, show_files_listing in router._directories:
             # A SubRouter's serve_directory puts its own prefix in front; the app's takes it as is.
-            self.serve_directory(route, directory_path, index_file, show_files_listing)
+            self.serve_directory(mount, directory_path, index_file, show_files_listing)
 
     def _accept_websocket(self, path: str, options: dict[str, Any], pending: _PendingWebSocket) -> None:
         self._websockets.append((path, options, pending))

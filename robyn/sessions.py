@@ -230,6 +230,7 @@ class SessionManager:
         """Sets the cookie on `response` when the session changed (an expired one when it is empty)."""
         if not session.is_modified():
             return
+        max_age: int | None
         if len(session) == 0:
             value, max_age = "", 0
         else:

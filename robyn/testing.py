@@ -119,7 +119,7 @@ def _check_status(status: Any) -> int:
         status = int(status)  # as PyLong_AsLong: a TypeError for what is not a number
     if not 100 <= status <= 999:
         raise ValueError(f"status code {status} is not a valid HTTP status")
-    return status
+    return int(status)
 
 
 class InProcessJob:
@@ -409,7 +409,10 @@ class TestClient:
         app._loop = loop
         try:
             done = loop.create_future()
-            job._on_finish = lambda: loop.call_soon_threadsafe(_resolve, done)
+            def finished() -> None:
+                loop.call_soon_threadsafe(_resolve, done)
+
+            job._on_finish = finished
             handle(job)
             if job.finished.is_set():
                 _resolve(done)

@@ -200,7 +200,7 @@ class WebSocket:
             raise WebSocketDisconnect(self._close_code, self._close_reason)
         if self._waiter is not None:
             raise RuntimeError("another coroutine is already waiting for the next message")
-        waiter = self._loop.create_future()
+        waiter: asyncio.Future[Message] = self._loop.create_future()
         self._waiter = waiter
         try:
             return await waiter
@@ -228,7 +228,9 @@ class WebSocket:
             raise json.JSONDecodeError(f"Invalid JSON message: {exc.msg}", exc.doc, exc.pos) from None
         except UnicodeDecodeError as exc:
             raise json.JSONDecodeError("Invalid JSON message: not UTF-8",
-                                       bytes(message).decode("utf-8", "replace"), exc.start) from None
+                                       message.decode("utf-8", "replace")
+                                       if isinstance(message, bytes) else message,
+                                       exc.start) from None
 
     # ---- sending ---------------------------------------------------------------------------
 

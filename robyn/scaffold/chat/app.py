@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 
-from robyn import Robyn, WebSocket, html
+from robyn import Response, Robyn, WebSocket, html
 
 app = Robyn(__file__)
 
@@ -39,7 +39,7 @@ document.getElementById("form").onsubmit = (event) => {
 
 
 @app.get("/", const=True)
-def index():
+def index() -> Response:
     return html(PAGE)
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-from robyn import Robyn, WebSocket, html
+from robyn import Response, Robyn, WebSocket, html
 
 app = Robyn(__file__)
 STARTED = time.monotonic()
@@ -48,7 +48,7 @@ def stats() -> dict[str, float | int]:
 
 
 @app.get("/", const=True)
-def index():
+def index() -> Response:
     return html(PAGE)
 
 
