@@ -525,7 +525,9 @@ def _serialize_other(result: Any) -> tuple[int, HeaderList, bytes]:
     if callable(model_dump_json) and not isinstance(result, type):
         return 200, [_CT_JSON], model_dump_json().encode()
     kind = type(result)
-    if kind.__str__ is object.__str__ and kind.__repr__ is object.__repr__:
+    own_text = (getattr(kind, "__str__") is not object.__str__
+                or getattr(kind, "__repr__") is not object.__repr__)
+    if not own_text:
         raise NotAnAnswerError(result)  # its text would be "<x object at 0x...>"
     return 200, [_CT_TEXT], str(result).encode()
 
