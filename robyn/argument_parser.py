@@ -49,8 +49,11 @@ def version() -> str:
 
 @dataclass
 class Config:
-    """What the command line (and its environment equivalents) asks for. Robyn's attribute
-    names, plus `host`, `port` and `template`. `Config()` parses sys.argv as Robyn's does."""
+    """What the command line (and its environment equivalents) asks for: Robyn's attribute
+    names, plus `host`, `port` and `template`. `Config()` holds the defaults (an app given
+    one, `Robyn(__file__, config=Config())`, may set `disable_openapi` on it);
+    `Config.from_command_line()` parses sys.argv. app.start() always parses the command
+    line itself."""
 
     processes: int = 1
     workers: int = 1

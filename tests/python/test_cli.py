@@ -397,3 +397,50 @@ def test_create_without_a_folder_is_an_error(tmp_path):
         2, "robyn: error: --create needs the folder to create: robyn --create FOLDER\n")
     done = _run([str(BIN / "robyn"), "--create", "x", "--template", "blog"], tmp_path)
     assert done.returncode == 2 and "argument --template: invalid choice: 'blog'" in done.stderr
+
+
+# ---- the pieces, without a server ------------------------------------------------------------
+
+
+def test_the_reloader_replays_the_command_without_dev():
+    from robyn.reloader import child_command
+
+    assert child_command(["/srv/app.py", "--dev", "--port", "9000"],
+                         ["python3", "-X", "dev", "/srv/app.py", "--dev", "--port", "9000"]) == [
+        sys.executable, "-X", "dev", "/srv/app.py", "--port", "9000"]
+    # python -m pkg.app: the module is run again as a module, not as a file.
+    assert child_command(["/srv/pkg/app.py", "--dev"], ["python3", "-m", "pkg.app", "--dev"]) == [
+        sys.executable, "-m", "pkg.app"]
+    # After `--`, a --dev is the script's own.
+    assert child_command(["app.py", "--", "--dev"], ["python3", "app.py", "--", "--dev"]) == [
+        sys.executable, "app.py", "--", "--dev"]
+
+
+def test_the_snapshot_sees_py_files_and_skips_the_rest(tmp_path):
+    from robyn.reloader import snapshot
+
+    for name in ["app.py", "lib/util.py", ".venv/lib/x.py", "__pycache__/app.py",
+                 "node_modules/m.py", "notes.txt"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert sorted(Path(p).relative_to(tmp_path).as_posix() for p in snapshot(tmp_path)) == [
+        "app.py", "lib/util.py"]
+
+
+def test_precedence_flag_then_environment_then_defaults():
+    from robyn.argument_parser import parse
+
+    config = parse([], {})
+    assert (config.processes, config.workers, config.dev, config.log_level, config.host,
+            config.port, config.disable_openapi) == (1, 1, False, "INFO", None, None, False)
+    env = {"ROBYN_PORT": "9001", "ROBYN_HOST": "0.0.0.0", "ROBYN_LOG_LEVEL": "error",
+           "ROBYN_PROCESSES": "3", "ROBYN_DISABLE_OPENAPI": "yes"}
+    config = parse([], env)
+    assert (config.port, config.host, config.log_level, config.processes,
+            config.disable_openapi) == (9001, "0.0.0.0", "ERROR", 3, True)
+    config = parse(["--port", "9002", "--host", "::1", "--log-level", "debug",
+                    "--processes", "2"], env)
+    assert (config.port, config.host, config.log_level, config.processes) == (9002, "::1", "DEBUG", 2)
+    assert parse(["--dev"], {}).log_level == "DEBUG"
+    assert parse([], {"ROBYN_DEV": "1"}).dev is True
+    assert parse([], {"IS_RELOADER_RUNNING": "True"}).dev is True  # the reloader's child
