@@ -31,6 +31,7 @@ void gw__pending_unref(gw_pending *p)
             gw_static_answer_clear(p->file);
             free(p->file);
         }
+        free(p->access);
         free(p);
     }
 }

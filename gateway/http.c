@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "lwslog.h"
 
 /* How long a closing connection reads and drops what the client still sends, so that
  * the client reads our answer rather than a reset. */
@@ -55,6 +56,66 @@ typedef struct gw_http_conn {
 static int64_t now_us(void)
 {
     return (int64_t)lws_now_usecs();
+}
+
+/* ---- the access log (docs/cli.md) ------------------------------------------------------
+ * One line per answer, "IP METHOD PATH STATUS BYTES µs", into the log ring that Python
+ * drains from its event loop (gateway/lwslog.c): the I/O thread never takes the GIL. */
+
+/* "IP METHOD /path" into out; in the path, what could break or fake a line (controls,
+ * space, '"', '%', non-ASCII) is written %XX. Without a request (a head that could not be
+ * parsed), "IP - -". */
+static void access_describe(char *out, size_t cap, const char *ip, const gw_request *req)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *method = req ? gw_method_name(req->method) : NULL;
+    int at = snprintf(out, cap, "%s %s ", ip, method ? method : "-");
+    size_t n = at > 0 && (size_t)at < cap ? (size_t)at : 0;
+    if (!req) {
+        snprintf(out + n, cap - n, "-");
+        return;
+    }
+    const unsigned char *path = (const unsigned char *)req->buf + req->path_off;
+    for (uint32_t i = 0; i < req->path_len && n + 4 < cap; i++) {
+        unsigned char ch = path[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '%') {
+            out[n++] = '%';
+            out[n++] = hex[ch >> 4];
+            out[n++] = hex[ch & 15];
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = '\0';
+}
+
+/* The status of an answer from its first bytes ("HTTP/1.1 200 ..."), or 0. */
+static int status_of(const char *data, size_t len)
+{
+    if (len < 12 || memcmp(data, "HTTP/1.", 7) || data[8] != ' ')
+        return 0;
+    int status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (data[i] < '0' || data[i] > '9')
+            return 0;
+        status = status * 10 + (data[i] - '0');
+    }
+    return status;
+}
+
+static void access_line(const char *what, int status, size_t bytes, int64_t us)
+{
+    char line[GW_LWSLOG_LINE];
+    snprintf(line, sizeof(line), "%s %d %zu %lld", what, status, bytes, (long long)us);
+    gw_lwslog_emit(GW_LOG_ACCESS, line);
+}
+
+/* An answer C gave at once: no time spent on it worth counting. */
+static void access_now(gw_http_conn *c, const gw_request *req, int status, size_t bytes)
+{
+    char what[sizeof(((gw_access *)0)->what)];
+    access_describe(what, sizeof(what), c->ip, req);
+    access_line(what, status, bytes, 0);
 }
 
 /* ---- the output buffer -------------------------------------------------------------- */
@@ -192,16 +253,18 @@ static void owe(gw_http_conn *c, const char *data, size_t len, int close_after)
     }
 }
 
-static void owe_plain(gw_http_conn *c, int status, const char *extra, int keep_alive,
-                      int head_only)
+/* Returns the bytes owed (0 when the answer could not be made: the connection dies). */
+static size_t owe_plain(gw_http_conn *c, int status, const char *extra, int keep_alive,
+                        int head_only)
 {
     char buf[768];
     size_t n = gw__plain_answer(buf, sizeof(buf), status, extra, keep_alive, head_only);
     if (!n) {
         kill_conn(c);
-        return;
+        return 0;
     }
     owe(c, buf, n, !keep_alive);
+    return n;
 }
 
 /* ---- writing -------------------------------------------------------------------------- */
@@ -272,6 +335,11 @@ static void gather(gw_http_conn *c)
                 if (sent < part->len && !c->dead)
                     owe_now(c, part->data + sent, part->len - sent);
             }
+            if (p->access) {
+                if (!p->access->bytes)
+                    p->access->status = status_of(part->data, part->len);
+                p->access->bytes += part->len;
+            }
             if (part->counted)
                 atomic_fetch_sub(&p->unsent, part->counted);
             if (part->abort)
@@ -285,6 +353,9 @@ static void gather(gw_http_conn *c)
         c->first = p->next_slot;
         if (!c->first)
             c->last = NULL;
+        if (p->access)
+            access_line(p->access->what, p->access->status, p->access->bytes,
+                        now_us() - p->access->since);
         int close_after = p->close_after;
         p->conn = NULL;
         gw__pending_unref(p);
@@ -554,7 +625,9 @@ static void refuse(gw_http_conn *c, gw_request *req)
         allow_header(req->allowed, allow, sizeof(allow) - 32);
     if (req->keep_alive && req->version == 10)
         strcat(allow, "connection: keep-alive\r\n");
-    owe_plain(c, req->refuse, allow, req->keep_alive, req->method == GW_METHOD_HEAD);
+    size_t n = owe_plain(c, req->refuse, allow, req->keep_alive, req->method == GW_METHOD_HEAD);
+    if (c->srv->cfg.access_log)
+        access_now(c, req, req->refuse, n);
 }
 
 static int on_head(void *ctx, gw_request *req)
@@ -568,7 +641,7 @@ static int on_head(void *ctx, gw_request *req)
          * instead, and since its body would otherwise be read as the next request, the
          * connection closes after it. */
         req->keep_alive = 0;
-        refuse(c, req);
+        refuse(c, req); /* logged there */
         return -1;
     }
     if (req->expect_continue) {
@@ -592,6 +665,12 @@ static void dispatch(gw_http_conn *c, gw_request *req)
     p->close_after = !req->keep_alive;
     p->head_only = req->method == GW_METHOD_HEAD;
     p->chunked = req->version == 11;
+    if (c->srv->cfg.access_log && (p->access = malloc(sizeof(*p->access)))) {
+        p->access->since = now_us();
+        p->access->bytes = 0;
+        p->access->status = 0;
+        access_describe(p->access->what, sizeof(p->access->what), c->ip, req);
+    }
     req->pending = p;
     c->outstanding++;
     memcpy(req->ip, c->ip, sizeof(req->ip));
@@ -610,6 +689,11 @@ static int on_request(void *ctx, gw_request *req)
         refuse(c, req);
         gw_request_release(req);
     } else if (req->route->kind == GW_ROUTE_STATIC) {
+        if (c->srv->cfg.access_log) {
+            const gw_static_answer *a = &c->static_ans;
+            access_now(c, req, status_of(a->head, a->head_len),
+                       a->head_len + (a->file_fd >= 0 ? a->file_left : 0));
+        }
         owe_static(c, keep_alive);
         gw_request_release(req);
     } else if (req->route->kind == GW_ROUTE_CONST && req->route->const_response) {
@@ -626,6 +710,9 @@ static int on_request(void *ctx, gw_request *req)
         } else {
             owe(c, r->const_response, n, !keep_alive);
         }
+        if (c->srv->cfg.access_log)
+            access_now(c, req, status_of(r->const_response, r->const_len),
+                       say && r->const_head_len >= 2 ? n - 2 + strlen(say) : n);
         gw_request_release(req);
     } else {
         dispatch(c, req);
@@ -667,14 +754,22 @@ static void start_upgrade(gw_http_conn *c, const char *rest, size_t rest_len)
     if (c->first || c->out_off < c->out_len || c->resuming) {
         /* Earlier answers are still owed on this socket: a handshake cannot overtake
          * them, and nothing sane pipelines one behind requests. */
-        owe_plain(c, 400, NULL, 0, 0);
+        size_t owed = owe_plain(c, 400, NULL, 0, 0);
+        if (c->srv->cfg.access_log)
+            access_now(c, req, 400, owed);
         gw_request_release(req);
         return;
     }
     const char *extra = NULL, *body = NULL;
+    char what[sizeof(((gw_access *)0)->what)] = "";
+    int logging = c->srv->cfg.access_log;
+    if (logging) /* before the request goes to ws.c */
+        access_describe(what, sizeof(what), c->ip, req);
     memcpy(req->ip, c->ip, sizeof(req->ip));
     int status = gw__ws_upgrade(c->srv, c->wsi, req, rest, rest_len, &extra, &body);
     if (!status) {
+        if (logging)
+            access_line(what, 101, 0, 0);
         c->wsi = NULL; /* the socket is ws.c's now; this state goes */
         return;
     }
@@ -684,10 +779,13 @@ static void start_upgrade(gw_http_conn *c, const char *rest, size_t rest_len)
                      "HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
                      "content-length: %zu\r\n%sconnection: close\r\n\r\n%s",
                      status, gw_http_reason(status), blen, extra ? extra : "", body);
-    if (n > 0 && (size_t)n < sizeof(buf))
+    if (n > 0 && (size_t)n < sizeof(buf)) {
         owe(c, buf, (size_t)n, 1);
-    else
+        if (logging)
+            access_line(what, status, (size_t)n, 0);
+    } else {
         kill_conn(c);
+    }
 }
 
 /* Parses bytes; what cannot be parsed yet is held. Returns -1 when the connection must
@@ -717,10 +815,13 @@ static int parse(gw_http_conn *c, const char *data, size_t len)
             c->read_done = 1; /* a CONNECT: its answer closes the connection */
         }
         break;
-    case GW_HP_ERROR:
-        owe_plain(c, c->hp.error_status, NULL, 0, 0);
+    case GW_HP_ERROR: {
+        size_t owed = owe_plain(c, c->hp.error_status, NULL, 0, 0);
+        if (c->srv->cfg.access_log)
+            access_now(c, NULL, c->hp.error_status, owed);
         c->read_done = 1;
         break;
+    }
     case GW_HP_STOPPED:
         c->read_done = 1;
         break;
@@ -962,13 +1063,17 @@ static void sweep(lws_sorted_usec_list_t *sul)
         if (gw_hp_in_body(&c->hp)) {
             if (body && now - c->last_rx >= body) {
                 gw_hp_reset(&c->hp);
-                owe_plain(c, 408, NULL, 0, 0);
+                size_t owed = owe_plain(c, 408, NULL, 0, 0);
+                if (c->srv->cfg.access_log)
+                    access_now(c, NULL, 408, owed);
                 flush(c);
             }
         } else if (gw_hp_busy(&c->hp)) {
             if (head && c->head_since && now - c->head_since >= head) {
                 gw_hp_reset(&c->hp);
-                owe_plain(c, 408, NULL, 0, 0);
+                size_t owed = owe_plain(c, 408, NULL, 0, 0);
+                if (c->srv->cfg.access_log)
+                    access_now(c, NULL, 408, owed);
                 flush(c);
             }
         } else if (!owed && idle && now - c->idle_since >= idle) {

@@ -27,6 +27,15 @@
 
 struct gw_http_conn;
 
+/* What the access log line of an answer Python gives needs, kept on its slot (only when
+ * the access log is on). */
+typedef struct gw_access {
+    int64_t since;  /* when the request was handed over, µs */
+    size_t bytes;   /* of the answer, head included, as they go to the socket */
+    int status;     /* read from the answer's status line */
+    char what[200]; /* "ip METHOD /path" */
+} gw_access;
+
 /* One piece of an answer on its way from a handler's thread to the I/O thread. */
 typedef struct gw_part {
     struct gw_part *next;
@@ -66,6 +75,7 @@ struct gw_pending {
     struct gw_static_answer *file; /* a static file still to send from disk after the
                                       parts (I/O thread only; NULL for none) */
     struct gw_pending *next_writable; /* srv->writable list */
+    gw_access *access;             /* NULL unless the access log is on (I/O thread only) */
 };
 
 typedef struct gw_route_list {

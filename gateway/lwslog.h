@@ -11,7 +11,10 @@
 #include <stddef.h>
 
 #define GW_LWSLOG_LINE 256  /* bytes kept of one line, NUL included; longer ones are cut */
-#define GW_LWSLOG_RING 256  /* lines waiting at most */
+#define GW_LWSLOG_RING 4096 /* lines waiting at most */
+
+/* The "level" of an access log line (gateway/http.c), beside lws' own LLL_* bits. */
+#define GW_LOG_ACCESS (1 << 30)
 
 typedef struct {
     int level; /* one LLL_* bit */

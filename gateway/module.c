@@ -1288,7 +1288,7 @@ static PyObject *Server_set_fallback(ServerObject *self, PyObject *args)
 PyDoc_STRVAR(Server_start_doc,
 "start(host, port, max_body=1000000, max_header=16384, workers=8, keepalive_timeout=20,\n"
 "      max_header_count=100, max_url=8192, header_timeout=10, body_timeout=10,\n"
-"      max_pipeline=64, stream_high_water=65536, reuse_port=False)\n--\n\n"
+"      max_pipeline=64, stream_high_water=65536, reuse_port=False, access_log=False)\n--\n\n"
 "Binds, starts the I/O thread and the sync worker threads, and returns at once.\n"
 "The limits are those of docs/http.md. Raises OSError with a clear message when the\n"
 "address cannot be used, ValueError for a limit out of range.");
@@ -1298,17 +1298,17 @@ static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds
     static char *kwlist[] = {"host", "port", "max_body", "max_header", "workers",
                              "keepalive_timeout", "max_header_count", "max_url",
                              "header_timeout", "body_timeout", "max_pipeline",
-                             "stream_high_water", "reuse_port", NULL};
+                             "stream_high_water", "reuse_port", "access_log", NULL};
     const char *host;
-    int port, workers = 8, reuse_port = 0;
+    int port, workers = 8, reuse_port = 0, access_log = 0;
     Py_ssize_t max_body = 1000000, max_header = 16384, max_header_count = 100, max_url = 8192;
     Py_ssize_t stream_high_water = 65536;
     unsigned int keepalive = 20, header_timeout = 10, body_timeout = 10, max_pipeline = 64;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "si|nniInnIIInp:start", kwlist, &host, &port,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "si|nniInnIIInpp:start", kwlist, &host, &port,
                                      &max_body, &max_header, &workers, &keepalive,
                                      &max_header_count, &max_url, &header_timeout,
                                      &body_timeout, &max_pipeline, &stream_high_water,
-                                     &reuse_port))
+                                     &reuse_port, &access_log))
         return NULL;
     if (self->started) {
         PyErr_SetString(PyExc_RuntimeError, "the server is already running");
@@ -1334,7 +1334,7 @@ static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds
         .max_url = (size_t)max_url, .keepalive_timeout = keepalive,
         .header_timeout = header_timeout, .body_timeout = body_timeout,
         .max_pipeline = max_pipeline, .stream_high_water = (size_t)stream_high_water,
-        .reuse_port = reuse_port,
+        .reuse_port = reuse_port, .access_log = access_log,
     };
     char err[256] = "";
     int rc;
@@ -1914,7 +1914,8 @@ static int module_exec(PyObject *m)
         PyModule_AddIntConstant(m, "LLL_NOTICE", LLL_NOTICE) < 0 ||
         PyModule_AddIntConstant(m, "LLL_INFO", LLL_INFO) < 0 ||
         PyModule_AddIntConstant(m, "LLL_DEBUG", LLL_DEBUG) < 0 ||
-        PyModule_AddIntConstant(m, "LLL_USER", LLL_USER) < 0)
+        PyModule_AddIntConstant(m, "LLL_USER", LLL_USER) < 0 ||
+        PyModule_AddIntConstant(m, "LOG_ACCESS", GW_LOG_ACCESS) < 0)
         return -1;
     /* From import on, lws' lines go to the ring, never straight to stderr. */
     gw_lwslog_set_mask(gw_lwslog_mask());
@@ -1967,33 +1968,44 @@ static PyObject *mod_lws_log_fd(PyObject *m, PyObject *noargs)
     return PyLong_FromLong(fd);
 }
 
+/* Lines are taken in batches of this many (a buffer of 64 KiB), until none wait. */
+#define LWS_LOG_BATCH 256
+
 static PyObject *mod_lws_log_take(PyObject *m, PyObject *noargs)
 {
     (void)m;
     (void)noargs;
-    gw_lwslog_line *lines = PyMem_Malloc(sizeof(*lines) * GW_LWSLOG_RING);
-    if (!lines)
+    gw_lwslog_line *lines = PyMem_Malloc(sizeof(*lines) * LWS_LOG_BATCH);
+    PyObject *list = lines ? PyList_New(0) : NULL;
+    if (!list) {
+        PyMem_Free(lines);
         return PyErr_NoMemory();
+    }
     unsigned long dropped = 0;
-    size_t n;
-    Py_BEGIN_ALLOW_THREADS
-    n = gw_lwslog_take(lines, GW_LWSLOG_RING, &dropped);
-    Py_END_ALLOW_THREADS
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; list && i < n; i++) {
-        PyObject *item = Py_BuildValue("(iN)", lines[i].level,
-                                       PyUnicode_DecodeUTF8(lines[i].text,
-                                                            (Py_ssize_t)strlen(lines[i].text),
-                                                            "replace"));
-        if (!item) {
-            Py_CLEAR(list);
-            break;
+    for (;;) {
+        unsigned long lost = 0;
+        size_t n;
+        Py_BEGIN_ALLOW_THREADS
+        n = gw_lwslog_take(lines, LWS_LOG_BATCH, &lost);
+        Py_END_ALLOW_THREADS
+        dropped += lost;
+        for (size_t i = 0; i < n; i++) {
+            PyObject *item = Py_BuildValue("(iN)", lines[i].level,
+                                           PyUnicode_DecodeUTF8(lines[i].text,
+                                                                (Py_ssize_t)strlen(lines[i].text),
+                                                                "replace"));
+            if (!item || PyList_Append(list, item) < 0) {
+                Py_XDECREF(item);
+                Py_DECREF(list);
+                PyMem_Free(lines);
+                return NULL;
+            }
+            Py_DECREF(item);
         }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+        if (n < LWS_LOG_BATCH)
+            break;
     }
     PyMem_Free(lines);
-    if (!list)
-        return NULL;
     return Py_BuildValue("(Nk)", list, dropped);
 }
 

@@ -74,6 +74,7 @@ typedef struct gw_config {
     unsigned max_pipeline;      /* requests of one connection waiting for answers */
     size_t stream_high_water;   /* unsent bytes past which a stream's writer waits */
     int reuse_port;             /* SO_REUSEPORT: other processes may bind the port too */
+    int access_log;             /* a line per answer to the log ring (gateway/lwslog.h) */
 } gw_config;
 
 /* Returns a new server with an empty route table, or NULL when out of memory. */

@@ -24,6 +24,7 @@ LLL_NOTICE: int
 LLL_INFO: int
 LLL_DEBUG: int
 LLL_USER: int
+LOG_ACCESS: int
 
 def lws_version() -> str: ...
 def lws_log_fd() -> int: ...
@@ -97,7 +98,7 @@ class Server:
               workers: int = ..., keepalive_timeout: int = ..., max_header_count: int = ...,
               max_url: int = ..., header_timeout: int = ..., body_timeout: int = ...,
               max_pipeline: int = ..., stream_high_water: int = ...,
-              reuse_port: bool = ...) -> None: ...
+              reuse_port: bool = ..., access_log: bool = ...) -> None: ...
     def set_ws_options(self, index: int, policy: int, compress: int, precheck: int,
                        origins: Sequence[str] | None, /) -> None: ...
     def configure_ws(self, max_message: int, high_water: int, send_limit: int,

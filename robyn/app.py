@@ -629,7 +629,9 @@ class Robyn(RouterBase):
             loop.add_reader(lws_log_fd, flush_lws_log)
             try:
                 self._server.start(host, port, max_body=max_payload_size, workers=workers,
-                                   reuse_port=processes.reuse_port(), **limits)
+                                   reuse_port=processes.reuse_port(),
+                                   access_log=bool(getattr(command_line, "access_log", False)),
+                                   **limits)
             except OSError as exc:
                 raise SystemExit(f"robyn: cannot start the server: {exc.strerror}") from None
             processes.worker_ready()

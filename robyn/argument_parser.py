@@ -36,7 +36,6 @@ _REFUSED = {
     "--docs": "Robyn's online documentation is not this project's; read docs/ in its source",
     "--compile-rust-path": "Rust extensions are not part of this project (its core is C)",
     "--create-rust-file": "Rust extensions are not part of this project (its core is C)",
-    "--access-log": "the access log is not built yet; requests are not logged one by one",
 }
 
 
@@ -149,8 +148,11 @@ def build_parser(prog: str | None = None, with_app: bool = False) -> argparse.Ar
                              "dashboard (a page with live figures) [default: chat]")
     parser.add_argument("--version", action="store_true", default=False,
                         help="print the version and exit")
-    parser.add_argument("--no-access-log", dest="access_log", action="store_false", default=None,
-                        help="do not log each request (the default: there is no access log yet)")
+    parser.add_argument("--access-log", dest="access_log", action="store_true", default=None,
+                        help="log a line per answer to the robyn.access logger [default: on "
+                             "with --dev, off otherwise] [env: ROBYN_ACCESS_LOG]")
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false",
+                        help="do not log each answer (also in --dev)")
     for flag in _REFUSED:
         takes_value = flag in ("--compile-rust-path", "--create-rust-file")
         parser.add_argument(flag, action=_Refused, nargs=1 if takes_value else 0,
@@ -220,7 +222,6 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         else:
             config.file_path = args.app
     config.open_browser = args.open_browser
-    config.access_log = bool(args.access_log)
 
     dev = args.dev if args.dev is not None else _env_bool(env, "ROBYN_DEV_MODE")
     if dev is None:
@@ -256,6 +257,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None,
             f"--workers {config.workers}: this server runs one I/O thread per process, and more "
             "are not supported yet; use --processes to serve from more cores")
     config.log_level = log_level or ("DEBUG" if config.dev else "INFO")
+    access_log = args.access_log if args.access_log is not None else _env_bool(env, "ROBYN_ACCESS_LOG")
+    config.access_log = config.dev if access_log is None else access_log
 
     disable = args.disable_openapi if args.disable_openapi is not None else _env_bool(env, "ROBYN_DISABLE_OPENAPI")
     config.disable_openapi = bool(disable)

@@ -105,6 +105,8 @@ def open_browser(url: str) -> None:
 # ---- libwebsockets' log --------------------------------------------------------------------
 
 lws_logger = logging.getLogger("robyn.lws")
+# One line per answer (--access-log): "IP METHOD PATH STATUS BYTES MICROSECONDS" (docs/cli.md).
+access_logger = logging.getLogger("robyn.access")
 
 
 def _lws_levels() -> dict[int, int]:
@@ -128,12 +130,17 @@ def flush_lws_log() -> int:
     from . import _gateway
 
     levels = _lws_levels()
+    access = _gateway.LOG_ACCESS
     lines, dropped = _gateway.lws_log_take()
     for bit, text in lines:
-        lws_logger.log(levels.get(bit, logging.INFO), "%s", text)
+        if bit == access:
+            access_logger.info("%s", text)
+        else:
+            lws_logger.log(levels.get(bit, logging.INFO), "%s", text)
     if dropped:
-        lws_logger.warning("%d libwebsockets log lines were dropped: they came faster than "
-                           "the event loop took them", dropped)
+        logging.getLogger("robyn").warning(
+            "%d log lines (libwebsockets' or the access log's) were dropped: they came faster "
+            "than the event loop took them", dropped)
     return len(lines)
 
 

@@ -157,7 +157,6 @@ def test_version_prints_the_package_version_and_exits_0(command, tmp_path):
     (["--docs"], "error: --docs is not supported: Robyn's online documentation"),
     (["--compile-rust-path", "src"], "error: --compile-rust-path is not supported: Rust"),
     (["--create-rust-file", "x"], "error: --create-rust-file is not supported: Rust"),
-    (["--access-log"], "error: --access-log is not supported: the access log is not built"),
     (["--create"], "error: --create is the robyn command's: robyn --create FOLDER"),
     (["--template", "chat"], "error: --template is only meaningful with --create"),
     (["--fast", "--dev"], "error: --fast and --dev cannot be used together"),

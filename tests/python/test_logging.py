@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import platform
 import re
 import time
@@ -93,12 +94,12 @@ def test_the_level_filters_libwebsockets_lines(env, start_app: StartApp):
 
 def test_a_burst_beyond_the_queue_is_counted_not_lost_silently(start_app: StartApp):
     server = start_app("logging_app")
-    assert _get(server, "/lws-burst?count=300") == "logged"
-    log = _wait_for(server, "libwebsockets log lines were dropped")
-    assert "ERROR:robyn.lws:burst line 0\n" in log and "ERROR:robyn.lws:burst line 255\n" in log
-    assert "burst line 256\n" not in log
-    assert ("WARNING:robyn.lws:44 libwebsockets log lines were dropped: they came faster than "
-            "the event loop took them") in log
+    assert _get(server, "/lws-burst?count=4100") == "logged"
+    log = _wait_for(server, "log lines (libwebsockets' or the access log's) were dropped")
+    assert "ERROR:robyn.lws:burst line 0\n" in log and "ERROR:robyn.lws:burst line 4095\n" in log
+    assert "burst line 4096\n" not in log
+    assert ("WARNING:robyn:4 log lines (libwebsockets' or the access log's) were dropped: they "
+            "came faster than the event loop took them") in log
     assert _get(server, "/") == "logging"  # still serving
 
 
@@ -110,3 +111,77 @@ def test_the_lws_mask_follows_the_logger_level():
     assert lws_mask_for(logging.WARNING) == _gateway.LLL_ERR | _gateway.LLL_WARN
     assert lws_mask_for(logging.ERROR) == _gateway.LLL_ERR
     assert lws_mask_for(logging.CRITICAL) == 0
+
+
+# ---- the access log -----------------------------------------------------------------------
+
+
+def _exchange(server: AppServer, request: bytes) -> bytes:
+    """Sends one request on its own connection (closed by the server after the answer) and
+    returns every byte of the answer."""
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _access_lines(server: AppServer, count: int) -> list[str]:
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line[len("INFO:robyn.access:"):] for line in server.log().splitlines()
+                 if line.startswith("INFO:robyn.access:") and "/__ready_probe__" not in line]
+        if len(lines) >= count:
+            return lines
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
+
+
+ACCESS_LINE = re.compile(r"^127\.0\.0\.1 (\S+) (\S+) (\d{3}) (\d+) (\d+)$")
+
+
+def test_the_access_log_has_a_line_per_answer(start_app: StartApp):
+    server = start_app("logging_app", env={"ROBYN_ACCESS_LOG": "true"})
+    sent = [
+        (b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "GET", "/", "200"),
+        (b"GET /const HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "GET", "/const", "200"),
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+         "POST", "/echo", "200"),
+        (b"GET /nowhere/a%20b%0A%22 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+         "GET", "/nowhere/a%20b%0A%22", "404"),
+        (b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "HEAD", "/", "200"),
+        (b"GET /x HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n", "-", "-", "400"),
+    ]
+    sizes = []
+    for request, *_ in sent:
+        sizes.append(len(_exchange(server, request)))
+    lines = _access_lines(server, len(sent))
+    assert len(lines) == len(sent), lines
+    for line, (_, method, path, status), size in zip(lines, sent, sizes):
+        match = ACCESS_LINE.match(line)
+        assert match, line
+        assert match.groups()[:4] == (method, path, status, str(size)), line
+    # Python's answers take time; C's (const, 404, a bad head) are given at once.
+    assert int(ACCESS_LINE.match(lines[0]).group(5)) > 0
+    assert [ACCESS_LINE.match(lines[i]).group(5) for i in (1, 3, 5)] == ["0", "0", "0"]
+    assert _get(server, "/") == "logging"  # still serving
+
+
+@pytest.mark.parametrize("env, on", [({}, False), ({"ROBYN_ACCESS_LOG": "0"}, False),
+                                     ({"ROBYN_ACCESS_LOG": "on"}, True)])
+def test_the_access_log_is_off_unless_asked(env, on, start_app: StartApp):
+    server = start_app("logging_app", env=env)
+    assert _get(server, "/") == "logging"
+    server.stop()
+    assert ("INFO:robyn.access:127.0.0.1 GET / 200 " in server.log()) is on
+
+
+def test_the_access_log_is_on_in_dev_mode_unless_refused():
+    from robyn.argument_parser import parse
+
+    assert parse(["--dev"], {}).access_log is True
+    assert parse(["--dev", "--no-access-log"], {}).access_log is False
+    assert parse([], {}).access_log is False
+    assert parse(["--access-log"], {}).access_log is True
+    assert parse(["--no-access-log"], {"ROBYN_ACCESS_LOG": "1"}).access_log is False

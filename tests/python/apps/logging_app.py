@@ -26,5 +26,15 @@ async def lws_burst(request):
     return "logged"
 
 
+@app.get("/const", const=True)
+def const():
+    return "stored"
+
+
+@app.post("/echo")
+async def echo(request):
+    return {"got": len(request.body)}
+
+
 if __name__ == "__main__":
     app.start()
