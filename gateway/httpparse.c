@@ -19,9 +19,14 @@
  * chunk data. Folded header lines it finds from the bytes before each value piece
  * (tail_before()).
  *
+ * http-parser knows 34 method tokens and refuses any other at once, so it could not find
+ * where a request with another token ends. The adapter reads each request's method token
+ * before http-parser does (start_request()): one it does not know is shown to it as PURGE,
+ * which means nothing special to it and which no route can have, so that the request's
+ * method is -1, as for PURGE itself; it is then framed and answered like any other.
+ *
  * The result does not depend on how the bytes were cut into feeds (fuzz/fuzz_http.c
- * checks that), except for the 501-or-400 guess for an unknown method, which needs the
- * request line in one feed. That takes some care, since http-parser reports a string
+ * checks that). That takes some care, since http-parser reports a string
  * only at its end or at the end of the buffer, and finds its own errors before either:
  * a target or header over a limit and malformed further on would be 414 or 431 when its
  * bytes come in small reads and 400 in one. So in the head http-parser is never given more
@@ -475,6 +480,11 @@ static int has_encoded_nul(const char *s, size_t len)
     return 0;
 }
 
+/* What http-parser is shown in place of a method token it does not know (see
+ * start_request()): one with no meaning to it, and one method_of() makes -1, the method no
+ * route can have, as it makes every method no route can have. */
+#define UNKNOWN_METHOD_AS "PURGE"
+
 static int method_of(unsigned m)
 {
     switch (m) {
@@ -487,8 +497,32 @@ static int method_of(unsigned m)
     case HTTP_OPTIONS: return GW_METHOD_OPTIONS;
     case HTTP_CONNECT: return GW_METHOD_CONNECT;
     case HTTP_TRACE: return GW_METHOD_TRACE;
-    default: return -1;
+    default: return -1; /* HTTP_PURGE among them: UNKNOWN_METHOD_AS */
     }
+}
+
+/* ---- the method token ---------------------------------------------------------------- */
+
+/* The bytes that may be part of a token (RFC 9110 5.6.2): letters, digits and these. */
+#define TCHAR_RANGE(lo, hi) [lo... hi] = 1
+static const unsigned char TCHAR[256] = {
+    TCHAR_RANGE('0', '9'), TCHAR_RANGE('A', 'Z'), TCHAR_RANGE('a', 'z'),
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
+#undef TCHAR_RANGE
+
+/* http-parser's own spelling of the method token s (len bytes; case matters), or NULL for
+ * a token it does not know. Each comparison has a constant length, so the compiler turns
+ * it into a load or two; GET is the second tried. */
+static const char *known_method(const char *s, size_t len)
+{
+#define KNOWN_METHOD(num, name, string)                                                  \
+    if (len == sizeof(#string) - 1 && !memcmp(s, #string, sizeof(#string) - 1))          \
+        return #string;
+    HTTP_METHOD_MAP(KNOWN_METHOD)
+#undef KNOWN_METHOD
+    return NULL;
 }
 
 /* ---- callbacks ------------------------------------------------------------------- */
@@ -1023,6 +1057,7 @@ void gw_hp_reset(gw_hp *hp)
     hp->prev_byte = 0;
     hp->crlf_need = 0;
     memset(&hp->grow, 0, sizeof(hp->grow));
+    hp->method_part_len = 0;
     hp->error_status = 0;
     hp->error_reason = NULL;
     http_parser_init(PARSER(hp), HTTP_REQUEST);
@@ -1035,32 +1070,105 @@ void gw_hp_resume(gw_hp *hp)
     http_parser_pause(PARSER(hp), 0);
 }
 
-/* Whether data starts like "TOKEN /target HTTP/": a request line with a method nobody
- * knows (501) rather than bytes that are no request at all (400). */
-static int looks_like_request_line(const char *data, size_t len)
-{
-    size_t i = 0;
-    while (i < len && (data[i] == '\r' || data[i] == '\n'))
-        i++;
-    size_t t = i;
-    while (i < len && data[i] > ' ' && data[i] < 127 && !strchr("()<>@,;:\\\"/[]?={}", data[i]))
-        i++;
-    if (i == t || i >= len || data[i] != ' ')
-        return 0;
-    const char *sp = memchr(data + i + 1, ' ', len - i - 1);
-    return sp && (size_t)(data + len - sp) > 5 && !memcmp(sp + 1, "HTTP/", 5);
-}
-
 /* The status that answers an error http-parser found itself. */
 static int status_of(enum http_errno e, const char **reason)
 {
     *reason = http_errno_description(e);
     switch (e) {
-    case HPE_INVALID_METHOD: return 501;
     case HPE_HEADER_OVERFLOW: return 431;
     case HPE_INVALID_TRANSFER_ENCODING: return 501;
     default: return 400;
     }
+}
+
+/* Whether d begins with a method routes can have and its space: what requests mostly
+ * begin with, told at the cost of a few loads (each comparison has a constant length), so
+ * that they need no closer look at their token (start_request()). */
+static int routable_method(const char *d, size_t len)
+{
+    return len >= 8 && (!memcmp(d, "GET ", 4) || !memcmp(d, "POST ", 5) ||
+                        !memcmp(d, "PUT ", 4) || !memcmp(d, "DELETE ", 7) ||
+                        !memcmp(d, "PATCH ", 6) || !memcmp(d, "HEAD ", 5) ||
+                        !memcmp(d, "OPTIONS ", 8));
+}
+
+enum { START_PARSE, START_TAKEN, START_ERROR };
+
+/*
+ * Reads the method token of the request that begins at data + *done, before http-parser
+ * does (between requests, when it waits for a request line), so that a token it does not
+ * know frames like any other. Empty lines before the request line are skipped, as
+ * http-parser skips them. Returns:
+ *   START_PARSE: http-parser goes on at data + *done. A token it knows (a complete one,
+ *     followed by its space) it reads itself from the start of the line: known methods
+ *     pay no copy and no second execute. Any other token it has been shown as
+ *     UNKNOWN_METHOD_AS (the request's method is then -1), and *done is at the space
+ *     after the token.
+ *   START_TAKEN: the feed ended inside the token; its bytes wait in hp->method_part
+ *     (every byte is used) and the next feed goes on with it, so that a token cut across
+ *     feeds comes to the same as one fed whole.
+ *   START_ERROR: 400 for a line that does not begin with a token and a space (not a
+ *     request line); 501 for a token over GW_HP_METHOD_MAX bytes, decided at its first
+ *     byte too many, whatever follows; 503 when out of memory.
+ */
+static int start_request(gw_hp *hp, const char *data, size_t len, size_t *done)
+{
+    size_t at = *done;
+    size_t have = hp->method_part_len;
+    if (!have)
+        while (at < len && (data[at] == '\r' || data[at] == '\n'))
+            at++;
+    size_t from = at;
+    size_t room = GW_HP_METHOD_MAX - have;
+    size_t end = len - at > room ? at + room + 1 : len;
+    while (at < end && TCHAR[(unsigned char)data[at]])
+        at++;
+    size_t n = at - from;
+    if (n > room) {
+        fail(hp, 501, "method token too long");
+        return START_ERROR;
+    }
+    if (at == len) {
+        if (!have && !n)
+            return START_PARSE; /* empty lines only: http-parser skips them */
+        memcpy(hp->method_part + have, data + from, n);
+        hp->method_part_len = (unsigned)(have + n);
+        hp->prev_byte = tail_after(hp->prev_byte, data + *done, len - *done);
+        *done = len;
+        return START_TAKEN;
+    }
+    if ((!have && !n) || data[at] != ' ') {
+        fail(hp, 400, "malformed request line");
+        return START_ERROR;
+    }
+    const char *name;
+    if (!have) {
+        name = known_method(data + from, n);
+        if (name)
+            return START_PARSE;
+    } else {
+        memcpy(hp->method_part + have, data + from, n);
+        hp->method_part_len = 0;
+        name = known_method(hp->method_part, have + n);
+    }
+    if (!name)
+        name = UNKNOWN_METHOD_AS;
+    size_t name_len = strlen(name);
+    feed sub = {hp, name, name + name_len, name, TAIL_OTHER, 0, 0, 0};
+    http_parser *p = PARSER(hp);
+    p->data = &sub;
+    (void)http_parser_execute(p, &settings, name, name_len); /* on_message_begin only */
+    enum http_errno e = HTTP_PARSER_ERRNO(p);
+    if (e != HPE_OK) {
+        /* on_message_begin had no request (503), or http-parser takes no more requests
+         * (built strict, after one that closes the connection). */
+        if (!hp->error_status)
+            hp->error_status = status_of(e, &hp->error_reason);
+        return START_ERROR;
+    }
+    hp->prev_byte = TAIL_OTHER; /* the tail of a token */
+    *done = at;
+    return START_PARSE;
 }
 
 int gw_hp_feed(gw_hp *hp, const char *data, size_t len, size_t *consumed)
@@ -1070,6 +1178,15 @@ int gw_hp_feed(gw_hp *hp, const char *data, size_t len, size_t *consumed)
     size_t done = 0;
     *consumed = 0;
     while (done < len) {
+        if (!hp->in_message && HTTP_PARSER_ERRNO(p) == HPE_OK &&
+            (hp->method_part_len || !routable_method(data + done, len - done))) {
+            int s = start_request(hp, data, len, &done);
+            *consumed = done;
+            if (s == START_ERROR)
+                return GW_HP_ERROR;
+            if (s == START_TAKEN)
+                break;
+        }
         f.start = data + done;
         f.prev = hp->prev_byte;
         f.paused = f.ended = f.upgraded = 0;
@@ -1096,19 +1213,8 @@ int gw_hp_feed(gw_hp *hp, const char *data, size_t len, size_t *consumed)
                 hp->in_body = 0;
                 return GW_HP_STOPPED;
             }
-            if (!hp->error_status) {
+            if (!hp->error_status)
                 hp->error_status = status_of(e, &hp->error_reason);
-                if (e == HPE_INVALID_METHOD) {
-                    /* The request line begins after the last line feed before the error
-                     * (a request pipelined behind another starts mid-buffer). */
-                    const char *end = data + done;
-                    const char *line = end;
-                    while (line > f.start && line[-1] != '\n')
-                        line--;
-                    if (!looks_like_request_line(line, len - (size_t)(line - data)))
-                        hp->error_status = 400;
-                }
-            }
             return GW_HP_ERROR;
         }
         if (STATE(hp)->scan == SCAN_BAD)

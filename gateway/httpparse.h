@@ -54,6 +54,10 @@ typedef struct gw_hp_grow {
     uint32_t name_off, name_len; /* the finished name of the header whose value grows */
 } gw_hp_grow;
 
+/* The longest method token a request may have: a longer one is answered 501 and the
+ * connection closed (RFC 9112 3: a method longer than any the server implements). */
+#define GW_HP_METHOD_MAX 32
+
 /* One connection's parser. Embed it; gw_hp_init() before use, gw_hp_reset() to discard
  * a request in progress. */
 typedef struct gw_hp {
@@ -78,6 +82,8 @@ typedef struct gw_hp {
     char prev_byte;       /* the last byte of the previous feed (obs-fold detection) */
     int crlf_need;        /* bytes of a chunk's closing CRLF not checked yet */
     gw_hp_grow grow;
+    char method_part[GW_HP_METHOD_MAX]; /* a method token the end of a feed cut short */
+    unsigned method_part_len;
     int error_status;     /* after GW_HP_ERROR: the status that answers it */
     const char *error_reason; /* after GW_HP_ERROR: a short reason for logs and tests */
 } gw_hp;
@@ -111,7 +117,7 @@ void gw_hp_resume(gw_hp *hp);
 /* Whether a request has begun (some of its bytes arrived) and not completed. */
 static inline int gw_hp_busy(const gw_hp *hp)
 {
-    return hp->in_message;
+    return hp->in_message || hp->method_part_len;
 }
 
 /* Whether the request in progress has its head complete and is reading its body. */

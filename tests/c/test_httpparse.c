@@ -1028,23 +1028,11 @@ static void test_transfer_codings(void **state)
 
 static void test_methods_and_versions_refused(void **state)
 {
-    rig *r = *state;
-    /* An unknown method token in a well-shaped request line: 501 (fed whole; the guess
-     * needs the line, see httpparse.c). */
-    size_t used;
-    assert_int_equal(feed(r, S("BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n"), &used), GW_HP_ERROR);
-    assert_int_equal(r->hp.error_status, 501);
-    assert_int_equal(r->ngot, 0);
-    char *t = transcript(NULL, S("GET / HTTP/1.1\r\n\r\nBREW /pot HTTP/1.1\r\n\r\n"), 0, SIZE_MAX);
-    assert_non_null(strstr(t, "\nERROR 501\n"));
-    free(t);
-    t = transcript(NULL, S("GETX / HTTP/1.1\r\n\r\n"), 0, SIZE_MAX);
-    assert_string_equal(t, "ERROR 501\n");
-    free(t);
+    (void)state;
     /* Bytes that are no request line: 400. */
     expect_error(S("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), 400);
     expect_error(S("HTTP/1.1 200 OK\r\n\r\n"), 400);
-    t = transcript(NULL, S("GET / HTTP/1.1\r\n\r\nhello world\r\n\r\n"), 0, SIZE_MAX);
+    char *t = transcript(NULL, S("GET / HTTP/1.1\r\n\r\nhello world\r\n\r\n"), 0, SIZE_MAX);
     assert_non_null(strstr(t, "\nERROR 400\n"));
     free(t);
     expect_error(S("GET / HTTP/x.1\r\n\r\n"), 400);
@@ -1057,6 +1045,248 @@ static void test_methods_and_versions_refused(void **state)
     expect_error(S("GET / HTTP/3.0\r\nHost: h\r\n\r\n"), 505);
     expect_error(S("GET / HTTP/0.9\r\n\r\n"), 505);
     expect_error(S("GET /\r\n\r\n"), 505);
+}
+
+/* ---- method tokens http-parser does not know ----------------------------------------- */
+
+/* What a request with method token m and the rest of the line as sent looks like, fed
+ * whole, byte by byte and cut anywhere (the transcript of each must be the same). */
+static char *method_transcript(const char *s, size_t len)
+{
+    return same_for_every_split(NULL, s, len);
+}
+
+/* A token http-parser does not know is read as any request is: the router answers it 405
+ * or 501 as it answers PURGE, and the connection goes on. */
+static void test_unknown_method_token(void **state)
+{
+    rig *r = *state;
+    static const char *tokens[] = {"BREW", "NONSTANDARD", "get", "GETX", "GE", "G", "M-SEARCHX",
+                                   "1", "!#$%&'*+-.^_`|~", "0123456789abcdefABCDEF0123456789"};
+    for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+        char in[128];
+        int n = snprintf(in, sizeof(in), "%s /pot?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", tokens[i]);
+        char *t = method_transcript(in, (size_t)n);
+        assert_string_equal(t, "m=-1 v=11 ka=1 ex=0 up=0 refuse=0 target=\"/pot?x=1\" path=\"/pot\" "
+                               "host=\"h\" h:\"host\"=\"h\" q:\"x\"=\"1\" body=\"\"\nOK busy=0\n");
+        free(t);
+    }
+    feed_ok(r, S("BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n"));
+    assert_int_equal(r->ngot, 1);
+    assert_int_equal(r->got[0]->method, -1);
+    assert_int_equal(r->got[0]->keep_alive, 1);
+    assert_false(gw_hp_busy(&r->hp));
+    /* HTTP/1.0 and Connection: close keep their meaning. */
+    char *t = method_transcript(S("BREW / HTTP/1.0\r\n\r\n"));
+    assert_non_null(strstr(t, "m=-1 v=10 ka=0 "));
+    free(t);
+    t = method_transcript(S("BREW / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    assert_non_null(strstr(t, "m=-1 v=11 ka=0 "));
+    free(t);
+}
+
+/* Every token http-parser knows goes on being its method, cut anywhere. */
+static void test_known_method_tokens_split(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *token;
+        int method;
+    } known[] = {{"GET", GW_METHOD_GET}, {"POST", GW_METHOD_POST}, {"OPTIONS", GW_METHOD_OPTIONS},
+                 {"TRACE", GW_METHOD_TRACE}, {"PURGE", -1}, {"M-SEARCH", -1},
+                 {"UNSUBSCRIBE", -1}, {"MKACTIVITY", -1}};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        char in[128], want[64];
+        int n = snprintf(in, sizeof(in), "\r\n%s /k HTTP/1.1\r\n\r\n", known[i].token);
+        snprintf(want, sizeof(want), "m=%d v=11 ka=1 ", known[i].method);
+        char *t = method_transcript(in, (size_t)n);
+        assert_non_null(strstr(t, want));
+        assert_non_null(strstr(t, "\nOK busy=0\n"));
+        free(t);
+    }
+}
+
+/* The body of such a request is framed by Content-Length or chunked as for any method:
+ * what follows it is the next request. */
+static void test_unknown_method_with_body(void **state)
+{
+    rig *r = *state;
+    static const char in[] = "BREW /pot HTTP/1.1\r\nContent-Length: 35\r\n\r\n"
+                             "GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
+                             "FROB /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "3;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+                             "GET /after HTTP/1.1\r\n\r\n";
+    char *t = method_transcript(S(in));
+    assert_non_null(strstr(t, "body=\"abc\"\n"));
+    assert_non_null(strstr(t, "\nOK busy=0\n"));
+    free(t);
+    feed_ok(r, S(in));
+    assert_int_equal(r->ngot, 3);
+    assert_int_equal(r->got[0]->method, -1);
+    assert_string_equal(body(r->got[0]), "GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(r->got[1]->method, -1);
+    assert_string_equal(path(r->got[1]), "/c");
+    assert_string_equal(body(r->got[1]), "abc");
+    assert_int_equal(r->got[2]->method, GW_METHOD_GET);
+    assert_string_equal(path(r->got[2]), "/after");
+    /* Its limits are those of any request. */
+    gw_hp_limits lim = DEFAULT_LIMITS;
+    lim.max_body = 4;
+    expect_error_lim(&lim, S("BREW / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"), 413);
+    expect_error(S("BREW / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                 400);
+}
+
+/* Behind and before known requests, with the empty lines http-parser allows between. */
+static void test_unknown_method_pipelined(void **state)
+{
+    rig *r = *state;
+    static const char in[] = "GET /1 HTTP/1.1\r\n\r\n"
+                             "BREW /2 HTTP/1.1\r\n\r\n"
+                             "\r\n\r\nPOST /3 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"
+                             "\r\nNONSTANDARD /4 HTTP/1.1\r\n\r\n"
+                             "\n\nBREW /5 HTTP/1.1\r\n\r\n"
+                             "GET /6 HTTP/1.1\r\n\r\n"
+                             "BR";
+    char *t = method_transcript(S(in));
+    assert_non_null(strstr(t, "\nOK busy=1\n")); /* the last token has begun */
+    free(t);
+    feed_ok(r, S(in));
+    assert_int_equal(r->ngot, 6);
+    static const int want[] = {GW_METHOD_GET, -1, GW_METHOD_POST, -1, -1, GW_METHOD_GET};
+    for (int i = 0; i < 6; i++) {
+        char p[8];
+        snprintf(p, sizeof(p), "/%d", i + 1);
+        assert_int_equal(r->got[i]->method, want[i]);
+        assert_string_equal(path(r->got[i]), p);
+    }
+    assert_true(gw_hp_busy(&r->hp));
+    assert_false(gw_hp_in_body(&r->hp));
+    /* The token goes on in the next feed. */
+    feed_ok(r, S("EW /7 HTTP/1.1\r\n\r\n"));
+    assert_int_equal(r->ngot, 7);
+    assert_int_equal(r->got[6]->method, -1);
+    assert_string_equal(path(r->got[6]), "/7");
+    assert_false(gw_hp_busy(&r->hp));
+    /* A known token cut short goes on too. */
+    feed_ok(r, S("\r\nG"));
+    assert_true(gw_hp_busy(&r->hp));
+    feed_ok(r, S("E"));
+    feed_ok(r, S("T /8 HTTP/1.1\r\n\r\n"));
+    assert_int_equal(r->ngot, 8);
+    assert_int_equal(r->got[7]->method, GW_METHOD_GET);
+    assert_string_equal(path(r->got[7]), "/8");
+    /* Empty lines alone begin nothing. */
+    feed_ok(r, S("\r\n\r\n"));
+    assert_false(gw_hp_busy(&r->hp));
+    /* A token whose end looks like a known method's beginning is still one token (a
+     * fuzz finding: the next feed was taken for a GET). */
+    feed_ok(r, S("!#"));
+    feed_ok(r, S("GET /9 HTTP/1.1\r\n\r\n"));
+    assert_int_equal(r->ngot, 9);
+    assert_int_equal(r->got[8]->method, -1);
+    assert_string_equal(path(r->got[8]), "/9");
+    char *t2 = method_transcript(S("GET / HTTP/1.1\r\n\r\nXPOST /a HTTP/1.1\r\n\r\n"
+                                   "!#GET /b HTTP/1.1\r\n\r\nOPTIONSX * HTTP/1.1\r\n\r\n"));
+    assert_non_null(strstr(t2, "m=-1 v=11 ka=1 ex=0 up=0 refuse=0 target=\"/a\""));
+    assert_non_null(strstr(t2, "m=-1 v=11 ka=1 ex=0 up=0 refuse=0 target=\"/b\""));
+    assert_non_null(strstr(t2, "m=-1 v=11 ka=1 ex=0 up=0 refuse=0 target=\"*\""));
+    free(t2);
+}
+
+/* A token longer than GW_HP_METHOD_MAX: 501, decided at its first byte too many. */
+static void test_method_token_too_long(void **state)
+{
+    rig *r = *state;
+    char in[128];
+    memset(in, 'A', GW_HP_METHOD_MAX + 1);
+    memcpy(in + GW_HP_METHOD_MAX + 1, " / HTTP/1.1\r\n\r\n", 16);
+    expect_error(in, GW_HP_METHOD_MAX + 17, 501);
+    expect_error(in, GW_HP_METHOD_MAX + 1, 501); /* whatever follows */
+    char *t = method_transcript(in, GW_HP_METHOD_MAX); /* not too long yet */
+    assert_string_equal(t, "OK busy=1\n");
+    free(t);
+    in[GW_HP_METHOD_MAX] = ' '; /* 32 bytes: a token like any other */
+    t = method_transcript(in, GW_HP_METHOD_MAX + 17);
+    assert_non_null(strstr(t, "m=-1 v=11 ka=1 "));
+    free(t);
+    /* Behind a request, and cut across feeds. */
+    static const char behind[] = "GET / HTTP/1.1\r\n\r\n"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJ / HTTP/1.1\r\n\r\n";
+    t = method_transcript(S(behind));
+    assert_non_null(strstr(t, "\nERROR 501\n"));
+    free(t);
+    size_t used;
+    feed_ok(r, S("ABCDEFGHIJKLMNOPQRST"));
+    assert_int_equal(feed(r, S("UVWXYZABCDEFGHIJ / HTTP/1.1\r\n\r\n"), &used), GW_HP_ERROR);
+    assert_int_equal(r->hp.error_status, 501);
+    assert_int_equal(r->ngot, 0);
+}
+
+/* A line that does not begin with a token and a single space is no request line: 400. */
+static void test_method_not_a_token(void **state)
+{
+    (void)state;
+    expect_error(S("BR@W / HTTP/1.1\r\n\r\n"), 400);
+    expect_error(S("BREW\t/ HTTP/1.1\r\n\r\n"), 400);
+    expect_error(S("BREW\r\n\r\n"), 400);
+    expect_error(S("GET\t/ HTTP/1.1\r\n\r\n"), 400);
+    expect_error(S(" GET / HTTP/1.1\r\n\r\n"), 400);
+    expect_error(S("/ HTTP/1.1\r\n\r\n"), 400);
+    expect_error(S("\xc3\xa9 / HTTP/1.1\r\n\r\n"), 400);
+    expect_error(S("B\x00REW / HTTP/1.1\r\n\r\n"), 400);
+    expect_error(S("BREW(x) / HTTP/1.1\r\n\r\n"), 400);
+    char *t = method_transcript(S("GET / HTTP/1.1\r\n\r\nBREW\"x / HTTP/1.1\r\n\r\n"));
+    assert_non_null(strstr(t, "\nERROR 400\n"));
+    free(t);
+    /* A token and a space but no request line after it: 400 as for any method. */
+    expect_error(S("BREW world\r\n\r\n"), 400);
+    expect_error(S("BREW / FOO/1.1\r\n\r\n"), 400);
+    expect_error(S("BREW / HTTP/2.0\r\n\r\n"), 505);
+}
+
+/* Out of memory for the request of an unknown token: 503, as for any. */
+static void test_unknown_method_out_of_memory(void **state)
+{
+    rig *r = *state;
+    r->fail_new_at = 2;
+    size_t used;
+    feed_ok(r, S("BREW /1 HTTP/1.1\r\n\r\nBR"));
+    assert_int_equal(feed(r, S("EW /2 HTTP/1.1\r\n\r\n"), &used), GW_HP_ERROR);
+    assert_int_equal(r->hp.error_status, 503);
+    assert_int_equal(r->ngot, 1);
+}
+
+/* A pause after a request leaves the next token for after gw_hp_resume(); a reset drops
+ * a token cut short. */
+static void test_unknown_method_pause_and_reset(void **state)
+{
+    rig *r = *state;
+    static const char in[] = "BREW /1 HTTP/1.1\r\n\r\nBREW /2 HTTP/1.1\r\n\r\n";
+    r->req_rc[0] = 1;
+    size_t used = 0;
+    assert_int_equal(feed(r, S(in), &used), GW_HP_PAUSED);
+    assert_int_equal(used, strlen("BREW /1 HTTP/1.1\r\n\r\n"));
+    size_t again = 99;
+    assert_int_equal(feed(r, in + used, sizeof(in) - 1 - used, &again), GW_HP_PAUSED);
+    assert_int_equal(again, 0);
+    gw_hp_resume(&r->hp);
+    feed_ok(r, in + used, sizeof(in) - 1 - used);
+    assert_int_equal(r->ngot, 2);
+    assert_string_equal(path(r->got[1]), "/2");
+    feed_ok(r, S("BRE"));
+    assert_true(gw_hp_busy(&r->hp));
+    gw_hp_reset(&r->hp);
+    assert_false(gw_hp_busy(&r->hp));
+    feed_ok(r, S("GET /3 HTTP/1.1\r\n\r\n"));
+    assert_int_equal(r->ngot, 3);
+    assert_int_equal(r->got[2]->method, GW_METHOD_GET);
+    /* Behind a request that closes the connection (the connection stops reading there; the
+     * parser, as Debian builds http-parser, goes on). */
+    char *t = method_transcript(S("GET / HTTP/1.0\r\n\r\nBREW / HTTP/1.1\r\n\r\n"));
+    assert_non_null(strstr(t, "\nm=-1 v=11 ka=1 "));
+    assert_non_null(strstr(t, "\nOK busy=0\n"));
+    free(t);
 }
 
 /* http-parser is built non-strict on Debian: it takes any byte for the "TTP/" of the
@@ -1614,6 +1844,14 @@ int main(void)
         T(test_smuggling),
         T(test_transfer_codings),
         T(test_methods_and_versions_refused),
+        T(test_unknown_method_token),
+        T(test_known_method_tokens_split),
+        T(test_unknown_method_with_body),
+        T(test_unknown_method_pipelined),
+        T(test_method_token_too_long),
+        T(test_method_not_a_token),
+        T(test_unknown_method_out_of_memory),
+        T(test_unknown_method_pause_and_reset),
         T(test_lax_framing_refused),
         T(test_framing_allowed),
         T(test_expect),

@@ -257,16 +257,93 @@ def test_unknown_method_on_a_routed_path_is_405_with_allow_kept_alive(server, ra
         assert_kept_alive(conn)
 
 
-@pytest.mark.parametrize("target", ["/nothing/here", "/ok"])
-@pytest.mark.parametrize("method", ["BREW", "FROB"])
-def test_method_token_http_parser_does_not_know_is_501_and_close(server, raw, assert_serving,
-                                                                  method, target):
-    # docs/http.md: the parser cannot find where such a request ends, so it closes.
+# Method tokens http-parser does not know: read like any request (docs/http.md).
+UNKNOWN_TOKENS = ["BREW", "NONSTANDARD", "get", "GETX", "X-1.0_~!"]
+
+
+@pytest.mark.parametrize("method", UNKNOWN_TOKENS)
+def test_unknown_method_token_on_a_path_without_routes_is_501_kept_alive(server, raw, method):
     with raw(server) as conn:
-        conn.send(request(method, target))
+        conn.send(request(method, "/nothing/here"))
         response = conn.read_response()
         assert status_line(response) == "HTTP/1.1 501 Not Implemented"
         assert response.body == b"Not Implemented"
+        assert response.header("allow") is None
+        assert response.header("connection") != "close"
+        assert_kept_alive(conn)
+
+
+@pytest.mark.parametrize("method", UNKNOWN_TOKENS)
+def test_unknown_method_token_on_a_routed_path_is_405_with_allow_kept_alive(server, raw, method):
+    with raw(server) as conn:
+        conn.send(request(method, "/ok"))
+        response = conn.read_response()
+        assert status_line(response) == "HTTP/1.1 405 Method Not Allowed"
+        assert response.body == b"Method not allowed"
+        assert allow(response) == {"GET", "HEAD"}
+        assert response.header("connection") != "close"
+        assert_kept_alive(conn)
+
+
+def test_unknown_method_token_with_bodies_and_pipelining_keeps_the_connection_in_step(server, raw):
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
+    with raw(server) as conn:
+        conn.send(request("BREW", "/post-only", body=smuggled)
+                  + b"\r\n"  # the empty line RFC 9112 2.2 lets a client send between requests
+                  + request("NONSTANDARD", "/ok", "Transfer-Encoding: chunked", body=chunked(smuggled))
+                  + request("GET", "/ok"))
+        first, second, third = conn.read_responses(3)
+        assert (first.status, allow(first)) == (405, {"POST"})
+        assert (second.status, allow(second)) == (405, {"GET", "HEAD"})
+        assert (third.status, third.body) == (200, b"ok")  # neither body was taken for a request
+        assert_kept_alive(conn)
+
+
+def test_unknown_method_token_cut_across_writes(server, raw):
+    with raw(server) as conn:
+        data = request("GET", "/ok") + request("NONSTANDARD", "/ok")
+        cut = len(request("GET", "/ok")) + 5  # "NONST" | "ANDARD /ok ..."
+        conn.send(data[:cut])
+        assert (conn.read_response().status) == 200
+        conn.send(data[cut:])
+        response = conn.read_response()
+        assert (response.status, allow(response)) == (405, {"GET", "HEAD"})
+        assert_kept_alive(conn)
+
+
+def test_unknown_method_token_with_connection_close_closes(server, raw, assert_serving):
+    with raw(server) as conn:
+        conn.send(request("BREW", "/nothing/here", "Connection: close"))
+        response = conn.read_response()
+        assert (response.status, response.body) == (501, b"Not Implemented")
+        assert response.header("connection") == "close"
+        assert_closed(conn)
+    assert_serving(server)
+
+
+def test_method_token_over_32_bytes_is_501_and_close(server, raw, assert_serving):
+    with raw(server) as conn:
+        conn.send(request("A" * 33, "/ok"))
+        response = conn.read_response()
+        assert status_line(response) == "HTTP/1.1 501 Not Implemented"
+        assert response.body == b"Not Implemented"
+        assert response.header("connection") == "close"
+        assert_closed(conn)
+    with raw(server) as conn:  # 32 bytes is a token like any other
+        conn.send(request("A" * 32, "/ok"))
+        response = conn.read_response()
+        assert (response.status, allow(response)) == (405, {"GET", "HEAD"})
+        assert_kept_alive(conn)
+    assert_serving(server)
+
+
+@pytest.mark.parametrize("line", [b"BR@W /ok HTTP/1.1", b"BREW\t/ok HTTP/1.1", b"BREW(1) /ok HTTP/1.1",
+                                  b"\xc3\x89T\xc3\x89 /ok HTTP/1.1"])
+def test_method_that_is_not_a_token_is_400_and_close(server, raw, assert_serving, line):
+    with raw(server) as conn:
+        conn.send(line + b"\r\nHost: t\r\n\r\n")
+        response = conn.read_response()
+        assert (response.status, response.body) == (400, b"Bad Request")
         assert response.header("connection") == "close"
         assert_closed(conn)
     assert_serving(server)

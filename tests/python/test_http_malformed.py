@@ -42,15 +42,21 @@ def test_unparsable_request_line_is_400_and_close(malformed_server, raw, assert_
     assert_serving(malformed_server)
 
 
-def test_unknown_method_token_is_501_and_close(malformed_server, raw, assert_serving):
-    # docs/http.md: a token http-parser does not know leaves it unable to find the request's
-    # end (PURGE, MKCOL ... which it knows, are 501 and kept alive: test_http11_requests.py).
+def test_unknown_method_token_is_405_with_allow_and_kept_alive(malformed_server, raw, assert_serving):
+    # A token http-parser does not know is read like any request (docs/http.md): 405 where
+    # the path has routes, 501 where it has none, and the connection goes on either way.
     with raw(malformed_server) as conn:
-        conn.send(b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n")
+        conn.send(b"BREW / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\npot!")
+        response = conn.read_response()
+        assert (response.status, response.body) == (405, b"Method not allowed")
+        assert response.header("allow") == "GET, HEAD"
+        assert response.header("content-type") == "text/plain; charset=utf-8"
+        conn.send(b"BREW /pot/nowhere HTTP/1.1\r\nHost: t\r\n\r\n")
         response = conn.read_response()
         assert (response.status, response.body) == (501, b"Not Implemented")
-        assert response.header("connection") == "close"
-        assert conn.closed_by_server()
+        assert response.header("connection") != "close"
+        conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conn.read_response().body == b"Hello, world!"
     assert_serving(malformed_server)
 
 
