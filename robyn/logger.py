@@ -78,7 +78,8 @@ def url_of(host: str, port: int) -> str:
 def lws_version() -> str:
     from . import _gateway
 
-    return str(_gateway.lws_version())
+    # Debian's build leaves the git part of "4.1.6-<hash>" empty: "4.1.6-".
+    return str(_gateway.lws_version()).strip().rstrip("-")
 
 
 def start_line(host: str, port: int, processes: int, workers: int) -> str:

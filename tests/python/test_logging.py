@@ -38,7 +38,7 @@ def test_the_start_line_names_the_address_and_the_versions(start_app: StartApp):
     lines = [line for line in server.log().splitlines() if "listening on" in line]
     assert lines == [
         f"INFO:robyn:Robyn {robyn.__version__} listening on http://127.0.0.1:{server.port} "
-        f"(processes 1, workers 1; libwebsockets {_gateway.lws_version()}, "
+        f"(processes 1, workers 1; libwebsockets {_gateway.lws_version().rstrip('-')}, "
         f"Python {platform.python_version()})"]
     assert re.match(r"\d+\.\d+", _gateway.lws_version())
 
