@@ -122,7 +122,7 @@ def test_the_installed_extension_loads_the_bundled_libraries(wheel_venv: Path) -
 
 
 @pytest.fixture
-def wheel_app(wheel_venv: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+def wheel_app(wheel_venv: Path, tmp_path: Path) -> Iterator[tuple[int, Path, int]]:
     script = tmp_path / "app.py"
     script.write_text(APP)
     port = free_port()
@@ -133,7 +133,7 @@ def wheel_app(wheel_venv: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=_clean_env(WHEEL_APP_PORT=str(port), PYTHONUNBUFFERED="1"))
     try:
-        yield port, log_path
+        yield port, log_path, proc.pid
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -146,8 +146,8 @@ def wheel_app(wheel_venv: Path, tmp_path: Path) -> Iterator[tuple[int, Path]]:
             assert code == 0, f"exit {code}. Log:\n{log_path.read_text()}"
 
 
-def test_an_app_runs_from_the_wheel(wheel_app: tuple[int, Path], wheel_venv: Path) -> None:
-    port, log_path = wheel_app
+def test_an_app_runs_from_the_wheel(wheel_app: tuple[int, Path, int], wheel_venv: Path) -> None:
+    port, log_path, pid = wheel_app
     deadline = time.monotonic() + READY_TIMEOUT
     body = None
     while body is None:
@@ -162,3 +162,10 @@ def test_an_app_runs_from_the_wheel(wheel_app: tuple[int, Path], wheel_venv: Pat
     answer = json.loads(body)
     assert answer["answer"] == "from the wheel"
     assert Path(answer["package"]).resolve() == (_site_packages(wheel_venv) / "robyn" / "__init__.py").resolve()
+    # What the running process really mapped, not only what ldd predicts.
+    mapped = {line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+              if len(line.split()) >= 6}
+    libs_dir = (_site_packages(wheel_venv) / "robyn_gateway.libs").resolve()
+    for lib in ("libwebsockets", "libhttp_parser", "libhiredis", "libmsgpackc"):
+        ours = [m for m in mapped if Path(m).name.startswith(lib)]
+        assert len(ours) == 1 and Path(ours[0]).parent == libs_dir, (lib, ours)
