@@ -1,8 +1,9 @@
-"""docs/api.md and docs/configuration.md stay in step with the code.
+"""docs/api.md, docs/configuration.md and the README stay in step with the code.
 
 Every heading of docs/api.md names an object by its import path (`robyn.ws.WebSocket.send`);
 each must import, and every name of robyn.__all__ must have one. Every ROBYN_ variable the
-package reads must be in docs/configuration.md.
+package reads must be in docs/configuration.md; the README links every page of docs/, and
+no page names a path of one machine.
 """
 
 from __future__ import annotations
@@ -85,3 +86,21 @@ def test_every_robyn_variable_read_by_the_package_is_in_the_configuration_page()
     assert len(read) > 20, sorted(read)
     page = CONFIG_PAGE.read_text(encoding="utf-8")
     assert sorted(v for v in read if f"`{v}`" not in page) == []
+
+
+def test_the_readme_links_every_page_of_docs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    assert len(pages) > 10, pages
+    assert [p for p in pages if f"(docs/{p})" not in readme] == []
+
+
+def test_no_page_names_a_path_of_one_machine() -> None:
+    # A clone has none of these: the team's checkouts and the folder beside them.
+    pages = [ROOT / "README.md", ROOT / "bench" / "README.md", *(ROOT / "docs").glob("*.md")]
+    found = []
+    for page in pages:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if "/work/" in line or "../shared" in line:
+                found.append(f"{page.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert found == []
