@@ -1,4 +1,5 @@
-"""The smallest app: `make run` starts it on http://127.0.0.1:8080."""
+"""The smallest app: `make run APP=hello` (or `python examples/hello/app.py`) starts it on
+http://127.0.0.1:8080; plain `make run` starts the chat example."""
 
 from robyn import Robyn, Request
 
