@@ -117,6 +117,15 @@ def _event_handler(handler: Callable[[], Any], event: str) -> Callable[[], Any]:
     return handler
 
 
+def _header_timeout(header_timeout: int | None, client_timeout: int | None) -> int | None:
+    if client_timeout is None:
+        return header_timeout
+    if header_timeout is not None:
+        raise ValueError("app.start() takes client_timeout (Robyn's name) or header_timeout, "
+                         "not both: they are the same limit")
+    return client_timeout
+
+
 def _answer_error(job: Any, exc: BaseException, where: str) -> None:
     if isinstance(exc, HTTPException):
         detail = exc.detail if exc.detail is not None else ""
@@ -560,7 +569,7 @@ class Robyn(RouterBase):
 
     @processes.supervised  # --processes N: this process supervises N that each run start()
     def start(self, host: str = "127.0.0.1", port: int = 8080, _check_port: bool = True,
-              client_timeout: int = 30, keep_alive_timeout: int = 20,
+              client_timeout: int | None = None, keep_alive_timeout: int = 20,
               max_payload_size: int | None = None, workers: int | None = None,
               max_header_size: int | None = None, max_header_count: int | None = None,
               max_url_size: int | None = None, header_timeout: int | None = None,
@@ -586,7 +595,10 @@ class Robyn(RouterBase):
             "max_header_count": _limit("ROBYN_MAX_HEADER_COUNT", "max_header_count",
                                        max_header_count, 100),
             "max_url": _limit("ROBYN_MAX_URL_SIZE", "max_url_size", max_url_size, 8192),
-            "header_timeout": _limit("ROBYN_HEADER_TIMEOUT", "header_timeout", header_timeout, 10),
+            # Robyn's client_timeout is how long a client may take to send its request head:
+            # this server's header_timeout, under Robyn's name.
+            "header_timeout": _limit("ROBYN_HEADER_TIMEOUT", "header_timeout",
+                                     _header_timeout(header_timeout, client_timeout), 10),
             "body_timeout": _limit("ROBYN_BODY_TIMEOUT", "body_timeout", body_timeout, 10),
             "keepalive_timeout": _limit("ROBYN_KEEP_ALIVE_TIMEOUT", "keep_alive_timeout",
                                         keep_alive_timeout, 20),

@@ -509,3 +509,23 @@ def test_the_environment_wins_over_app_start_keywords(start_app, raw, assert_ser
         conn.send(request("GET", "/echo?q=" + "u" * 1100))
         assert_refused_and_closed(conn, 414, "URI Too Long")
     assert_serving(server)
+
+
+def test_client_timeout_is_robyns_name_for_the_header_timeout(start_app, raw, assert_serving):
+    server = start_app("http11_app", env={"APP_START_LIMITS": json.dumps({"client_timeout": 1})})
+    with raw(server) as conn:
+        conn.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n")
+        conn.timeout = 1 + SLACK + 1
+        started = time.monotonic()
+        assert_refused_and_closed(conn, 408, "Request Timeout")
+        assert time.monotonic() - started < 1 + SLACK + 1
+    assert_serving(server)
+
+
+def test_client_timeout_and_header_timeout_together_are_refused():
+    from robyn.app import _header_timeout
+
+    assert _header_timeout(None, 7) == 7
+    assert _header_timeout(5, None) == 5
+    with pytest.raises(ValueError, match="client_timeout .* or header_timeout, not both"):
+        _header_timeout(5, 7)
