@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BUILD := build
 STAMP := $(VENV)/.installed
 
-.PHONY: run test typecheck deps venv install test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz compat bench bench-quick wheel clean
+.PHONY: run test typecheck deps venv install load-tester test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz compat bench bench-quick wheel clean
 
 # The main example: the chat app (rooms, a browser page). `make run APP=hello` starts the
 # smallest app instead.
@@ -42,8 +42,18 @@ $(STAMP): $(SOURCES) | venv
 	$(PY) -m pip install -q --no-build-isolation -Cbuild-dir=$(BUILD)/py .
 	@touch $@
 
-install: deps $(STAMP)
+install: deps $(STAMP) load-tester
 	@cd /tmp && $(CURDIR)/$(PY) -c "import robyn._gateway, robyn; print('robyn imports from', robyn.__file__)"
+
+# The WebSocket load tester (docs/load-testing.md): a standalone C program with no dependencies,
+# so it is built here rather than put in the Python wheel, and it can be copied to the machine
+# that generates the load.
+LOAD_TESTER := $(BUILD)/robyn-load
+load-tester: $(LOAD_TESTER)
+
+$(LOAD_TESTER): bench/wsload.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -Werror -pthread -o $@ bench/wsload.c -lm
 
 # The C tests, three ways: plain, under AddressSanitizer + UBSan, and under valgrind.
 test-c: test-c-asan test-c-valgrind

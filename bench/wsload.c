@@ -35,8 +35,13 @@
  *
  * A progress line goes to stderr every second; a summary to stdout at the end
  * (JSON with --json). Loss = messages expected (sent x recipients) minus
- * received, counted after a drain period. Exit status is 0 when the run
- * completed, 1 on bad usage, 2 when no connection could be opened.
+ * received, counted after a drain period. Frames not in that format are
+ * counted as "foreign". Exit status: 0 the run completed, 1 bad usage, 2 no
+ * connection could be opened, 3 a --max-loss / --max-p99 threshold was
+ * crossed, 4 errors of no known cause (every error is put in a class: connect
+ * refused, handshake status, closed by the server with a code, ...).
+ *
+ * Built by `make load-tester` as build/robyn-load (the command users run).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -65,7 +70,7 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { M_ECHO, M_FANOUT, M_CHAT, M_IDLE };
+enum mode { M_ECHO, M_FANOUT, M_CHAT, M_IDLE, M_SUBSCRIBE };
 enum phase { P_CONNECT, P_READY, P_RUN, P_DRAIN, P_DONE };
 enum cstate { C_NEW, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSING, C_CLOSED };
 
@@ -173,7 +178,17 @@ static struct {
     double connect_timeout;
     int json;
     int quiet;
+    /* --message / --message-file: the payloads sent instead of the timing format; "{stamp}"
+     * in one is replaced by the timing header, which the receiver finds anywhere in a frame */
+    char **messages;
+    int nmessages;
+    const char *on_open;     /* sent once by each connection when it opens */
+    double max_loss;         /* percent; < 0 = not checked */
+    double max_p99;          /* ms; < 0 = not checked */
 } opt;
+
+#define MAX_STATUS 600
+#define MAX_CLOSE_CODE 5000
 
 static struct sockaddr_in g_addr, g_addr2;
 static volatile int g_phase = P_CONNECT;
@@ -243,6 +258,11 @@ typedef struct thread {
     uint64_t win_oldest;   /* fanout window (thread 0) */
     uint64_t *win_sent_at;
     uint64_t timeouts;
+    /* every error is counted once in `errors` and, when its cause is known, in one class */
+    uint64_t foreign, refused, connect_other, handshake_bad, reset, masked, oversize, send_failed;
+    uint64_t status[MAX_STATUS];            /* handshake answered with this HTTP status */
+    uint64_t close_code[MAX_CLOSE_CODE + 1]; /* closed by the server with this code (last: other) */
+    uint64_t close_no_code;                 /* close frame without a code */
     hist_t hist;
     char *tbuf;
     char *msg;
@@ -377,6 +397,10 @@ static int conn_flush(conn_t *c)
         if (n < 0 && errno == EINTR)
             continue;
         bump(&c->t->errors);
+        if (errno == ECONNRESET || errno == EPIPE)
+            bump(&c->t->reset);
+        else
+            bump(&c->t->send_failed);
         conn_close(c);
         return -1;
     }
@@ -435,12 +459,36 @@ static int parse_hdr(const char *p, size_t len, char *kind, uint64_t *ts, uint32
     return 0;
 }
 
+/* Finds the timing header anywhere in a payload (a --message template puts it inside). */
+static int find_hdr(const char *p, size_t len, char *kind, uint64_t *ts, uint32_t *seq)
+{
+    for (size_t i = 0; i + HDR_LEN <= len; i++)
+        if ((p[i] == 'T' || p[i] == 'P') && parse_hdr(p + i, len - i, kind, ts, seq) == 0)
+            return 0;
+    return -1;
+}
+
 /* Queues one timed message on c (not flushed). */
 static void send_msg(conn_t *c, char kind, uint32_t seq)
 {
     thread_t *t = c->t;
-    fill_msg(t->msg, kind, now_ns(), seq);
-    frame_append(c, 1, t->msg, (size_t)opt.msg_size);
+    if (opt.nmessages) {
+        const char *tpl = opt.messages[seq % (uint32_t)opt.nmessages];
+        const char *at = strstr(tpl, "{stamp}");
+        if (at) {
+            size_t pre = (size_t)(at - tpl), post = strlen(at + 7);
+            char *buf = t->msg;
+            memcpy(buf, tpl, pre);
+            fill_msg(buf + pre, kind, now_ns(), seq);
+            memcpy(buf + pre + HDR_LEN, at + 7, post);
+            frame_append(c, 1, buf, pre + HDR_LEN + post);
+        } else {
+            frame_append(c, 1, tpl, strlen(tpl));
+        }
+    } else {
+        fill_msg(t->msg, kind, now_ns(), seq);
+        frame_append(c, 1, t->msg, (size_t)opt.msg_size);
+    }
     if (kind == 'T') {
         bump(&t->sent);
         if (g_measuring)
@@ -480,6 +528,7 @@ static void conn_start(conn_t *c)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         bump(&t->errors);
+        bump(&t->connect_other);
         bump(&t->failed);
         c->state = C_CLOSED;
         if (!opt.quiet && rd(&t->failed) == 1)
@@ -508,6 +557,7 @@ static void conn_start(conn_t *c)
         if (!opt.quiet && rd(&t->errors) < 3)
             fprintf(stderr, "wsload: connect: %s\n", strerror(errno));
         bump(&t->errors);
+        bump(errno == ECONNREFUSED ? &t->refused : &t->connect_other);
         conn_close(c);
     }
 }
@@ -515,7 +565,14 @@ static void conn_start(conn_t *c)
 static void conn_send_handshake(conn_t *c)
 {
     char req[4096];
-    const char *path = c->is_pub ? opt.pub_path : on_url2(c) ? opt.path2 : opt.path;
+    const char *tpl = c->is_pub ? opt.pub_path : on_url2(c) ? opt.path2 : opt.path;
+    /* "{n}" in the URL is the connection's number, for servers that want distinct names */
+    char path[2200];
+    const char *at = strstr(tpl, "{n}");
+    if (at)
+        snprintf(path, sizeof(path), "%.*s%d%s", (int)(at - tpl), tpl, c->idx, at + 3);
+    else
+        snprintf(path, sizeof(path), "%s", tpl);
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY "\r\n"
@@ -534,11 +591,27 @@ static void on_open(conn_t *c)
     t->pending--;
     bump(&t->connected);
     c->state = C_OPEN;
+    if (opt.on_open)
+        frame_append(c, 1, opt.on_open, strlen(opt.on_open));
     /* A connection that opens after the run started joins it. */
     if (g_phase == P_RUN && opt.mode == M_ECHO && opt.rate <= 0) {
         for (int i = 0; i < opt.pipeline; i++)
             send_msg(c, 'T', t->seq++);
         c->inflight = opt.pipeline;
+    }
+}
+
+/* Echo mode: an answer came back on c; in closed loop, send the next message. */
+static void echo_next(conn_t *c)
+{
+    thread_t *t = c->t;
+    if (opt.mode != M_ECHO)
+        return;
+    if (c->inflight > 0)
+        c->inflight--;
+    if (opt.rate <= 0 && g_phase == P_RUN) {
+        send_msg(c, 'T', t->seq++);
+        c->inflight++;
     }
 }
 
@@ -560,17 +633,21 @@ static void on_message(conn_t *c, char kind, uint64_t ts, uint32_t seq, uint64_t
         bump(&t->recv_m);
         hist_add(&t->hist, now > ts ? now - ts : 0);
     }
-    if (opt.mode == M_ECHO) {
-        c->inflight--;
-        if (opt.rate <= 0 && g_phase == P_RUN) {
-            send_msg(c, 'T', t->seq++);
-            c->inflight++;
-        }
-    } else if (opt.mode == M_FANOUT && opt.rate <= 0) {
+    echo_next(c);
+    if (opt.mode == M_FANOUT && opt.rate <= 0) {
         uint32_t slot = seq % (uint32_t)opt.window;
         if (__atomic_load_n(&g_slot_seq[slot], __ATOMIC_RELAXED) == seq)
             __atomic_add_fetch(&g_slot_count[slot], 1, __ATOMIC_RELAXED);
     }
+}
+
+/* A frame not in the timing format: counted, and in echo mode it is the answer. */
+static void on_foreign(conn_t *c)
+{
+    if (!c->counted)
+        return;
+    bump(&c->t->foreign);
+    echo_next(c);
 }
 
 /* Parses complete frames from data; returns bytes consumed, or -1 if c was closed. */
@@ -601,6 +678,7 @@ static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t no
             h += 4;
         if (plen > MAX_FRAME) {
             bump(&c->t->errors);
+            bump(&c->t->oversize);
             conn_close(c);
             return -1;
         }
@@ -609,6 +687,7 @@ static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t no
         const char *pl = (const char *)p + h;
         if (masked) { /* servers must not mask; unmask in place is not possible on const data */
             bump(&c->t->errors);
+            bump(&c->t->masked);
         }
         switch (opcode) {
         case 0x1:
@@ -620,7 +699,8 @@ static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t no
                 char k;
                 uint64_t ts;
                 uint32_t s;
-                if (parse_hdr(pl, (size_t)plen, &k, &ts, &s) == 0) {
+                if (parse_hdr(pl, (size_t)plen, &k, &ts, &s) == 0 ||
+                    (opt.nmessages && find_hdr(pl, (size_t)plen, &k, &ts, &s) == 0)) {
                     c->msg_kind = k;
                     c->msg_ts = ts;
                     c->msg_seq = s;
@@ -630,15 +710,22 @@ static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t no
                 c->in_msg = 0;
                 if (c->msg_kind)
                     on_message(c, c->msg_kind, c->msg_ts, c->msg_seq, now);
-                else if (c->counted)
-                    bump(&c->t->errors); /* a message that is not ours */
+                else
+                    on_foreign(c);
             }
             break;
         }
         case 0x8: /* close */
             if (c->state == C_OPEN) {
-                if (g_phase < P_DONE)
+                if (g_phase < P_DONE) {
                     bump(&c->t->closed_by_peer);
+                    if (plen >= 2) {
+                        unsigned code = ((unsigned)(unsigned char)pl[0] << 8) | (unsigned char)pl[1];
+                        bump(&c->t->close_code[code < MAX_CLOSE_CODE ? code : MAX_CLOSE_CODE]);
+                    } else {
+                        bump(&c->t->close_no_code);
+                    }
+                }
                 frame_append(c, 0x8, pl, plen >= 2 ? 2 : 0);
                 conn_flush(c);
             }
@@ -662,6 +749,7 @@ static void on_handshake_data(conn_t *c, uint64_t now)
     if (!end) {
         if (c->rlen > 16384) {
             bump(&c->t->errors);
+            bump(&c->t->handshake_bad);
             conn_close(c);
         }
         return;
@@ -679,6 +767,13 @@ static void on_handshake_data(conn_t *c, uint64_t now)
             fprintf(stderr, "wsload: handshake refused: %.*s\n", l, c->rbuf);
         }
         bump(&c->t->errors);
+        int status = 0;
+        if (c->rlen > 12 && memcmp(c->rbuf, "HTTP/1.", 7) == 0)
+            status = atoi(c->rbuf + 9);
+        if (status > 0 && status < MAX_STATUS)
+            bump(&c->t->status[status]);
+        else
+            bump(&c->t->handshake_bad);
         conn_close(c);
         return;
     }
@@ -714,6 +809,7 @@ static void on_readable(conn_t *c)
             if (c->state == C_OPEN && g_phase < P_DONE)
                 bump(&t->closed_by_peer);
             bump(&t->errors);
+            bump(errno == ECONNRESET ? &t->reset : &t->send_failed);
             conn_close(c);
             return;
         }
@@ -765,6 +861,7 @@ static void on_writable(conn_t *c)
             if (!opt.quiet && rd(&c->t->errors) < 3)
                 fprintf(stderr, "wsload: connect: %s\n", strerror(err));
             bump(&c->t->errors);
+            bump(err == ECONNREFUSED ? &c->t->refused : &c->t->connect_other);
             conn_close(c);
             return;
         }
@@ -978,6 +1075,8 @@ static void *thread_main(void *arg)
 
 typedef struct {
     uint64_t sent, recv, sent_m, recv_m, errors, connected, failed, closed_by_peer, timeouts;
+    uint64_t foreign, refused, connect_other, handshake_bad, reset, masked, oversize, send_failed;
+    uint64_t status[MAX_STATUS], close_code[MAX_CLOSE_CODE + 1], close_no_code;
     hist_t hist;
 } totals_t;
 
@@ -995,6 +1094,19 @@ static void collect(totals_t *s)
         s->failed += rd(&t->failed);
         s->closed_by_peer += rd(&t->closed_by_peer);
         s->timeouts += t->timeouts;
+        s->foreign += rd(&t->foreign);
+        s->refused += rd(&t->refused);
+        s->connect_other += rd(&t->connect_other);
+        s->handshake_bad += rd(&t->handshake_bad);
+        s->reset += rd(&t->reset);
+        s->masked += rd(&t->masked);
+        s->oversize += rd(&t->oversize);
+        s->send_failed += rd(&t->send_failed);
+        s->close_no_code += rd(&t->close_no_code);
+        for (int k = 0; k < MAX_STATUS; k++)
+            s->status[k] += rd(&t->status[k]);
+        for (int k = 0; k <= MAX_CLOSE_CODE; k++)
+            s->close_code[k] += rd(&t->close_code[k]);
         hist_merge(&s->hist, &t->hist);
     }
 }
@@ -1024,11 +1136,11 @@ static void progress(double elapsed, totals_t *prev, int total_conns)
     fmt_rate(rr, sizeof(rr), (double)(s.recv - prev->recv));
     double p99 = hist_quantile(&s.hist, 0.99) / 1e6;
     fprintf(stderr,
-            "wsload [%6.1fs] %-7s conns %llu/%d  sent %llu (%s/s)  recv %llu (%s/s)  p99 %.3fms  "
-            "errors %llu\n",
+            "wsload [%6.1fs] %-7s conns %llu/%d  sent %llu (%s/s)  recv %llu (%s/s)  foreign %llu  "
+            "p99 %.3fms  errors %llu\n",
             elapsed, phase_name(g_phase), (unsigned long long)s.connected, total_conns,
-            (unsigned long long)s.sent, sr, (unsigned long long)s.recv, rr, p99,
-            (unsigned long long)s.errors);
+            (unsigned long long)s.sent, sr, (unsigned long long)s.recv, rr,
+            (unsigned long long)s.foreign, p99, (unsigned long long)s.errors);
     prev->sent = s.sent;
     prev->recv = s.recv;
 }
@@ -1055,11 +1167,23 @@ static void on_sigint(int sig)
     g_interrupted = 1;
 }
 
-static void usage(void)
+static void usage(FILE *out, int status)
 {
-    fprintf(stderr,
-            "usage: wsload --url ws://HOST:PORT/PATH [options]\n"
-            "  --mode echo|fanout|chat|idle   workload (default echo)\n"
+    fprintf(out,
+            "usage: robyn-load --url ws://HOST:PORT/PATH [options]\n"
+            "A WebSocket load generator: opens --connections connections, sends, counts every\n"
+            "frame received, prints a summary, and exits non-zero when a threshold is crossed.\n"
+            "  --mode echo|fanout|chat|subscribe|idle   workload (default echo)\n"
+            "                      subscribe: send nothing (but --on-open), count every frame\n"
+            "  --message TEXT      send TEXT instead of the timing format; {stamp} in it is\n"
+            "                      replaced by a timing header, found anywhere in what comes back\n"
+            "  --message-file F    one message per line, sent in turn (as --message)\n"
+            "  --on-open TEXT      sent once by every connection when it opens\n"
+            "  --preset chat-example  drive examples/chat: --mode chat, JSON messages with a\n"
+            "                      stamp, user=load{n} added to the URL, 1 message/s per member\n"
+            "                      ({n} in a URL is the connection's number)\n"
+            "  --max-loss PCT      exit 3 when more than PCT %% of expected messages are lost\n"
+            "  --max-p99 MS        exit 3 when the p99 latency is above MS milliseconds\n"
             "  --connections N     connections (fanout: subscribers; default 64)\n"
             "  --rate R            messages/s in total (0 = closed loop; chat default N/s)\n"
             "  --duration S        measured seconds (default 10)\n"
@@ -1075,8 +1199,47 @@ static void usage(void)
             "  --source-addrs K    spread connections over 127.0.0.1..K (default: auto)\n"
             "  --connect-timeout S give up connecting after S seconds (default 60)\n"
             "  --json              summary as JSON\n"
-            "  --quiet             no progress lines\n");
-    exit(1);
+            "  --quiet             no progress lines\n"
+            "  --help              this text\n"
+            "Exit status: 0 run completed; 1 bad usage; 2 no connection could be opened;\n"
+            "3 a --max-loss/--max-p99 threshold was crossed; 4 errors of no known cause.\n");
+    exit(status);
+}
+
+static char *xstrdup(const char *v)
+{
+    char *d = strdup(v);
+    if (!d)
+        die("out of memory");
+    return d;
+}
+
+static void add_message(const char *text)
+{
+    opt.messages = realloc(opt.messages, sizeof(char *) * (size_t)(opt.nmessages + 1));
+    if (!opt.messages)
+        die("out of memory");
+    opt.messages[opt.nmessages++] = xstrdup(text);
+}
+
+static void read_message_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        die("--message-file %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        if (n > 0)
+            add_message(line);
+    }
+    free(line);
+    fclose(f);
+    if (!opt.nmessages)
+        die("--message-file %s has no messages", path);
 }
 
 static void parse_url(const char *url, char *host, int *port, char *path)
@@ -1110,8 +1273,13 @@ int main(int argc, char **argv)
         {"pipeline", 1, 0, 'P'},     {"window", 1, 0, 'W'},       {"threads", 1, 0, 't'},
         {"concurrency", 1, 0, 'C'},  {"source-addrs", 1, 0, 'S'}, {"connect-timeout", 1, 0, 'T'},
         {"json", 0, 0, 'j'},         {"quiet", 0, 0, 'q'},        {"help", 0, 0, 'h'},
-        {"url2", 1, 0, '2'},
+        {"url2", 1, 0, '2'},         {"message", 1, 0, 'M'},      {"message-file", 1, 0, 'F'},
+        {"on-open", 1, 0, 'O'},      {"preset", 1, 0, 'R'},       {"max-loss", 1, 0, 'L'},
+        {"max-p99", 1, 0, '9'},
         {0, 0, 0, 0}};
+    int preset_chat = 0;
+    opt.max_loss = -1;
+    opt.max_p99 = -1;
     const char *url = NULL, *pub_url = NULL, *url2 = NULL;
     opt.mode = M_ECHO;
     opt.connections = 64;
@@ -1135,6 +1303,7 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "fanout")) opt.mode = M_FANOUT;
             else if (!strcmp(optarg, "chat")) opt.mode = M_CHAT;
             else if (!strcmp(optarg, "idle")) opt.mode = M_IDLE;
+            else if (!strcmp(optarg, "subscribe")) opt.mode = M_SUBSCRIBE;
             else die("unknown mode %s", optarg);
             break;
         case 'c': opt.connections = atoi(optarg); break;
@@ -1153,20 +1322,56 @@ int main(int argc, char **argv)
         case 'T': opt.connect_timeout = atof(optarg); break;
         case 'j': opt.json = 1; break;
         case 'q': opt.quiet = 1; break;
-        default: usage();
+        case 'M': add_message(optarg); break;
+        case 'F': read_message_file(optarg); break;
+        case 'O': opt.on_open = optarg; break;
+        case 'R':
+            if (strcmp(optarg, "chat-example"))
+                die("unknown preset %s (known: chat-example)", optarg);
+            preset_chat = 1;
+            break;
+        case 'L': opt.max_loss = atof(optarg); break;
+        case '9': opt.max_p99 = atof(optarg); break;
+        case 'h': usage(stdout, 0); break;
+        default: usage(stderr, 1);
         }
     }
+    if (optind < argc)
+        die("unexpected argument %s", argv[optind]);
     if (!url)
-        usage();
+        usage(stderr, 1);
+    char preset_url[2300];
+    if (preset_chat) {
+        opt.mode = M_CHAT;
+        if (!opt.nmessages)
+            add_message("{\"type\":\"message\",\"text\":\"{stamp}\"}");
+        if (!strstr(url, "user=")) {
+            snprintf(preset_url, sizeof(preset_url), "%s%cuser=load{n}", url,
+                     strchr(url, '?') ? '&' : '?');
+            url = preset_url;
+        }
+    }
     if (opt.connections < 1 || opt.threads < 1 || opt.pipeline < 1 || opt.window < 1 ||
         opt.duration <= 0 || opt.concurrency < 1)
         die("bad numeric option");
+    if (opt.nmessages && opt.mode != M_ECHO && opt.mode != M_CHAT && opt.mode != M_FANOUT)
+        die("--message/--message-file need --mode echo, chat or fanout");
+    if (opt.nmessages) {
+        size_t longest = 0;
+        for (int i = 0; i < opt.nmessages; i++)
+            if (strlen(opt.messages[i]) > longest)
+                longest = strlen(opt.messages[i]);
+        if ((size_t)opt.msg_size < longest + HDR_LEN)
+            opt.msg_size = (int)(longest + HDR_LEN);
+    }
     if (opt.msg_size < MIN_MSG)
         die("--message-size must be at least %d (the payload carries a timestamp)", MIN_MSG);
     if (opt.threads > opt.connections)
         opt.threads = opt.connections;
     if (opt.rate < 0)
         opt.rate = opt.mode == M_CHAT ? opt.connections : 0;
+    if (opt.mode == M_SUBSCRIBE && opt.rate > 0)
+        die("--mode subscribe sends nothing: --rate does not apply");
     if (opt.mode == M_CHAT && opt.rate <= 0)
         die("chat needs --rate > 0");
 
@@ -1302,13 +1507,10 @@ int main(int argc, char **argv)
     if (!opt.quiet || opt.mode == M_IDLE)
         fprintf(stderr, "wsload: all %llu connected in %.2fs (%llu failed)\n",
                 (unsigned long long)established, connect_seconds, (unsigned long long)s.failed);
-    if (!established) {
-        g_phase = P_DONE;
-        for (int i = 0; i < opt.threads; i++)
-            pthread_join(g_threads[i].th, NULL);
+    /* With no connection there is nothing to run, but the summary still says why. */
+    int no_connection = !established;
+    if (no_connection)
         fprintf(stderr, "wsload: no connection could be opened to %s\n", url);
-        return 2;
-    }
     /* Recipients are the counted connections that opened. */
     {
         int opened = 0;
@@ -1320,7 +1522,7 @@ int main(int argc, char **argv)
 
     int ready = 1;
     double ready_seconds = 0;
-    if ((opt.mode == M_FANOUT || opt.mode == M_CHAT) && !g_interrupted) {
+    if ((opt.mode == M_FANOUT || opt.mode == M_CHAT) && !g_interrupted && !no_connection) {
         uint64_t r0 = now_ns();
         g_phase = P_READY;
         while (__atomic_load_n(&g_probe_ready, __ATOMIC_RELAXED) == UINT32_MAX) {
@@ -1342,7 +1544,7 @@ int main(int argc, char **argv)
     /* Run: warmup, then the measured window. */
     uint64_t run0 = now_ns();
     double measured = 0, cpu_m0 = 0, cpu_m1 = 0;
-    if (!g_interrupted) {
+    if (!g_interrupted && !no_connection) {
         g_phase = P_RUN;
         uint64_t m0 = 0;
         int measuring = 0;
@@ -1375,7 +1577,7 @@ int main(int argc, char **argv)
     for (;;) {
         collect(&s);
         uint64_t per = opt.mode == M_ECHO ? 1 : (uint64_t)g_nsubs;
-        expected = opt.mode == M_IDLE ? 0 : s.sent * per;
+        expected = opt.mode == M_IDLE || opt.mode == M_SUBSCRIBE ? 0 : s.sent * per;
         if (s.recv >= expected || secs_since(d0) >= opt.drain || g_interrupted)
             break;
         sleep_ms(5);
@@ -1388,61 +1590,187 @@ int main(int argc, char **argv)
     collect(&s);
 
     uint64_t per = opt.mode == M_ECHO ? 1 : (uint64_t)g_nsubs;
-    expected = opt.mode == M_IDLE ? 0 : s.sent * per;
+    expected = opt.mode == M_IDLE || opt.mode == M_SUBSCRIBE ? 0 : s.sent * per;
     long long loss = (long long)expected - (long long)s.recv;
     double dur = measured > 0 ? measured : 1e-9;
     double q50 = hist_quantile(&s.hist, 0.5) / 1e3, q90 = hist_quantile(&s.hist, 0.9) / 1e3,
            q99 = hist_quantile(&s.hist, 0.99) / 1e3, q999 = hist_quantile(&s.hist, 0.999) / 1e3,
            qmax = (double)s.hist.max / 1e3,
            mean = s.hist.n ? (double)s.hist.sum / (double)s.hist.n / 1e3 : 0;
-    static const char *mnames[] = {"echo", "fanout", "chat", "idle"};
+    static const char *mnames[] = {"echo", "fanout", "chat", "idle", "subscribe"};
     /* Client CPU during the measured window (idle: while holding). */
     double client_cpu = measured > 0 ? 100.0 * (cpu_m1 - cpu_m0) / measured : 0;
 
+    /* Every error class, and what is left of the errors when they are taken out. */
+    uint64_t still_connecting = (uint64_t)total_conns > s.connected + s.failed
+                                    ? (uint64_t)total_conns - s.connected - s.failed : 0;
+    uint64_t status_total = 0;
+    for (int k = 0; k < MAX_STATUS; k++)
+        status_total += s.status[k];
+    uint64_t classified = s.refused + s.connect_other + s.handshake_bad + status_total + s.reset +
+                          s.masked + s.oversize + s.send_failed;
+    uint64_t unexplained = s.errors > classified ? s.errors - classified : 0;
+    uint64_t closed_with_frame = s.close_no_code;
+    for (int k = 0; k <= MAX_CLOSE_CODE; k++)
+        closed_with_frame += s.close_code[k];
+    uint64_t closed_no_frame = s.closed_by_peer > closed_with_frame ? s.closed_by_peer - closed_with_frame : 0;
+
+    /* Thresholds. */
+    double loss_pct = expected ? 100.0 * (double)(loss > 0 ? loss : 0) / (double)expected : 0;
+    double p99_ms = q99 / 1e3;
+    char crossed[256] = "";
+    if (opt.max_loss >= 0 && loss_pct > opt.max_loss)
+        snprintf(crossed + strlen(crossed), sizeof(crossed) - strlen(crossed),
+                 "%sloss %.3f%% > --max-loss %g%%", *crossed ? "; " : "", loss_pct, opt.max_loss);
+    if (opt.max_p99 >= 0 && (s.hist.n == 0 || p99_ms > opt.max_p99)) {
+        if (s.hist.n == 0)
+            snprintf(crossed + strlen(crossed), sizeof(crossed) - strlen(crossed),
+                     "%sno latency measured, --max-p99 cannot be checked", *crossed ? "; " : "");
+        else
+            snprintf(crossed + strlen(crossed), sizeof(crossed) - strlen(crossed),
+                     "%sp99 %.3fms > --max-p99 %gms", *crossed ? "; " : "", p99_ms, opt.max_p99);
+    }
+    /* Connections that opened but were all closed before the run measured nothing either. */
+    if (!no_connection && g_nsubs == 0) {
+        no_connection = 1;
+        fprintf(stderr, "wsload: every connection was closed before the run began\n");
+    }
+    int status = no_connection ? 2 : *crossed ? 3 : unexplained ? 4 : 0;
+
     if (opt.json) {
         printf("{\"mode\": \"%s\", \"url\": \"%s\", \"connections\": %d, \"established\": %llu, "
-               "\"connect_failed\": %llu, \"connect_seconds\": %.3f, \"connect_rate\": %.1f, "
+               "\"opened\": %llu, \"connect_failed\": %llu, \"connect_seconds\": %.3f, \"connect_rate\": %.1f, "
                "\"ready\": %s, \"ready_seconds\": %.3f, \"recipients\": %d, "
                "\"message_size\": %d, \"rate\": %.1f, \"threads\": %d, "
-               "\"duration\": %.3f, \"sent\": %llu, \"received\": %llu, \"sent_measured\": %llu, "
+               "\"duration\": %.3f, \"sent\": %llu, \"received\": %llu, \"foreign\": %llu, "
+               "\"frames_received\": %llu, \"sent_measured\": %llu, "
                "\"received_measured\": %llu, \"sent_per_s\": %.1f, \"received_per_s\": %.1f, "
                "\"latency_us\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p99.9\": %.1f, "
-               "\"max\": %.1f, \"mean\": %.1f}, \"expected\": %llu, \"loss\": %lld, "
-               "\"errors\": %llu, \"closed_by_peer\": %llu, \"window_timeouts\": %llu, "
-               "\"drain_seconds\": %.3f, \"client_cpu_percent\": %.1f}\n",
-               mnames[opt.mode], url, N, (unsigned long long)g_nsubs,
+               "\"max\": %.1f, \"mean\": %.1f}, \"latency_samples\": %llu, \"expected\": %llu, "
+               "\"loss\": %lld, \"loss_percent\": %.4f, "
+               "\"errors\": %llu, \"closed_by_peer\": %llu, \"window_timeouts\": %llu, ",
+               mnames[opt.mode], url, N, (unsigned long long)g_nsubs, (unsigned long long)established,
                (unsigned long long)s.failed, connect_seconds,
                connect_seconds > 0 ? (double)established / connect_seconds : 0,
                ready ? "true" : "false", ready_seconds, g_nsubs, opt.msg_size, opt.rate,
                opt.threads, measured, (unsigned long long)s.sent, (unsigned long long)s.recv,
+               (unsigned long long)s.foreign, (unsigned long long)(s.recv + s.foreign),
                (unsigned long long)s.sent_m, (unsigned long long)s.recv_m,
                (double)s.sent_m / dur, (double)s.recv_m / dur, q50, q90, q99, q999, qmax, mean,
-               (unsigned long long)expected, loss, (unsigned long long)s.errors,
-               (unsigned long long)s.closed_by_peer, (unsigned long long)s.timeouts,
-               drain_seconds, client_cpu);
+               (unsigned long long)s.hist.n, (unsigned long long)expected, loss, loss_pct,
+               (unsigned long long)s.errors, (unsigned long long)s.closed_by_peer,
+               (unsigned long long)s.timeouts);
+        printf("\"error_classes\": {\"connect_refused\": %llu, \"connect_error\": %llu, "
+               "\"connect_timeout\": %llu, \"handshake_status\": {",
+               (unsigned long long)s.refused, (unsigned long long)s.connect_other,
+               (unsigned long long)still_connecting);
+        const char *sep = "";
+        for (int k = 0; k < MAX_STATUS; k++)
+            if (s.status[k]) {
+                printf("%s\"%d\": %llu", sep, k, (unsigned long long)s.status[k]);
+                sep = ", ";
+            }
+        printf("}, \"handshake_invalid\": %llu, \"closed_by_server\": {", (unsigned long long)s.handshake_bad);
+        sep = "";
+        for (int k = 0; k < MAX_CLOSE_CODE; k++)
+            if (s.close_code[k]) {
+                printf("%s\"%d\": %llu", sep, k, (unsigned long long)s.close_code[k]);
+                sep = ", ";
+            }
+        if (s.close_code[MAX_CLOSE_CODE]) {
+            printf("%s\"other\": %llu", sep, (unsigned long long)s.close_code[MAX_CLOSE_CODE]);
+            sep = ", ";
+        }
+        if (s.close_no_code)
+            printf("%s\"no_code\": %llu", sep, (unsigned long long)s.close_no_code);
+        printf("}, \"closed_without_close_frame\": %llu, \"connection_reset\": %llu, "
+               "\"io_error\": %llu, \"masked_frame\": %llu, \"oversized_frame\": %llu, "
+               "\"window_timeout\": %llu, \"unexplained\": %llu}, ",
+               (unsigned long long)closed_no_frame, (unsigned long long)s.reset,
+               (unsigned long long)s.send_failed, (unsigned long long)s.masked,
+               (unsigned long long)s.oversize, (unsigned long long)s.timeouts,
+               (unsigned long long)unexplained);
+        printf("\"thresholds\": {\"max_loss_percent\": ");
+        if (opt.max_loss >= 0) printf("%g", opt.max_loss); else printf("null");
+        printf(", \"max_p99_ms\": ");
+        if (opt.max_p99 >= 0) printf("%g", opt.max_p99); else printf("null");
+        printf(", \"crossed\": %s", *crossed ? "\"" : "null");
+        if (*crossed) printf("%s\"", crossed);
+        printf("}, \"drain_seconds\": %.3f, \"client_cpu_percent\": %.1f, \"exit_status\": %d}\n",
+               drain_seconds, client_cpu, status);
     } else {
         const char *what = opt.mode == M_ECHO ? "round trips/s" : "delivered/s";
-        printf("wsload %s %s\n", mnames[opt.mode], url);
-        printf("  connections   %llu open of %d%s (%llu failed) in %.2fs, %.0f connects/s\n",
-               (unsigned long long)g_nsubs, N, opt.mode == M_FANOUT ? " + 1 publisher" : "", (unsigned long long)s.failed, connect_seconds,
-               connect_seconds > 0 ? (double)established / connect_seconds : 0);
-        if (opt.mode != M_IDLE) {
-            printf("  measured      %.2fs after %.1fs warmup, message %d bytes, rate %s\n", measured,
-                   opt.warmup, opt.msg_size, opt.rate > 0 ? "fixed" : "closed loop");
+        printf("robyn-load %s %s\n", mnames[opt.mode], url);
+        printf("  connections   %llu opened of %d%s (%llu failed) in %.2fs, %.0f connects/s; "
+               "%d open when the run began\n",
+               (unsigned long long)established, total_conns,
+               opt.mode == M_FANOUT ? " (with the publisher)" : "", (unsigned long long)s.failed,
+               connect_seconds, connect_seconds > 0 ? (double)established / connect_seconds : 0,
+               g_nsubs);
+        if (no_connection) {
+            /* nothing was measured: only the connections and the errors say anything */
+        } else if (opt.mode == M_SUBSCRIBE) {
+            printf("  measured      %.2fs after %.1fs warmup, sending nothing%s\n", measured,
+                   opt.warmup, opt.on_open ? " but --on-open" : "");
+            printf("  received      %llu frames (%llu in the timing format, %llu foreign)\n",
+                   (unsigned long long)(s.recv + s.foreign), (unsigned long long)s.recv,
+                   (unsigned long long)s.foreign);
+        } else if (opt.mode != M_IDLE) {
+            printf("  measured      %.2fs after %.1fs warmup, message %s, rate %s\n", measured,
+                   opt.warmup, opt.nmessages ? "from --message" : "timing format",
+                   opt.rate > 0 ? "fixed" : "closed loop");
             printf("  sent          %llu (%.0f/s measured)\n", (unsigned long long)s.sent,
                    (double)s.sent_m / dur);
-            printf("  received      %llu (%.0f %s)\n", (unsigned long long)s.recv,
-                   (double)s.recv_m / dur, what);
+            printf("  received      %llu (%.0f %s), foreign frames %llu\n", (unsigned long long)s.recv,
+                   (double)s.recv_m / dur, what, (unsigned long long)s.foreign);
             printf("  latency       p50 %.1fus  p90 %.1fus  p99 %.1fus  p99.9 %.1fus  max %.1fus\n",
                    q50, q90, q99, q999, qmax);
-            printf("  loss          %lld of %llu expected (drained %.2fs)\n", loss,
-                   (unsigned long long)expected, drain_seconds);
-        } else {
+            printf("  loss          %lld of %llu expected, %.3f%% (drained %.2fs)\n", loss,
+                   (unsigned long long)expected, loss_pct, drain_seconds);
+        } else if (opt.mode == M_IDLE) {
             printf("  held          %.1fs\n", measured);
         }
-        printf("  errors        %llu (closed by server: %llu)\n", (unsigned long long)s.errors,
-               (unsigned long long)s.closed_by_peer);
+        printf("  errors        %llu (%llu of no known cause)\n", (unsigned long long)s.errors,
+               (unsigned long long)unexplained);
+        if (s.refused)
+            printf("    connect refused            %llu\n", (unsigned long long)s.refused);
+        if (s.connect_other)
+            printf("    connect failed (other)     %llu\n", (unsigned long long)s.connect_other);
+        if (still_connecting)
+            printf("    connect timed out          %llu (after %gs)\n", (unsigned long long)still_connecting, opt.connect_timeout);
+        for (int k = 0; k < MAX_STATUS; k++)
+            if (s.status[k])
+                printf("    handshake answered %3d     %llu\n", k, (unsigned long long)s.status[k]);
+        if (s.handshake_bad)
+            printf("    handshake not HTTP / 101 without a valid accept  %llu\n", (unsigned long long)s.handshake_bad);
+        if (s.reset)
+            printf("    connection reset           %llu\n", (unsigned long long)s.reset);
+        if (s.send_failed)
+            printf("    send/recv failed           %llu\n", (unsigned long long)s.send_failed);
+        if (s.masked)
+            printf("    masked frame from server   %llu\n", (unsigned long long)s.masked);
+        if (s.oversize)
+            printf("    frame over 64 MB           %llu\n", (unsigned long long)s.oversize);
+        if (s.timeouts)
+            printf("    fanout window timeouts     %llu (a message not at every subscriber in 10s)\n", (unsigned long long)s.timeouts);
+        printf("  closed by server  %llu\n", (unsigned long long)s.closed_by_peer);
+        for (int k = 0; k < MAX_CLOSE_CODE; k++)
+            if (s.close_code[k])
+                printf("    with code %d  %llu\n", k, (unsigned long long)s.close_code[k]);
+        if (s.close_code[MAX_CLOSE_CODE])
+            printf("    with a code >= %d  %llu\n", MAX_CLOSE_CODE, (unsigned long long)s.close_code[MAX_CLOSE_CODE]);
+        if (s.close_no_code)
+            printf("    with no code  %llu\n", (unsigned long long)s.close_no_code);
+        if (closed_no_frame)
+            printf("    without a close frame  %llu\n", (unsigned long long)closed_no_frame);
         printf("  client cpu    %.0f%% of one core\n", client_cpu);
+        if (*crossed)
+            printf("  FAILED        %s\n", crossed);
     }
-    return 0;
+    fflush(stdout);
+    if (*crossed)
+        fprintf(stderr, "robyn-load: threshold crossed: %s\n", crossed);
+    else if (unexplained)
+        fprintf(stderr, "robyn-load: %llu errors of no known cause\n", (unsigned long long)unexplained);
+    return status;
 }
