@@ -766,7 +766,8 @@ static void start_upgrade(gw_http_conn *c, const char *rest, size_t rest_len)
     if (logging) /* before the request goes to ws.c */
         access_describe(what, sizeof(what), c->ip, req);
     memcpy(req->ip, c->ip, sizeof(req->ip));
-    int status = gw__ws_upgrade(c->srv, c->wsi, req, rest, rest_len, &extra, &body);
+    int status = gw__ws_upgrade(c->srv, c->wsi, req, rest, rest_len, &extra, &body,
+                                logging ? what : NULL);
     if (!status) {
         if (logging)
             access_line(what, 101, 0, 0);

@@ -37,7 +37,10 @@ int gw__server_draining(gw_server *srv);
  * opaque user data is a gw_ws_conn and bytes after the head, rest, were kept), or an
  * HTTP status to answer with, *extra set to extra header lines (or NULL) and *body to
  * the body; the connection then stays HTTP's and closes after that answer. */
+/* access_what: "IP METHOD /path" of the access log when it is on (copied), else NULL;
+ * the connection's close is then logged with its code. */
 int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char *rest,
-                   size_t rest_len, const char **extra, const char **body);
+                   size_t rest_len, const char **extra, const char **body,
+                   const char *access_what);
 
 #endif

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "lwslog.h"
 #include "bus_redis.h"
 #include "redis_lws.h"
 #include "wsproto.h"
@@ -54,6 +55,8 @@ typedef struct gw_ws_conn {
     int64_t ping_sent_us; /* when the outstanding ping went out */
     size_t flush_slot;    /* 1 + its index in hub->flush while marked, else 0 */
     size_t conns_index;   /* where it is in hub->conns */
+    char *access_what;    /* "IP METHOD /path" when the access log is on, else NULL */
+    int64_t opened_us;
 } gw_ws_conn;
 
 typedef enum {
@@ -540,6 +543,16 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
         }
         post_event(hub, ev);
     }
+    if (c->access_what) {
+        /* docs/cli.md: "IP GET /path close CODE µs", the code as on_close gets it. */
+        int code = c->peer_closed ? c->peer_code
+                   : (c->close_sent || c->refusal) ? c->close_code : 1006;
+        char line[GW_LWSLOG_LINE];
+        snprintf(line, sizeof(line), "%s close %d %lld", c->access_what, code,
+                 (long long)(now_us() - c->opened_us));
+        gw_lwslog_emit(GW_LOG_ACCESS, line);
+        free(c->access_what);
+    }
     gw_wsp_free(&c->parser);
     ps_queue_free(c->queue);
     gw_response_free(c->handshake_out);
@@ -698,7 +711,8 @@ static int header_copy(const gw_request *req, const char *name, char *out, size_
 }
 
 int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char *rest,
-                   size_t rest_len, const char **extra, const char **body)
+                   size_t rest_len, const char **extra, const char **body,
+                   const char *access_what)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
     char buf[256];
@@ -785,6 +799,9 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     c->tag = GW_TAG_WS;
     c->wsi = wsi;
     c->last_rx_us = now_us();
+    c->opened_us = c->last_rx_us;
+    /* Without memory for it, the connection goes on unlogged rather than refused. */
+    c->access_what = access_what ? strdup(access_what) : NULL;
     c->handshake_len = (size_t)snprintf(
         answer, 256,
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"

@@ -168,6 +168,31 @@ def test_the_access_log_has_a_line_per_answer(start_app: StartApp):
     assert _get(server, "/") == "logging"  # still serving
 
 
+CLOSE_LINE = re.compile(r"^127\.0\.0\.1 GET /ws close (\d{4}) (\d+)$")
+
+
+def test_the_access_log_has_a_websocket_open_and_close_with_its_code(start_app: StartApp):
+    from websockets.sync.client import connect
+
+    server = start_app("logging_app", env={"ROBYN_ACCESS_LOG": "true"})
+    url = f"ws://{server.host}:{server.port}/ws"
+    with connect(url, open_timeout=5) as ws:  # the client closes: 4001
+        ws.send("hi")
+        assert ws.recv(timeout=5) == "hi"
+        ws.close(4001, "done")
+    with connect(url, open_timeout=5) as ws:  # the server closes: 4002
+        ws.send("bye")
+        with pytest.raises(Exception):
+            ws.recv(timeout=5)
+    lines = _access_lines(server, 4)
+    assert len(lines) == 4, lines
+    assert ACCESS_LINE.match(lines[0]).groups()[:4] == ("GET", "/ws", "101", "0"), lines
+    assert [CLOSE_LINE.match(lines[1]).group(1), CLOSE_LINE.match(lines[3]).group(1)] == [
+        "4001", "4002"], lines
+    assert int(CLOSE_LINE.match(lines[1]).group(2)) > 0  # how long the connection lived, µs
+    assert _get(server, "/") == "logging"  # still serving
+
+
 @pytest.mark.parametrize("env, on", [({}, False), ({"ROBYN_ACCESS_LOG": "0"}, False),
                                      ({"ROBYN_ACCESS_LOG": "on"}, True)])
 def test_the_access_log_is_off_unless_asked(env, on, start_app: StartApp):

@@ -36,5 +36,14 @@ async def echo(request):
     return {"got": len(request.body)}
 
 
+@app.websocket("/ws")
+async def ws_echo(websocket):
+    async for message in websocket:
+        if message == "bye":
+            await websocket.close(4002, "asked to")
+            return
+        await websocket.send_text(message)
+
+
 if __name__ == "__main__":
     app.start()
