@@ -266,6 +266,8 @@ typedef struct thread {
     hist_t hist;
     char *tbuf;
     char *msg;
+    char *tpl_buf;         /* a --message template with its placeholders filled */
+    size_t tpl_cap;
 } thread_t;
 
 static thread_t *g_threads;
@@ -468,23 +470,65 @@ static int find_hdr(const char *p, size_t len, char *kind, uint64_t *ts, uint32_
     return -1;
 }
 
+/* Writes template tpl into t->tpl_buf with its placeholders filled: {stamp} the timing
+ * header (found anywhere in what comes back), {counter} the message's sequence number,
+ * {conn} the connection's number, {time_ms} the wall clock in milliseconds since the epoch.
+ * Anything else in braces is sent as it is. Returns the length. */
+static size_t expand_message(thread_t *t, const conn_t *c, const char *tpl, char kind,
+                             uint32_t seq)
+{
+    size_t need = strlen(tpl) + HDR_LEN + 64; /* each placeholder grows by at most that */
+    for (const char *p = strchr(tpl, '{'); p; p = strchr(p + 1, '{'))
+        need += HDR_LEN + 24;
+    if (need > t->tpl_cap) {
+        char *grown = realloc(t->tpl_buf, need);
+        if (!grown)
+            die("out of memory");
+        t->tpl_buf = grown;
+        t->tpl_cap = need;
+    }
+    char *out = t->tpl_buf;
+    size_t n = 0;
+    for (const char *p = tpl; *p;) {
+        if (*p == '{') {
+            if (!strncmp(p, "{stamp}", 7)) {
+                fill_msg(out + n, kind, now_ns(), seq);
+                n += HDR_LEN;
+                p += 7;
+                continue;
+            }
+            if (!strncmp(p, "{counter}", 9)) {
+                n += (size_t)sprintf(out + n, "%u", seq);
+                p += 9;
+                continue;
+            }
+            if (!strncmp(p, "{conn}", 6)) {
+                n += (size_t)sprintf(out + n, "%d", c->idx);
+                p += 6;
+                continue;
+            }
+            if (!strncmp(p, "{time_ms}", 9)) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                n += (size_t)sprintf(out + n, "%lld",
+                                     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+                p += 9;
+                continue;
+            }
+        }
+        out[n++] = *p++;
+    }
+    return n;
+}
+
 /* Queues one timed message on c (not flushed). */
 static void send_msg(conn_t *c, char kind, uint32_t seq)
 {
     thread_t *t = c->t;
     if (opt.nmessages) {
         const char *tpl = opt.messages[seq % (uint32_t)opt.nmessages];
-        const char *at = strstr(tpl, "{stamp}");
-        if (at) {
-            size_t pre = (size_t)(at - tpl), post = strlen(at + 7);
-            char *buf = t->msg;
-            memcpy(buf, tpl, pre);
-            fill_msg(buf + pre, kind, now_ns(), seq);
-            memcpy(buf + pre + HDR_LEN, at + 7, post);
-            frame_append(c, 1, buf, pre + HDR_LEN + post);
-        } else {
-            frame_append(c, 1, tpl, strlen(tpl));
-        }
+        size_t len = expand_message(t, c, tpl, kind, seq);
+        frame_append(c, 1, t->tpl_buf, len);
     } else {
         fill_msg(t->msg, kind, now_ns(), seq);
         frame_append(c, 1, t->msg, (size_t)opt.msg_size);
@@ -1175,8 +1219,10 @@ static void usage(FILE *out, int status)
             "frame received, prints a summary, and exits non-zero when a threshold is crossed.\n"
             "  --mode echo|fanout|chat|subscribe|idle   workload (default echo)\n"
             "                      subscribe: send nothing (but --on-open), count every frame\n"
-            "  --message TEXT      send TEXT instead of the timing format; {stamp} in it is\n"
-            "                      replaced by a timing header, found anywhere in what comes back\n"
+            "  --message TEXT      send TEXT instead of the timing format; in it {stamp} is\n"
+            "                      replaced by a timing header (found anywhere in what comes\n"
+            "                      back), {counter} by the message's sequence number, {conn} by\n"
+            "                      the connection's number, {time_ms} by the time (ms, epoch)\n"
             "  --message-file F    one message per line, sent in turn (as --message)\n"
             "  --on-open TEXT      sent once by every connection when it opens\n"
             "  --preset chat-example  drive examples/chat: --mode chat, JSON messages with a\n"

@@ -126,6 +126,42 @@ def test_echo_of_a_message_file_with_a_stamp_measures_latency(load_tester: Path,
     no_errors(s)
 
 
+def test_a_json_template_gets_its_counter_connection_and_time(load_tester: Path) -> None:
+    """What the server receives, recorded by a plain `websockets` echo server."""
+    import threading
+    import time
+
+    from websockets.sync.server import serve
+
+    received: list[str] = []
+
+    def echo(connection: Any) -> None:
+        for message in connection:
+            received.append(message)
+            connection.send(message)
+
+    port = free_port()
+    with serve(echo, "127.0.0.1", port) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        before_ms = int(time.time() * 1000)
+        status, s = run_json(load_tester, "--url", f"ws://127.0.0.1:{port}/",
+                             "--message", '{"n": {counter}, "c": {conn}, "t": {time_ms}, '
+                             '"s": "{stamp}", "keep": "{other}"}',
+                             "--connections", "2", "--rate", "100", "--duration", "1",
+                             "--warmup", "0.2")
+        after_ms = int(time.time() * 1000)
+        server.shutdown()
+    assert status == 0
+    assert s["received"] == s["sent"] > 50 and s["foreign"] == 0
+    decoded = [json.loads(message) for message in received]
+    assert {d["c"] for d in decoded} == {0, 1}
+    assert all(before_ms <= d["t"] <= after_ms and d["keep"] == "{other}" for d in decoded)
+    for conn in (0, 1):
+        counters = [d["n"] for d in decoded if d["c"] == conn]
+        assert counters == sorted(counters) and len(set(counters)) == len(counters)
+
+
 def test_message_file_errors(load_tester: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
