@@ -267,7 +267,6 @@ typedef struct thread {
     char *tbuf;
     char *msg;
     char *tpl_buf;         /* a --message template with its placeholders filled */
-    size_t tpl_cap;
 } thread_t;
 
 static thread_t *g_threads;
@@ -477,15 +476,20 @@ static int find_hdr(const char *p, size_t len, char *kind, uint64_t *ts, uint32_
 static size_t expand_message(thread_t *t, const conn_t *c, const char *tpl, char kind,
                              uint32_t seq)
 {
-    size_t need = strlen(tpl) + HDR_LEN + 64; /* each placeholder grows by at most that */
-    for (const char *p = strchr(tpl, '{'); p; p = strchr(p + 1, '{'))
-        need += HDR_LEN + 24;
-    if (need > t->tpl_cap) {
-        char *grown = realloc(t->tpl_buf, need);
-        if (!grown)
+    if (!t->tpl_buf) {
+        /* Sized once for the longest expansion of any template: a placeholder grows by
+         * at most HDR_LEN + 24 bytes, and each one starts with a '{'. */
+        size_t need = 0;
+        for (int i = 0; i < opt.nmessages; i++) {
+            size_t n = strlen(opt.messages[i]) + 1;
+            for (const char *p = strchr(opt.messages[i], '{'); p; p = strchr(p + 1, '{'))
+                n += HDR_LEN + 24;
+            if (n > need)
+                need = n;
+        }
+        t->tpl_buf = malloc(need);
+        if (!t->tpl_buf)
             die("out of memory");
-        t->tpl_buf = grown;
-        t->tpl_cap = need;
     }
     char *out = t->tpl_buf;
     size_t n = 0;
