@@ -1377,7 +1377,7 @@ static PyObject *Server_set_ws_options(ServerObject *self, PyObject *args)
     int policy, compress, precheck;
     Py_ssize_t threshold;
     PyObject *origins;
-    if (!PyArg_ParseTuple(args, "niniiO:set_ws_options", &index, &policy, &compress, &threshold,
+    if (!PyArg_ParseTuple(args, "niiniO:set_ws_options", &index, &policy, &compress, &threshold,
                           &precheck, &origins))
         return NULL;
     if (threshold < 0) {
