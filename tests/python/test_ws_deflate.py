@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
@@ -380,3 +382,71 @@ def test_good_compression_thresholds_are_taken(tmp_path) -> None:
     app.include_router(router)
     assert app._ws_endpoints[-1].path == "/sub/ws"
     assert app._ws_endpoints[-1]._compression_threshold == 32
+
+
+# ---- robyn-load --deflate ----------------------------------------------------------------------
+
+LOAD_TESTER = Path(__file__).resolve().parents[2] / "build" / "robyn-load"
+
+
+@pytest.fixture(scope="module")
+def load_tester() -> Path:
+    """build/robyn-load, rebuilt by `make load-tester` when bench/wsload.c changed."""
+    subprocess.run(["make", "-s", "load-tester"], cwd=LOAD_TESTER.parents[1], check=True, timeout=120)
+    return LOAD_TESTER
+
+
+def load(load_tester: Path, *args: str) -> tuple[int, dict]:
+    proc = subprocess.run([str(load_tester), *args, "--json", "--quiet"], capture_output=True,
+                          text=True, timeout=60)
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, (proc.stdout, proc.stderr)
+    return proc.returncode, json.loads(lines[0])
+
+
+def test_load_tester_negotiates_deflate_and_counts_wire_bytes(server: AppServer, load_tester: Path) -> None:
+    """robyn-load --deflate on a fan-out: every connection negotiates permessage-deflate, every
+    message arrives compressed and is read (latency, no loss), and the bytes received per
+    message show it; without --deflate the same run gets 600 payload bytes and a 4-byte header
+    per message."""
+    url = f"ws://127.0.0.1:{server.port}/room/load"
+    common = ["--url", url, "--mode", "fanout", "--connections", "20", "--rate", "50",
+              "--duration", "1", "--warmup", "0.3", "--message-size", "600"]
+    status, z = load(load_tester, *common, "--deflate")
+    assert status == 0, z
+    assert (z["deflate"], z["errors"], z["loss"], z["foreign"]) == (True, 0, 0, 0)
+    assert z["deflate_accepted"] == 21  # the subscribers and the publisher
+    assert z["received"] > 0 and z["compressed_messages"] >= z["received"]
+    assert z["latency_samples"] == z["received_measured"] > 0
+    # 25 bytes of timing header and 575 of 'x' squeeze into a few dozen.
+    assert 0 < z["bytes_per_message"] < 80
+    assert z["error_classes"]["bad_compressed"] == 0
+    status, plain = load(load_tester, *common)
+    assert status == 0, plain
+    assert (plain["deflate"], plain["deflate_accepted"], plain["compressed_messages"]) == (False, 0, 0)
+    assert (plain["errors"], plain["loss"]) == (0, 0)
+    assert plain["bytes_per_message"] == 604.0
+    assert plain["bytes_received_measured"] == 604 * plain["received_measured"]
+    still_serving(server)
+
+
+def test_load_tester_deflate_against_an_endpoint_without_it(server: AppServer, load_tester: Path) -> None:
+    """--deflate where the server declines it (/plain answers no extension): the run goes on
+    uncompressed and says so. Echo on /zecho (threshold 256): 600-byte messages come back
+    compressed, 100-byte ones not, and both are counted as answers."""
+    status, s = load(load_tester, "--url", f"ws://127.0.0.1:{server.port}/plain/nobody",
+                     "--mode", "subscribe", "--connections", "5", "--duration", "0.5",
+                     "--warmup", "0.2", "--deflate")
+    assert status == 0, s
+    assert (s["deflate_accepted"], s["compressed_messages"], s["errors"]) == (0, 0, 0)
+    for size, compressed in ((600, True), (100, False)):
+        status, e = load(load_tester, "--url", f"ws://127.0.0.1:{server.port}/zecho", "--connections",
+                         "4", "--duration", "0.5", "--warmup", "0.2", "--message-size", str(size),
+                         "--deflate")
+        assert status == 0, e
+        assert (e["errors"], e["loss"], e["foreign"], e["deflate_accepted"]) == (0, 0, 0, 4)
+        assert e["received"] > 0
+        assert e["compressed_messages"] == (e["received"] if compressed else 0)
+        if not compressed:
+            assert e["bytes_per_message"] == size + 2
+    still_serving(server)
