@@ -9,10 +9,12 @@
  * call on it answers -ENOTCONN. Events for Python (open, message, close, drained) are
  * queued for the asyncio loop thread, which takes them in batches (gw_ws_take_events).
  *
- * Subscriptions are immediate: gw_ws_subscribe() changes the topic registry under its
- * lock from the calling thread, so a publish made right after it reaches the caller.
- * A publish only counts subscribers from the calling thread; the fan-out itself, with
- * one encoded frame shared by every queue, runs on the I/O thread.
+ * The topic registry belongs to the I/O thread and has no lock. Subscribe, unsubscribe
+ * and publish reach it as commands on the same queue, so a publish made right after a
+ * subscribe reaches the new subscriber. The counts these calls answer at once come from a
+ * ledger of the subscriptions they made, changed in the same critical section that queues
+ * each command; the fan-out itself, with one encoded frame shared by every queue, runs on
+ * the I/O thread with no lock held.
  */
 #ifndef GW_WS_H
 #define GW_WS_H
@@ -44,7 +46,8 @@ typedef struct gw_ws_handle {
     atomic_int gone;       /* set once the connection has closed */
     atomic_int want_drain; /* a sender waits for the backlog to fall */
     struct gw_ws_conn *io;       /* I/O thread */
-    struct ps_subscriber *sub;   /* guarded by the hub's topics lock */
+    struct ps_subscriber *sub;   /* I/O thread: the connection in the registry */
+    struct ps_subscriber *ledger; /* under the hub's command lock: in the ledger */
 } gw_ws_handle;
 
 enum gw_ws_event_type {
