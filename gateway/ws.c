@@ -128,6 +128,22 @@ struct gw_ws_hub {
     lws_sorted_usec_list_t ping_timer;
 
     atomic_size_t slow_closed, slow_dropped, open_count;
+
+    /* gw_ws_test_hold_fanout(): armed is read by the I/O thread per publish command; the
+     * rest is under lock, but counting (the deliveries of the held fan-out) is I/O thread
+     * only. */
+    struct {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        atomic_int armed;
+        char *topic;
+        size_t len, after;
+        int counting;     /* I/O thread: the fan-out running now is the one to hold */
+        size_t delivered; /* I/O thread while counting; under lock once held or done */
+        int in_use;       /* armed, and its fan-out has not ended */
+        int held, released, done;
+        size_t reached;
+    } hold;
 };
 
 /* ---- handles and events ------------------------------------------------------------ */
@@ -530,7 +546,35 @@ static void slow_consumer(gw_ws_hub *hub, gw_ws_conn *c)
     request_close(c, 1008, "send queue over its limit", 1);
 }
 
-/* Topic delivery (I/O thread, topics lock held): queue the shared frame for this
+/* The moment timeout_ms from now, for pthread_cond_timedwait(). */
+static struct timespec deadline_in(unsigned timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return until;
+}
+
+/* I/O thread, in the middle of the held fan-out: stops until released (or 10 s). */
+static void hold_here(gw_ws_hub *hub)
+{
+    struct timespec until = deadline_in(10000);
+    pthread_mutex_lock(&hub->hold.lock);
+    hub->hold.held = 1;
+    pthread_cond_broadcast(&hub->hold.cond);
+    while (!hub->hold.released &&
+           pthread_cond_timedwait(&hub->hold.cond, &hub->hold.lock, &until) == 0) {
+    }
+    hub->hold.held = 0;
+    pthread_mutex_unlock(&hub->hold.lock);
+}
+
+/* Topic delivery (I/O thread, no lock held): queue the shared frame for this
  * subscriber, or apply the endpoint's policy when its queue is full. */
 static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
 {
@@ -542,6 +586,8 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
         atomic_store(&c->h->queued, ps_queue_bytes(c->queue));
         mark_for_flush(hub, c);
+        if (hub->hold.counting && ++hub->hold.delivered == hub->hold.after)
+            hold_here(hub);
         return 0;
     }
     if (c->h->route->ws.policy == GW_WS_POLICY_DROP) {
@@ -676,6 +722,29 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
 
 static void run_count_everywhere(gw_ws_hub *hub, gw_ws_cmd *cmd);
 
+/* Whether this publish is the one gw_ws_test_hold_fanout() waits for; if so its fan-out
+ * counts deliveries (see deliver()). */
+static int hold_begins(gw_ws_hub *hub, const gw_ws_cmd *cmd)
+{
+    if (cmd->topic_len != hub->hold.len || memcmp(cmd->topic, hub->hold.topic, cmd->topic_len))
+        return 0;
+    atomic_store(&hub->hold.armed, 0);
+    hub->hold.counting = 1;
+    hub->hold.delivered = 0;
+    return 1;
+}
+
+static void hold_ends(gw_ws_hub *hub, int reached)
+{
+    hub->hold.counting = 0;
+    pthread_mutex_lock(&hub->hold.lock);
+    hub->hold.done = 1;
+    hub->hold.in_use = 0;
+    hub->hold.reached = reached < 0 ? 0 : (size_t)reached;
+    pthread_cond_broadcast(&hub->hold.cond);
+    pthread_mutex_unlock(&hub->hold.lock);
+}
+
 /* The registry catches up with a subscribe the ledger already has. Without memory for it
  * the two would disagree (counted, never delivered to): the ledger forgets it and the
  * connection ends with 1011, as an out-of-memory upgrade does. */
@@ -714,11 +783,17 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         if (c)
             request_close(c, cmd->code, cmd->reason, 0);
         break;
-    case CMD_PUBLISH:
-        if (ps_bus_publish_frame(hub->bus, cmd->topic, cmd->topic_len, cmd->frame,
-                                 cmd->h ? cmd->h->sub : NULL) < 0)
+    case CMD_PUBLISH: {
+        int held = atomic_load_explicit(&hub->hold.armed, memory_order_acquire) &&
+                   hold_begins(hub, cmd);
+        int reached = ps_bus_publish_frame(hub->bus, cmd->topic, cmd->topic_len, cmd->frame,
+                                           cmd->h ? cmd->h->sub : NULL);
+        if (reached < 0)
             lwsl_warn("gateway: publish to a topic failed\n");
+        if (held)
+            hold_ends(hub, reached);
         break;
+    }
     case CMD_SUBSCRIBE:
         run_subscribe(hub, cmd);
         break;
@@ -1179,6 +1254,8 @@ gw_ws_hub *gw_ws_hub_new(gw_server *srv)
         return NULL;
     }
     pthread_mutex_init(&hub->bus_lock, NULL);
+    pthread_mutex_init(&hub->hold.lock, NULL);
+    pthread_cond_init(&hub->hold.cond, NULL);
     pthread_mutex_init(&hub->cmd_lock, NULL);
     pthread_mutex_init(&hub->ev_lock, NULL);
     gw_ws_config defaults = {
@@ -1224,6 +1301,9 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     ps_topics_free(hub->topics);
     ps_topics_free(hub->ledger);
     pthread_mutex_destroy(&hub->bus_lock);
+    pthread_mutex_destroy(&hub->hold.lock);
+    pthread_cond_destroy(&hub->hold.cond);
+    free(hub->hold.topic);
     pthread_mutex_destroy(&hub->cmd_lock);
     pthread_mutex_destroy(&hub->ev_lock);
     free(hub);
@@ -1421,14 +1501,7 @@ long gw_ws_subscribers_everywhere(gw_server *srv, const char *topic, size_t len,
     c->topic_len = len;
     c->wait = w;
     post_command(hub, c);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_in(timeout_ms);
     long total = (long)local;
     pthread_mutex_lock(&w->lock);
     while (!w->done && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0) {
@@ -1484,4 +1557,72 @@ int gw_ws_pubsub_stats(gw_server *srv, ps_redis_stats *out)
     }
     pthread_mutex_unlock(&hub->bus_lock);
     return rc;
+}
+
+/* ---- the fan-out hold, for tests (ws.h) ------------------------------------------------ */
+
+int gw_ws_test_hold_fanout(gw_server *srv, const char *topic, size_t len, size_t after)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (after == 0)
+        return -EINVAL;
+    char *name = malloc(len + 1);
+    if (!name)
+        return -ENOMEM;
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    pthread_mutex_lock(&hub->hold.lock);
+    if (hub->hold.in_use) {
+        pthread_mutex_unlock(&hub->hold.lock);
+        free(name);
+        return -EBUSY;
+    }
+    /* The I/O thread reads topic only after seeing armed set (release/acquire), and no
+     * earlier hold is in progress (in_use). */
+    free(hub->hold.topic);
+    hub->hold.topic = name;
+    hub->hold.len = len;
+    hub->hold.after = after;
+    hub->hold.released = hub->hold.done = 0;
+    hub->hold.reached = 0;
+    hub->hold.in_use = 1;
+    atomic_store_explicit(&hub->hold.armed, 1, memory_order_release);
+    pthread_mutex_unlock(&hub->hold.lock);
+    return 0;
+}
+
+int gw_ws_test_wait_held(gw_server *srv, unsigned timeout_ms, size_t *delivered)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    struct timespec until = deadline_in(timeout_ms);
+    pthread_mutex_lock(&hub->hold.lock);
+    while (!hub->hold.held &&
+           pthread_cond_timedwait(&hub->hold.cond, &hub->hold.lock, &until) == 0) {
+    }
+    int held = hub->hold.held;
+    /* Written by the I/O thread before it took the lock to stop, and not since. */
+    *delivered = held ? hub->hold.delivered : 0;
+    pthread_mutex_unlock(&hub->hold.lock);
+    return held;
+}
+
+int gw_ws_test_release(gw_server *srv)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    pthread_mutex_lock(&hub->hold.lock);
+    int was_held = hub->hold.held;
+    hub->hold.released = 1;
+    pthread_cond_broadcast(&hub->hold.cond);
+    pthread_mutex_unlock(&hub->hold.lock);
+    return was_held;
+}
+
+int gw_ws_test_hold_result(gw_server *srv, size_t *reached)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    pthread_mutex_lock(&hub->hold.lock);
+    int done = hub->hold.done;
+    *reached = done ? hub->hold.reached : 0;
+    pthread_mutex_unlock(&hub->hold.lock);
+    return done;
 }
