@@ -2,12 +2,12 @@
  * queue.c: bounded per-connection send queues.
  *
  * The slots form a ring whose capacity is 0 or a power of two. It grows by
- * doubling only after a push has been admitted against the limit, and a
- * full ring of cap slots admitted means a footprint of at least
+ * doubling only after a push has been admitted, and a full ring of cap
+ * slots admitted means a footprint of at least
  * (cap + 1) * PS_QUEUE_SLOT_COST = (cap + 1) * 2 * sizeof(void *), which is
  * more than the doubled ring's 2 * cap * sizeof(void *). So the ring never
- * outgrows the limit. It is released when the queue empties, so an idle
- * connection holds none.
+ * outgrows the footprint's bound (queue.h). It is released when the queue
+ * empties, so an idle connection holds none.
  */
 #include "queue.h"
 
@@ -90,9 +90,13 @@ int ps_queue_push(ps_queue *q, ps_frame *frame)
     size_t wire = ps_frame_wire_len(frame);
     size_t used = ps_queue_footprint(q);
 
-    /* used <= limit always holds, so limit - used cannot wrap. */
-    if (wire > q->limit - used ||
-        PS_QUEUE_SLOT_COST > q->limit - used - wire)
+    /* At or under the high-water mark any one message is taken, however large: one bigger
+     * than the limit could otherwise never be sent, even on an idle connection. Past the
+     * mark it must fit under the limit; a queue already over the limit (made so by such a
+     * message) takes nothing until it drains. */
+    if (used > q->high_water &&
+        (used > q->limit || wire > q->limit - used ||
+         PS_QUEUE_SLOT_COST > q->limit - used - wire))
         return PS_SEND_DROPPED;
     if (q->count == q->cap) {
         int rc = ring_grow(q);
