@@ -871,19 +871,24 @@ static void read_timing(conn_t *c, const char *pl, size_t len)
     }
 }
 
-/* A 64-bit hash of a payload (8 bytes at a time, multiply and rotate), to index the memo. */
+/* A 64-bit hash of a payload's length and its first and last 64 bytes (8 at a time,
+ * multiply and rotate), to index the memo: a hit is then checked on every byte. */
 static uint64_t payload_hash(const char *p, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h = h << 31 | h >> 33;
+    size_t edge = n < 64 ? n : 64;
+    for (int part = 0; part < 2; part++) {
+        const char *q = part ? p + n - edge : p;
+        size_t i = 0;
+        for (; i + 8 <= edge; i += 8) {
+            uint64_t w;
+            memcpy(&w, q + i, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdull;
+            h = h << 31 | h >> 33;
+        }
+        for (; i < edge; i++)
+            h = (h ^ (unsigned char)q[i]) * 0x100000001b3ull;
     }
-    for (; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
     return h ^ h >> 29;
 }
 
