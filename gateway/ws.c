@@ -22,6 +22,8 @@
 #include "serverlink.h"
 #include "queue.h"
 #include "topics.h"
+#include "history.h"
+#include <sys/random.h>
 
 _Static_assert(PS_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes in front");
 
@@ -67,7 +69,8 @@ typedef enum {
     CMD_CLOSE_ALL,
     CMD_ACCEPT,
     CMD_REFUSE,
-    CMD_COUNT_EVERYWHERE
+    CMD_COUNT_EVERYWHERE,
+    CMD_SUBSCRIBE_SINCE /* a subscribe with a replay of history before it: one command */
 } cmd_type;
 
 struct gw_count_wait;
@@ -82,6 +85,8 @@ typedef struct gw_ws_cmd {
     size_t topic_len;
     char reason[124];
     struct gw_count_wait *wait; /* COUNT_EVERYWHERE: a reference */
+    ps_frame **replay;          /* SUBSCRIBE_SINCE: references to the frames to send first */
+    size_t nreplay;
 } gw_ws_cmd;
 
 struct gw_ws_hub {
@@ -115,6 +120,14 @@ struct gw_ws_hub {
     lws_sorted_usec_list_t ping_timer;
 
     atomic_size_t slow_closed, slow_dropped, open_count;
+
+    /* Topics with history (docs/realtime.md). The lock is taken by publishers around
+     * "number the message, keep it, post its command", so that offsets follow the command
+     * FIFO; it may be held while cmd_lock is taken, never the other way round, and never
+     * with topics_lock. NULL history: no app.topic() asked for any. */
+    pthread_mutex_t hist_lock;
+    ps_history *history;
+    lws_sorted_usec_list_t history_timer;
 };
 
 /* ---- handles and events ------------------------------------------------------------ */
@@ -183,6 +196,9 @@ static void count_wait_unref(struct gw_count_wait *w);
 
 static void cmd_free(gw_ws_cmd *c)
 {
+    for (size_t i = 0; i < c->nreplay; i++)
+        ps_frame_unref(c->replay[i]);
+    free(c->replay);
     count_wait_unref(c->wait);
     gw_ws_handle_unref(c->h);
     ps_frame_unref(c->frame);
@@ -346,10 +362,9 @@ size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len)
     return n;
 }
 
-long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcode,
-                   const void *data, size_t dlen, gw_ws_handle *exclude)
+/* The subscribers of topic in this process a publish from `exclude` (may be NULL) reaches. */
+static size_t local_reach(gw_ws_hub *hub, const char *topic, size_t len, gw_ws_handle *exclude)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
     pthread_mutex_lock(&hub->topics_lock);
     size_t n = ps_topics_subscriber_count(hub->topics, topic, len);
     if (n && exclude && exclude->sub) {
@@ -364,6 +379,14 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
         }
     }
     pthread_mutex_unlock(&hub->topics_lock);
+    return n;
+}
+
+long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcode,
+                   const void *data, size_t dlen, gw_ws_handle *exclude)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    size_t n = local_reach(hub, topic, len, exclude);
     if (!n && !atomic_load(&hub->bus_remote))
         return 0;
     char *name = malloc(len + 1);
@@ -608,6 +631,7 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
 }
 
 static void run_count_everywhere(gw_ws_hub *hub, gw_ws_cmd *cmd);
+static void run_subscribe_since(gw_ws_hub *hub, gw_ws_cmd *cmd);
 
 static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
 {
@@ -663,6 +687,9 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         break;
     case CMD_COUNT_EVERYWHERE:
         run_count_everywhere(hub, cmd);
+        break;
+    case CMD_SUBSCRIBE_SINCE:
+        run_subscribe_since(hub, cmd);
         break;
     }
 }
@@ -1086,6 +1113,7 @@ gw_ws_hub *gw_ws_hub_new(gw_server *srv)
     pthread_mutex_init(&hub->topics_lock, NULL);
     pthread_mutex_init(&hub->cmd_lock, NULL);
     pthread_mutex_init(&hub->ev_lock, NULL);
+    pthread_mutex_init(&hub->hist_lock, NULL);
     gw_ws_config defaults = {
         .max_message = 1000000,
         .high_water = 64 * 1024,
@@ -1130,6 +1158,8 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     pthread_mutex_destroy(&hub->topics_lock);
     pthread_mutex_destroy(&hub->cmd_lock);
     pthread_mutex_destroy(&hub->ev_lock);
+    ps_history_free(hub->history);
+    pthread_mutex_destroy(&hub->hist_lock);
     free(hub);
 }
 
@@ -1202,9 +1232,12 @@ int gw__ws_start_bus(gw_server *srv)
     return 0;
 }
 
+static void history_start(gw_ws_hub *hub);
+
 void gw_ws_start(gw_server *srv)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
+    history_start(hub);
     if (!hub->siblings)
         return;
     /* lws closes what it watches when the context goes: give it a duplicate, so that the
@@ -1394,4 +1427,263 @@ int gw_ws_pubsub_stats(gw_server *srv, ps_redis_stats *out)
     }
     pthread_mutex_unlock(&hub->topics_lock);
     return rc;
+}
+
+/* ---- topics with history (pubsub/history.h, docs/realtime.md) ------------------------- */
+
+_Static_assert(sizeof(((gw_ws_position *)0)->epoch) >= PS_HISTORY_EPOCH_MAX, "epoch names fit");
+
+/* The clock of ttls: monotonic, read on Python threads and on the I/O thread alike. */
+static int64_t history_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int gw_ws_history_pattern(gw_server *srv, const char *glob, size_t capacity, int64_t ttl_ms)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    int rc = 0;
+    pthread_mutex_lock(&hub->hist_lock);
+    if (!hub->history) {
+        /* The epochs of this run start with a random token, so that a restarted process
+         * (or a sibling) never hands out an epoch a client may still hold. */
+        unsigned char r[5];
+        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+            uint64_t t = (uint64_t)history_now_ms() ^ ((uint64_t)getpid() << 20);
+            memcpy(r, &t, sizeof(r));
+        }
+        char node[11];
+        snprintf(node, sizeof(node), "%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4]);
+        hub->history = ps_history_new(node);
+        if (!hub->history)
+            rc = -ENOMEM;
+    }
+    if (!rc)
+        rc = ps_history_add_pattern(hub->history, glob, capacity, ttl_ms);
+    pthread_mutex_unlock(&hub->hist_lock);
+    return rc;
+}
+
+/* The state of topic, hist_lock held: NULL with *rc -ENOENT (no pattern, or no state and
+ * !create) or -ENOMEM. */
+static ps_history_topic *history_topic(gw_ws_hub *hub, const char *topic, size_t len,
+                                       int64_t now, bool create, int *rc)
+{
+    errno = 0;
+    ps_history_topic *t = ps_history_topic_get(hub->history, topic, len, now, create);
+    if (!t)
+        *rc = errno == ENOMEM ? -ENOMEM : -ENOENT;
+    return t;
+}
+
+static void position_of(const ps_history_topic *t, gw_ws_position *out)
+{
+    snprintf(out->epoch, sizeof(out->epoch), "%s", ps_history_topic_epoch(t));
+    out->offset = ps_history_topic_last(t);
+}
+
+int gw_ws_publish_history(gw_server *srv, const char *topic, size_t len, const char *rest,
+                          size_t rest_len, gw_ws_handle *exclude, gw_ws_position *out)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (!hub->history)
+        return -ENOENT;
+    memset(out, 0, sizeof(*out));
+    out->reached = local_reach(hub, topic, len, exclude);
+    char *name = malloc(len + 1);
+    gw_ws_cmd *c = name ? new_command(CMD_PUBLISH, exclude) : NULL;
+    if (!c) {
+        free(name);
+        return -ENOMEM;
+    }
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    c->topic = name;
+    c->topic_len = len;
+    int rc = 0;
+    int64_t now = history_now_ms();
+    pthread_mutex_lock(&hub->hist_lock);
+    ps_history_topic *t = history_topic(hub, topic, len, now, true, &rc);
+    if (t) {
+        /* The envelope's head is written here, where the offset is known; the rest
+         * ("topic":...,"data":...}) comes from Python, JSON already. */
+        char head[96];
+        int hl = snprintf(head, sizeof(head), "{\"epoch\":\"%s\",\"offset\":%llu,",
+                          ps_history_topic_epoch(t),
+                          (unsigned long long)ps_history_topic_last(t) + 1);
+        unsigned char *payload;
+        c->frame = ps_frame_alloc(PS_OP_TEXT, (size_t)hl + rest_len, &payload);
+        if (c->frame) {
+            memcpy(payload, head, (size_t)hl);
+            memcpy(payload + hl, rest, rest_len);
+        }
+        if (!c->frame || !ps_history_topic_push(t, c->frame, now))
+            rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        position_of(t, out);
+        /* Posted under the lock: the FIFO sees the messages of a topic in offset order,
+         * which is what makes a replay's seam exact (run_subscribe_since). */
+        post_command(hub, c);
+    }
+    pthread_mutex_unlock(&hub->hist_lock);
+    if (rc)
+        cmd_free(c);
+    return rc;
+}
+
+/* Whether h is subscribed to topic. */
+static int subscribed_to(gw_ws_hub *hub, gw_ws_handle *h, const char *topic, size_t len)
+{
+    int found = 0;
+    pthread_mutex_lock(&hub->topics_lock);
+    for (size_t i = 0; h->sub && !found && i < ps_subscriber_topic_count(h->sub); i++) {
+        size_t tl;
+        const char *t = ps_subscriber_topic(h->sub, i, &tl);
+        found = tl == len && !memcmp(t, topic, len);
+    }
+    pthread_mutex_unlock(&hub->topics_lock);
+    return found;
+}
+
+int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len,
+                          const char *epoch, uint64_t since, size_t last, gw_ws_position *out)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    memset(out, 0, sizeof(*out));
+    if (atomic_load(&h->gone))
+        return -ENOTCONN;
+    if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
+        return -ENOENT;
+    if (subscribed_to(hub, h, topic, len))
+        return -EALREADY;
+    char *name = malloc(len + 1);
+    gw_ws_cmd *c = name ? new_command(CMD_SUBSCRIBE_SINCE, h) : NULL;
+    if (!c) {
+        free(name);
+        return -ENOMEM;
+    }
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    c->topic = name;
+    c->topic_len = len;
+    int rc = 0;
+    pthread_mutex_lock(&hub->hist_lock);
+    /* Made if need be, so that even a topic nothing was published to yet has an epoch
+     * the client can come back with. */
+    ps_history_topic *t = history_topic(hub, topic, len, history_now_ms(), true, &rc);
+    if (t) {
+        position_of(t, out);
+        size_t count = ps_history_topic_count(t);
+        long first = epoch ? ps_history_topic_after(t, epoch, since)
+                           : (long)(count > last ? count - last : 0);
+        if (first < 0) {
+            rc = -ESTALE;
+        } else if ((size_t)first < count) {
+            c->replay = malloc((count - (size_t)first) * sizeof(*c->replay));
+            if (!c->replay)
+                rc = -ENOMEM;
+            for (size_t i = (size_t)first; c->replay && i < count; i++)
+                c->replay[c->nreplay++] = ps_frame_ref(ps_history_topic_at(t, i)->frame);
+        }
+    }
+    if (rc == 0) {
+        out->replayed = c->nreplay;
+        /* The snapshot holds every message whose publish command is already queued, and
+         * this command follows those: the live ones after it reach the subscriber once it
+         * has joined, so the replay meets them with no gap and no duplicate. */
+        post_command(hub, c);
+    }
+    pthread_mutex_unlock(&hub->hist_lock);
+    if (rc)
+        cmd_free(c);
+    return rc;
+}
+
+/* I/O thread: join the topic, then queue the replay; nothing can be published to the
+ * connection in between, since both happen in this one command. */
+static void run_subscribe_since(gw_ws_hub *hub, gw_ws_cmd *cmd)
+{
+    gw_ws_conn *c = cmd->h->io;
+    if (!c || c->close_code)
+        return;
+    pthread_mutex_lock(&hub->topics_lock);
+    int rc = cmd->h->sub ? ps_topics_subscribe(cmd->h->sub, cmd->topic, cmd->topic_len) : 0;
+    /* 0: it joined by a plain subscribe since the call, and has had these live. */
+    for (size_t i = 0; rc == 1 && i < cmd->nreplay && !c->close_code; i++)
+        (void)deliver(hub, cmd->h->sub, cmd->replay[i]);
+    pthread_mutex_unlock(&hub->topics_lock);
+    if (rc < 0)
+        request_close(c, 1011, "out of memory", 1);
+}
+
+int gw_ws_history_read(gw_server *srv, const char *topic, size_t len, const char *epoch,
+                       uint64_t since, size_t limit, gw_ws_history *out)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    memset(out, 0, sizeof(*out));
+    if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
+        return -ENOENT;
+    int rc = 0;
+    pthread_mutex_lock(&hub->hist_lock);
+    ps_history_topic *t = history_topic(hub, topic, len, history_now_ms(), false, &rc);
+    if (!t) {
+        pthread_mutex_unlock(&hub->hist_lock);
+        /* Nothing published and nobody subscribed with history yet: no epoch either,
+         * and a client's epoch cannot be this topic's. */
+        return rc == -ENOENT && epoch ? -ESTALE : rc == -ENOENT ? 0 : rc;
+    }
+    position_of(t, &out->pos);
+    size_t count = ps_history_topic_count(t);
+    long first = epoch ? ps_history_topic_after(t, epoch, since)
+                       : (long)(limit && count > limit ? count - limit : 0);
+    if (first < 0) {
+        rc = -ESTALE;
+    } else {
+        size_t n = count - (size_t)first;
+        if (epoch && limit && n > limit)
+            n = limit;
+        out->entries = n ? malloc(n * sizeof(*out->entries)) : NULL;
+        if (n && !out->entries)
+            rc = -ENOMEM;
+        for (size_t i = 0; out->entries && i < n; i++) {
+            const ps_history_entry *e = ps_history_topic_at(t, (size_t)first + i);
+            out->entries[i].offset = e->offset;
+            out->entries[i].frame = ps_frame_ref(e->frame);
+            out->n++;
+        }
+    }
+    pthread_mutex_unlock(&hub->hist_lock);
+    return rc;
+}
+
+void gw_ws_history_free(gw_ws_history *hist)
+{
+    for (size_t i = 0; i < hist->n; i++)
+        ps_frame_unref(hist->entries[i].frame);
+    free(hist->entries);
+    hist->entries = NULL;
+    hist->n = 0;
+}
+
+/* Once a second on the I/O thread: what outlived its ttl goes even from topics nobody
+ * publishes to or reads any more. */
+static void history_sweep(lws_sorted_usec_list_t *sul)
+{
+    gw_ws_hub *hub = lws_container_of(sul, gw_ws_hub, history_timer);
+    pthread_mutex_lock(&hub->hist_lock);
+    ps_history_expire(hub->history, history_now_ms());
+    pthread_mutex_unlock(&hub->hist_lock);
+    if (gw__server_context(hub->srv))
+        lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->history_timer, history_sweep,
+                         LWS_US_PER_SEC);
+}
+
+static void history_start(gw_ws_hub *hub)
+{
+    if (hub->history && gw__server_context(hub->srv))
+        lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->history_timer, history_sweep,
+                         LWS_US_PER_SEC);
 }

@@ -7,7 +7,9 @@
  * grows by doubling up to its pattern's capacity, so a topic with few messages costs
  * few slots.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "history.h"
 
 #include <errno.h>
