@@ -389,6 +389,7 @@ class Robyn(RouterBase):
         if got is None:
             assert epoch is not None
             now = self._server.history(topic, None, 0, 1)
+            assert now is not None  # without since, never gone
             raise HistoryGone(topic, now[0] or "", now[1])
         messages = []
         for _, payload in got[2]:

@@ -355,7 +355,7 @@ class WebSocket:
         if options.presence:
             member = dict(info) if info is not None else {}
             if app._topics.join(topic, self.id, member) and options.presence_events:
-                app._publish(topic, {"presence": "join", "id": self.id, "info": member}, None)
+                _announce(app, topic, options, "join", self.id, member)
         return result
 
     def unsubscribe(self, topic: str) -> bool:
@@ -372,7 +372,7 @@ class WebSocket:
         if info is not None:
             options = app._topics.of(topic)
             if options is not None and options.presence_events:
-                app._publish(topic, {"presence": "leave", "id": self._id, "info": info}, None)
+                _announce(app, topic, options, "leave", self._id, info)
 
     def publish(self, topic: str, message: Any) -> Reached:
         """Sends message to every subscriber of topic except this connection; returns how
@@ -427,6 +427,13 @@ class WebSocket:
 
 
 WebSocketAdapter = WebSocket
+
+
+def _announce(app: Robyn, topic: str, options: Any, kind: str, conn_id: str,
+              info: dict[str, Any]) -> None:
+    """Publishes a presence event: a JSON value in a history envelope, else JSON text."""
+    event = {"presence": kind, "id": conn_id, "info": info}
+    app._publish(topic, event if options.history else json.dumps(event, separators=(",", ":")), None)
 
 
 async def _maybe_await(value: Any) -> Any:
