@@ -403,9 +403,14 @@ class Robyn(RouterBase):
         self._presence_topic(topic)
         return self._topics.members(topic)
 
-    def presence_count(self, topic: str) -> int:
-        """How many connections of this process are present on topic."""
+    def presence_count(self, topic: str, everywhere: bool = False) -> int:
+        """How many connections of this process are present on topic; with everywhere=True,
+        of every process of the machine (--processes N): every subscriber of a presence
+        topic is present, so it is app.subscribers(topic, everywhere=True), which the
+        siblings answer within a second (a killed worker's members are not counted)."""
         self._presence_topic(topic)
+        if everywhere:
+            return self.subscribers(topic, everywhere=True)
         return self._topics.count(topic)
 
     def _presence_topic(self, topic: str) -> None:
