@@ -228,6 +228,45 @@ def test_bad_subscribe_arguments(server: AppServer) -> None:
     still_serving(server)
 
 
+def test_a_sync_handler_recovers_too(server: AppServer) -> None:
+    epoch = publish(server, "feed:sync", "one")["epoch"]
+    publish(server, "feed:sync", "two")
+    with sconnect(url(server, f"/live/feed:sync?epoch={epoch}&offset=0"), open_timeout=RECV) as ws:
+        assert [envelope(ws.recv(timeout=RECV))["data"] for _ in range(2)] == ["one", "two"]
+    with sconnect(url(server, f"/sync-live/feed:sync?epoch={epoch}&offset=1"), open_timeout=RECV) as ws:
+        m = envelope(ws.recv(timeout=RECV))
+        assert (m["offset"], m["data"]) == (2, "two")
+        assert envelope(ws.recv(timeout=RECV)) == {"type": "recovered", "replayed": 1}
+        publish(server, "feed:sync", "three")
+        assert envelope(ws.recv(timeout=RECV))["data"] == "three"
+
+
+def test_a_connection_publishes_with_offsets(server: AppServer) -> None:
+    with sconnect(url(server, "/say/feed:say"), open_timeout=RECV) as a:
+        a.send("first")  # answered once a's handler is subscribed and reading
+        first = envelope(a.recv(timeout=RECV))
+        epoch = first["epoch"]
+        assert first == {"reached": 0, "epoch": epoch, "offset": 1}
+        with sconnect(url(server, "/say/feed:say"), open_timeout=RECV) as b:
+            b.send("second")
+            # The sender is not counted and gets no copy; a gets the envelope.
+            assert envelope(b.recv(timeout=RECV)) == {"reached": 1, "epoch": epoch, "offset": 2}
+            assert envelope(a.recv(timeout=RECV)) == {"epoch": epoch, "offset": 2,
+                                                     "topic": "feed:say", "data": "second"}
+            a.send("third")
+            assert envelope(a.recv(timeout=RECV)) == {"reached": 1, "epoch": epoch, "offset": 3}
+            assert envelope(b.recv(timeout=RECV)) == {"epoch": epoch, "offset": 3,
+                                                     "topic": "feed:say", "data": "third"}
+
+
+def test_since_after_a_plain_subscribe_is_refused(server: AppServer) -> None:
+    with sconnect(url(server, "/twice/feed:twice"), open_timeout=RECV) as ws:
+        assert envelope(ws.recv(timeout=RECV)) == {"type": "error", "error": (
+            "ValueError: this connection is already subscribed to 'feed:twice': a subscribe "
+            "with since= or last= must be its first")}
+    still_serving(server)
+
+
 # ---- presence ------------------------------------------------------------------------------
 
 

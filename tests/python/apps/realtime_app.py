@@ -23,6 +23,11 @@ Routes:
                                   "offset"} and then joins from where the topic is; any
                                   error: {"type": "error", "error": "<Type>: <message>"}
   WS   /join/:topic?name=          subscribe(topic, info={"name": name}); "who" -> presence list
+  WS   /sync-live/:topic?epoch=&offset=   a def handler: subscribe(topic, since=...), then
+                                  sends {"type": "recovered", "replayed"} and reads
+  WS   /twice/:topic              subscribe(topic), then subscribe(topic, last=1): the error
+  WS   /say/:topic?last=N         subscribe(topic, last=N); each message -> websocket.publish(
+                                  topic, message), answered {"reached", "epoch", "offset"}
 """
 
 from __future__ import annotations
@@ -176,6 +181,35 @@ async def join(websocket: WebSocket) -> None:
         elif message == "leave":
             websocket.unsubscribe(topic)
             await websocket.send_json({"type": "left"})
+
+
+@app.websocket("/sync-live/:topic")
+def sync_live(websocket: WebSocket) -> None:
+    got = websocket.subscribe(websocket.path_params["topic"], since=position(websocket.request))
+    websocket.send(json.dumps({"type": "recovered", "replayed": got.replayed}))
+    for _ in websocket:
+        pass
+
+
+@app.websocket("/twice/:topic")
+async def twice(websocket: WebSocket) -> None:
+    topic = websocket.path_params["topic"]
+    websocket.subscribe(topic)
+    try:
+        websocket.subscribe(topic, last=1)
+    except ValueError as exc:
+        await websocket.send_json({"type": "error", "error": f"{type(exc).__name__}: {exc}"})
+    async for _ in websocket:
+        pass
+
+
+@app.websocket("/say/:topic")
+async def say(websocket: WebSocket) -> None:
+    topic = websocket.path_params["topic"]
+    websocket.subscribe(topic, last=int(websocket.query_params.get("last", "0")))
+    async for message in websocket:
+        sent = websocket.publish(topic, message)
+        await websocket.send_json({"reached": int(sent), "epoch": sent.epoch, "offset": sent.offset})
 
 
 if __name__ == "__main__":
