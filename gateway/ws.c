@@ -70,7 +70,8 @@ typedef enum {
     CMD_ACCEPT,
     CMD_REFUSE,
     CMD_COUNT_EVERYWHERE,
-    CMD_SUBSCRIBE_SINCE /* a subscribe with a replay of history before it: one command */
+    CMD_SUBSCRIBE_SINCE, /* a subscribe with a replay of history before it: one command */
+    CMD_DELIVER_LOCAL    /* a sibling's message on a topic with history, numbered here */
 } cmd_type;
 
 struct gw_count_wait;
@@ -691,6 +692,11 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
     case CMD_SUBSCRIBE_SINCE:
         run_subscribe_since(hub, cmd);
         break;
+    case CMD_DELIVER_LOCAL:
+        pthread_mutex_lock(&hub->topics_lock);
+        (void)ps_topics_publish(hub->topics, cmd->topic, cmd->topic_len, cmd->frame, NULL);
+        pthread_mutex_unlock(&hub->topics_lock);
+        break;
     }
 }
 
@@ -1165,6 +1171,8 @@ void gw_ws_hub_free(gw_ws_hub *hub)
 
 /* ---- the siblings bus (robyn --processes N) ------------------------------------------- */
 
+static void siblings_deliver(void *ctx, const char *topic, size_t len, ps_frame *frame);
+
 int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigned count,
                        size_t queue_limit, char *err, size_t errlen)
 {
@@ -1180,6 +1188,8 @@ int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigne
         .queue_limit = queue_limit,
         /* Nothing a sibling sends can be larger than what it may queue. */
         .max_message = queue_limit,
+        .deliver = siblings_deliver,
+        .deliver_ctx = hub,
     };
     ps_bus *bus = ps_bus_siblings_new(hub->topics, &cfg, err, errlen);
     if (!bus)
@@ -1441,21 +1451,26 @@ static int64_t history_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A random token for epoch names (10 hex digits), so that a restarted process or a sibling
+ * never hands out an epoch a client may still hold. */
+static void random_node(char node[11])
+{
+    unsigned char r[5];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        uint64_t t = (uint64_t)history_now_ms() ^ ((uint64_t)getpid() << 20);
+        memcpy(r, &t, sizeof(r));
+    }
+    snprintf(node, 11, "%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4]);
+}
+
 int gw_ws_history_pattern(gw_server *srv, const char *glob, size_t capacity, int64_t ttl_ms)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
     int rc = 0;
     pthread_mutex_lock(&hub->hist_lock);
     if (!hub->history) {
-        /* The epochs of this run start with a random token, so that a restarted process
-         * (or a sibling) never hands out an epoch a client may still hold. */
-        unsigned char r[5];
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-            uint64_t t = (uint64_t)history_now_ms() ^ ((uint64_t)getpid() << 20);
-            memcpy(r, &t, sizeof(r));
-        }
         char node[11];
-        snprintf(node, sizeof(node), "%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4]);
+        random_node(node);
         hub->history = ps_history_new(node);
         if (!hub->history)
             rc = -ENOMEM;
@@ -1484,16 +1499,14 @@ static void position_of(const ps_history_topic *t, gw_ws_position *out)
     out->offset = ps_history_topic_last(t);
 }
 
-int gw_ws_publish_history(gw_server *srv, const char *topic, size_t len, const char *rest,
-                          size_t rest_len, gw_ws_handle *exclude, gw_ws_position *out)
+/* Numbers, keeps and posts (as a `type` command: CMD_PUBLISH, or CMD_DELIVER_LOCAL for
+ * what came from a sibling) a message on a topic with history. */
+static int publish_history(gw_ws_hub *hub, cmd_type type, const char *topic, size_t len,
+                           const char *rest, size_t rest_len, gw_ws_handle *exclude,
+                           gw_ws_position *out)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
-    if (!hub->history)
-        return -ENOENT;
-    memset(out, 0, sizeof(*out));
-    out->reached = local_reach(hub, topic, len, exclude);
     char *name = malloc(len + 1);
-    gw_ws_cmd *c = name ? new_command(CMD_PUBLISH, exclude) : NULL;
+    gw_ws_cmd *c = name ? new_command(type, exclude) : NULL;
     if (!c) {
         free(name);
         return -ENOMEM;
@@ -1532,6 +1545,60 @@ int gw_ws_publish_history(gw_server *srv, const char *topic, size_t len, const c
     if (rc)
         cmd_free(c);
     return rc;
+}
+
+int gw_ws_publish_history(gw_server *srv, const char *topic, size_t len, const char *rest,
+                          size_t rest_len, gw_ws_handle *exclude, gw_ws_position *out)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    memset(out, 0, sizeof(*out));
+    if (!hub->history)
+        return -ENOENT;
+    long reached = (long)local_reach(hub, topic, len, exclude);
+    int rc = publish_history(hub, CMD_PUBLISH, topic, len, rest, rest_len, exclude, out);
+    out->reached = reached;
+    return rc;
+}
+
+/* What follows the head {"epoch":"...","offset":N, of an envelope made by
+ * publish_history() (in another process): its "topic":...,"data":...} part, or NULL when
+ * payload is not such an envelope. */
+static const char *envelope_rest(const char *payload, size_t n, size_t *rest_len)
+{
+    static const char start[] = "{\"epoch\":\"", middle[] = "\",\"offset\":";
+    size_t i = sizeof(start) - 1;
+    if (n < i || memcmp(payload, start, i))
+        return NULL;
+    while (i < n && payload[i] != '"')
+        i++;
+    if (n - i < sizeof(middle) - 1 || memcmp(payload + i, middle, sizeof(middle) - 1))
+        return NULL;
+    i += sizeof(middle) - 1;
+    size_t digits = i;
+    while (i < n && payload[i] >= '0' && payload[i] <= '9')
+        i++;
+    if (i == digits || i >= n || payload[i] != ',')
+        return NULL;
+    *rest_len = n - i - 1;
+    return payload + i + 1;
+}
+
+/* The siblings bus's delivery (I/O thread, topics_lock held). A message on a topic with
+ * history is numbered by this process as if published here (history is per process:
+ * docs/realtime.md), its envelope's head replaced, and goes through the command FIFO like
+ * a local publish, so that a replay's seam stays exact; anything else is delivered now. */
+static void siblings_deliver(void *ctx, const char *topic, size_t len, ps_frame *frame)
+{
+    gw_ws_hub *hub = ctx;
+    size_t rest_len;
+    const char *rest = hub->history && ps_history_match(hub->history, topic, len) >= 0
+                           ? envelope_rest((const char *)ps_frame_payload(frame),
+                                           ps_frame_payload_len(frame), &rest_len)
+                           : NULL;
+    gw_ws_position pos;
+    if (!rest || publish_history(hub, CMD_DELIVER_LOCAL, topic, len, rest, rest_len, NULL,
+                                 &pos) < 0)
+        (void)ps_topics_publish(hub->topics, topic, len, frame, NULL);
 }
 
 /* Whether h is subscribed to topic. */
@@ -1683,6 +1750,16 @@ static void history_sweep(lws_sorted_usec_list_t *sul)
 
 static void history_start(gw_ws_hub *hub)
 {
+    if (hub->history) {
+        /* The patterns were set before a --processes worker was forked: each worker names
+         * its own epochs. */
+        char node[11];
+        random_node(node);
+        pthread_mutex_lock(&hub->hist_lock);
+        if (ps_history_set_node(hub->history, node) < 0)
+            lwsl_warn("gateway: topic history keeps the epochs it already handed out\n");
+        pthread_mutex_unlock(&hub->hist_lock);
+    }
     if (hub->history && gw__server_context(hub->srv))
         lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->history_timer, history_sweep,
                          LWS_US_PER_SEC);

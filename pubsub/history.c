@@ -59,17 +59,22 @@ static uint64_t name_hash(const char *s, size_t len)
     return h;
 }
 
-ps_history *ps_history_new(const char *node)
+static bool node_ok(const char *node)
 {
     size_t n = node ? strlen(node) : 0;
-    if (n == 0 || n > 16 || strspn(node, "0123456789abcdefghijklmnopqrstuvwxyz") != n) {
+    return n > 0 && n <= 16 && strspn(node, "0123456789abcdefghijklmnopqrstuvwxyz") == n;
+}
+
+ps_history *ps_history_new(const char *node)
+{
+    if (!node_ok(node)) {
         errno = EINVAL;
         return NULL;
     }
     ps_history *h = calloc(1, sizeof(*h));
     if (!h)
         return NULL;
-    memcpy(h->node, node, n + 1);
+    memcpy(h->node, node, strlen(node) + 1);
     h->nbuckets = 64;
     h->buckets = calloc(h->nbuckets, sizeof(*h->buckets));
     if (!h->buckets) {
@@ -77,6 +82,16 @@ ps_history *ps_history_new(const char *node)
         return NULL;
     }
     return h;
+}
+
+int ps_history_set_node(ps_history *h, const char *node)
+{
+    if (!node_ok(node))
+        return -EINVAL;
+    if (h->ntopics || h->generation)
+        return -EBUSY;
+    memcpy(h->node, node, strlen(node) + 1);
+    return 0;
 }
 
 static void topic_free(ps_history *h, ps_history_topic *t)

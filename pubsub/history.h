@@ -51,6 +51,13 @@ typedef struct ps_history_entry {
  */
 PS_MUST_CHECK ps_history *ps_history_new(const char *node);
 
+/*
+ * Renames the node epochs start with (same rules as ps_history_new()), e.g. in a process
+ * forked from the one that made the registry. Only before the first state is made: 0,
+ * -EINVAL, -EBUSY.
+ */
+int ps_history_set_node(ps_history *h, const char *node);
+
 /* Frees the registry, its states and their references. NULL is a no-op. */
 void ps_history_free(ps_history *h);
 

@@ -419,13 +419,6 @@ class Robyn(RouterBase):
             raise ValueError(f"topic {topic!r} has no presence: give it app.topic(pattern, "
                              "presence=True) before the app starts")
 
-    def _check_processes(self, count: int) -> None:
-        """--processes N: history is per process and a client may come back to another
-        process, so topics with history are refused there (docs/realtime.md)."""
-        if count > 1 and self._topics.has_history():
-            raise SystemExit("robyn: app.topic(history=...) keeps history in one process; "
-                             f"it cannot serve --processes {count} (docs/realtime.md)")
-
     def subscribers(self, topic: str, everywhere: bool = False) -> int:
         """Subscribers of topic in this process; with everywhere=True, in every process of
         the machine serving this app (--processes N: siblings answer within a second)."""
@@ -690,9 +683,10 @@ class Robyn(RouterBase):
 
         pubsub_url = os.environ.get("ROBYN_PUBSUB_URL") or self._pubsub_url
         if pubsub_url and self._topics.has_history():
-            raise ValueError("app.topic(history=...) keeps history in one process; it cannot be "
-                             "used with the Redis bus (pubsub_url / ROBYN_PUBSUB_URL) yet: "
-                             "docs/realtime.md")
+            raise ValueError("app.topic(history=...) cannot be used with the Redis bus "
+                             "(pubsub_url / ROBYN_PUBSUB_URL) yet: a node hears a topic only "
+                             "while it has subscribers, so its history would have gaps "
+                             "(docs/realtime.md)")
         if pubsub_url:
             where = "ROBYN_PUBSUB_URL" if os.environ.get("ROBYN_PUBSUB_URL") else "pubsub_url"
             try:

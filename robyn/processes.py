@@ -175,9 +175,6 @@ def supervised(start: Callable[_Params, None]) -> Callable[_Params, None]:
             return None
         if config.processes == 1:
             return start(*args, **kwargs)
-        check = getattr(app, "_check_processes", None)
-        if check is not None:  # what the app cannot do across processes says so now
-            check(config.processes)
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         host = config.host or bound.arguments.get("host", "127.0.0.1")

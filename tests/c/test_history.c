@@ -59,6 +59,14 @@ static void test_node_names_are_checked(void **state)
     assert_null(ps_history_new(NULL));
     ps_history *h = ps_history_new("1234567890abcdef");
     assert_non_null(h);
+    /* Renamed before any state (a forked process): its epochs take the new name. */
+    assert_int_equal(ps_history_set_node(h, "Bad"), -EINVAL);
+    assert_int_equal(ps_history_set_node(h, "fork2"), 0);
+    assert_int_equal(ps_history_add_pattern(h, "*", 1, 0), 0);
+    ps_history_topic *t = ps_history_topic_get(h, "x", 1, 0, true);
+    assert_string_equal(ps_history_topic_epoch(t), "fork2.1");
+    /* Not once epochs were handed out under the old name. */
+    assert_int_equal(ps_history_set_node(h, "again"), -EBUSY);
     ps_history_free(h);
     ps_history_free(NULL);
 }
