@@ -157,6 +157,7 @@ struct gw_ws_hub {
      * history: no app.topic() asked for any. */
     pthread_mutex_t hist_lock;
     ps_history *history;
+    unsigned history_forks; /* the process's fork count when its epochs were named */
     lws_sorted_usec_list_t history_timer;
 };
 
@@ -1605,6 +1606,21 @@ static int64_t history_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Forks seen by this process (pthread_atfork), so that a --processes worker, forked after
+ * app.topic() made the registry, names its own epochs instead of its parent's. */
+static atomic_uint forks_seen;
+static pthread_once_t forks_counted = PTHREAD_ONCE_INIT;
+
+static void count_fork(void)
+{
+    atomic_fetch_add(&forks_seen, 1);
+}
+
+static void count_forks(void)
+{
+    (void)pthread_atfork(NULL, NULL, count_fork);
+}
+
 /* A random token for epoch names (10 hex digits), so that a restarted process or a sibling
  * never hands out an epoch a client may still hold. */
 static void random_node(char node[11])
@@ -1623,9 +1639,11 @@ int gw_ws_history_pattern(gw_server *srv, const char *glob, size_t capacity, int
     int rc = 0;
     pthread_mutex_lock(&hub->hist_lock);
     if (!hub->history) {
+        pthread_once(&forks_counted, count_forks);
         char node[11];
         random_node(node);
         hub->history = ps_history_new(node);
+        hub->history_forks = atomic_load(&forks_seen);
         if (!hub->history)
             rc = -ENOMEM;
     }
@@ -1640,6 +1658,15 @@ int gw_ws_history_pattern(gw_server *srv, const char *glob, size_t capacity, int
 static ps_history_topic *history_topic(gw_ws_hub *hub, const char *topic, size_t len,
                                        int64_t now, bool create, int *rc)
 {
+    unsigned forks = atomic_load(&forks_seen);
+    if (hub->history_forks != forks) {
+        /* A new process: what it inherited is its parent's history, under its parent's
+         * epochs, which a client may hold for the parent or for a sibling. */
+        char node[11];
+        random_node(node);
+        (void)ps_history_reset(hub->history, node);
+        hub->history_forks = forks;
+    }
     errno = 0;
     ps_history_topic *t = ps_history_topic_get(hub->history, topic, len, now, create);
     if (!t)
@@ -1894,16 +1921,6 @@ static void history_sweep(lws_sorted_usec_list_t *sul)
 
 static void history_start(gw_ws_hub *hub)
 {
-    if (hub->history) {
-        /* The patterns were set before a --processes worker was forked: each worker names
-         * its own epochs. */
-        char node[11];
-        random_node(node);
-        pthread_mutex_lock(&hub->hist_lock);
-        if (ps_history_set_node(hub->history, node) < 0)
-            lwsl_warn("gateway: topic history keeps the epochs it already handed out\n");
-        pthread_mutex_unlock(&hub->hist_lock);
-    }
     if (hub->history && gw__server_context(hub->srv))
         lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->history_timer, history_sweep,
                          LWS_US_PER_SEC);

@@ -84,16 +84,6 @@ ps_history *ps_history_new(const char *node)
     return h;
 }
 
-int ps_history_set_node(ps_history *h, const char *node)
-{
-    if (!node_ok(node))
-        return -EINVAL;
-    if (h->ntopics || h->generation)
-        return -EBUSY;
-    memcpy(h->node, node, strlen(node) + 1);
-    return 0;
-}
-
 static void topic_free(ps_history *h, ps_history_topic *t)
 {
     for (size_t i = 0; i < t->count; i++)
@@ -102,6 +92,25 @@ static void topic_free(ps_history *h, ps_history_topic *t)
     free(t->ring);
     free(t->name);
     free(t);
+}
+
+int ps_history_reset(ps_history *h, const char *node)
+{
+    if (!node_ok(node))
+        return -EINVAL;
+    for (size_t b = 0; b < h->nbuckets; b++) {
+        ps_history_topic *t = h->buckets[b];
+        while (t) {
+            ps_history_topic *next = t->next;
+            topic_free(h, t);
+            t = next;
+        }
+        h->buckets[b] = NULL;
+    }
+    h->ntopics = 0;
+    h->generation = 0;
+    memcpy(h->node, node, strlen(node) + 1);
+    return 0;
 }
 
 void ps_history_free(ps_history *h)

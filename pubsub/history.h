@@ -52,11 +52,12 @@ typedef struct ps_history_entry {
 PS_MUST_CHECK ps_history *ps_history_new(const char *node);
 
 /*
- * Renames the node epochs start with (same rules as ps_history_new()), e.g. in a process
- * forked from the one that made the registry. Only before the first state is made: 0,
- * -EINVAL, -EBUSY.
+ * Forgets every state (and so every epoch) and names the epochs from now on after node
+ * (same rules as ps_history_new()); the patterns stay. For a process forked from the one
+ * that made the registry: what it inherited is another process's history. 0 or -EINVAL
+ * (nothing changed).
  */
-int ps_history_set_node(ps_history *h, const char *node);
+int ps_history_reset(ps_history *h, const char *node);
 
 /* Frees the registry, its states and their references. NULL is a no-op. */
 void ps_history_free(ps_history *h);

@@ -59,14 +59,20 @@ static void test_node_names_are_checked(void **state)
     assert_null(ps_history_new(NULL));
     ps_history *h = ps_history_new("1234567890abcdef");
     assert_non_null(h);
-    /* Renamed before any state (a forked process): its epochs take the new name. */
-    assert_int_equal(ps_history_set_node(h, "Bad"), -EINVAL);
-    assert_int_equal(ps_history_set_node(h, "fork2"), 0);
-    assert_int_equal(ps_history_add_pattern(h, "*", 1, 0), 0);
+    /* A reset (a forked process) forgets what it inherited and names epochs anew. */
+    assert_int_equal(ps_history_add_pattern(h, "*", 4, 0), 0);
     ps_history_topic *t = ps_history_topic_get(h, "x", 1, 0, true);
+    push_until(t, 3, 0);
+    assert_string_equal(ps_history_topic_epoch(t), "1234567890abcdef.1");
+    assert_int_equal(ps_history_reset(h, "Bad"), -EINVAL);
+    assert_int_equal(ps_history_topics(h), 1); /* a refused reset changes nothing */
+    assert_int_equal(ps_history_reset(h, "fork2"), 0);
+    assert_int_equal(ps_history_topics(h), 0);
+    assert_int_equal(ps_history_messages(h), 0);
+    assert_int_equal(ps_history_pattern_count(h), 1);
+    t = ps_history_topic_get(h, "x", 1, 0, true);
     assert_string_equal(ps_history_topic_epoch(t), "fork2.1");
-    /* Not once epochs were handed out under the old name. */
-    assert_int_equal(ps_history_set_node(h, "again"), -EBUSY);
+    assert_int_equal(ps_history_topic_last(t), 0);
     ps_history_free(h);
     ps_history_free(NULL);
 }
