@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -396,3 +397,125 @@ def test_page_reconnects_after_the_server_restarts(chat_server: AppServer, start
     other.join("Grace", "lobby")
     other.say("welcome back")
     page.wait_for(lambda: "welcome back" in page.texts(), "a message after the reconnect")
+
+
+class CuttableProxy:
+    """A TCP proxy in front of the chat server: the page loads and connects through it, and
+    cut() ends every connection it carries at once (both sockets closed, no close frame: a
+    network drop as the page sees it). While held, new connections are closed as they come,
+    so the page's reconnects fail until release()."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.open: list[socket.socket] = []
+        self.held = False
+        self.accepted = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while self.running:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+                if self.held:
+                    client.close()
+                    continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self.lock:
+                self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self, hold: bool) -> None:
+        with self.lock:
+            self.held = hold
+            doomed, self.open = self.open, []
+        for sock in doomed:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def release(self) -> None:
+        with self.lock:
+            self.held = False
+
+    def close(self) -> None:
+        self.running = False
+        self.listener.close()
+        self.cut(hold=True)
+
+
+def test_page_recovers_what_it_missed_after_a_cut(chat_server: AppServer, new_page) -> None:
+    proxy = CuttableProxy(chat_server.address)
+    try:
+        watcher, writer = new_page(), new_page()
+        watcher.open(proxy.url("/"))
+        watcher.join("Hana", "recovery")
+        writer.open(chat_server.url("/"))  # straight to the server: never cut
+        writer.join("Ivan", "recovery")
+        watcher.wait_for(lambda: watcher.members() == ["Hana", "Ivan"], "both in the room")
+        writer.say("before the cut")
+        watcher.wait_for(lambda: "before the cut" in watcher.texts(), "the first message")
+
+        proxy.cut(hold=True)  # the page's connection drops; its reconnects fail for now
+        watcher.wait_for(lambda: watcher.status()["state"] in ("reconnecting", "connecting"),
+                         "the page to notice the cut")
+        missed = [f"missed {i}" for i in range(1, 6)]
+        with requests.Session() as http:
+            http.trust_env = False
+            for text in missed:
+                answer = http.post(chat_server.url("/rooms/recovery/announce"),
+                                   data=text.encode(), timeout=5)
+                assert answer.status_code == 200, answer.text
+        writer.say("also missed")
+        writer.wait_for(lambda: "also missed" in writer.texts(), "the writer's own message")
+        proxy.release()
+
+        watcher.wait_for(lambda: watcher.status()["state"] == "connected", "the reconnect",
+                         timeout=20)
+        writer.say("after the cut")
+        watcher.wait_for(lambda: "after the cut" in watcher.texts(), "a live message after it")
+        # Every message exactly once and in order: those before, those missed, those after.
+        assert watcher.texts() == ["before the cut", "also missed", "after the cut"]
+        notices = watcher.notices()
+        announced = [n for n in notices if n.startswith("Announcement: ")]
+        assert announced == [f"Announcement: {t}" for t in missed]
+        # The server replayed them (the page did not reload): 5 announcements, Ivan's
+        # message, and Hana's own leave (her old connection closing) at least.
+        recovered = [n for n in notices if n.startswith("Reconnected: ")]
+        assert len(recovered) == 1, notices
+        count = int(recovered[0].split()[1])
+        assert count >= 7, notices
+        assert "Reconnected." not in notices  # the plain notice is for a reload
+    finally:
+        proxy.close()
