@@ -894,8 +894,9 @@ static uint64_t payload_hash(const char *p, size_t n)
 
 /*
  * Reads the timing of a whole compressed message (len bytes at z). A payload byte for byte
- * the same as one this thread inflated lately (ZMEMO of them are kept, more than a fan-out
- * window has messages in flight), for a message of the same type, is not inflated again:
+ * the same as one this thread inflated lately (a table of ZMEMO slots, indexed by hash:
+ * more than a fan-out window has messages in flight), for a message of the same type, is
+ * not inflated again:
  * the same bytes inflate to the same message, and the copies of one fan-out are the same
  * bytes (a server compresses each message once, with no context takeover), so one client
  * can stand in for thousands of peers without inflating every copy. Returns 0, or -1 when
