@@ -585,6 +585,61 @@ size_t gw_wsp_header(unsigned char out[10], unsigned opcode, size_t len, int rsv
     return 10;
 }
 
+unsigned char *gw_wsp_deflate(const unsigned char *in, size_t len, size_t *out_len)
+{
+    z_stream z;
+    unsigned char *buf = NULL, *grown;
+    size_t cap, used = 0, left = len;
+
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    cap = (size_t)deflateBound(&z, (uLong)len) + 16;
+    buf = malloc(cap);
+    if (buf == NULL)
+        goto err;
+    z.next_in = (Bytef *)(uintptr_t)in;
+    for (;;) {
+        size_t room;
+        int flush, zr;
+
+        if (z.avail_in == 0 && left != 0) {
+            z.avail_in = left > UINT_MAX ? UINT_MAX : (uInt)left;
+            left -= z.avail_in;
+        }
+        flush = left == 0 ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+        if (used == cap) {
+            if (cap > SIZE_MAX / 2)
+                goto err;
+            grown = realloc(buf, cap * 2);
+            if (grown == NULL)
+                goto err;
+            buf = grown;
+            cap *= 2;
+        }
+        room = cap - used > UINT_MAX ? UINT_MAX : cap - used;
+        z.next_out = buf + used;
+        z.avail_out = (uInt)room;
+        zr = deflate(&z, flush);
+        used += room - z.avail_out;
+        if (zr != Z_OK && zr != Z_BUF_ERROR)
+            goto err;
+        if (flush == Z_SYNC_FLUSH && z.avail_in == 0 && z.avail_out != 0)
+            break;
+    }
+    deflateEnd(&z);
+    if (used < 4 || memcmp(buf + used - 4, deflate_tail, 4) != 0) {
+        free(buf);
+        return NULL;
+    }
+    *out_len = used - 4;
+    return buf;
+err:
+    deflateEnd(&z);
+    free(buf);
+    return NULL;
+}
+
 size_t gw_wsp_close_payload(unsigned char out[125], int code, const char *reason)
 {
     size_t n;

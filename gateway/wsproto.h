@@ -24,8 +24,10 @@
  *    announced length of the next) and, for compressed messages, also on the decompressed
  *    bytes.
  *
- * Sending: gw_wsp_header() and gw_wsp_close_payload() build server frames (never masked);
- * messages are compressed by pubsub/deflate.c, once per fan-out. Handshake:
+ * Sending: gw_wsp_header() and gw_wsp_close_payload() build server frames (never masked).
+ * The server's messages are compressed by pubsub/deflate.c, once per fan-out;
+ * gw_wsp_deflate() is a peer's compressor, kept here so that this file stands alone (the
+ * fuzzer builds it without the rest) and tests have a second, independent one. Handshake:
  * gw_wsp_accept_key(), gw_wsp_parse_deflate_offer() and gw_wsp_deflate_response().
  *
  * Threads: a gw_wsp is used by one thread at a time; the other functions are reentrant.
@@ -158,6 +160,15 @@ int gw_wsp_feed(gw_wsp *p, const unsigned char *in, size_t len, const gw_wsp_cal
  * nonzero, i.e. a compressed message, no mask) for a payload of len bytes into out, using
  * the minimal length encoding. Returns the header length: 2, 4 or 10. */
 size_t gw_wsp_header(unsigned char out[10], unsigned opcode, size_t len, int rsv1);
+
+/* Compresses one message as a permessage-deflate peer with no context takeover does: a
+ * fresh raw deflate stream (15-bit window), flushed with Z_SYNC_FLUSH, the trailing
+ * 00 00 ff ff removed (RFC 7692 7.2.1). Returns a malloc'd buffer the caller frees, with its
+ * length in *out_len (at least 1, even for an empty message), or NULL when out of memory.
+ * in may be NULL when len is 0. The server itself compresses with ps_frame_deflated()
+ * (pubsub/frame.h), which reuses its zlib state; both give the same bytes. */
+GW_WSP_MUST_CHECK
+unsigned char *gw_wsp_deflate(const unsigned char *in, size_t len, size_t *out_len);
 
 /* Builds a close frame payload in out: the 2-byte code, then reason (NUL-terminated, valid
  * UTF-8, may be NULL) cut to 123 bytes at a UTF-8 character boundary. Returns its length

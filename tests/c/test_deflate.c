@@ -1,8 +1,9 @@
 /*
  * test_deflate.c: unit tests of pubsub/deflate.c (the permessage-deflate compressor) and of
  * the compressed variants of frames (ps_frame_deflated() in pubsub/frame.c): output that
- * inflates with the window promised, one shared buffer per window, incompressible and
- * control frames left plain, and variants made from several threads at once.
+ * inflates with the window promised, the same bytes as gateway/wsproto.c's compressor, one
+ * shared buffer per window, incompressible and control frames left plain, and variants made
+ * from several threads at once.
  *
  * Every test frees everything it made, so ASan and valgrind stay quiet.
  */
@@ -21,6 +22,7 @@
 
 #include "deflate.h"
 #include "frame.h"
+#include "wsproto.h"
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -206,6 +208,27 @@ static void deflate_window_8_fits(void **state)
         free(d);
     }
     assert_true(refused_at_15 > 0);
+}
+
+/* The server's compressor (a reused zlib state, reset per message) and the peer's of
+ * gateway/wsproto.c (a fresh state per message) give the same bytes for a 15-bit window. */
+static void deflate_matches_wsproto(void **state)
+{
+    (void)state;
+    for (size_t n = 0; n <= 5000; n += (n < 64 ? 1 : 97)) {
+        char *text = chat_text(n, (uint32_t)n);
+        size_t a_len, b_len;
+        unsigned char *a = ps_deflate_message(text, n, 15, 0, &a_len);
+        unsigned char *b = gw_wsp_deflate((const unsigned char *)text, n, &b_len);
+
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_int_equal(a_len, b_len);
+        assert_memory_equal(a, b, a_len);
+        free(a);
+        free(b);
+        free(text);
+    }
 }
 
 /* --- compressed variants of frames ---------------------------------------- */
@@ -404,6 +427,7 @@ int main(void)
         cmocka_unit_test(deflate_bad_windows),
         cmocka_unit_test(deflate_no_context_takeover),
         cmocka_unit_test(deflate_window_8_fits),
+        cmocka_unit_test(deflate_matches_wsproto),
         cmocka_unit_test(variant_shape),
         cmocka_unit_test(variant_per_window),
         cmocka_unit_test(variant_left_plain),

@@ -1258,18 +1258,12 @@ static void test_empty_feed_and_reuse(void **state)
 
 /* ---- permessage-deflate ----------------------------------------------------------------- */
 
-/* A message as the server compresses it (15-bit window): a malloc'd buffer to free(). */
-static unsigned char *compress15(const unsigned char *d, size_t n, size_t *clen)
-{
-    return ps_deflate_message(d, n, 15, 0, clen);
-}
-
 /* Appends a compressed message split into frames of at most piece bytes (0: one frame). */
 static void deflate_message(wbuf *b, unsigned op, const unsigned char *d, size_t n,
                             size_t piece, const char *ping_between)
 {
     size_t clen = 0, off = 0;
-    unsigned char *c = compress15(d, n, &clen);
+    unsigned char *c = gw_wsp_deflate(d, n, &clen);
     assert_non_null(c);
     assert_true(clen >= 1);
     if (piece == 0 || piece >= clen) {
@@ -1371,7 +1365,7 @@ static void test_deflate_mixed_messages(void **state)
     /* The second compressed copy went out in 2-byte fragments with a ping after each but
      * the last. */
     size_t clen;
-    unsigned char *c = compress15((const unsigned char *)a, strlen(a), &clen);
+    unsigned char *c = gw_wsp_deflate((const unsigned char *)a, strlen(a), &clen);
     assert_non_null(c);
     free(c);
     char aa[97], want[512] = "";
@@ -1435,7 +1429,7 @@ static void test_deflate_bomb(void **state)
     int rc = 0;
 
     assert_non_null(zeros);
-    c = compress15(zeros, n, &clen);
+    c = gw_wsp_deflate(zeros, n, &clen);
     assert_non_null(c);
     /* 4 MiB of zeros squeeze into about 4 KB: well under the limit on the wire. */
     assert_true(clen < 8192);
@@ -1467,7 +1461,7 @@ static void test_deflate_bomb(void **state)
     zeros = malloc(1u << 20);
     assert_non_null(zeros);
     memset(zeros, 'A', 1u << 20);
-    c = compress15(zeros, 1u << 20, &clen);
+    c = gw_wsp_deflate(zeros, 1u << 20, &clen);
     assert_non_null(c);
     assert_true(clen < 2048);
     frame(&b, FIN | RSV1 | GW_WSP_OP_TEXT, c, clen);
@@ -1538,7 +1532,7 @@ static void test_deflate_bad_data(void **state)
      * last byte, for one) leave inflate mid-block after the appended 00 00 ff ff. */
     {
         const char *msg = "a message long enough to have a few symbols in its block";
-        c = compress15((const unsigned char *)msg, strlen(msg), &clen);
+        c = gw_wsp_deflate((const unsigned char *)msg, strlen(msg), &clen);
         assert_non_null(c);
         assert_true(clen > 10 && clen < 126);
         for (size_t cut = 1; cut < clen; cut++) {
@@ -1555,7 +1549,7 @@ static void test_deflate_bad_data(void **state)
         free(c);
     }
     /* Invalid UTF-8 inside a compressed text message: 1007; as binary it is fine. */
-    c = compress15((const unsigned char *)"ok \xed\xa0\x80 no", 10, &clen);
+    c = gw_wsp_deflate((const unsigned char *)"ok \xed\xa0\x80 no", 10, &clen);
     assert_non_null(c);
     frame(&b, FIN | RSV1 | GW_WSP_OP_TEXT, c, clen);
     frame(&b, FIN | RSV1 | GW_WSP_OP_BINARY, c, clen);
@@ -1577,7 +1571,7 @@ static void test_deflate_bad_data(void **state)
     }
     wb_free(&b);
     /* Compressed text ending inside a UTF-8 sequence. */
-    c = compress15((const unsigned char *)"end \xe2\x82", 6, &clen);
+    c = gw_wsp_deflate((const unsigned char *)"end \xe2\x82", 6, &clen);
     assert_non_null(c);
     frame(&b, FIN | RSV1 | GW_WSP_OP_TEXT, c, clen);
     free(c);
@@ -1596,13 +1590,13 @@ static void test_deflate_output_shape(void **state)
 {
     (void)state;
     size_t n = 0;
-    unsigned char *c = compress15(NULL, 0, &n);
+    unsigned char *c = gw_wsp_deflate(NULL, 0, &n);
     assert_non_null(c);
     assert_int_equal(n, 1);
     assert_int_equal(c[0], 0x00); /* RFC 7692 7.2.3.6: an empty message is 0x00 */
     free(c);
     /* RFC 7692 7.2.3.1: "Hello" compresses to f2 48 cd c9 c9 07 00. */
-    c = compress15((const unsigned char *)"Hello", 5, &n);
+    c = gw_wsp_deflate((const unsigned char *)"Hello", 5, &n);
     assert_non_null(c);
     assert_int_equal(n, 7);
     assert_memory_equal(c, "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
