@@ -122,8 +122,9 @@ typedef struct gw_wsp_callbacks {
  * and decompressed) are refused with 1009; pass SIZE_MAX for no limit (clamped to
  * SIZE_MAX - 1). deflate is what the handshake negotiated (a window outside 8..15 counts
  * as 15), or NULL without permessage-deflate: compressed messages are inflated with a
- * window of 2^client_bits bytes, so a client that exceeds the window it agreed to fails
- * with 1007. Allocates nothing. */
+ * window of 2^client_bits bytes (zlib allocates that much), so a client that refers further
+ * back than it agreed to may fail with 1007 (zlib checks a distance against the output it
+ * kept from earlier calls; within one call it may reach further). Allocates nothing. */
 void gw_wsp_init_deflate(gw_wsp *p, size_t max_message, const gw_wsp_deflate_params *deflate);
 
 /* gw_wsp_init_deflate() with 15-bit windows both ways when deflate is nonzero, else none. */
