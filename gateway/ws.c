@@ -1687,16 +1687,9 @@ static int publish_history(gw_ws_hub *hub, cmd_type type, const char *topic, siz
                            const char *rest, size_t rest_len, gw_ws_handle *exclude,
                            gw_ws_position *out)
 {
-    char *name = malloc(len + 1);
-    gw_ws_cmd *c = name ? new_command(type, exclude) : NULL;
-    if (!c) {
-        free(name);
+    gw_ws_cmd *c = new_topic_command(type, exclude, topic, len);
+    if (!c)
         return -ENOMEM;
-    }
-    memcpy(name, topic, len);
-    name[len] = '\0';
-    c->topic = name;
-    c->topic_len = len;
     int rc = 0;
     int64_t now = history_now_ms();
     pthread_mutex_lock(&hub->hist_lock);
@@ -1796,16 +1789,9 @@ int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, si
         return -ENOTCONN;
     if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
         return -ENOENT;
-    char *name = malloc(len + 1);
-    gw_ws_cmd *c = name ? new_command(CMD_SUBSCRIBE_SINCE, h) : NULL;
-    if (!c) {
-        free(name);
+    gw_ws_cmd *c = new_topic_command(CMD_SUBSCRIBE_SINCE, h, topic, len);
+    if (!c)
         return -ENOMEM;
-    }
-    memcpy(name, topic, len);
-    name[len] = '\0';
-    c->topic = name;
-    c->topic_len = len;
     int rc = 0;
     pthread_mutex_lock(&hub->hist_lock);
     /* Made if need be, so that even a topic nothing was published to yet has an epoch
