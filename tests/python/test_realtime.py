@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as sconnect
 
 from apps.ws_wire import http, wait_until
@@ -252,6 +253,23 @@ def test_gone_positions_say_where_the_topic_is(server: AppServer) -> None:
             last += 1
             m = envelope(ws.recv(timeout=RECV))
             assert (m["epoch"], m["offset"], m["data"]) == (epoch, last, "after")
+    still_serving(server)
+
+
+def test_a_replay_past_the_send_limit_is_a_slow_consumer(server: AppServer) -> None:
+    """5,000 messages of about 330 bytes (1.6 MB) asked for at once, against a send limit
+    of 1 MiB: the endpoint's policy ("close") closes the connection with 1008."""
+    topic = "feed:big"
+    epoch = publish(server, topic, "first")["epoch"]
+    assert http(server.address, "POST", f"/pump/{topic}?n=4999&rate=1000000&pad=300")[0] == 200
+    wait_until(lambda: history(server, topic, limit=1)[1]["messages"][0][1] == 5000, 10,
+               what="the 5,000th message")
+    with sconnect(url(server, f"/live/{topic}?epoch={epoch}&offset=0"), open_timeout=RECV) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(5001):
+                ws.recv(timeout=RECV)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "send queue over its limit")
     still_serving(server)
 
 
