@@ -180,8 +180,8 @@ static void per_endpoint(mbuf *b, const gw_metrics *m, const gw_metrics_view *v,
 
 static void render_http(mbuf *b, const gw_metrics *m, const gw_metrics_view *v)
 {
-    family(b, "robyn_http_connections", "gauge", "HTTP connections open now.");
-    sample(b, m, "robyn_http_connections", NULL, v->http_connections);
+    family(b, "robyn_http_open_connections", "gauge", "HTTP connections open now.");
+    sample(b, m, "robyn_http_open_connections", NULL, v->http_connections);
     family(b, "robyn_http_connections_total", "counter",
            "Connections accepted (each starts as HTTP; WebSocket ones are upgraded).");
     sample(b, m, "robyn_http_connections_total", NULL, m->http_connections_total);
@@ -214,7 +214,7 @@ static void render_http(mbuf *b, const gw_metrics *m, const gw_metrics_view *v)
 
 static void render_ws(mbuf *b, const gw_metrics *m, const gw_metrics_view *v)
 {
-    per_endpoint(b, m, v, "robyn_ws_connections", "gauge",
+    per_endpoint(b, m, v, "robyn_ws_open_connections", "gauge",
                  "WebSocket connections open now (upgrade accepted), by endpoint.", EP(open));
     per_endpoint(b, m, v, "robyn_ws_connections_total", "counter",
                  "WebSocket upgrades accepted, by endpoint.", EP(connections_total));

@@ -89,9 +89,9 @@ static void test_empty_server(void **state)
     char *text = render(m, &v);
     assert_well_formed(text);
     assert_lines(text,
-                 "# HELP robyn_http_connections HTTP connections open now.\n"
-                 "# TYPE robyn_http_connections gauge\n"
-                 "robyn_http_connections 0\n");
+                 "# HELP robyn_http_open_connections HTTP connections open now.\n"
+                 "# TYPE robyn_http_open_connections gauge\n"
+                 "robyn_http_open_connections 0\n");
     assert_lines(text,
                  "# TYPE robyn_http_responses_total counter\n"
                  "robyn_http_responses_total{status_class=\"1xx\"} 0\n"
@@ -105,7 +105,7 @@ static void test_empty_server(void **state)
                  "robyn_http_request_duration_seconds_count 0\n");
     /* No endpoint: the WebSocket families are there, with no samples. */
     assert_lines(text,
-                 "# TYPE robyn_ws_connections gauge\n"
+                 "# TYPE robyn_ws_open_connections gauge\n"
                  "# HELP robyn_ws_connections_total WebSocket upgrades accepted, by endpoint.\n");
     assert_lines(text,
                  "# TYPE robyn_pubsub_bus_info gauge\n"
@@ -138,7 +138,7 @@ static void test_statuses_and_histogram(void **state)
     m->http_connections_total = 42;
     char *text = render(m, &v);
     assert_well_formed(text);
-    assert_lines(text, "robyn_http_connections 7\n");
+    assert_lines(text, "robyn_http_open_connections 7\n");
     assert_lines(text, "robyn_http_connections_total 42\n");
     assert_lines(text,
                  "robyn_http_responses_total{status_class=\"1xx\"} 1\n"
@@ -217,7 +217,7 @@ static void test_endpoints_worker_and_escaping(void **state)
     v.nendpoints = 2;
     char *text = render(m, &v);
     assert_well_formed(text);
-    assert_lines(text, "robyn_http_connections{worker=\"3\"} 0\n");
+    assert_lines(text, "robyn_http_open_connections{worker=\"3\"} 0\n");
     assert_lines(text, "robyn_http_responses_total{worker=\"3\",status_class=\"2xx\"} 1\n");
     assert_lines(text,
                  "robyn_http_request_duration_seconds_bucket{worker=\"3\",le=\"1\"} 0\n"
@@ -226,8 +226,8 @@ static void test_endpoints_worker_and_escaping(void **state)
                  "robyn_http_request_duration_seconds_sum{worker=\"3\"} 1.500000\n"
                  "robyn_http_request_duration_seconds_count{worker=\"3\"} 1\n");
     assert_lines(text,
-                 "robyn_ws_connections{worker=\"3\",endpoint=\"/echo\"} 1\n"
-                 "robyn_ws_connections{worker=\"3\",endpoint=\"/q\\\"x\\\\y\"} 0\n");
+                 "robyn_ws_open_connections{worker=\"3\",endpoint=\"/echo\"} 1\n"
+                 "robyn_ws_open_connections{worker=\"3\",endpoint=\"/q\\\"x\\\\y\"} 0\n");
     assert_lines(text, "robyn_ws_connections_total{worker=\"3\",endpoint=\"/echo\"} 2\n");
     assert_lines(text, "robyn_ws_messages_received_total{worker=\"3\",endpoint=\"/echo\"} 3\n");
     assert_lines(text, "robyn_ws_messages_sent_total{worker=\"3\",endpoint=\"/echo\"} 3\n");
