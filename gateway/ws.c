@@ -532,8 +532,9 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
         hub->flush[c->flush_slot - 1] = NULL;
     untrack_conn(hub, c);
     atomic_fetch_sub(&hub->open_count, 1);
-    if (c->open) /* the code on_close gets, below */
-        gw_metrics_ws_closed(h->route->metrics, c->peer_closed ? c->peer_code : c->close_sent ? c->close_code : 1006);
+    if (c->open) /* with the code on_close gets, below */
+        gw_metrics_ws_closed(h->route->metrics, c->peer_closed  ? c->peer_code
+                                                : c->close_sent ? c->close_code : 1006);
 
     gw_ws_event *ev = new_event(GW_WS_CLOSE, h);
     if (ev) {
@@ -664,7 +665,9 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         if (c && !c->accepted && !c->refusal) {
             c->refusal = cmd->topic;
             c->refusal_len = cmd->topic_len;
-            gw_metrics_observe(gw__server_metrics(hub->srv), gw_metrics_status_of(c->refusal, c->refusal_len), now_us() - c->opened_us);
+            gw_metrics_observe(gw__server_metrics(hub->srv),
+                               gw_metrics_status_of(c->refusal, c->refusal_len),
+                               now_us() - c->opened_us);
             cmd->topic = NULL;
             c->close_code = 1008;
             snprintf(c->close_reason, sizeof(c->close_reason), "upgrade refused");

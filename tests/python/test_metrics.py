@@ -76,7 +76,7 @@ def server(start_app: StartApp) -> Iterator[AppServer]:
 def test_counts_after_a_known_sequence(server: AppServer) -> None:
     before = scrape(server)
     # Nothing touched a WebSocket endpoint yet: every counter of theirs is zero.
-    for endpoint in ("/echo", "/room", "/droproom", "/slowroom", "/closer"):
+    for endpoint in ("/echo", "/room", "/droproom", "/slowroom", "/closer", "/guarded"):
         assert value(before, "robyn_ws_connections_total", endpoint=endpoint) == 0
         assert value(before, "robyn_ws_open_connections", endpoint=endpoint) == 0
         assert value(before, "robyn_ws_queued_bytes", endpoint=endpoint) == 0
@@ -335,6 +335,38 @@ def test_close_codes_by_endpoint(server: AppServer) -> None:
     assert value(s, "robyn_ws_connections_total", endpoint="/closer") == 3
     assert value(s, "robyn_ws_messages_received_total", endpoint="/closer") == 3
     assert value(s, "robyn_ws_messages_sent_total", endpoint="/closer") == 0
+    still_serving(server)
+
+
+def test_upgrades_are_answers(server: AppServer) -> None:
+    """A WebSocket handshake counts as a request: 1xx when accepted (by C or by on_connect),
+    the refusal's status otherwise."""
+    before = scrape(server)
+    with RawConn(server.address) as conn:  # refused by on_connect
+        conn.send(b"GET /guarded HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        assert conn.read_head().status == 401
+    with RawConn(server.address) as conn:  # no such endpoint: refused by C
+        conn.send(b"GET /nowhere HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        assert conn.read_head().status == 404
+    with sconnect(f"ws://127.0.0.1:{server.port}/guarded?token=good", open_timeout=RECV) as ws:
+        ws.send("in")
+        assert ws.recv(timeout=RECV) == "in"
+    after = scrape(server)
+
+    def moved(status_class: str) -> float:
+        return (value(after, "robyn_http_responses_total", status_class=status_class)
+                - value(before, "robyn_http_responses_total", status_class=status_class))
+    assert moved("1xx") == 1
+    assert moved("4xx") == 2
+    assert moved("2xx") == 1  # the scrape before
+    assert (value(after, "robyn_http_request_duration_seconds_count")
+            - value(before, "robyn_http_request_duration_seconds_count")) == 4
+    assert value(after, "robyn_ws_connections_total", endpoint="/guarded") == 1
+    assert value(after, "robyn_ws_messages_received_total", endpoint="/guarded") == 1
     still_serving(server)
 
 

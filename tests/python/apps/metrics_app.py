@@ -17,6 +17,7 @@ Routes:
   WS   /droproom          subscribes to "droproom", backpressure="drop"; ignores what it gets
   WS   /slowroom          subscribes to "slowroom" (backpressure "close")
   WS   /closer            "close CODE" -> websocket.close(CODE)
+  WS   /guarded           on_connect refuses with 401 unless the query has token=good; echoes
   GET  /metrics           the exposition (C)
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 
-from robyn import Request, Response, Robyn, WebSocket
+from robyn import HTTPException, Request, Response, Robyn, WebSocket
 
 app = Robyn(__file__)
 
@@ -118,6 +119,19 @@ async def slowroom(websocket: WebSocket):
 async def closer(websocket: WebSocket):
     async for message in websocket:
         await websocket.close(int(message.split()[1]))
+
+
+@app.websocket("/guarded")
+async def guarded(websocket: WebSocket):
+    async for message in websocket:
+        await websocket.send_text(message)
+
+
+@guarded.on_connect
+def guard(websocket):
+    if websocket.query_params.get("token") != "good":
+        raise HTTPException(401, "token required")
+    return None
 
 
 app.enable_metrics("/metrics")
