@@ -393,6 +393,77 @@ def test_enable_metrics_on_a_running_app_is_refused(server: AppServer) -> None:
     still_serving(server)
 
 
+# ---- --processes 2 ------------------------------------------------------------------------
+
+
+def connection_to_each_worker(server: AppServer, count: int, tries: int = 200) -> dict[int, RawConn]:
+    """slot -> a kept-alive connection that worker accepted (bounded tries)."""
+    found: dict[int, RawConn] = {}
+    for _ in range(tries):
+        conn = RawConn(server.address)
+        conn.send(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
+        slot = json.loads(conn.read_response().body)["slot"]
+        if slot in found:
+            conn.close()
+        else:
+            found[slot] = conn
+        if len(found) == count:
+            return found
+    for conn in found.values():
+        conn.close()
+    pytest.fail(f"only workers {sorted(found)} answered in {tries} tries")
+
+
+def scrape_on(conn: RawConn) -> Samples:
+    conn.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    answer = conn.read_response()
+    assert answer.status == 200
+    assert answer.header("content-type") == CONTENT_TYPE
+    return parse(answer.body.decode())[0]
+
+
+def test_each_worker_serves_its_own_numbers(start_app: StartApp, tmp_path) -> None:
+    from procs_support import procs_env
+
+    server = start_app("processes_app", env=procs_env(tmp_path, PROCS_METRICS="1"))
+    conns = connection_to_each_worker(server, 2)
+    try:
+        def meshed() -> bool:
+            return all(value(scrape_on(conns[slot]), "robyn_pubsub_siblings_connected",
+                             worker=str(slot)) == 1 for slot in (0, 1))
+        wait_until(meshed, RECV, what="both workers connected to each other")
+        before = {slot: scrape_on(conns[slot]) for slot in (0, 1)}
+        for slot, samples in before.items():
+            # Every sample carries its worker's slot, and only that one.
+            assert {dict(labels).get("worker") for _, labels in samples} == {str(slot)}
+            assert value(samples, "robyn_pubsub_bus_info", worker=str(slot), bus="siblings") == 1
+            assert value(samples, "robyn_pubsub_siblings", worker=str(slot)) == 1
+            assert value(samples, "robyn_pubsub_connected", worker=str(slot)) == 1
+        # Three publishes made in worker 0 travel to worker 1 on the siblings bus.
+        for _ in range(3):
+            conns[0].send(b"POST /publish/news HTTP/1.1\r\nHost: t\r\ncontent-length: 2\r\n\r\nhi")
+            assert conns[0].read_response().status == 200
+
+        def moved(slot: int, name: str) -> float:
+            return value(scrape_on(conns[slot]), name, worker=str(slot)) - \
+                value(before[slot], name, worker=str(slot))
+        wait_until(lambda: moved(1, "robyn_pubsub_received_total") == 3, RECV,
+                   what="worker 1 received the three publishes")
+        assert moved(0, "robyn_pubsub_published_total") == 3
+        assert moved(0, "robyn_pubsub_received_total") == 0
+        assert moved(1, "robyn_pubsub_published_total") == 0
+        # Worker 0 answered the three publishes and the scrapes on its connection: its own
+        # 2xx, not worker 1's.
+        after0 = scrape_on(conns[0])
+        answered0 = (value(after0, "robyn_http_responses_total", worker="0", status_class="2xx")
+                     - value(before[0], "robyn_http_responses_total", worker="0",
+                             status_class="2xx"))
+        assert answered0 == 3 + 1 + 2  # publishes, the scrape before, two moved() scrapes of 0
+    finally:
+        for conn in conns.values():
+            conn.close()
+
+
 # ---- registration, in-process ---------------------------------------------------------------
 
 
