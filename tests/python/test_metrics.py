@@ -464,6 +464,56 @@ def test_each_worker_serves_its_own_numbers(start_app: StartApp, tmp_path) -> No
             conn.close()
 
 
+# ---- the Redis bus ----------------------------------------------------------------------------
+
+
+def test_the_redis_bus_state(start_app: StartApp, tmp_path) -> None:
+    from apps.redis_server import RedisServer
+
+    redis = RedisServer(tmp_path / "redis")
+    redis.start()
+    try:
+        server = start_app("metrics_app", env={
+            "ROBYN_PUBSUB_URL": redis.url + "?buffer=20&retry_max_ms=500"})
+
+        def bus() -> dict[str, float]:
+            s = scrape(server)
+            return {name: value(s, f"robyn_pubsub_{name}") for name in (
+                "connected", "buffered_publishes", "lost_publishes_total", "published_total",
+                "received_total", "outages_total", "gaps_total")} | {
+                "info": value(s, "robyn_pubsub_bus_info", bus="redis")}
+
+        wait_until(lambda: bus()["connected"] == 1, RECV, what="connected to Redis")
+        assert bus() == {"connected": 1, "buffered_publishes": 0, "lost_publishes_total": 0,
+                         "published_total": 0, "received_total": 0, "outages_total": 0,
+                         "gaps_total": 0, "info": 1}
+        for _ in range(2):
+            assert publish(server, "news", b"hello") == 0  # nobody here; Redis takes it
+        wait_until(lambda: bus()["published_total"] == 2, RECV, what="two publishes to Redis")
+
+        redis.kill()
+        wait_until(lambda: bus()["connected"] == 0, RECV, what="the outage seen")
+        for i in range(30):  # 20 wait in the buffer, 10 do not fit
+            publish(server, "news", f"during{i}".encode())
+        state = bus()
+        assert (state["connected"], state["buffered_publishes"], state["lost_publishes_total"],
+                state["outages_total"]) == (0, 20, 10, 1)
+        # The same numbers app.websocket_stats() gives.
+        stats = json.loads(http(server.address, "GET", "/stats")[1])
+        assert (stats["pubsub_buffered"], stats["pubsub_dropped"], stats["pubsub_outages"]) == \
+            (20, 10, 1)
+
+        redis.start()
+        wait_until(lambda: bus()["connected"] == 1, 10, what="reconnected")
+        wait_until(lambda: bus()["buffered_publishes"] == 0, RECV, what="the buffer sent")
+        state = bus()
+        assert (state["published_total"], state["lost_publishes_total"],
+                state["outages_total"]) == (22, 10, 1)
+        still_serving(server)
+    finally:
+        redis.stop()
+
+
 # ---- registration, in-process ---------------------------------------------------------------
 
 
