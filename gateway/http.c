@@ -634,7 +634,7 @@ static int on_head(void *ctx, gw_request *req)
     gw_http_conn *c = ctx;
     if (req->upgrade)
         return GW_HP_BODY_DROP; /* routed when the handshake completes (on_request) */
-    int64_t since = c->srv->metrics ? now_us() : 0;
+    int64_t since = c->last_rx; /* when its last bytes arrived (metrics) */
     route_request(c, req);
     if (req->refuse && req->expect_continue) {
         /* The client waits for a go-ahead before its body: it gets the final answer
@@ -666,7 +666,7 @@ static void dispatch(gw_http_conn *c, gw_request *req, int64_t since)
     p->close_after = !req->keep_alive;
     p->head_only = req->method == GW_METHOD_HEAD;
     p->chunked = req->version == 11;
-    p->metrics_since = since;
+    p->metrics_since = c->srv->metrics ? since : 0;
     if (c->srv->cfg.access_log && (p->access = malloc(sizeof(*p->access)))) {
         p->access->since = now_us();
         p->access->bytes = 0;
@@ -687,7 +687,7 @@ static int on_request(void *ctx, gw_request *req)
         return 0;
     }
     int keep_alive = req->keep_alive;
-    int64_t since = c->srv->metrics ? now_us() : 0;
+    int64_t since = c->last_rx; /* when its last bytes arrived (metrics) */
     if (req->refuse) {
         refuse(c, req, since);
         gw_request_release(req);
@@ -772,7 +772,7 @@ static void start_upgrade(gw_http_conn *c, const char *rest, size_t rest_len)
     gw_request *req = c->upgrade;
     c->upgrade = NULL;
     c->read_done = 1;
-    int64_t since = c->srv->metrics ? now_us() : 0;
+    int64_t since = c->last_rx; /* when its last bytes arrived (metrics) */
     if (c->first || c->out_off < c->out_len || c->resuming) {
         /* Earlier answers are still owed on this socket: a handshake cannot overtake
          * them, and nothing sane pipelines one behind requests. */
