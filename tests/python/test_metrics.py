@@ -393,6 +393,40 @@ def test_enable_metrics_on_a_running_app_is_refused(server: AppServer) -> None:
     still_serving(server)
 
 
+def test_middleware_does_not_see_the_metrics_route(start_app: StartApp) -> None:
+    server = start_app("metrics_middleware_app")
+
+    def get(path: str) -> httpclient.HTTPResponse:
+        conn = httpclient.HTTPConnection(server.host, server.port, timeout=RECV)
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        return response
+
+    hello = get("/")
+    assert (hello.status, hello.getheader("x-app"), hello.getheader("x-after")) == \
+        (200, "metrics-middleware", "yes")
+    hooks_before = json.loads(http(server.address, "GET", "/hooks")[1])["before"]
+    before = scrape(server)
+    for _ in range(3):
+        answer = get("/metrics")
+        assert answer.status == 200
+        assert (answer.getheader("x-app"), answer.getheader("x-after")) == (None, None)
+    # Robyn's 404 for an unknown path comes from Python here (the fallback route), and
+    # counts the same.
+    missing = get("/nowhere")
+    assert (missing.status, missing.getheader("x-after")) == (404, "yes")
+    after = scrape(server)
+    assert (value(after, "robyn_http_responses_total", status_class="4xx")
+            - value(before, "robyn_http_responses_total", status_class="4xx")) == 1
+    assert (value(after, "robyn_http_responses_total", status_class="2xx")
+            - value(before, "robyn_http_responses_total", status_class="2xx")) == 4
+    # The hook ran for /hooks and /nowhere only: never for a scrape.
+    assert json.loads(http(server.address, "GET", "/hooks")[1])["before"] == hooks_before + 2
+    assert http(server.address, "GET", "/") == (200, b"Hello, world!")
+
+
 # ---- --processes 2 ------------------------------------------------------------------------
 
 
