@@ -89,7 +89,6 @@ static void access_describe(char *out, size_t cap, const char *ip, const gw_requ
     out[n] = '\0';
 }
 
-
 static void access_line(const char *what, int status, size_t bytes, int64_t us)
 {
     char line[GW_LWSLOG_LINE];

@@ -77,7 +77,7 @@ struct gw_pending {
                                       parts (I/O thread only; NULL for none) */
     struct gw_pending *next_writable; /* srv->writable list */
     gw_access *access;             /* NULL unless the access log is on (I/O thread only) */
-    int64_t metrics_since;         /* metrics on: when the request was complete, µs */
+    int64_t metrics_since;         /* metrics on: when its last bytes arrived, µs */
     int metrics_status;            /* and the status its answer began with */
 };
 

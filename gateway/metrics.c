@@ -28,7 +28,10 @@ static const char *const status_classes[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"}
 gw_metrics *gw_metrics_new(int worker)
 {
     gw_metrics *m = calloc(1, sizeof(*m));
-    if (m && worker >= 0)
+    if (!m)
+        return NULL;
+    atomic_init(&m->publishes, 0);
+    if (worker >= 0)
         snprintf(m->labels, sizeof(m->labels), "worker=\"%d\"", worker);
     return m;
 }
@@ -259,6 +262,10 @@ static void render_bus(mbuf *b, const gw_metrics *m, const gw_metrics_bus *bus)
 {
     char label[32];
     snprintf(label, sizeof(label), "bus=\"%s\"", bus->name);
+    family(b, "robyn_pubsub_publishes_total", "counter",
+           "Publishes made in this process (app.publish, websocket.publish, broadcast).");
+    sample(b, m, "robyn_pubsub_publishes_total", NULL,
+           atomic_load_explicit(&m->publishes, memory_order_relaxed));
     family(b, "robyn_pubsub_bus_info", "gauge",
            "The bus publishes travel on: local, siblings (--processes) or redis.");
     sample(b, m, "robyn_pubsub_bus_info", label, 1);

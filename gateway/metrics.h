@@ -2,11 +2,12 @@
  * The server's counters and their Prometheus text exposition (format 0.0.4), served by
  * the I/O thread at the path given to gw_server_enable_metrics() (docs/realtime.md).
  *
- * Every counter here is written and read on the I/O thread only: the increments are
- * plain additions, the scrape that renders them runs on the same thread, and nothing
- * else reads them, so there is no lock and no atomic on the hot paths. What other
- * threads own (the open WebSocket count, the buses' counters) is read at scrape time
- * through the calls its owner gives for that.
+ * Every counter here but one is written and read on the I/O thread only: the increments
+ * are plain additions, the scrape that renders them runs on the same thread, and nothing
+ * else reads them, so there is no lock and no atomic on the hot paths. The exception is
+ * the publish count, bumped by the Python threads that publish (an atomic, relaxed: it
+ * orders nothing). What other parts own (the send queues, the buses' counters) is read
+ * at scrape time through the calls their owner gives for that.
  *
  * The increments are inline and do nothing when metrics are off (a NULL pointer), so
  * http.c and ws.c call them unconditionally.
@@ -14,6 +15,7 @@
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +57,7 @@ typedef struct gw_metrics {
     uint64_t latency_buckets[GW_METRICS_BUCKETS + 1]; /* not cumulative; last: +Inf */
     uint64_t latency_count;
     uint64_t latency_sum_us;
+    atomic_uint_fast64_t publishes;  /* any thread: app.publish(), websocket.publish() ... */
 } gw_metrics;
 
 /* What the bus reports at scrape time (ws.c fills it: gw_ws_bus_state). */
@@ -104,6 +107,13 @@ static inline void gw_metrics_http_accepted(gw_metrics *m)
 {
     if (m)
         m->http_connections_total++;
+}
+
+/* Any thread: a publish was asked for (heard by anyone or not). */
+static inline void gw_metrics_published(gw_metrics *m)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->publishes, 1, memory_order_relaxed);
 }
 
 static inline void gw_metrics_ws_opened(gw_metrics_endpoint *e)

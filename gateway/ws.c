@@ -351,6 +351,7 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
                    const void *data, size_t dlen, gw_ws_handle *exclude)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
+    gw_metrics_published(gw__server_metrics(srv));
     pthread_mutex_lock(&hub->topics_lock);
     size_t n = ps_topics_subscriber_count(hub->topics, topic, len);
     if (n && exclude && exclude->sub) {

@@ -111,6 +111,9 @@ static void test_empty_server(void **state)
                  "# TYPE robyn_pubsub_bus_info gauge\n"
                  "robyn_pubsub_bus_info{bus=\"local\"} 1\n");
     assert_lines(text, "robyn_pubsub_connected 1\n");
+    assert_lines(text,
+                 "# TYPE robyn_pubsub_publishes_total counter\n"
+                 "robyn_pubsub_publishes_total 0\n");
     assert_null(strstr(text, "worker="));
     assert_null(strstr(text, "robyn_pubsub_outages_total"));
     assert_null(strstr(text, "robyn_pubsub_siblings"));
@@ -209,7 +212,10 @@ static void test_endpoints_worker_and_escaping(void **state)
     gw_metrics_ws_received(NULL);
     gw_metrics_ws_closed(NULL, 1000);
     gw_metrics_observe(NULL, 200, 5);
+    gw_metrics_published(NULL);
     gw_metrics_observe(m, 200, 1500000);
+    gw_metrics_published(m);
+    gw_metrics_published(m);
 
     const gw_route *endpoints[] = {&echo, &odd};
     gw_metrics_view v = local_view();
@@ -244,10 +250,11 @@ static void test_endpoints_worker_and_escaping(void **state)
     assert_lines(text,
                  "robyn_ws_closes_total{worker=\"3\",endpoint=\"/q\\\"x\\\\y\",code=\"4015\"} 2\n"
                  "robyn_ws_closes_total{worker=\"3\",endpoint=\"/q\\\"x\\\\y\",code=\"other\"} 2\n"
-                 "# HELP robyn_pubsub_bus_info The bus publishes travel on: local, siblings "
-                 "(--processes) or redis.\n");
+                 "# HELP robyn_pubsub_publishes_total Publishes made in this process "
+                 "(app.publish, websocket.publish, broadcast).\n");
     assert_null(strstr(text, "code=\"4016\""));
     assert_lines(text, "robyn_pubsub_bus_info{worker=\"3\",bus=\"local\"} 1\n");
+    assert_lines(text, "robyn_pubsub_publishes_total{worker=\"3\"} 2\n");
     free(text);
     gw_metrics_free(m);
 }

@@ -170,6 +170,7 @@ def test_exposition_format(server: AppServer) -> None:
         "robyn_ws_sent_bytes": "counter",
         "robyn_ws_queued_bytes": "gauge",
         "robyn_ws_closes": "counter",
+        "robyn_pubsub_publishes": "counter",
         "robyn_pubsub_bus_info": "gauge",
         "robyn_pubsub_connected": "gauge",
         "robyn_pubsub_buffered_publishes": "gauge",
@@ -313,6 +314,23 @@ def test_deliveries_drops_and_slow_consumer_closes(start_app: StartApp) -> None:
     finally:
         drop.close()
         slow.close()
+    still_serving(server)
+
+
+def test_publishes_heard_or_not(server: AppServer) -> None:
+    with sconnect(f"ws://127.0.0.1:{server.port}/room", open_timeout=RECV) as ws:
+        wait_until(lambda: publish(server, "room", b"") == 1, RECV, what="the room subscriber")
+        assert ws.recv(timeout=RECV) == ""  # the route publishes the body as text
+        before = scrape(server)
+        assert publish(server, "nobody", b"lost") == 0
+        assert publish(server, "nobody", b"lost") == 0
+        assert publish(server, "room", b"heard") == 1
+        assert ws.recv(timeout=RECV) == "heard"
+        after = scrape(server)
+    assert (value(after, "robyn_pubsub_publishes_total")
+            - value(before, "robyn_pubsub_publishes_total")) == 3
+    assert (value(after, "robyn_ws_deliveries_total", endpoint="/room")
+            - value(before, "robyn_ws_deliveries_total", endpoint="/room")) == 1
     still_serving(server)
 
 
@@ -617,3 +635,24 @@ def test_bad_paths(path: object, error: type[Exception], message: str) -> None:
         app.enable_metrics(path)  # type: ignore[arg-type]
     assert str(info.value) == message
     app.enable_metrics("/metrics")  # the app is unchanged: a good path is accepted after
+
+
+def test_the_test_client_refuses_the_metrics_path() -> None:
+    from robyn.testing import TestClient
+
+    app = new_app()
+    app.enable_metrics()
+
+    @app.get("/")
+    def index():
+        return "root"
+
+    with TestClient(app) as client:
+        for method, path in (("GET", "/metrics"), ("POST", "/metrics/")):
+            with pytest.raises(NotImplementedError) as info:
+                client.request(method, path)
+            assert str(info.value) == (
+                f"TestClient does not serve metrics: {method} {path} is the path of "
+                "enable_metrics('/metrics'), which C renders from the server's counters; test it "
+                "against a running server")
+        assert client.get("/").text == "root"
