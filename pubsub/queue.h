@@ -37,8 +37,12 @@
  * with room for the slot array's doubling. */
 #define PS_QUEUE_SLOT_COST (2 * sizeof(void *))
 
-/* Slots allocated by the first push; the floor of ps_queue_memory(). */
-#define PS_QUEUE_MIN_SLOTS 8
+/* Slots inside the queue itself: this many frames queue without allocating. */
+#define PS_QUEUE_INLINE_SLOTS 4
+
+/* Slots of the first heap ring, allocated by the push past the inline ones;
+ * the floor of ps_queue_memory(). */
+#define PS_QUEUE_MIN_SLOTS (2 * PS_QUEUE_INLINE_SLOTS)
 
 /* Results of ps_queue_push(). */
 enum ps_send_result {
@@ -114,8 +118,8 @@ size_t ps_queue_footprint(const ps_queue *q);
  */
 bool ps_queue_pressured(const ps_queue *q);
 
-/* Bytes of memory the queue itself holds (its slot array), not counting
- * the shared frames. */
+/* Bytes of heap memory the queue holds for its slots beyond the inline
+ * ones (0 while they suffice), not counting the shared frames. */
 size_t ps_queue_memory(const ps_queue *q);
 
 /* The marks given to ps_queue_new(). */

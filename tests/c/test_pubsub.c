@@ -531,6 +531,60 @@ static void queue_fifo_wraparound(void **state)
     ps_queue_free(q);
 }
 
+/* Up to PS_QUEUE_INLINE_SLOTS frames queue inside the queue itself: a
+ * fan-out that gives each subscriber a frame or a few allocates nothing per
+ * subscriber. One more moves the ring to the heap; emptying it comes back. */
+static void queue_inline_slots(void **state)
+{
+    ps_queue *q = ps_queue_new(1u << 16, 1u << 16);
+    uint32_t next_out = 0;
+
+    (void)state;
+    assert_non_null(q);
+    for (int round = 0; round < 3; round++) {
+        for (uint32_t i = 0; i < PS_QUEUE_INLINE_SLOTS; i++) {
+            ps_frame *f = seq_frame(0, i);
+            assert_int_equal(ps_queue_push(q, f), PS_SEND_OK);
+            ps_frame_unref(f);
+            assert_int_equal(ps_queue_memory(q), 0);
+        }
+        ps_frame *extra = seq_frame(0, PS_QUEUE_INLINE_SLOTS);
+        assert_int_equal(ps_queue_push(q, extra), PS_SEND_OK);
+        ps_frame_unref(extra);
+        assert_int_equal(ps_queue_memory(q), PS_QUEUE_MIN_SLOTS * sizeof(void *));
+        assert_int_equal(ps_queue_count(q), PS_QUEUE_INLINE_SLOTS + 1);
+        next_out = 0;
+        while (ps_queue_count(q) > 0) {
+            uint32_t sender, n;
+            ps_frame *f = ps_queue_pop(q);
+            seq_read(f, &sender, &n);
+            assert_int_equal(n, next_out++);
+            ps_frame_unref(f);
+        }
+        assert_int_equal(next_out, PS_QUEUE_INLINE_SLOTS + 1);
+        assert_int_equal(ps_queue_memory(q), 0);
+    }
+    /* Wrapping within the inline slots keeps order too: with one slot left
+     * free, push one and pop one, many times round. */
+    uint32_t next_in = 0;
+    next_out = 0;
+    for (int i = 0; i < 40; i++) {
+        ps_frame *f = seq_frame(1, next_in++);
+        assert_int_equal(ps_queue_push(q, f), PS_SEND_OK);
+        ps_frame_unref(f);
+        if (ps_queue_count(q) == PS_QUEUE_INLINE_SLOTS) {
+            uint32_t sender, n;
+            ps_frame *g = ps_queue_pop(q);
+            seq_read(g, &sender, &n);
+            assert_int_equal(n, next_out++);
+            ps_frame_unref(g);
+        }
+        assert_int_equal(ps_queue_memory(q), 0);
+    }
+    assert_int_equal(next_in - next_out, PS_QUEUE_INLINE_SLOTS - 1);
+    ps_queue_free(q);
+}
+
 static void queue_partial_writes(void **state)
 {
     char payload[1000];
@@ -821,6 +875,41 @@ static void topics_publish_exclude(void **state)
     assert_int_equal(ps_frame_refcount(f), 6);
     hub_free(&h);
     assert_int_equal(ps_frame_refcount(f), 1);
+    ps_frame_unref(f);
+}
+
+/* A registry made without a delivery callback only records and counts. */
+static void topics_ledger_counts_and_reaches_nobody(void **state)
+{
+    ps_topics *ledger = ps_topics_new(NULL, NULL);
+    ps_subscriber *a, *b;
+    ps_frame *f = text("nobody hears this");
+
+    (void)state;
+    assert_non_null(ledger);
+    a = ps_subscriber_new(ledger, 1, NULL);
+    b = ps_subscriber_new(ledger, 2, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(ps_topics_subscribe(a, "room", 4), 1);
+    assert_int_equal(ps_topics_subscribe(a, "room", 4), 0);
+    assert_int_equal(ps_topics_subscribe(b, "room", 4), 1);
+    assert_int_equal(ps_topics_subscribe(b, "r\0om", 4), 1);
+    assert_true(ps_topics_is_subscribed(a, "room", 4));
+    assert_false(ps_topics_is_subscribed(a, "r\0om", 4));
+    assert_true(ps_topics_is_subscribed(b, "r\0om", 4));
+    assert_false(ps_topics_is_subscribed(a, "nowhere", 7));
+    assert_int_equal(ps_topics_subscriber_count(ledger, "room", 4), 2);
+    assert_int_equal(ps_topics_publish(ledger, "room", 4, f, NULL), 0);
+    assert_int_equal(ps_frame_refcount(f), 1);
+    assert_int_equal(ps_topics_unsubscribe(a, "room", 4), 1);
+    assert_false(ps_topics_is_subscribed(a, "room", 4));
+    assert_int_equal(ps_topics_subscriber_count(ledger, "room", 4), 1);
+    ps_subscriber_free(b);
+    assert_int_equal(ps_topics_subscriber_count(ledger, "room", 4), 0);
+    assert_int_equal(ps_topics_count(ledger), 0);
+    ps_subscriber_free(a);
+    ps_topics_free(ledger);
     ps_frame_unref(f);
 }
 
@@ -1511,6 +1600,7 @@ int main(void)
         cmocka_unit_test(queue_return_codes),
         cmocka_unit_test(queue_oversized),
         cmocka_unit_test(queue_fifo_wraparound),
+        cmocka_unit_test(queue_inline_slots),
         cmocka_unit_test(queue_partial_writes),
         cmocka_unit_test(queue_partial_stream),
         cmocka_unit_test(queue_memory_bounded),
@@ -1519,6 +1609,7 @@ int main(void)
         cmocka_unit_test(topics_death_and_interest),
         cmocka_unit_test(topics_binary_names),
         cmocka_unit_test(topics_publish_exclude),
+        cmocka_unit_test(topics_ledger_counts_and_reaches_nobody),
         cmocka_unit_test(topics_publish_counts_dropped),
         cmocka_unit_test(reentrant_unsubscribe_self),
         cmocka_unit_test(reentrant_unsubscribe_others),
