@@ -531,7 +531,7 @@ static void request_close(gw_ws_conn *c, int code, const char *reason, int now)
 static void update_backlog(gw_ws_hub *hub, gw_ws_conn *c)
 {
     gw_ws_handle *h = c->h;
-    atomic_store(&h->queued, ps_queue_bytes(c->queue));
+    atomic_store(&h->queued, ps_queue_footprint(c->queue));
     if (atomic_load(&h->want_drain) && backlog_of(h) <= hub->cfg.high_water) {
         atomic_store(&h->want_drain, 0);
         gw_ws_event *ev = new_event(GW_WS_DRAINED, h);
@@ -587,7 +587,7 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
         return -1;
     int rc = ps_queue_push(c->queue, frame);
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
-        atomic_store(&c->h->queued, ps_queue_bytes(c->queue));
+        atomic_store(&c->h->queued, ps_queue_footprint(c->queue));
         mark_for_flush(hub, c);
         gw_metrics_ws_delivered(c->h->route->metrics);
         if (hub->hold.counting && ++hub->hold.delivered == hub->hold.after)
@@ -780,13 +780,14 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         atomic_fetch_sub(&cmd->h->cmd_bytes, ps_frame_wire_len(cmd->frame));
         if (!c || c->close_code)
             break;
-        /* A direct send is already paced by its sender awaiting the high-water mark:
-         * past the hard limit it is a sender that does not wait, and it is closed. */
+        /* A direct send is already paced by its sender awaiting the high-water mark (so
+         * one message bigger than the limit goes into a queue under the mark): refused,
+         * it comes from a sender that does not wait, and the connection is closed. */
         if (ps_queue_push(c->queue, cmd->frame) == PS_SEND_DROPPED) {
             slow_consumer(hub, c);
             break;
         }
-        atomic_store(&cmd->h->queued, ps_queue_bytes(c->queue));
+        atomic_store(&cmd->h->queued, ps_queue_footprint(c->queue));
         mark_for_flush(hub, c);
         gw_metrics_ws_sent(c->h->route->metrics);
         break;

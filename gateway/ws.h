@@ -41,7 +41,7 @@ typedef struct gw_ws_handle {
     gw_request *handshake; /* the upgrade request: path, query, params, headers */
     void *user;            /* the bridge's object for this connection; GIL-protected */
     atomic_size_t cmd_bytes; /* bytes sent by Python that the I/O thread has not queued */
-    atomic_size_t queued;    /* bytes in the send queue, as last seen by the I/O thread */
+    atomic_size_t queued;    /* ps_queue_footprint() of the send queue, as the I/O thread last saw it */
     atomic_int inbox;      /* messages handed to Python and not consumed yet */
     atomic_int gone;       /* set once the connection has closed */
     atomic_int want_drain; /* a sender waits for the backlog to fall */
