@@ -198,7 +198,7 @@ static void render_http(mbuf *b, const gw_metrics *m, const gw_metrics_view *v)
     }
 
     family(b, "robyn_http_request_duration_seconds", "histogram",
-           "From a request complete to its answer written or queued for the socket.");
+           "From a request's last bytes read to its answer written or queued for the socket.");
     uint64_t cumulative = 0;
     for (int i = 0; i <= GW_METRICS_BUCKETS; i++) {
         char label[32];

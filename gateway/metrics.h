@@ -99,8 +99,8 @@ int gw_metrics_render(const gw_metrics *m, const gw_metrics_view *view, char **o
 /* ---- increments (I/O thread; m or e NULL: metrics are off) ------------------------------ */
 
 /* A final answer to a request, by its status; us >= 0 also observes its latency (from
- * the request complete to the answer written or queued), us < 0 does not (answers to
- * bytes that never made a request: a malformed head, a timeout). */
+ * the read that brought its last bytes to the answer written or queued), us < 0 does not
+ * (answers to bytes that never made a request: a malformed head, a timeout). */
 void gw_metrics_observe(gw_metrics *m, int status, int64_t us);
 
 static inline void gw_metrics_http_accepted(gw_metrics *m)

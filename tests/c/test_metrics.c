@@ -150,8 +150,8 @@ static void test_statuses_and_histogram(void **state)
                  "robyn_http_responses_total{status_class=\"4xx\"} 3\n"
                  "robyn_http_responses_total{status_class=\"5xx\"} 1\n");
     assert_lines(text,
-                 "# HELP robyn_http_request_duration_seconds From a request complete to its "
-                 "answer written or queued for the socket.\n"
+                 "# HELP robyn_http_request_duration_seconds From a request's last bytes read "
+                 "to its answer written or queued for the socket.\n"
                  "# TYPE robyn_http_request_duration_seconds histogram\n"
                  "robyn_http_request_duration_seconds_bucket{le=\"0.0001\"} 2\n"
                  "robyn_http_request_duration_seconds_bucket{le=\"0.00025\"} 3\n"
