@@ -405,6 +405,43 @@ def test_latency_lands_in_its_bucket(server: AppServer) -> None:
     still_serving(server)
 
 
+def test_answers_to_bytes_that_made_no_request(start_app: StartApp) -> None:
+    """A malformed head (400) and a head that never ends (408) count by class, and are not
+    observed by the latency histogram: there was no request to time."""
+    server = start_app("metrics_app", env={"ROBYN_HEADER_TIMEOUT": "1"})
+    before = scrape(server)
+    with RawConn(server.address) as conn:
+        conn.send(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+        assert conn.read_response().status == 400
+    with RawConn(server.address) as conn:
+        conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n")  # and nothing more
+        assert conn.read_response().status == 408
+    after = scrape(server)
+    assert (value(after, "robyn_http_responses_total", status_class="4xx")
+            - value(before, "robyn_http_responses_total", status_class="4xx")) == 2
+    # Observed since the first scrape: that scrape only.
+    assert (value(after, "robyn_http_request_duration_seconds_count")
+            - value(before, "robyn_http_request_duration_seconds_count")) == 1
+    assert (value(after, "robyn_http_connections_total")
+            - value(before, "robyn_http_connections_total")) == 3
+    still_serving(server)
+
+
+def test_a_scrape_has_its_access_log_line(start_app: StartApp) -> None:
+    server = start_app("metrics_app", env={"ROBYN_ACCESS_LOG": "true"})
+    with RawConn(server.address) as conn:
+        conn.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        size = len(conn.read_until_closed())
+    with RawConn(server.address) as conn:
+        conn.send(b"HEAD /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        head_size = len(conn.read_until_closed())
+    assert 0 < head_size < size
+    # C answers at once: 0 µs, as for its other answers.
+    server.wait_for_log(f"INFO:robyn.access:127.0.0.1 GET /metrics 200 {size} 0\n")
+    server.wait_for_log(f"INFO:robyn.access:127.0.0.1 HEAD /metrics 200 {head_size} 0\n")
+    still_serving(server)
+
+
 def test_enable_metrics_on_a_running_app_is_refused(server: AppServer) -> None:
     assert http(server.address, "GET", "/enable-again") == (
         200, b"RuntimeError: enable_metrics('/other') must be called before the app starts")
