@@ -472,13 +472,22 @@ def test_middleware_does_not_see_the_metrics_route(start_app: StartApp) -> None:
     # counts the same.
     missing = get("/nowhere")
     assert (missing.status, missing.getheader("x-after")) == (404, "yes")
+    # Another method on the metrics path is answered like one on any route here: by the
+    # middleware's 404, as POST / is.
+    for path in ("/metrics", "/"):
+        conn = httpclient.HTTPConnection(server.host, server.port, timeout=RECV)
+        conn.request("POST", path, body=b"x")
+        answer = conn.getresponse()
+        assert (answer.status, answer.getheader("x-after"), answer.read()) == (404, "yes",
+                                                                               b"Not found")
+        conn.close()
     after = scrape(server)
     assert (value(after, "robyn_http_responses_total", status_class="4xx")
-            - value(before, "robyn_http_responses_total", status_class="4xx")) == 1
+            - value(before, "robyn_http_responses_total", status_class="4xx")) == 3
     assert (value(after, "robyn_http_responses_total", status_class="2xx")
             - value(before, "robyn_http_responses_total", status_class="2xx")) == 4
-    # The hook ran for /hooks and /nowhere only: never for a scrape.
-    assert json.loads(http(server.address, "GET", "/hooks")[1])["before"] == hooks_before + 2
+    # The hook ran for /hooks, /nowhere and the two POSTs: never for a scrape.
+    assert json.loads(http(server.address, "GET", "/hooks")[1])["before"] == hooks_before + 4
     assert http(server.address, "GET", "/") == (200, b"Hello, world!")
 
 
