@@ -165,6 +165,10 @@ if hasattr(app, "websocket"):
     if "compression_threshold" in inspect.signature(app.websocket).parameters:
         app.websocket("/ws/zpubsub", compression=True)(ws_pubsub)
 
+# What counting costs (docs/realtime.md): `bench/ab HEAD --current-env ROBYN_BENCH_METRICS=1`.
+if os.environ.get("ROBYN_BENCH_METRICS") and hasattr(app, "enable_metrics"):
+    app.enable_metrics("/metrics")
+
 
 if __name__ == "__main__":
     host = os.environ.get("ROBYN_HOST", "127.0.0.1")
