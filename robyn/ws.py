@@ -104,19 +104,33 @@ def _as_message(value: Any) -> Message:
 
 
 class WebSocket:
-    """One WebSocket connection, as a handler sees it (Robyn's `WebSocketAdapter`)."""
+    """One WebSocket connection, as a handler sees it (Robyn's `WebSocketAdapter`).
+
+    An idle connection costs what it holds, times every connection a server keeps: the
+    attributes are slots, and the inbox, the drain waiters and the close waiter are made
+    only when something needs them (docs/websocket.md, "Memory per connection"). A
+    `__dict__` slot keeps attributes an application sets on the socket working; its dict
+    is made on the first such attribute.
+    """
+
+    __slots__ = ("_conn", "_endpoint", "_loop", "_inbox", "_waiter", "_waiter_iterates",
+                 "_drain_waiters", "_close_code", "_close_reason", "_request", "_closed_waiter",
+                 "_greeting", "_id", "_refusal", "_run_handler", "_closing", "_on_close_done",
+                 "__dict__", "__weakref__")
 
     def __init__(self, conn: Any, endpoint: WebSocketEndpoint, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
         self._endpoint = endpoint
         self._loop = loop
-        self._inbox: deque[Message] = deque()
+        self._inbox: deque[Message] | None = None  # messages no receive was waiting for
         self._waiter: asyncio.Future[Message] | None = None
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        # The waiter is `async for`'s: a close ends it with StopAsyncIteration.
+        self._waiter_iterates = False
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._close_code: int | None = None
         self._close_reason = ""
         self._request: Request | None = None
-        self._closed_event = asyncio.Event()
+        self._closed_waiter: asyncio.Future[None] | None = None  # see _wait_closed
         self._greeting: Any = None
         self._id: str | None = None
         # Set by the handshake: why the handler's (or on_connect's) parameters could not be
@@ -172,11 +186,27 @@ class WebSocket:
     def __aiter__(self) -> WebSocket:
         return self
 
-    async def __anext__(self) -> Message:
-        try:
-            return await self.receive()
-        except WebSocketDisconnect:
-            raise StopAsyncIteration from None
+    def __anext__(self) -> asyncio.Future[Message]:
+        """The next message as a future, awaited by `async for`: no coroutine of its own,
+        so an idle `async for` holds one future and nothing more. A close resolves it with
+        StopAsyncIteration, which ends the loop."""
+        future: asyncio.Future[Message] = self._loop.create_future()
+        inbox = self._inbox
+        if inbox:
+            future.set_result(inbox.popleft())
+            self._conn.consumed(1)
+        elif self._close_code is not None:
+            future.set_exception(StopAsyncIteration())
+        else:
+            self._set_waiter(future, iterates=True)
+        return future
+
+    def _set_waiter(self, future: asyncio.Future[Message], iterates: bool) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            raise RuntimeError("another coroutine is already waiting for the next message")
+        self._waiter = future
+        self._waiter_iterates = iterates
 
     def __iter__(self) -> WebSocket:
         return self
@@ -192,20 +222,16 @@ class WebSocket:
     async def receive(self) -> Message:
         """The next message: str for a text frame, bytes for a binary one. Raises
         WebSocketDisconnect once the connection has closed and every message was read."""
-        if self._inbox:
-            message = self._inbox.popleft()
+        inbox = self._inbox
+        if inbox:
+            message = inbox.popleft()
             self._conn.consumed(1)
             return message
         if self._close_code is not None:
             raise WebSocketDisconnect(self._close_code, self._close_reason)
-        if self._waiter is not None:
-            raise RuntimeError("another coroutine is already waiting for the next message")
         waiter: asyncio.Future[Message] = self._loop.create_future()
-        self._waiter = waiter
-        try:
-            return await waiter
-        finally:
-            self._waiter = None
+        self._set_waiter(waiter, iterates=False)
+        return await waiter
 
     async def receive_text(self) -> str:
         """The next message as str; a binary message is decoded as UTF-8 (as Robyn does),
@@ -251,6 +277,8 @@ class WebSocket:
             raise self._gone() from None
         if over and self._conn.wait_drain():
             waiter = self._loop.create_future()
+            if self._drain_waiters is None:
+                self._drain_waiters = []
             self._drain_waiters.append(waiter)
             await waiter
 
@@ -322,9 +350,12 @@ class WebSocket:
     def _on_message(self, message: Message) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
+            self._waiter = None
             self._conn.consumed(1)
             waiter.set_result(message)
         else:
+            if self._inbox is None:
+                self._inbox = deque()
             self._inbox.append(message)
 
     def _on_close(self, code: int, reason: str) -> None:
@@ -332,11 +363,27 @@ class WebSocket:
         self._close_reason = reason
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(WebSocketDisconnect(code, reason))
+            self._waiter = None
+            waiter.set_exception(StopAsyncIteration() if self._waiter_iterates
+                                 else WebSocketDisconnect(code, reason))
         self._wake_senders(WebSocketDisconnect(code, reason))
+        closed = self._closed_waiter
+        if closed is not None and not closed.done():
+            closed.set_result(None)
+
+    async def _wait_closed(self) -> None:
+        """Returns once the C side has reported the close. The future exists only while
+        someone waits (a handler that returned before its client left)."""
+        if self._close_code is not None:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self._loop.create_future()
+        await self._closed_waiter
 
     def _wake_senders(self, error: BaseException | None = None) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
+        waiters, self._drain_waiters = self._drain_waiters, None
+        if waiters is None:
+            return
         for waiter in waiters:
             if waiter.done():
                 continue
@@ -541,7 +588,6 @@ class WebSocketEndpoint:
             ws = conn.user
             if ws is not None:
                 ws._on_close(*payload)
-                ws._closed_event.set()
         elif kind == _gateway.WS_DRAINED:
             if conn.user is not None:
                 conn.user._wake_senders()
@@ -595,7 +641,6 @@ class WebSocketEndpoint:
         ws._conn.accept()
 
     async def _run(self, ws: WebSocket) -> None:
-        where = f"websocket handler for {self.path}"
         try:
             if ws._run_handler is None and ws._refusal is None:
                 self._prepare(ws)  # no handshake precheck ran
@@ -612,8 +657,12 @@ class WebSocketEndpoint:
                     return
                 run = ws._run_handler
                 assert run is not None
-                ws._run_handler = None  # the partial holds the socket: let it go with the task
-                result = await (_in_own_thread(run) if self._sync else run())
+                ws._run_handler = None
+                # Neither the partial nor anything else is kept in this frame while the
+                # handler runs: every byte here is held for as long as the connection lasts.
+                awaitable = _in_own_thread(run) if self._sync else run()
+                del run
+                result = await awaitable
                 if isinstance(result, (str, bytes)) and not ws.closed:
                     await ws._send(result)
             except WebSocketDisconnect:
@@ -625,16 +674,17 @@ class WebSocketEndpoint:
                 if error is None:
                     await ws.close(exc.code, exc.reason)
                 else:
-                    logger.error("%s raised %r, which cannot close a connection: %s", where, exc, error)
+                    logger.error("websocket handler for %s raised %r, which cannot close a connection: %s",
+                                 self.path, exc, error)
                     await ws.close(1011, "internal error")
                 return
             except Exception:
-                logger.exception("%s raised", where)
+                logger.exception("websocket handler for %s raised", self.path)
                 await ws.close(1011, "internal error")
                 return
             await ws.close(1000, "")
         finally:
-            await ws._closed_event.wait()
+            await ws._wait_closed()
             await self._finish(ws, deliver=False)
 
     async def _finish(self, ws: WebSocket, deliver: bool) -> None:
