@@ -156,17 +156,23 @@ class WebSocket:
             self._request = Request(self._conn.request)
         return self._request
 
+    # Read straight from the handshake, without building (and keeping for the life of the
+    # connection) a Request, unless the handler already asked for one: a handler that reads
+    # a query parameter once should not pay for it on every idle connection.
     @property
     def path_params(self) -> dict[str, str]:
-        return self.request.path_params
+        request = self._request
+        return request.path_params if request is not None else Request(self._conn.request).path_params
 
     @property
     def query_params(self) -> QueryParams:
-        return self.request.query_params
+        request = self._request
+        return request.query_params if request is not None else Request(self._conn.request).query_params
 
     @property
     def headers(self) -> Headers:
-        return self.request.headers
+        request = self._request
+        return request.headers if request is not None else Request(self._conn.request).headers
 
     @property
     def identity(self) -> Any:
