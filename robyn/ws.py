@@ -377,6 +377,14 @@ class WebSocket:
         if closed is not None and not closed.done():
             closed.set_result(None)
 
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        """The handler's own task ended (see WebSocketEndpoint._start): the rest runs as a
+        task of its own, in the app's task set before this one leaves it, so a shutdown
+        waiting for the set waits for it too."""
+        app = self._endpoint.app
+        app._spawn(self._endpoint._run(self, task))
+        app._tasks.discard(task)
+
     async def _wait_closed(self) -> None:
         """Returns once the C side has reported the close. The future exists only while
         someone waits (a handler that returned before its client left)."""
@@ -589,7 +597,7 @@ class WebSocketEndpoint:
                 assert loop is not None
                 ws = WebSocket(conn, self, loop)
                 conn.user = ws
-            self.app._spawn(self._run(ws))
+            self._start(ws)
         elif kind == _gateway.WS_CLOSE:
             ws = conn.user
             if ws is not None:
@@ -646,29 +654,49 @@ class WebSocketEndpoint:
             ws._greeting = outcome
         ws._conn.accept()
 
-    async def _run(self, ws: WebSocket) -> None:
+    def _start(self, ws: WebSocket) -> None:
+        """Starts the connection's handler. An async handler's coroutine is the task itself,
+        with no coroutine of ours around it while it runs (every idle connection would
+        keep that frame): what comes after it (its return value sent, its exception
+        turned into a close code, on_close) is a second task, started when it ends. A
+        greeting, a refusal or a sync handler go through _run whole."""
+        if ws._run_handler is None and ws._refusal is None:
+            self._prepare(ws)  # no handshake precheck ran
+        run = ws._run_handler
+        if self._sync or run is None or ws._greeting is not None or ws._refusal is not None:
+            self.app._spawn(self._run(ws))
+            return
+        ws._run_handler = None
+        loop = self.app._loop
+        assert loop is not None
+        task = loop.create_task(run())
+        self.app._tasks.add(task)
+        task.add_done_callback(ws._handler_done)
+
+    async def _run(self, ws: WebSocket, finished: asyncio.Task[Any] | None = None) -> None:
+        """Runs the handler (finished is None) or takes the outcome of its task (from
+        _start), then ends the connection the way the outcome says."""
         try:
-            if ws._run_handler is None and ws._refusal is None:
-                self._prepare(ws)  # no handshake precheck ran
             try:
-                # The client may leave right after the 101: the greeting then finds the
-                # socket gone, which ends the connection like any disconnect.
-                if ws._greeting is not None and not ws.closed:
-                    await ws._send(_as_message(ws._greeting))
-                if ws._refusal is not None:
-                    # Robyn sends this text instead of running the handler.
-                    if not ws.closed:
-                        await ws._send(f"Error: {ws._refusal}")
-                    await ws.close(1008, _short_reason(ws._refusal))
-                    return
-                run = ws._run_handler
-                assert run is not None
-                ws._run_handler = None
-                # Neither the partial nor anything else is kept in this frame while the
-                # handler runs: every byte here is held for as long as the connection lasts.
-                awaitable = _in_own_thread(run) if self._sync else run()
-                del run
-                result = await awaitable
+                if finished is not None:
+                    result = finished.result()  # raises what the handler raised
+                else:
+                    # The client may leave right after the 101: the greeting then finds
+                    # the socket gone, which ends the connection like any disconnect.
+                    if ws._greeting is not None and not ws.closed:
+                        await ws._send(_as_message(ws._greeting))
+                    if ws._refusal is not None:
+                        # Robyn sends this text instead of running the handler.
+                        if not ws.closed:
+                            await ws._send(f"Error: {ws._refusal}")
+                        await ws.close(1008, _short_reason(ws._refusal))
+                        return
+                    run = ws._run_handler
+                    assert run is not None
+                    ws._run_handler = None
+                    awaitable = _in_own_thread(run) if self._sync else run()
+                    del run
+                    result = await awaitable
                 if isinstance(result, (str, bytes)) and not ws.closed:
                     await ws._send(result)
             except WebSocketDisconnect:
