@@ -499,6 +499,16 @@ static void slow_consumer(gw_ws_hub *hub, gw_ws_conn *c)
     request_close(c, 1008, "send queue over its limit", 1);
 }
 
+/* Queues frame for c. The send queue is made on the first frame: a connection nothing is
+ * sent to (an idle subscriber) holds none. Returns what ps_queue_push() returns, or
+ * -ENOMEM when the queue cannot be made (treated like a failed push). */
+static int queue_frame(gw_ws_hub *hub, gw_ws_conn *c, ps_frame *frame)
+{
+    if (!c->queue && !(c->queue = ps_queue_new(hub->cfg.high_water, hub->cfg.send_limit)))
+        return -ENOMEM;
+    return ps_queue_push(c->queue, frame);
+}
+
 /* Topic delivery (I/O thread, topics lock held): queue the shared frame for this
  * subscriber, or apply the endpoint's policy when its queue is full. */
 static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
@@ -507,7 +517,7 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
     gw_ws_conn *c = ps_subscriber_user(sub);
     if (!c || c->close_code)
         return -1;
-    int rc = ps_queue_push(c->queue, frame);
+    int rc = queue_frame(hub, c, frame);
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
         atomic_store(&c->h->queued, ps_queue_bytes(c->queue));
         mark_for_flush(hub, c);
@@ -613,7 +623,7 @@ static void ping_sweep(lws_sorted_usec_list_t *sul)
                 lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, LWS_TO_KILL_ASYNC);
         } else if (now - c->last_rx_us >= interval) {
             ps_frame *ping = ps_frame_new(PS_OP_PING, NULL, 0);
-            if (ping && ps_queue_push(c->queue, ping) != PS_SEND_DROPPED) {
+            if (ping && queue_frame(hub, c, ping) != PS_SEND_DROPPED) {
                 c->ping_out = 1;
                 c->ping_sent_us = now;
                 wake_writer(c);
@@ -653,7 +663,7 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
             break;
         /* A direct send is already paced by its sender awaiting the high-water mark:
          * past the hard limit it is a sender that does not wait, and it is closed. */
-        if (ps_queue_push(c->queue, cmd->frame) == PS_SEND_DROPPED) {
+        if (queue_frame(hub, c, cmd->frame) == PS_SEND_DROPPED) {
             slow_consumer(hub, c);
             break;
         }
@@ -824,11 +834,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     gw_ws_conn *c = calloc(1, sizeof(*c));
     gw_ws_handle *h = c ? calloc(1, sizeof(*h)) : NULL;
     char *answer = h ? gw_response_alloc(256) : NULL;
-    if (answer)
-        c->queue = ps_queue_new(hub->cfg.high_water, hub->cfg.send_limit);
-    if (!c || !h || !answer || !c->queue || track_conn(hub, c)) {
-        if (c)
-            ps_queue_free(c->queue);
+    if (!c || !h || !answer || track_conn(hub, c)) {
         gw_response_free(answer);
         free(h);
         free(c);
@@ -925,7 +931,8 @@ static int on_frame_ping(void *ctx, const unsigned char *data, size_t len)
     ps_frame *pong = ps_frame_new(PS_OP_PONG, data, len);
     if (!pong)
         return -1;
-    if (ps_queue_push(c->queue, pong) != PS_SEND_DROPPED)
+    gw_ws_hub *hub = gw__server_hub(lws_context_user(lws_get_context(c->wsi)));
+    if (queue_frame(hub, c, pong) != PS_SEND_DROPPED)
         wake_writer(c);
     ps_frame_unref(pong);
     return 0;
