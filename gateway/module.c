@@ -1741,6 +1741,77 @@ static PyObject *Server_subscribers_everywhere(ServerObject *self, PyObject *arg
 
 /* ---- end of sibling processes ------------------------------------------------------- */
 
+/* ---- a fan-out held in the middle, for tests (ws.h) ------------------------------------ */
+
+PyDoc_STRVAR(Server_test_hold_fanout_doc,
+"_test_hold_fanout(topic, after)\n--\n\n"
+"For tests: the next fan-out of a publish to topic stops the I/O thread after `after`\n"
+"deliveries (>= 1), in the middle of it, until _test_release() or 10 s. Raises\n"
+"RuntimeError while another hold is armed or under way.");
+
+static PyObject *Server_test_hold_fanout(ServerObject *self, PyObject *args)
+{
+    PyObject *topic;
+    Py_ssize_t after;
+    if (!PyArg_ParseTuple(args, "On:_test_hold_fanout", &topic, &after))
+        return NULL;
+    const char *s;
+    Py_ssize_t n;
+    if (topic_arg(topic, &s, &n))
+        return NULL;
+    if (after < 1) {
+        PyErr_SetString(PyExc_ValueError, "after must be at least 1");
+        return NULL;
+    }
+    int rc = gw_ws_test_hold_fanout(self->srv, s, (size_t)n, (size_t)after);
+    if (rc == -EBUSY) {
+        PyErr_SetString(PyExc_RuntimeError, "a fan-out hold is already armed or under way");
+        return NULL;
+    }
+    if (rc < 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Server_test_wait_held_doc,
+"_test_wait_held(timeout) -> int | None\n--\n\n"
+"For tests: waits (GIL released) up to timeout seconds for the I/O thread to stop at the\n"
+"hold; returns the deliveries its fan-out had made by then, or None.");
+
+static PyObject *Server_test_wait_held(ServerObject *self, PyObject *arg)
+{
+    double timeout = PyFloat_AsDouble(arg);
+    if (timeout == -1.0 && PyErr_Occurred())
+        return NULL;
+    if (!(timeout >= 0 && timeout <= 60)) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be between 0 and 60 seconds");
+        return NULL;
+    }
+    size_t delivered = 0;
+    int held;
+    Py_BEGIN_ALLOW_THREADS
+    held = gw_ws_test_wait_held(self->srv, (unsigned)(timeout * 1000), &delivered);
+    Py_END_ALLOW_THREADS
+    if (!held)
+        Py_RETURN_NONE;
+    return PyLong_FromSize_t(delivered);
+}
+
+static PyObject *Server_test_release(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(gw_ws_test_release(self->srv));
+}
+
+static PyObject *Server_test_hold_result(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    size_t reached = 0;
+    if (!gw_ws_test_hold_result(self->srv, &reached))
+        Py_RETURN_NONE;
+    return PyLong_FromSize_t(reached);
+}
+
 /* ---- pub/sub across processes and machines (docs/redis.md) --------------------------------- */
 
 PyDoc_STRVAR(Server_configure_pubsub_doc,
@@ -1849,6 +1920,15 @@ static PyMethodDef Server_methods[] = {
      METH_VARARGS | METH_KEYWORDS, Server_use_siblings_doc},
     {"subscribers_everywhere", (PyCFunction)Server_subscribers_everywhere, METH_VARARGS,
      Server_subscribers_everywhere_doc},
+    {"_test_hold_fanout", (PyCFunction)Server_test_hold_fanout, METH_VARARGS,
+     Server_test_hold_fanout_doc},
+    {"_test_wait_held", (PyCFunction)Server_test_wait_held, METH_O, Server_test_wait_held_doc},
+    {"_test_release", (PyCFunction)Server_test_release, METH_NOARGS,
+     "_test_release() -> bool: for tests: lets the held fan-out go on; True when the I/O\n"
+     "thread was still stopped at the hold."},
+    {"_test_hold_result", (PyCFunction)Server_test_hold_result, METH_NOARGS,
+     "_test_hold_result() -> int | None: for tests: how many the held fan-out reached, once\n"
+     "it has ended."},
 
     {"configure_pubsub", (PyCFunction)(void (*)(void))Server_configure_pubsub,
      METH_VARARGS | METH_KEYWORDS, Server_configure_pubsub_doc},

@@ -98,7 +98,9 @@ typedef enum {
     CMD_CLOSE_ALL,
     CMD_ACCEPT,
     CMD_REFUSE,
-    CMD_COUNT_EVERYWHERE
+    CMD_COUNT_EVERYWHERE,
+    CMD_SUBSCRIBE,
+    CMD_UNSUBSCRIBE
 } cmd_type;
 
 struct gw_count_wait;
@@ -109,7 +111,8 @@ typedef struct gw_ws_cmd {
     gw_ws_handle *h; /* a reference, or NULL */
     ps_frame *frame; /* a reference, or NULL */
     int code;
-    char *topic; /* PUBLISH, COUNT_EVERYWHERE: owned; REFUSE: the HTTP answer, owned */
+    char *topic; /* PUBLISH, (UN)SUBSCRIBE, COUNT_EVERYWHERE: owned; REFUSE: the HTTP
+                  * answer, owned */
     size_t topic_len;
     char reason[124];
     struct gw_count_wait *wait; /* COUNT_EVERYWHERE: a reference */
@@ -119,8 +122,12 @@ struct gw_ws_hub {
     gw_server *srv;
     gw_ws_config cfg;
 
-    pthread_mutex_t topics_lock; /* guards topics and every handle's sub */
+    /* The registry: I/O thread only, no lock. Python's subscribes, unsubscribes and
+     * publishes reach it as commands, in the order they were made. */
     ps_topics *topics;
+    /* Other threads read the bus pointer (stats) under bus_lock. The I/O thread reads it
+     * without: it changes only while the I/O thread does not run. */
+    pthread_mutex_t bus_lock;
     ps_bus *bus;
     ps_bus *siblings;          /* the bus, when it is the siblings bus (else NULL) */
     struct lws *siblings_wsi;  /* its descriptor, watched by the I/O loop */
@@ -131,8 +138,14 @@ struct gw_ws_hub {
     gw_redis_host *redis_host;
     atomic_int bus_remote;
 
+    /* Guards the command queue and the ledger: who Python's calls have subscribed to
+     * what (every handle's ledger entry), for the counts publish() and subscribers()
+     * answer at once. A subscription changes the ledger in the same critical section that
+     * queues its command, so the counts follow the order the registry will apply the
+     * commands in. Held for a lookup and a list append, never across a fan-out. */
     pthread_mutex_t cmd_lock;
     gw_ws_cmd *cmd_head, *cmd_tail;
+    ps_topics *ledger;
 
     pthread_mutex_t ev_lock;
     gw_ws_event *ev_head, *ev_tail;
@@ -146,6 +159,22 @@ struct gw_ws_hub {
     lws_sorted_usec_list_t ping_timer;
 
     atomic_size_t slow_closed, slow_dropped, open_count;
+
+    /* gw_ws_test_hold_fanout(): armed is read by the I/O thread per publish command; the
+     * rest is under lock, but counting (the deliveries of the held fan-out) is I/O thread
+     * only. */
+    struct {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        atomic_int armed;
+        char *topic;
+        size_t len, after;
+        int counting;     /* I/O thread: the fan-out running now is the one to hold */
+        size_t delivered; /* I/O thread while counting; under lock once held or done */
+        int in_use;       /* armed, and its fan-out has not ended */
+        int held, released, done;
+        size_t reached;
+    } hold;
 };
 
 /* ---- handles and events ------------------------------------------------------------ */
@@ -235,9 +264,27 @@ static gw_ws_cmd *new_command(cmd_type type, gw_ws_handle *h)
     return c;
 }
 
-static void post_command(gw_ws_hub *hub, gw_ws_cmd *c)
+/* A command carrying a copy of topic (len bytes, NUL-terminated), or NULL. */
+static gw_ws_cmd *new_topic_command(cmd_type type, gw_ws_handle *h, const char *topic,
+                                    size_t len)
 {
-    pthread_mutex_lock(&hub->cmd_lock);
+    char *name = len < SIZE_MAX ? malloc(len + 1) : NULL;
+    gw_ws_cmd *c = name ? new_command(type, h) : NULL;
+    if (!c) {
+        free(name);
+        return NULL;
+    }
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    c->topic = name;
+    c->topic_len = len;
+    return c;
+}
+
+/* Appends c to the queue (cmd_lock held). Returns whether the queue was empty: then the
+ * caller wakes the I/O thread once the lock is released. */
+static int append_command_locked(gw_ws_hub *hub, gw_ws_cmd *c)
+{
     int was_empty = hub->cmd_head == NULL;
     c->next = NULL;
     if (hub->cmd_tail)
@@ -245,10 +292,16 @@ static void post_command(gw_ws_hub *hub, gw_ws_cmd *c)
     else
         hub->cmd_head = c;
     hub->cmd_tail = c;
+    return was_empty;
+}
+
+static void post_command(gw_ws_hub *hub, gw_ws_cmd *c)
+{
+    pthread_mutex_lock(&hub->cmd_lock);
+    int was_empty = append_command_locked(hub, c);
     pthread_mutex_unlock(&hub->cmd_lock);
-    if (was_empty) {
+    if (was_empty)
         gw__wake_io(hub->srv);
-    }
 }
 
 int gw_ws_send(gw_server *srv, gw_ws_handle *h, unsigned opcode, const void *data, size_t len)
@@ -350,30 +403,62 @@ void gw_ws_consumed(gw_server *srv, gw_ws_handle *h, int n)
     }
 }
 
+/*
+ * Subscribing and unsubscribing change the ledger at once and queue the same change for
+ * the registry, in one critical section: a publish made after the call is queued behind
+ * it, so it reaches the new subscriber (and not the one that left), and its count agrees.
+ * The I/O thread applies the command in run_subscribe()/run_unsubscribe().
+ */
+static int post_subscription(gw_ws_hub *hub, gw_ws_handle *h, cmd_type type, const char *topic,
+                             size_t len)
+{
+    gw_ws_cmd *c = new_topic_command(type, h, topic, len);
+    if (!c)
+        return -ENOMEM;
+    int was_empty = 0;
+    pthread_mutex_lock(&hub->cmd_lock);
+    int rc = !h->ledger                ? -ENOTCONN
+             : type == CMD_SUBSCRIBE ? ps_topics_subscribe(h->ledger, topic, len)
+                                     : ps_topics_unsubscribe(h->ledger, topic, len);
+    if (rc == 1)
+        was_empty = append_command_locked(hub, c);
+    pthread_mutex_unlock(&hub->cmd_lock);
+    if (rc != 1)
+        cmd_free(c); /* nothing changed: the registry has nothing to do */
+    else if (was_empty)
+        gw__wake_io(hub->srv);
+    return rc;
+}
+
 int gw_ws_subscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
-    pthread_mutex_lock(&hub->topics_lock);
-    int rc = h->sub ? ps_topics_subscribe(h->sub, topic, len) : -ENOTCONN;
-    pthread_mutex_unlock(&hub->topics_lock);
-    return rc;
+    return post_subscription(gw__server_hub(srv), h, CMD_SUBSCRIBE, topic, len);
 }
 
 int gw_ws_unsubscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
-    pthread_mutex_lock(&hub->topics_lock);
-    int rc = h->sub ? ps_topics_unsubscribe(h->sub, topic, len) : -ENOTCONN;
-    pthread_mutex_unlock(&hub->topics_lock);
-    return rc;
+    int rc = post_subscription(gw__server_hub(srv), h, CMD_UNSUBSCRIBE, topic, len);
+    /* Out of memory for the command: the ledger is unchanged, so the subscription stands. */
+    return rc == -ENOMEM ? 0 : rc;
 }
 
 size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
-    pthread_mutex_lock(&hub->topics_lock);
-    size_t n = ps_topics_subscriber_count(hub->topics, topic, len);
-    pthread_mutex_unlock(&hub->topics_lock);
+    pthread_mutex_lock(&hub->cmd_lock);
+    size_t n = ps_topics_subscriber_count(hub->ledger, topic, len);
+    pthread_mutex_unlock(&hub->cmd_lock);
+    return n;
+}
+
+/* How many the publish reaches (cmd_lock held): the subscribers the ledger has for topic,
+ * less the sender when it is one of them. */
+static size_t publish_count_locked(gw_ws_hub *hub, const char *topic, size_t len,
+                                   const gw_ws_handle *exclude)
+{
+    size_t n = ps_topics_subscriber_count(hub->ledger, topic, len);
+    if (n && exclude && exclude->ledger && ps_topics_is_subscribed(exclude->ledger, topic, len))
+        n--;
     return n;
 }
 
@@ -381,36 +466,31 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
                    const void *data, size_t dlen, gw_ws_handle *exclude)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
-    pthread_mutex_lock(&hub->topics_lock);
-    size_t n = ps_topics_subscriber_count(hub->topics, topic, len);
-    if (n && exclude && exclude->sub) {
-        /* The sender only counts when it is subscribed itself. */
-        for (size_t i = 0; i < ps_subscriber_topic_count(exclude->sub); i++) {
-            size_t tl;
-            const char *t = ps_subscriber_topic(exclude->sub, i, &tl);
-            if (tl == len && !memcmp(t, topic, len)) {
-                n--;
-                break;
-            }
-        }
+    int remote = atomic_load(&hub->bus_remote);
+    if (!remote) {
+        /* Nobody here and nowhere else: no frame to make. */
+        pthread_mutex_lock(&hub->cmd_lock);
+        size_t n = publish_count_locked(hub, topic, len, exclude);
+        pthread_mutex_unlock(&hub->cmd_lock);
+        if (!n)
+            return 0;
     }
-    pthread_mutex_unlock(&hub->topics_lock);
-    if (!n && !atomic_load(&hub->bus_remote))
-        return 0;
-    char *name = malloc(len + 1);
-    ps_frame *f = name ? ps_frame_new(opcode, data, dlen) : NULL;
-    gw_ws_cmd *c = f ? new_command(CMD_PUBLISH, exclude) : NULL;
+    /* The payload is copied into its frame outside the lock. */
+    ps_frame *f = ps_frame_new(opcode, data, dlen);
+    gw_ws_cmd *c = f ? new_topic_command(CMD_PUBLISH, exclude, topic, len) : NULL;
     if (!c) {
         ps_frame_unref(f);
-        free(name);
         return -ENOMEM;
     }
-    memcpy(name, topic, len);
-    name[len] = '\0';
-    c->topic = name;
-    c->topic_len = len;
     c->frame = f;
-    post_command(hub, c);
+    /* Counted again as it is queued: the count is the one the registry will see when it runs
+     * the command, subscriptions queued before it included. */
+    pthread_mutex_lock(&hub->cmd_lock);
+    size_t n = publish_count_locked(hub, topic, len, exclude);
+    int was_empty = append_command_locked(hub, c);
+    pthread_mutex_unlock(&hub->cmd_lock);
+    if (was_empty)
+        gw__wake_io(hub->srv);
     return (long)n;
 }
 
@@ -418,9 +498,9 @@ void gw_ws_get_stats(gw_server *srv, gw_ws_stats *out)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
     out->connections = atomic_load(&hub->open_count);
-    pthread_mutex_lock(&hub->topics_lock);
-    out->topics = ps_topics_count(hub->topics);
-    pthread_mutex_unlock(&hub->topics_lock);
+    pthread_mutex_lock(&hub->cmd_lock);
+    out->topics = ps_topics_count(hub->ledger);
+    pthread_mutex_unlock(&hub->cmd_lock);
     out->slow_closed = atomic_load(&hub->slow_closed);
     out->slow_dropped = atomic_load(&hub->slow_dropped);
 }
@@ -482,7 +562,7 @@ static void request_close(gw_ws_conn *c, int code, const char *reason, int now)
 static void update_backlog(gw_ws_hub *hub, gw_ws_conn *c)
 {
     gw_ws_handle *h = c->h;
-    atomic_store(&h->queued, ps_queue_bytes(c->queue));
+    atomic_store(&h->queued, ps_queue_footprint(c->queue));
     if (atomic_load(&h->want_drain) && backlog_of(h) <= hub->cfg.high_water) {
         atomic_store(&h->want_drain, 0);
         gw_ws_event *ev = new_event(GW_WS_DRAINED, h);
@@ -509,7 +589,35 @@ static int queue_frame(gw_ws_hub *hub, gw_ws_conn *c, ps_frame *frame)
     return ps_queue_push(c->queue, frame);
 }
 
-/* Topic delivery (I/O thread, topics lock held): queue the shared frame for this
+/* The moment timeout_ms from now, for pthread_cond_timedwait(). */
+static struct timespec deadline_in(unsigned timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return until;
+}
+
+/* I/O thread, in the middle of the held fan-out: stops until released (or 10 s). */
+static void hold_here(gw_ws_hub *hub)
+{
+    struct timespec until = deadline_in(10000);
+    pthread_mutex_lock(&hub->hold.lock);
+    hub->hold.held = 1;
+    pthread_cond_broadcast(&hub->hold.cond);
+    while (!hub->hold.released &&
+           pthread_cond_timedwait(&hub->hold.cond, &hub->hold.lock, &until) == 0) {
+    }
+    hub->hold.held = 0;
+    pthread_mutex_unlock(&hub->hold.lock);
+}
+
+/* Topic delivery (I/O thread, no lock held): queue the shared frame for this
  * subscriber, or apply the endpoint's policy when its queue is full. */
 static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
 {
@@ -519,8 +627,10 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
         return -1;
     int rc = queue_frame(hub, c, frame);
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
-        atomic_store(&c->h->queued, ps_queue_bytes(c->queue));
+        atomic_store(&c->h->queued, ps_queue_footprint(c->queue));
         mark_for_flush(hub, c);
+        if (hub->hold.counting && ++hub->hold.delivered == hub->hold.after)
+            hold_here(hub);
         return 0;
     }
     if (c->h->route->ws.policy == GW_WS_POLICY_DROP) {
@@ -561,10 +671,13 @@ static void untrack_conn(gw_ws_hub *hub, gw_ws_conn *c)
 static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
 {
     gw_ws_handle *h = c->h;
-    pthread_mutex_lock(&hub->topics_lock);
     ps_subscriber_free(h->sub);
     h->sub = NULL;
-    pthread_mutex_unlock(&hub->topics_lock);
+    /* Counts drop now; commands about h still queued find it gone. */
+    pthread_mutex_lock(&hub->cmd_lock);
+    ps_subscriber_free(h->ledger);
+    h->ledger = NULL;
+    pthread_mutex_unlock(&hub->cmd_lock);
     atomic_store(&h->gone, 1);
     h->io = NULL;
     if (c->flush_slot)
@@ -653,6 +766,46 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
 
 static void run_count_everywhere(gw_ws_hub *hub, gw_ws_cmd *cmd);
 
+/* Whether this publish is the one gw_ws_test_hold_fanout() waits for; if so its fan-out
+ * counts deliveries (see deliver()). */
+static int hold_begins(gw_ws_hub *hub, const gw_ws_cmd *cmd)
+{
+    if (cmd->topic_len != hub->hold.len || memcmp(cmd->topic, hub->hold.topic, cmd->topic_len))
+        return 0;
+    atomic_store(&hub->hold.armed, 0);
+    hub->hold.counting = 1;
+    hub->hold.delivered = 0;
+    return 1;
+}
+
+static void hold_ends(gw_ws_hub *hub, int reached)
+{
+    hub->hold.counting = 0;
+    pthread_mutex_lock(&hub->hold.lock);
+    hub->hold.done = 1;
+    hub->hold.in_use = 0;
+    hub->hold.reached = reached < 0 ? 0 : (size_t)reached;
+    pthread_cond_broadcast(&hub->hold.cond);
+    pthread_mutex_unlock(&hub->hold.lock);
+}
+
+/* The registry catches up with a subscribe the ledger already has. Without memory for it
+ * the two would disagree (counted, never delivered to): the ledger forgets it and the
+ * connection ends with 1011, as an out-of-memory upgrade does. */
+static void run_subscribe(gw_ws_hub *hub, gw_ws_cmd *cmd)
+{
+    gw_ws_handle *h = cmd->h;
+    if (!h->sub || ps_topics_subscribe(h->sub, cmd->topic, cmd->topic_len) >= 0)
+        return; /* gone meanwhile (its ledger entry went with it), or done */
+    pthread_mutex_lock(&hub->cmd_lock);
+    if (h->ledger)
+        (void)ps_topics_unsubscribe(h->ledger, cmd->topic, cmd->topic_len);
+    pthread_mutex_unlock(&hub->cmd_lock);
+    lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
+    if (h->io)
+        request_close(h->io, 1011, "out of memory", 1);
+}
+
 static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
 {
     gw_ws_conn *c = cmd->h ? cmd->h->io : NULL;
@@ -661,25 +814,37 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         atomic_fetch_sub(&cmd->h->cmd_bytes, ps_frame_wire_len(cmd->frame));
         if (!c || c->close_code)
             break;
-        /* A direct send is already paced by its sender awaiting the high-water mark:
-         * past the hard limit it is a sender that does not wait, and it is closed. */
+        /* A direct send is already paced by its sender awaiting the high-water mark (so
+         * one message bigger than the limit goes into a queue under the mark): refused,
+         * it comes from a sender that does not wait, and the connection is closed. */
         if (queue_frame(hub, c, cmd->frame) == PS_SEND_DROPPED) {
             slow_consumer(hub, c);
             break;
         }
-        atomic_store(&cmd->h->queued, ps_queue_bytes(c->queue));
+        atomic_store(&cmd->h->queued, ps_queue_footprint(c->queue));
         mark_for_flush(hub, c);
         break;
     case CMD_CLOSE:
         if (c)
             request_close(c, cmd->code, cmd->reason, 0);
         break;
-    case CMD_PUBLISH:
-        pthread_mutex_lock(&hub->topics_lock);
-        if (ps_bus_publish_frame(hub->bus, cmd->topic, cmd->topic_len, cmd->frame,
-                                 cmd->h ? cmd->h->sub : NULL) < 0)
+    case CMD_PUBLISH: {
+        int held = atomic_load_explicit(&hub->hold.armed, memory_order_acquire) &&
+                   hold_begins(hub, cmd);
+        int reached = ps_bus_publish_frame(hub->bus, cmd->topic, cmd->topic_len, cmd->frame,
+                                           cmd->h ? cmd->h->sub : NULL);
+        if (reached < 0)
             lwsl_warn("gateway: publish to a topic failed\n");
-        pthread_mutex_unlock(&hub->topics_lock);
+        if (held)
+            hold_ends(hub, reached);
+        break;
+    }
+    case CMD_SUBSCRIBE:
+        run_subscribe(hub, cmd);
+        break;
+    case CMD_UNSUBSCRIBE:
+        if (cmd->h->sub)
+            (void)ps_topics_unsubscribe(cmd->h->sub, cmd->topic, cmd->topic_len);
         break;
     case CMD_RESUME:
         if (c && c->wsi && c->paused && atomic_load(&cmd->h->inbox) <= hub->cfg.inbox_limit / 2) {
@@ -867,10 +1032,14 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     char route_topic[64];
     int tl = snprintf(route_topic, sizeof(route_topic), GW_WS_ROUTE_TOPIC_FMT,
                       (const void *)route);
-    pthread_mutex_lock(&hub->topics_lock);
     h->sub = ps_subscriber_new(hub->topics, h->id, c);
     int rc = h->sub ? ps_topics_subscribe(h->sub, route_topic, (size_t)tl) : -ENOMEM;
-    pthread_mutex_unlock(&hub->topics_lock);
+    if (rc >= 0) {
+        pthread_mutex_lock(&hub->cmd_lock);
+        h->ledger = ps_subscriber_new(hub->ledger, h->id, NULL);
+        rc = h->ledger ? ps_topics_subscribe(h->ledger, route_topic, (size_t)tl) : -ENOMEM;
+        pthread_mutex_unlock(&hub->cmd_lock);
+    }
     atomic_fetch_add(&hub->open_count, 1);
     if (rc < 0) {
         request_close(c, 1011, "out of memory", 1);
@@ -1126,13 +1295,17 @@ gw_ws_hub *gw_ws_hub_new(gw_server *srv)
         return NULL;
     hub->srv = srv;
     hub->topics = ps_topics_new(deliver, hub);
-    hub->bus = hub->topics ? ps_bus_local_new(hub->topics) : NULL;
+    hub->ledger = hub->topics ? ps_topics_new(NULL, NULL) : NULL;
+    hub->bus = hub->ledger ? ps_bus_local_new(hub->topics) : NULL;
     if (!hub->bus) {
+        ps_topics_free(hub->ledger);
         ps_topics_free(hub->topics);
         free(hub);
         return NULL;
     }
-    pthread_mutex_init(&hub->topics_lock, NULL);
+    pthread_mutex_init(&hub->bus_lock, NULL);
+    pthread_mutex_init(&hub->hold.lock, NULL);
+    pthread_cond_init(&hub->hold.cond, NULL);
     pthread_mutex_init(&hub->cmd_lock, NULL);
     pthread_mutex_init(&hub->ev_lock, NULL);
     gw_ws_config defaults = {
@@ -1176,7 +1349,11 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     free(hub->redis_cfg);
     ps_bus_close(hub->bus);
     ps_topics_free(hub->topics);
-    pthread_mutex_destroy(&hub->topics_lock);
+    ps_topics_free(hub->ledger);
+    pthread_mutex_destroy(&hub->bus_lock);
+    pthread_mutex_destroy(&hub->hold.lock);
+    pthread_cond_destroy(&hub->hold.cond);
+    free(hub->hold.topic);
     pthread_mutex_destroy(&hub->cmd_lock);
     pthread_mutex_destroy(&hub->ev_lock);
     free(hub);
@@ -1203,12 +1380,12 @@ int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigne
     ps_bus *bus = ps_bus_siblings_new(hub->topics, &cfg, err, errlen);
     if (!bus)
         return -errno;
-    pthread_mutex_lock(&hub->topics_lock);
+    pthread_mutex_lock(&hub->bus_lock);
     ps_bus_close(hub->bus);
     hub->bus = bus;
     hub->siblings = bus;
     atomic_store(&hub->bus_remote, 1);
-    pthread_mutex_unlock(&hub->topics_lock);
+    pthread_mutex_unlock(&hub->bus_lock);
     return 0;
 }
 
@@ -1240,14 +1417,16 @@ int gw__ws_start_bus(gw_server *srv)
     ps_bus *bus = gw__redis_bus_new(srv, hub->topics, hub->redis_cfg, &host);
     if (!bus)
         return -ENOMEM;
-    pthread_mutex_lock(&hub->topics_lock);
+    pthread_mutex_lock(&hub->bus_lock);
     ps_bus_close(hub->bus);
     hub->bus = bus;
     hub->siblings = NULL; /* Redis also carries what the siblings bus would have */
     hub->redis_host = host;
+    /* Topics are born and die on the I/O thread (run_subscribe, conn_gone): the bus hears
+     * of them there, in the order of the publishes around them. */
     ps_topics_set_interest(hub->topics, ps_bus_on_interest, bus);
     atomic_store(&hub->bus_remote, 1);
-    pthread_mutex_unlock(&hub->topics_lock);
+    pthread_mutex_unlock(&hub->bus_lock);
     return 0;
 }
 
@@ -1285,11 +1464,9 @@ int gw_ws_siblings_callback(struct lws *wsi, enum lws_callback_reasons reason, v
     case LWS_CALLBACK_RAW_RX_FILE:
         if (wsi != hub->siblings_wsi)
             return 0;
-        /* Deliveries from siblings go into the registry, which Python threads change
-         * under this lock; what they queue is written out below, as a command round's. */
-        pthread_mutex_lock(&hub->topics_lock);
+        /* Deliveries from siblings go into the registry, which is this thread's; what they
+         * queue is written out below, as a command round's. */
         ps_bus_siblings_service(hub->siblings);
-        pthread_mutex_unlock(&hub->topics_lock);
         flush_marked(hub);
         return 0;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
@@ -1344,9 +1521,7 @@ static void run_count_everywhere(gw_ws_hub *hub, gw_ws_cmd *cmd)
     pthread_mutex_lock(&w->lock);
     w->refs++; /* the bus's, until count_done */
     pthread_mutex_unlock(&w->lock);
-    pthread_mutex_lock(&hub->topics_lock);
     int rc = ps_bus_siblings_count(hub->siblings, cmd->topic, cmd->topic_len, count_done, w);
-    pthread_mutex_unlock(&hub->topics_lock);
     if (rc)
         count_done(w, 0, 0);
 }
@@ -1376,14 +1551,7 @@ long gw_ws_subscribers_everywhere(gw_server *srv, const char *topic, size_t len,
     c->topic_len = len;
     c->wait = w;
     post_command(hub, c);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_in(timeout_ms);
     long total = (long)local;
     pthread_mutex_lock(&w->lock);
     while (!w->done && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0) {
@@ -1403,12 +1571,12 @@ void gw__ws_stop_bus(gw_server *srv)
     if (!hub->redis_host)
         return;
     ps_bus *local = ps_bus_local_new(hub->topics);
-    pthread_mutex_lock(&hub->topics_lock);
+    pthread_mutex_lock(&hub->bus_lock);
     ps_topics_set_interest(hub->topics, NULL, NULL);
     atomic_store(&hub->bus_remote, 0);
     ps_bus_close(hub->bus);
     hub->bus = local; /* NULL when out of memory: gw_ws_hub_free copes */
-    pthread_mutex_unlock(&hub->topics_lock);
+    pthread_mutex_unlock(&hub->bus_lock);
     gw__redis_host_free(hub->redis_host);
     hub->redis_host = NULL;
 }
@@ -1420,11 +1588,7 @@ ps_bus *gw__ws_bus(gw_server *srv)
 
 size_t gw__ws_deliver_remote(gw_server *srv, const char *topic, size_t len, ps_frame *frame)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
-    pthread_mutex_lock(&hub->topics_lock);
-    size_t n = ps_topics_publish(hub->topics, topic, len, frame, NULL);
-    pthread_mutex_unlock(&hub->topics_lock);
-    return n;
+    return ps_topics_publish(gw__server_hub(srv)->topics, topic, len, frame, NULL);
 }
 
 void gw__ws_flush(gw_server *srv)
@@ -1436,11 +1600,79 @@ int gw_ws_pubsub_stats(gw_server *srv, ps_redis_stats *out)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
     int rc = 0;
-    pthread_mutex_lock(&hub->topics_lock);
+    pthread_mutex_lock(&hub->bus_lock);
     if (ps_bus_is_redis(hub->bus)) {
         ps_bus_redis_stats(hub->bus, out);
         rc = 1;
     }
-    pthread_mutex_unlock(&hub->topics_lock);
+    pthread_mutex_unlock(&hub->bus_lock);
     return rc;
+}
+
+/* ---- the fan-out hold, for tests (ws.h) ------------------------------------------------ */
+
+int gw_ws_test_hold_fanout(gw_server *srv, const char *topic, size_t len, size_t after)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (after == 0)
+        return -EINVAL;
+    char *name = malloc(len + 1);
+    if (!name)
+        return -ENOMEM;
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    pthread_mutex_lock(&hub->hold.lock);
+    if (hub->hold.in_use) {
+        pthread_mutex_unlock(&hub->hold.lock);
+        free(name);
+        return -EBUSY;
+    }
+    /* The I/O thread reads topic only after seeing armed set (release/acquire), and no
+     * earlier hold is in progress (in_use). */
+    free(hub->hold.topic);
+    hub->hold.topic = name;
+    hub->hold.len = len;
+    hub->hold.after = after;
+    hub->hold.released = hub->hold.done = 0;
+    hub->hold.reached = 0;
+    hub->hold.in_use = 1;
+    atomic_store_explicit(&hub->hold.armed, 1, memory_order_release);
+    pthread_mutex_unlock(&hub->hold.lock);
+    return 0;
+}
+
+int gw_ws_test_wait_held(gw_server *srv, unsigned timeout_ms, size_t *delivered)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    struct timespec until = deadline_in(timeout_ms);
+    pthread_mutex_lock(&hub->hold.lock);
+    while (!hub->hold.held &&
+           pthread_cond_timedwait(&hub->hold.cond, &hub->hold.lock, &until) == 0) {
+    }
+    int held = hub->hold.held;
+    /* Written by the I/O thread before it took the lock to stop, and not since. */
+    *delivered = held ? hub->hold.delivered : 0;
+    pthread_mutex_unlock(&hub->hold.lock);
+    return held;
+}
+
+int gw_ws_test_release(gw_server *srv)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    pthread_mutex_lock(&hub->hold.lock);
+    int was_held = hub->hold.held;
+    hub->hold.released = 1;
+    pthread_cond_broadcast(&hub->hold.cond);
+    pthread_mutex_unlock(&hub->hold.lock);
+    return was_held;
+}
+
+int gw_ws_test_hold_result(gw_server *srv, size_t *reached)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    pthread_mutex_lock(&hub->hold.lock);
+    int done = hub->hold.done;
+    *reached = done ? hub->hold.reached : 0;
+    pthread_mutex_unlock(&hub->hold.lock);
+    return done;
 }

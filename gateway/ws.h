@@ -9,10 +9,12 @@
  * call on it answers -ENOTCONN. Events for Python (open, message, close, drained) are
  * queued for the asyncio loop thread, which takes them in batches (gw_ws_take_events).
  *
- * Subscriptions are immediate: gw_ws_subscribe() changes the topic registry under its
- * lock from the calling thread, so a publish made right after it reaches the caller.
- * A publish only counts subscribers from the calling thread; the fan-out itself, with
- * one encoded frame shared by every queue, runs on the I/O thread.
+ * The topic registry belongs to the I/O thread and has no lock. Subscribe, unsubscribe
+ * and publish reach it as commands on the same queue, so a publish made right after a
+ * subscribe reaches the new subscriber. The counts these calls answer at once come from a
+ * ledger of the subscriptions they made, changed in the same critical section that queues
+ * each command; the fan-out itself, with one encoded frame shared by every queue, runs on
+ * the I/O thread with no lock held.
  */
 #ifndef GW_WS_H
 #define GW_WS_H
@@ -39,12 +41,13 @@ typedef struct gw_ws_handle {
     gw_request *handshake; /* the upgrade request: path, query, params, headers */
     void *user;            /* the bridge's object for this connection; GIL-protected */
     atomic_size_t cmd_bytes; /* bytes sent by Python that the I/O thread has not queued */
-    atomic_size_t queued;    /* bytes in the send queue, as last seen by the I/O thread */
+    atomic_size_t queued;    /* ps_queue_footprint() of the send queue, as the I/O thread last saw it */
     atomic_int inbox;      /* messages handed to Python and not consumed yet */
     atomic_int gone;       /* set once the connection has closed */
     atomic_int want_drain; /* a sender waits for the backlog to fall */
     struct gw_ws_conn *io;       /* I/O thread */
-    struct ps_subscriber *sub;   /* guarded by the hub's topics lock */
+    struct ps_subscriber *sub;   /* I/O thread: the connection in the registry */
+    struct ps_subscriber *ledger; /* under the hub's command lock: in the ledger */
 } gw_ws_handle;
 
 enum gw_ws_event_type {
@@ -181,6 +184,25 @@ typedef struct gw_ws_stats {
     size_t slow_dropped; /* messages dropped by the "drop" policy */
 } gw_ws_stats;
 void gw_ws_get_stats(gw_server *srv, gw_ws_stats *out);
+
+/*
+ * For tests: a witness that a call from a Python thread does not wait for a fan-out.
+ * gw_ws_test_hold_fanout() arms a hold on the next publish to topic run by the I/O thread:
+ * after `after` deliveries (after >= 1) of that fan-out, the I/O thread stops where it is,
+ * in the middle of it, until gw_ws_test_release() (or 10 s, so that a test can never leave
+ * a server stuck). Any thread; one hold at a time: 0, -EBUSY while one is armed or under
+ * way, -EINVAL for after 0, -ENOMEM.
+ */
+int gw_ws_test_hold_fanout(gw_server *srv, const char *topic, size_t len, size_t after);
+/* Waits (never on the I/O thread) up to timeout_ms for the I/O thread to stop at the hold.
+ * Returns 1 with the deliveries made so far in *delivered, or 0 when it did not. */
+int gw_ws_test_wait_held(gw_server *srv, unsigned timeout_ms, size_t *delivered);
+/* Lets the held fan-out go on. Returns 1 when the I/O thread was still stopped at the hold
+ * (so everything the caller did meanwhile happened in the middle of the fan-out), 0 when
+ * it had given up waiting or never got there. */
+int gw_ws_test_release(gw_server *srv);
+/* After the held fan-out has ended: 1 with how many it reached in *reached, else 0. */
+int gw_ws_test_hold_result(gw_server *srv, size_t *reached);
 
 /* Publishes go through Redis once the server starts (cfg copied; NULL: in-process only).
  * Before the server starts. 0 or -ENOMEM. */

@@ -1,12 +1,16 @@
 /*
  * queue.c: bounded per-connection send queues.
  *
- * The slots form a ring whose capacity is 0 or a power of two. It grows by
- * doubling only after a push has been admitted against the limit, and a
- * full ring of cap slots admitted means a footprint of at least
+ * The slots form a ring whose capacity is a power of two. Its first
+ * PS_QUEUE_INLINE_SLOTS slots live in the queue itself, so a fan-out that
+ * queues a frame or a few for each of thousands of subscribers allocates
+ * nothing per subscriber. Past them the ring moves to the heap and grows by
+ * doubling, only after a push has been admitted; a full ring of cap slots
+ * admitted means a footprint of at least
  * (cap + 1) * PS_QUEUE_SLOT_COST = (cap + 1) * 2 * sizeof(void *), which is
- * more than the doubled ring's 2 * cap * sizeof(void *). So the ring never
- * outgrows the limit. It is released when the queue empties, so an idle
+ * more than the doubled ring's 2 * cap * sizeof(void *). So the heap ring
+ * never outgrows the footprint's bound (queue.h). It is released when the
+ * queue empties (the ring goes back to the inline slots), so an idle
  * connection holds none.
  */
 #include "queue.h"
@@ -17,15 +21,25 @@
 #include <string.h>
 
 struct ps_queue {
-    ps_frame **ring;
-    size_t cap;    /* slots in ring: 0 or a power of two */
+    ps_frame **ring; /* inline_slots, or a heap array of cap slots */
+    size_t cap;    /* slots in ring: a power of two */
     size_t head;   /* index of the oldest frame */
     size_t count;  /* frames queued */
     size_t bytes;  /* wire bytes not yet consumed */
     size_t offset; /* bytes of the head frame already consumed */
     size_t high_water;
     size_t limit;
+    ps_frame *inline_slots[PS_QUEUE_INLINE_SLOTS];
 };
+
+/* Points the ring back at the inline slots (the heap ring, if any, is the
+ * caller's to free). */
+static void ring_reset(ps_queue *q)
+{
+    q->ring = q->inline_slots;
+    q->cap = PS_QUEUE_INLINE_SLOTS;
+    q->head = 0;
+}
 
 ps_queue *ps_queue_new(size_t high_water, size_t limit)
 {
@@ -40,6 +54,7 @@ ps_queue *ps_queue_new(size_t high_water, size_t limit)
         return NULL;
     q->high_water = high_water;
     q->limit = limit;
+    ring_reset(q);
     return q;
 }
 
@@ -51,11 +66,11 @@ void ps_queue_free(ps_queue *q)
     free(q);
 }
 
-/* Doubles the ring (or makes the first one), keeping order. Returns 0 or
- * -ENOMEM, in which case the ring is unchanged. */
+/* Doubles the ring (from the inline slots: onto the heap), keeping order.
+ * Returns 0 or -ENOMEM, in which case the ring is unchanged. */
 static int ring_grow(ps_queue *q)
 {
-    size_t ncap = q->cap ? q->cap * 2 : PS_QUEUE_MIN_SLOTS;
+    size_t ncap = q->cap * 2;
     ps_frame **nring;
 
     if (ncap > SIZE_MAX / sizeof(*nring))
@@ -65,7 +80,8 @@ static int ring_grow(ps_queue *q)
         return -ENOMEM;
     for (size_t i = 0; i < q->count; i++)
         nring[i] = q->ring[(q->head + i) & (q->cap - 1)];
-    free(q->ring);
+    if (q->ring != q->inline_slots)
+        free(q->ring);
     q->ring = nring;
     q->cap = ncap;
     q->head = 0;
@@ -78,10 +94,9 @@ static void ring_advance(ps_queue *q)
     q->head = (q->head + 1) & (q->cap - 1);
     q->offset = 0;
     if (--q->count == 0) {
-        free(q->ring);
-        q->ring = NULL;
-        q->cap = 0;
-        q->head = 0;
+        if (q->ring != q->inline_slots)
+            free(q->ring);
+        ring_reset(q);
     }
 }
 
@@ -90,9 +105,13 @@ int ps_queue_push(ps_queue *q, ps_frame *frame)
     size_t wire = ps_frame_wire_len(frame);
     size_t used = ps_queue_footprint(q);
 
-    /* used <= limit always holds, so limit - used cannot wrap. */
-    if (wire > q->limit - used ||
-        PS_QUEUE_SLOT_COST > q->limit - used - wire)
+    /* At or under the high-water mark any one message is taken, however large: one bigger
+     * than the limit could otherwise never be sent, even on an idle connection. Past the
+     * mark it must fit under the limit; a queue already over the limit (made so by such a
+     * message) takes nothing until it drains. */
+    if (used > q->high_water &&
+        (used > q->limit || wire > q->limit - used ||
+         PS_QUEUE_SLOT_COST > q->limit - used - wire))
         return PS_SEND_DROPPED;
     if (q->count == q->cap) {
         int rc = ring_grow(q);
@@ -152,9 +171,10 @@ void ps_queue_clear(ps_queue *q)
         return;
     for (size_t i = 0; i < q->count; i++)
         ps_frame_unref(q->ring[(q->head + i) & (q->cap - 1)]);
-    free(q->ring);
-    q->ring = NULL;
-    q->cap = q->head = q->count = q->bytes = q->offset = 0;
+    if (q->ring != q->inline_slots)
+        free(q->ring);
+    ring_reset(q);
+    q->count = q->bytes = q->offset = 0;
 }
 
 size_t ps_queue_count(const ps_queue *q)
@@ -169,7 +189,7 @@ size_t ps_queue_bytes(const ps_queue *q)
 
 size_t ps_queue_footprint(const ps_queue *q)
 {
-    return q->bytes + q->count * PS_QUEUE_SLOT_COST;
+    return q != NULL ? q->bytes + q->count * PS_QUEUE_SLOT_COST : 0;
 }
 
 bool ps_queue_pressured(const ps_queue *q)
@@ -179,7 +199,7 @@ bool ps_queue_pressured(const ps_queue *q)
 
 size_t ps_queue_memory(const ps_queue *q)
 {
-    return q->cap * sizeof(*q->ring);
+    return q->ring == q->inline_slots ? 0 : q->cap * sizeof(*q->ring);
 }
 
 size_t ps_queue_high_water(const ps_queue *q)

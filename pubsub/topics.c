@@ -372,7 +372,7 @@ size_t ps_topics_publish(ps_topics *r, const char *name, size_t len,
     struct topic *t = lookup(r, name, len);
     size_t n, reached = 0;
 
-    if (t == NULL || t->live == 0)
+    if (t == NULL || t->live == 0 || r->deliver == NULL)
         return 0;
     /* Only the slots present now are walked; subscribers appended by the
      * callbacks wait for the next message. Slots are re-read each turn
@@ -486,6 +486,14 @@ static size_t find_membership(const ps_subscriber *s, const struct topic *t)
                 return t->slots[si].mi;
     }
     return SIZE_MAX;
+}
+
+bool ps_topics_is_subscribed(const ps_subscriber *s, const char *name,
+                             size_t len)
+{
+    const struct topic *t = lookup(s->reg, name, len);
+
+    return t != NULL && find_membership(s, t) != SIZE_MAX;
 }
 
 /* Makes an empty topic and puts it in the table (room was reserved).

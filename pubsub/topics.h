@@ -23,6 +23,12 @@
  * Threads: a registry, its subscribers and every call on them belong to one
  * thread (the I/O thread that owns those connections); nothing here locks.
  * Run one registry per I/O thread. Only the frames are shared across threads.
+ *
+ * A registry made without a delivery callback is a ledger: it records who is
+ * subscribed to what and answers counts, and is never published on. The
+ * gateway keeps one beside the I/O thread's registry so that other threads
+ * can count without touching the registry (see gateway/ws.c); whoever shares
+ * a ledger between threads guards it.
  */
 #ifndef PS_TOPICS_H
 #define PS_TOPICS_H
@@ -54,7 +60,8 @@ typedef void (*ps_interest_fn)(void *ctx, const char *topic, size_t len,
                                bool alive);
 
 /*
- * Creates an empty registry that delivers through deliver(deliver_ctx, ...).
+ * Creates an empty registry that delivers through deliver(deliver_ctx, ...),
+ * or a ledger when deliver is NULL (publishing on it reaches nobody).
  * Returns it (owned by the caller, released with ps_topics_free()), or NULL
  * with errno ENOMEM.
  */
@@ -104,6 +111,10 @@ void ps_subscriber_free(ps_subscriber *s);
 
 uint64_t ps_subscriber_id(const ps_subscriber *s);
 void *ps_subscriber_user(const ps_subscriber *s);
+
+/* Whether s is subscribed to topic (len bytes). */
+bool ps_topics_is_subscribed(const ps_subscriber *s, const char *topic,
+                             size_t len);
 
 /* Number of topics s is subscribed to. */
 size_t ps_subscriber_topic_count(const ps_subscriber *s);

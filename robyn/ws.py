@@ -277,16 +277,33 @@ class WebSocket:
 
     async def _send(self, message: Message) -> None:
         self._check_open()
+        # Queued only once the backlog is under the high-water mark: the I/O thread takes
+        # any one message into a queue under the mark, however large (one over the send
+        # limit included), but closes the connection on a message that does not fit under
+        # the limit of a queue over it (publishes or send() may have filled it meanwhile).
+        # Several tasks woken by one drain re-check in turn: the first one's send counts in
+        # the backlog at once.
+        while (waiter := self._drained()) is not None:
+            await waiter
+            self._check_open()
         try:
             over = self._conn.send(message)
         except ConnectionError:
             raise self._gone() from None
-        if over and self._conn.wait_drain():
-            waiter = self._loop.create_future()
-            if self._drain_waiters is None:
-                self._drain_waiters = []
-            self._drain_waiters.append(waiter)
+        if over and (waiter := self._drained()) is not None:
             await waiter
+
+    def _drained(self) -> asyncio.Future[None] | None:
+        """A future set once the backlog is back under the high-water mark, or None when it
+        is under it now. While senders wait, the drained event is already asked for: asking
+        again (wait_drain) could clear the request as the I/O thread answers it."""
+        if not self._drain_waiters and not self._conn.wait_drain():
+            return None
+        waiter = self._loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(waiter)
+        return waiter
 
     async def send_text(self, text: str) -> None:
         if not isinstance(text, str):

@@ -426,6 +426,7 @@ static void queue_null_is_empty(void **state)
     assert_null(ps_queue_peek(NULL, NULL));
     assert_int_equal(ps_queue_count(NULL), 0);
     assert_int_equal(ps_queue_bytes(NULL), 0);
+    assert_int_equal(ps_queue_footprint(NULL), 0);
     ps_queue_clear(NULL);
     ps_queue_free(NULL);
 }
@@ -484,28 +485,73 @@ static void queue_return_codes(void **state)
 static void queue_oversized(void **state)
 {
     char payload[200] = {0};
-    ps_frame *f = ps_frame_new(PS_OP_BINARY, payload, sizeof(payload));
+    ps_frame *big = ps_frame_new(PS_OP_BINARY, payload, sizeof(payload));
+    ps_frame *small = ps_frame_new(PS_OP_BINARY, payload, 10);
     ps_queue *q = ps_queue_new(64, 128);
+    size_t big_cost, small_cost;
 
     (void)state;
-    assert_non_null(f);
+    assert_non_null(big);
+    assert_non_null(small);
     assert_non_null(q);
-    /* Bigger than the whole limit: never queued, even on an empty queue. */
-    assert_int_equal(ps_queue_push(q, f), PS_SEND_DROPPED);
-    assert_int_equal(ps_queue_count(q), 0);
-    assert_int_equal(ps_queue_memory(q), 0);
-    assert_int_equal(ps_frame_refcount(f), 1);
-    assert_null(ps_queue_peek(q, NULL));
-    ps_queue_free(q);
-    ps_frame_unref(f);
+    big_cost = ps_frame_wire_len(big) + PS_QUEUE_SLOT_COST;
+    small_cost = ps_frame_wire_len(small) + PS_QUEUE_SLOT_COST;
+    assert_true(big_cost > 128);
 
-    /* A zero limit refuses everything. */
-    q = ps_queue_new(0, 0);
-    f = text("");
-    assert_non_null(q);
-    assert_int_equal(ps_queue_push(q, f), PS_SEND_DROPPED);
+    /* Bigger than the whole limit, on an empty queue: taken, and the queue is over. */
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_footprint(q), big_cost);
+    assert_int_equal(ps_frame_refcount(big), 2);
+    /* Over the limit now: nothing more, not even the smallest message. */
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_DROPPED);
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_DROPPED);
+    assert_int_equal(ps_queue_count(q), 1);
+    assert_int_equal(ps_frame_refcount(small), 1);
+    assert_true(ps_queue_memory(q) <= big_cost);
+
+    /* Half written, still over the high-water mark: still refused. */
+    assert_int_equal(ps_queue_consume(q, ps_frame_wire_len(big) - 60), 0);
+    assert_int_equal(ps_queue_footprint(q), 60 + PS_QUEUE_SLOT_COST);
+    assert_true(ps_queue_pressured(q));
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_DROPPED);
+    /* ... but a message that fits under the limit is taken. */
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_footprint(q), 60 + PS_QUEUE_SLOT_COST + small_cost);
+
+    /* Written down to the high-water mark: a big one is taken again. */
+    assert_int_equal(ps_queue_consume(q, 60), 1);
+    assert_int_equal(ps_queue_footprint(q), small_cost);
+    assert_false(ps_queue_pressured(q));
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_footprint(q), small_cost + big_cost);
+    assert_int_equal(ps_queue_count(q), 2);
     ps_queue_free(q);
-    ps_frame_unref(f);
+    assert_int_equal(ps_frame_refcount(big), 1);
+    assert_int_equal(ps_frame_refcount(small), 1);
+    ps_frame_unref(small);
+
+    /* Exactly at the mark still counts as under it; one byte over does not. */
+    q = ps_queue_new(small_cost, small_cost);
+    small = ps_frame_new(PS_OP_BINARY, payload, 10);
+    assert_non_null(q);
+    assert_non_null(small);
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_OK);
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_DROPPED);
+    ps_queue_free(q);
+    ps_frame_unref(small);
+
+    /* A zero limit takes one message on an empty queue, then nothing until it drains. */
+    q = ps_queue_new(0, 0);
+    small = text("");
+    assert_non_null(q);
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_DROPPED);
+    ps_frame_unref(ps_queue_pop(q));
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_BACKPRESSURE);
+    ps_queue_free(q);
+    ps_frame_unref(small);
+    ps_frame_unref(big);
 }
 
 static void queue_fifo_wraparound(void **state)
@@ -543,6 +589,60 @@ static void queue_fifo_wraparound(void **state)
     }
     assert_int_equal(next_out, next_in);
     assert_int_equal(ps_queue_memory(q), 0); /* empty: ring released */
+    ps_queue_free(q);
+}
+
+/* Up to PS_QUEUE_INLINE_SLOTS frames queue inside the queue itself: a
+ * fan-out that gives each subscriber a frame or a few allocates nothing per
+ * subscriber. One more moves the ring to the heap; emptying it comes back. */
+static void queue_inline_slots(void **state)
+{
+    ps_queue *q = ps_queue_new(1u << 16, 1u << 16);
+    uint32_t next_out = 0;
+
+    (void)state;
+    assert_non_null(q);
+    for (int round = 0; round < 3; round++) {
+        for (uint32_t i = 0; i < PS_QUEUE_INLINE_SLOTS; i++) {
+            ps_frame *f = seq_frame(0, i);
+            assert_int_equal(ps_queue_push(q, f), PS_SEND_OK);
+            ps_frame_unref(f);
+            assert_int_equal(ps_queue_memory(q), 0);
+        }
+        ps_frame *extra = seq_frame(0, PS_QUEUE_INLINE_SLOTS);
+        assert_int_equal(ps_queue_push(q, extra), PS_SEND_OK);
+        ps_frame_unref(extra);
+        assert_int_equal(ps_queue_memory(q), PS_QUEUE_MIN_SLOTS * sizeof(void *));
+        assert_int_equal(ps_queue_count(q), PS_QUEUE_INLINE_SLOTS + 1);
+        next_out = 0;
+        while (ps_queue_count(q) > 0) {
+            uint32_t sender, n;
+            ps_frame *f = ps_queue_pop(q);
+            seq_read(f, &sender, &n);
+            assert_int_equal(n, next_out++);
+            ps_frame_unref(f);
+        }
+        assert_int_equal(next_out, PS_QUEUE_INLINE_SLOTS + 1);
+        assert_int_equal(ps_queue_memory(q), 0);
+    }
+    /* Wrapping within the inline slots keeps order too: with one slot left
+     * free, push one and pop one, many times round. */
+    uint32_t next_in = 0;
+    next_out = 0;
+    for (int i = 0; i < 40; i++) {
+        ps_frame *f = seq_frame(1, next_in++);
+        assert_int_equal(ps_queue_push(q, f), PS_SEND_OK);
+        ps_frame_unref(f);
+        if (ps_queue_count(q) == PS_QUEUE_INLINE_SLOTS) {
+            uint32_t sender, n;
+            ps_frame *g = ps_queue_pop(q);
+            seq_read(g, &sender, &n);
+            assert_int_equal(n, next_out++);
+            ps_frame_unref(g);
+        }
+        assert_int_equal(ps_queue_memory(q), 0);
+    }
+    assert_int_equal(next_in - next_out, PS_QUEUE_INLINE_SLOTS - 1);
     ps_queue_free(q);
 }
 
@@ -839,6 +939,41 @@ static void topics_publish_exclude(void **state)
     ps_frame_unref(f);
 }
 
+/* A registry made without a delivery callback only records and counts. */
+static void topics_ledger_counts_and_reaches_nobody(void **state)
+{
+    ps_topics *ledger = ps_topics_new(NULL, NULL);
+    ps_subscriber *a, *b;
+    ps_frame *f = text("nobody hears this");
+
+    (void)state;
+    assert_non_null(ledger);
+    a = ps_subscriber_new(ledger, 1, NULL);
+    b = ps_subscriber_new(ledger, 2, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(ps_topics_subscribe(a, "room", 4), 1);
+    assert_int_equal(ps_topics_subscribe(a, "room", 4), 0);
+    assert_int_equal(ps_topics_subscribe(b, "room", 4), 1);
+    assert_int_equal(ps_topics_subscribe(b, "r\0om", 4), 1);
+    assert_true(ps_topics_is_subscribed(a, "room", 4));
+    assert_false(ps_topics_is_subscribed(a, "r\0om", 4));
+    assert_true(ps_topics_is_subscribed(b, "r\0om", 4));
+    assert_false(ps_topics_is_subscribed(a, "nowhere", 7));
+    assert_int_equal(ps_topics_subscriber_count(ledger, "room", 4), 2);
+    assert_int_equal(ps_topics_publish(ledger, "room", 4, f, NULL), 0);
+    assert_int_equal(ps_frame_refcount(f), 1);
+    assert_int_equal(ps_topics_unsubscribe(a, "room", 4), 1);
+    assert_false(ps_topics_is_subscribed(a, "room", 4));
+    assert_int_equal(ps_topics_subscriber_count(ledger, "room", 4), 1);
+    ps_subscriber_free(b);
+    assert_int_equal(ps_topics_subscriber_count(ledger, "room", 4), 0);
+    assert_int_equal(ps_topics_count(ledger), 0);
+    ps_subscriber_free(a);
+    ps_topics_free(ledger);
+    ps_frame_unref(f);
+}
+
 /* A subscriber the callback reports unreached is not counted. */
 static void topics_publish_counts_dropped(void **state)
 {
@@ -849,9 +984,11 @@ static void topics_publish_counts_dropped(void **state)
     (void)state;
     hub_init(&h, 2);
     a = hub_open(&h, 0, 1u << 16, 1u << 16);
-    b = hub_open(&h, 1, 4, 8); /* too small for any frame */
+    b = hub_open(&h, 1, 4, 40);
     sub_ok(a, "t");
     sub_ok(b, "t");
+    /* b's queue is over its high-water mark, with no room left under its limit. */
+    assert_int_equal(ps_queue_push(b->q, f), PS_SEND_BACKPRESSURE);
     assert_int_equal(publish(&h, "t", f, NULL), 1);
     assert_int_equal(h.calls, 2);
     assert_int_equal(h.dropped, 1);
@@ -1527,6 +1664,7 @@ int main(void)
         cmocka_unit_test(queue_return_codes),
         cmocka_unit_test(queue_oversized),
         cmocka_unit_test(queue_fifo_wraparound),
+        cmocka_unit_test(queue_inline_slots),
         cmocka_unit_test(queue_partial_writes),
         cmocka_unit_test(queue_partial_stream),
         cmocka_unit_test(queue_memory_bounded),
@@ -1535,6 +1673,7 @@ int main(void)
         cmocka_unit_test(topics_death_and_interest),
         cmocka_unit_test(topics_binary_names),
         cmocka_unit_test(topics_publish_exclude),
+        cmocka_unit_test(topics_ledger_counts_and_reaches_nobody),
         cmocka_unit_test(topics_publish_counts_dropped),
         cmocka_unit_test(reentrant_unsubscribe_self),
         cmocka_unit_test(reentrant_unsubscribe_others),
