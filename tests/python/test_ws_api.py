@@ -469,3 +469,15 @@ async def _poll(ws, seconds: float):
         return await asyncio.wait_for(ws.recv(), seconds)
     except (asyncio.TimeoutError, ConnectionClosed):
         return None
+
+
+def test_attributes_set_on_the_socket_stay(server: AppServer) -> None:
+    with sconnect(ws_url(server, "/attrs?who=ann"), open_timeout=RECV) as ws:
+        assert ws.recv(timeout=RECV) == "ann same"
+        ws.send("bob")
+        assert ws.recv(timeout=RECV) == "hello bob"
+        ws.send("hi")
+        assert ws.recv(timeout=RECV) == "bob: hi"
+        ws.send("again")
+        assert ws.recv(timeout=RECV) == "bob: again"
+    still_serving(server)
