@@ -153,6 +153,20 @@ async def attrs(websocket: WebSocket):
             await websocket.send_text(f"{websocket.nickname}: {message}")
 
 
+@app.websocket("/two-readers")
+async def two_readers(websocket: WebSocket):
+    """One message has one reader: a receive() while `async for` waits is refused, and
+    the waiting one gets the message."""
+    pending = websocket.__aiter__().__anext__()
+    try:
+        await websocket.receive()
+    except RuntimeError as exc:
+        await websocket.send_text(f"error: {exc}")
+    await websocket.send_text(f"first got {await pending}")
+    async for message in websocket:
+        await websocket.send_text(f"then {message}")
+
+
 @app.websocket("/json")
 async def json_endpoint(websocket: WebSocket):
     while True:
