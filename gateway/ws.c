@@ -118,6 +118,10 @@ struct gw_ws_hub {
 
     pthread_mutex_t ev_lock;
     gw_ws_event *ev_head, *ev_tail;
+    /* I/O thread: the events of the read being parsed, handed over together when it is
+     * done (see raw_rx), so that the loop thread takes one read's messages in one batch. */
+    int ev_batching;
+    gw_ws_event *batch_head, *batch_tail;
 
     /* I/O thread */
     uint64_t next_id;
@@ -171,19 +175,45 @@ void gw_ws_event_free(gw_ws_event *ev)
     free(ev);
 }
 
-static void post_event(gw_ws_hub *hub, gw_ws_event *ev)
+/* Appends the list head..tail to the loop thread's events, waking it when they were none. */
+static void hand_events_over(gw_ws_hub *hub, gw_ws_event *head, gw_ws_event *tail)
 {
     pthread_mutex_lock(&hub->ev_lock);
     int was_empty = hub->ev_head == NULL;
-    ev->next = NULL;
     if (hub->ev_tail)
-        hub->ev_tail->next = ev;
+        hub->ev_tail->next = head;
     else
-        hub->ev_head = ev;
-    hub->ev_tail = ev;
+        hub->ev_head = head;
+    hub->ev_tail = tail;
     pthread_mutex_unlock(&hub->ev_lock);
     if (was_empty)
         gw__wake_loop(hub->srv);
+}
+
+static void post_event(gw_ws_hub *hub, gw_ws_event *ev)
+{
+    ev->next = NULL;
+    if (!hub->ev_batching) {
+        hand_events_over(hub, ev, ev);
+        return;
+    }
+    if (hub->batch_tail)
+        hub->batch_tail->next = ev;
+    else
+        hub->batch_head = ev;
+    hub->batch_tail = ev;
+}
+
+/* I/O thread, once a read is parsed: hands its events over in one go. Had each gone on its
+ * own, the loop thread, woken by the first, would take a few and the rest later: its
+ * handlers would then publish in several batches, and every subscriber would be written to
+ * once per batch instead of once. */
+static void end_event_batch(gw_ws_hub *hub)
+{
+    hub->ev_batching = 0;
+    if (hub->batch_head)
+        hand_events_over(hub, hub->batch_head, hub->batch_tail);
+    hub->batch_head = hub->batch_tail = NULL;
 }
 
 static gw_ws_event *new_event(int type, gw_ws_handle *h)
@@ -264,13 +294,50 @@ static int append_command_locked(gw_ws_hub *hub, gw_ws_cmd *c)
     return was_empty;
 }
 
+/*
+ * The loop thread's wake-ups, deferred over one pass of its handlers (gw_ws_defer_wakes):
+ * the hub whose wake-up this thread holds back, and whether one is owed. Per thread, so a
+ * sync worker's commands wake the I/O thread as before.
+ */
+static __thread gw_ws_hub *wakes_deferred_for;
+static __thread int wake_owed;
+
+/* Wakes the I/O thread for the commands just queued, unless this thread defers that. */
+static void wake_for_commands(gw_ws_hub *hub)
+{
+    if (wakes_deferred_for == hub)
+        wake_owed = 1;
+    else
+        gw__wake_io(hub->srv);
+}
+
+void gw_ws_defer_wakes(gw_server *srv)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (wakes_deferred_for && wakes_deferred_for != hub)
+        gw_ws_flush_wakes(wakes_deferred_for->srv);
+    wakes_deferred_for = hub;
+}
+
+void gw_ws_flush_wakes(gw_server *srv)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (wakes_deferred_for != hub)
+        return;
+    wakes_deferred_for = NULL;
+    if (wake_owed) {
+        wake_owed = 0;
+        gw__wake_io(hub->srv);
+    }
+}
+
 static void post_command(gw_ws_hub *hub, gw_ws_cmd *c)
 {
     pthread_mutex_lock(&hub->cmd_lock);
     int was_empty = append_command_locked(hub, c);
     pthread_mutex_unlock(&hub->cmd_lock);
     if (was_empty)
-        gw__wake_io(hub->srv);
+        wake_for_commands(hub);
 }
 
 int gw_ws_send(gw_server *srv, gw_ws_handle *h, unsigned opcode, const void *data, size_t len)
@@ -395,7 +462,7 @@ static int post_subscription(gw_ws_hub *hub, gw_ws_handle *h, cmd_type type, con
     if (rc != 1)
         cmd_free(c); /* nothing changed: the registry has nothing to do */
     else if (was_empty)
-        gw__wake_io(hub->srv);
+        wake_for_commands(hub);
     return rc;
 }
 
@@ -459,7 +526,7 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
     int was_empty = append_command_locked(hub, c);
     pthread_mutex_unlock(&hub->cmd_lock);
     if (was_empty)
-        gw__wake_io(hub->srv);
+        wake_for_commands(hub);
     return (long)n;
 }
 
@@ -674,8 +741,9 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
     gw_ws_handle_unref(h);
 }
 
-/* Once a second: pings the connections silent for ping_interval, and drops those whose
- * ping has gone unanswered (by a pong or anything else) for ping_timeout. */
+/* Once a second: pings the connections silent for ping_interval, drops those whose ping
+ * has gone unanswered (by a pong or anything else) for ping_timeout, and trims empty send
+ * queues. */
 static void ping_sweep(lws_sorted_usec_list_t *sul)
 {
     gw_ws_hub *hub = lws_container_of(sul, gw_ws_hub, ping_timer);
@@ -684,6 +752,10 @@ static void ping_sweep(lws_sorted_usec_list_t *sul)
     int64_t timeout = (int64_t)hub->cfg.ping_timeout * 1000000;
     for (size_t i = 0; i < hub->nconns; i++) {
         gw_ws_conn *c = hub->conns[i];
+        /* An emptied send queue keeps its slots for the next round of messages; one this
+         * sweep finds empty gives them back, so a connection idle for a second holds none
+         * (with pings off they stay until it closes, bounded by its send limit). */
+        ps_queue_trim(c->queue);
         if (!c->open || c->close_code)
             continue;
         if (c->ping_out) {
@@ -1218,7 +1290,9 @@ int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         c->last_rx_us = now_us();
         c->ping_out = 0; /* anything from the peer shows it is alive */
         const char *why = "";
+        hub->ev_batching = 1;
         int rc = gw_wsp_feed(&c->parser, in, len, &frame_callbacks, c, &why);
+        end_event_batch(hub);
         if (rc > 0)
             request_close(c, rc, why, 1);
         else if (rc < 0 && c->close_sent)

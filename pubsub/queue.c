@@ -9,8 +9,10 @@
  * ring of cap slots admitted means a footprint of at least
  * (cap + 1) * PS_QUEUE_SLOT_COST = (cap + 1) * 2 * sizeof(void *), which is
  * more than the doubled ring's 2 * cap * sizeof(void *). So the heap ring
- * never outgrows the limit. It is released when the queue empties (the ring
- * goes back to the inline slots), so an idle connection holds none.
+ * never outgrows the limit. An emptied queue keeps it, so that a connection
+ * given a few dozen frames per round does not allocate and free it (three
+ * times, growing) every round; ps_queue_trim() gives it back once the queue
+ * has stayed empty, so an idle connection holds none.
  */
 #include "queue.h"
 
@@ -92,11 +94,8 @@ static void ring_advance(ps_queue *q)
 {
     q->head = (q->head + 1) & (q->cap - 1);
     q->offset = 0;
-    if (--q->count == 0) {
-        if (q->ring != q->inline_slots)
-            free(q->ring);
-        ring_reset(q);
-    }
+    if (--q->count == 0)
+        q->head = 0;
 }
 
 int ps_queue_push(ps_queue *q, ps_frame *frame)
@@ -167,6 +166,14 @@ void ps_queue_clear(ps_queue *q)
         free(q->ring);
     ring_reset(q);
     q->count = q->bytes = q->offset = 0;
+}
+
+void ps_queue_trim(ps_queue *q)
+{
+    if (q->count == 0 && q->ring != q->inline_slots) {
+        free(q->ring);
+        ring_reset(q);
+    }
 }
 
 size_t ps_queue_count(const ps_queue *q)

@@ -98,8 +98,14 @@ PS_MUST_CHECK int ps_queue_consume(ps_queue *q, size_t n);
  */
 PS_MUST_CHECK ps_frame *ps_queue_pop(ps_queue *q);
 
-/* Releases every queued frame reference; the queue stays usable. */
+/* Releases every queued frame reference and the heap slots; the queue stays
+ * usable. */
 void ps_queue_clear(ps_queue *q);
+
+/* Gives back the heap slots of an empty queue (an emptied queue keeps them
+ * for its next frames); a no-op while frames are queued. Call it for queues
+ * that have stayed empty a while, e.g. once a second. */
+void ps_queue_trim(ps_queue *q);
 
 /* Messages queued, the partly written head included. */
 size_t ps_queue_count(const ps_queue *q);
@@ -119,7 +125,8 @@ size_t ps_queue_footprint(const ps_queue *q);
 bool ps_queue_pressured(const ps_queue *q);
 
 /* Bytes of heap memory the queue holds for its slots beyond the inline
- * ones (0 while they suffice), not counting the shared frames. */
+ * ones (0 while they suffice, and after ps_queue_trim() of an empty queue),
+ * not counting the shared frames. */
 size_t ps_queue_memory(const ps_queue *q);
 
 /* The marks given to ps_queue_new(). */

@@ -527,13 +527,17 @@ static void queue_fifo_wraparound(void **state)
         assert_int_equal(ps_queue_consume(q, ps_frame_wire_len(f)), 1);
     }
     assert_int_equal(next_out, next_in);
-    assert_int_equal(ps_queue_memory(q), 0); /* empty: ring released */
+    /* Emptied, the ring is kept for the next frames; trimming gives it back. */
+    assert_true(ps_queue_memory(q) > 0);
+    ps_queue_trim(q);
+    assert_int_equal(ps_queue_memory(q), 0);
     ps_queue_free(q);
 }
 
 /* Up to PS_QUEUE_INLINE_SLOTS frames queue inside the queue itself: a
  * fan-out that gives each subscriber a frame or a few allocates nothing per
- * subscriber. One more moves the ring to the heap; emptying it comes back. */
+ * subscriber. One more moves the ring to the heap, where it stays, emptied,
+ * until trimmed. */
 static void queue_inline_slots(void **state)
 {
     ps_queue *q = ps_queue_new(1u << 16, 1u << 16);
@@ -562,6 +566,16 @@ static void queue_inline_slots(void **state)
             ps_frame_unref(f);
         }
         assert_int_equal(next_out, PS_QUEUE_INLINE_SLOTS + 1);
+        /* Kept while empty, and reused: the next round allocates nothing. */
+        assert_int_equal(ps_queue_memory(q), PS_QUEUE_MIN_SLOTS * sizeof(void *));
+        ps_frame *again = seq_frame(0, 0);
+        assert_int_equal(ps_queue_push(q, again), PS_SEND_OK);
+        assert_int_equal(ps_queue_memory(q), PS_QUEUE_MIN_SLOTS * sizeof(void *));
+        ps_queue_trim(q); /* not empty: nothing happens */
+        assert_int_equal(ps_queue_memory(q), PS_QUEUE_MIN_SLOTS * sizeof(void *));
+        ps_frame_unref(ps_queue_pop(q));
+        ps_frame_unref(again);
+        ps_queue_trim(q);
         assert_int_equal(ps_queue_memory(q), 0);
     }
     /* Wrapping within the inline slots keeps order too: with one slot left
