@@ -183,6 +183,8 @@ static struct {
     char **messages;
     int nmessages;
     const char *on_open;     /* sent once by each connection when it opens */
+    const char *stamp_field; /* subscribe: "NAME": in a frame holds the server's send time */
+    size_t stamp_field_len;
     double max_loss;         /* percent; < 0 = not checked */
     double max_p99;          /* ms; < 0 = not checked */
 } opt;
@@ -469,6 +471,37 @@ static int find_hdr(const char *p, size_t len, char *kind, uint64_t *ts, uint32_
     return -1;
 }
 
+/* The wall clock in microseconds since the epoch: what a server puts in a --stamp-field. */
+static uint64_t epoch_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Finds the JSON member "<--stamp-field>": <digits> in a payload: the server's send time in
+ * microseconds since the epoch (same machine, same clock). Returns 0 and sets *us if found. */
+static int find_stamp_field(const char *p, size_t len, uint64_t *us)
+{
+    size_t flen = opt.stamp_field_len;
+    for (size_t i = 0; i + flen + 3 <= len; i++) {
+        if (p[i] != '"' || memcmp(p + i + 1, opt.stamp_field, flen) || p[i + 1 + flen] != '"')
+            continue;
+        size_t j = i + flen + 2;
+        while (j < len && (p[j] == ' ' || p[j] == ':'))
+            j++;
+        uint64_t v = 0;
+        size_t digits = 0;
+        for (; j < len && p[j] >= '0' && p[j] <= '9' && digits < 19; j++, digits++)
+            v = v * 10 + (uint64_t)(p[j] - '0');
+        if (!digits)
+            return -1;
+        *us = v;
+        return 0;
+    }
+    return -1;
+}
+
 /* Writes template tpl into t->tpl_buf with its placeholders filled: {stamp} the timing
  * header (found anywhere in what comes back), {counter} the message's sequence number,
  * {conn} the connection's number, {time_ms} the wall clock in milliseconds since the epoch.
@@ -674,6 +707,18 @@ static void on_message(conn_t *c, char kind, uint64_t ts, uint32_t seq, uint64_t
         }
         return;
     }
+    if (kind == 'S') {
+        /* A server-stamped frame (--stamp-field): ts is its send time, epoch microseconds. */
+        if (!c->counted)
+            return;
+        bump(&t->recv);
+        if (g_measuring) {
+            uint64_t at = epoch_us();
+            bump(&t->recv_m);
+            hist_add(&t->hist, at > ts ? (at - ts) * 1000u : 0);
+        }
+        return;
+    }
     if (kind != 'T' || !c->counted)
         return;
     bump(&t->recv);
@@ -752,6 +797,11 @@ static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t no
                     c->msg_kind = k;
                     c->msg_ts = ts;
                     c->msg_seq = s;
+                } else if (opt.stamp_field && opcode == 0x1 &&
+                           find_stamp_field(pl, (size_t)plen, &ts) == 0) {
+                    c->msg_kind = 'S';
+                    c->msg_ts = ts;
+                    c->msg_seq = 0;
                 }
             }
             if (fin && c->in_msg) {
@@ -1229,6 +1279,9 @@ static void usage(FILE *out, int status)
             "                      the connection's number, {time_ms} by the time (ms, epoch)\n"
             "  --message-file F    one message per line, sent in turn (as --message)\n"
             "  --on-open TEXT      sent once by every connection when it opens\n"
+            "  --stamp-field NAME  subscribe: a text frame holding the JSON member \"NAME\": N,\n"
+            "                      N the server's send time in microseconds since the epoch,\n"
+            "                      is timed (latency = receipt - N; same machine's clock)\n"
             "  --preset chat-example  drive examples/chat: --mode chat, JSON messages with a\n"
             "                      stamp, user=load{n} added to the URL, 1 message/s per member\n"
             "                      ({n} in a URL is the connection's number)\n"
@@ -1325,7 +1378,7 @@ int main(int argc, char **argv)
         {"json", 0, 0, 'j'},         {"quiet", 0, 0, 'q'},        {"help", 0, 0, 'h'},
         {"url2", 1, 0, '2'},         {"message", 1, 0, 'M'},      {"message-file", 1, 0, 'F'},
         {"on-open", 1, 0, 'O'},      {"preset", 1, 0, 'R'},       {"max-loss", 1, 0, 'L'},
-        {"max-p99", 1, 0, '9'},
+        {"max-p99", 1, 0, '9'},      {"stamp-field", 1, 0, 'Z'},
         {0, 0, 0, 0}};
     int preset_chat = 0;
     opt.max_loss = -1;
@@ -1375,6 +1428,7 @@ int main(int argc, char **argv)
         case 'M': add_message(optarg); break;
         case 'F': read_message_file(optarg); break;
         case 'O': opt.on_open = optarg; break;
+        case 'Z': opt.stamp_field = optarg; opt.stamp_field_len = strlen(optarg); break;
         case 'R':
             if (strcmp(optarg, "chat-example"))
                 die("unknown preset %s (known: chat-example)", optarg);
@@ -1420,6 +1474,10 @@ int main(int argc, char **argv)
         opt.threads = opt.connections;
     if (opt.rate < 0)
         opt.rate = opt.mode == M_CHAT ? opt.connections : 0;
+    if (opt.stamp_field && opt.mode != M_SUBSCRIBE)
+        die("--stamp-field applies to --mode subscribe (other modes time their own messages)");
+    if (opt.stamp_field && !opt.stamp_field_len)
+        die("--stamp-field needs a member name");
     if (opt.mode == M_SUBSCRIBE && opt.rate > 0)
         die("--mode subscribe sends nothing: --rate does not apply");
     if (opt.mode == M_CHAT && opt.rate <= 0)
@@ -1762,9 +1820,13 @@ int main(int argc, char **argv)
         } else if (opt.mode == M_SUBSCRIBE) {
             printf("  measured      %.2fs after %.1fs warmup, sending nothing%s\n", measured,
                    opt.warmup, opt.on_open ? " but --on-open" : "");
-            printf("  received      %llu frames (%llu in the timing format, %llu foreign)\n",
+            printf("  received      %llu frames (%llu timed, %llu foreign)\n",
                    (unsigned long long)(s.recv + s.foreign), (unsigned long long)s.recv,
                    (unsigned long long)s.foreign);
+            if (opt.stamp_field)
+                printf("  latency       p50 %.1fus  p90 %.1fus  p99 %.1fus  p99.9 %.1fus  max %.1fus"
+                       " (%.0f timed frames/s, from \"%s\")\n", q50, q90, q99, q999, qmax,
+                       (double)s.recv_m / dur, opt.stamp_field);
         } else if (opt.mode != M_IDLE) {
             printf("  measured      %.2fs after %.1fs warmup, message %s, rate %s\n", measured,
                    opt.warmup, opt.nmessages ? "from --message" : "timing format",
