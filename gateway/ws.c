@@ -651,7 +651,8 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
         return -1;
     int rc = ps_queue_push(c->queue, frame);
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
-        atomic_store(&c->h->queued, ps_queue_bytes(c->queue));
+        /* h->queued is brought up to date by flush_marked(), once per connection: stored
+         * here, its fence and the handle's cache line cost more than the push itself. */
         mark_for_flush(hub, c);
         if (hub->hold.counting && ++hub->hold.delivered == hub->hold.after)
             hold_here(hub);
@@ -1218,6 +1219,7 @@ static void flush_marked(gw_ws_hub *hub)
             continue; /* gone meanwhile */
         c->flush_slot = 0;
         if (!writable_now(c)) {
+            atomic_store(&c->h->queued, ps_queue_bytes(c->queue));
             wake_writer(c);
             continue;
         }
