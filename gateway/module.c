@@ -795,6 +795,8 @@ static PyObject *Conn_unsubscribe(ConnObject *self, PyObject *topic)
     int rc = gw_ws_unsubscribe(self->server->srv, self->h, s, (size_t)n);
     if (rc == -ENOTCONN)
         Py_RETURN_FALSE;
+    if (rc < 0)
+        return PyErr_NoMemory();
     return PyBool_FromLong(rc == 1);
 }
 

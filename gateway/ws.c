@@ -473,9 +473,7 @@ int gw_ws_subscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t l
 
 int gw_ws_unsubscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len)
 {
-    int rc = post_subscription(gw__server_hub(srv), h, CMD_UNSUBSCRIBE, topic, len);
-    /* Out of memory for the command: the ledger is unchanged, so the subscription stands. */
-    return rc == -ENOMEM ? 0 : rc;
+    return post_subscription(gw__server_hub(srv), h, CMD_UNSUBSCRIBE, topic, len);
 }
 
 size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len)

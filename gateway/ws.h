@@ -143,7 +143,8 @@ int gw_ws_close(gw_server *srv, gw_ws_handle *h, int code, const char *reason);
 
 /* Returns 1 when subscribed, 0 when it already was, -ENOTCONN, -ENOMEM. */
 int gw_ws_subscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len);
-/* Returns 1 when unsubscribed, 0 when it was not subscribed, -ENOTCONN. */
+/* Returns 1 when unsubscribed, 0 when it was not subscribed, -ENOTCONN, -ENOMEM (then
+ * nothing changed: it is still subscribed). */
 int gw_ws_unsubscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len);
 
 /* Publishes a message to every subscriber of topic in this process except `exclude`
