@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BUILD := build
 STAMP := $(VENV)/.installed
 
-.PHONY: run test typecheck deps venv install load-tester test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz compat bench bench-quick wheel clean
+.PHONY: run test typecheck deps venv install load-tester test-c test-c-asan test-c-valgrind test-python test-fuzz fuzz compat autobahn test-autobahn-quick bench bench-quick wheel clean
 
 # The main example: the chat app (rooms, a browser page). `make run APP=hello` starts the
 # smallest app instead.
@@ -15,7 +15,7 @@ APP ?= chat
 run: install
 	$(PY) examples/$(APP)/app.py
 
-test: install typecheck test-c test-fuzz test-python compat
+test: install typecheck test-c test-fuzz test-python test-autobahn-quick compat
 
 deps:
 	@tools/install-deps
@@ -87,6 +87,15 @@ test-python: install
 # test of tests/compat/passing.txt that stops passing fails the run.
 compat: install
 	$(PY) tools/compat
+
+# Autobahn|Testsuite's fuzzing client (its runner in a venv of its own, build/autobahn/venv)
+# against a compression=True `async for` echo (tools/autobahn, docs/conformance.md): fails
+# unless every case of sections 1-13 passes. `make test` runs sections 1-7 (seconds).
+autobahn: install
+	$(PY) tools/autobahn
+
+test-autobahn-quick: install
+	$(PY) tools/autobahn --sections 1-7
 
 # The packages users install (tools/wheel): dist/*.tar.gz, and dist/*.whl built from that sdist
 # and repaired by auditwheel so it carries libwebsockets and the other C libraries it links.

@@ -5,14 +5,14 @@
  * PS_QUEUE_INLINE_SLOTS slots live in the queue itself, so a fan-out that
  * queues a frame or a few for each of thousands of subscribers allocates
  * nothing per subscriber. Past them the ring moves to the heap and grows by
- * doubling, only after a push has been admitted against the limit; a full
- * ring of cap slots admitted means a footprint of at least
+ * doubling, only after a push has been admitted; a full ring of cap slots
+ * admitted means a footprint of at least
  * (cap + 1) * PS_QUEUE_SLOT_COST = (cap + 1) * 2 * sizeof(void *), which is
  * more than the doubled ring's 2 * cap * sizeof(void *). So the heap ring
- * never outgrows the limit. An emptied queue keeps it, so that a connection
- * given a few dozen frames per round does not allocate and free it (three
- * times, growing) every round; ps_queue_trim() gives it back once the queue
- * has stayed empty, so an idle connection holds none.
+ * never outgrows the footprint's bound (queue.h). An emptied queue keeps it,
+ * so that a connection given a few dozen frames per round does not allocate
+ * and free it (three times, growing) every round; ps_queue_trim() gives it
+ * back once the queue has stayed empty, so an idle connection holds none.
  */
 #include "queue.h"
 
@@ -103,9 +103,13 @@ int ps_queue_push(ps_queue *q, ps_frame *frame)
     size_t wire = ps_frame_wire_len(frame);
     size_t used = ps_queue_footprint(q);
 
-    /* used <= limit always holds, so limit - used cannot wrap. */
-    if (wire > q->limit - used ||
-        PS_QUEUE_SLOT_COST > q->limit - used - wire)
+    /* At or under the high-water mark any one message is taken, however large: one bigger
+     * than the limit could otherwise never be sent, even on an idle connection. Past the
+     * mark it must fit under the limit; a queue already over the limit (made so by such a
+     * message) takes nothing until it drains. */
+    if (used > q->high_water &&
+        (used > q->limit || wire > q->limit - used ||
+         PS_QUEUE_SLOT_COST > q->limit - used - wire))
         return PS_SEND_DROPPED;
     if (q->count == q->cap) {
         int rc = ring_grow(q);

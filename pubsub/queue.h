@@ -6,16 +6,21 @@
  * memory); the sum of the charges of what is still unwritten is the
  * queue's footprint. Two marks bound it:
  *
- *   high_water  past it, pushes still succeed but answer
- *               PS_SEND_BACKPRESSURE: the sender should wait (a Python
- *               `await ws.send_text()` parks until ps_queue_pressured()
- *               turns false), a broadcaster may count the consumer as slow;
- *   limit       a push that would take the footprint past it is refused
- *               with PS_SEND_DROPPED and nothing is queued.
+ *   high_water  at or under it, a push is always admitted, whatever the
+ *               message's size (so a message bigger than the limit can be
+ *               sent, one at a time); past it, pushes still succeed but
+ *               answer PS_SEND_BACKPRESSURE: the sender should wait (a
+ *               Python `await ws.send_text()` parks until
+ *               ps_queue_pressured() turns false), a broadcaster may count
+ *               the consumer as slow;
+ *   limit       over the high-water mark, a push that would take the
+ *               footprint past it is refused with PS_SEND_DROPPED and
+ *               nothing is queued.
  *
- * Invariants: ps_queue_footprint() <= limit at all times, and the queue's
- * own memory (ps_queue_memory()) never exceeds max(limit,
- * PS_QUEUE_MIN_SLOTS * sizeof(void *)), however long its reader stalls.
+ * Invariants: ps_queue_footprint() <= max(limit, high_water + the charge
+ * of the largest message pushed) at all times, and the queue's own memory
+ * (ps_queue_memory()) never exceeds that bound or PS_QUEUE_MIN_SLOTS *
+ * sizeof(void *), whichever is larger, however long its reader stalls.
  * The frames themselves are shared and freed when their last reference goes.
  *
  * The writer side peeks the head frame and reports how many of its bytes
@@ -48,7 +53,7 @@
 enum ps_send_result {
     PS_SEND_OK = 0,           /* queued; footprint <= high_water */
     PS_SEND_BACKPRESSURE = 1, /* queued; footprint now > high_water */
-    PS_SEND_DROPPED = 2,      /* not queued: it would exceed limit */
+    PS_SEND_DROPPED = 2,      /* not queued: over high_water, it would exceed limit */
 };
 
 typedef struct ps_queue ps_queue;

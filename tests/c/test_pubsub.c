@@ -469,28 +469,73 @@ static void queue_return_codes(void **state)
 static void queue_oversized(void **state)
 {
     char payload[200] = {0};
-    ps_frame *f = ps_frame_new(PS_OP_BINARY, payload, sizeof(payload));
+    ps_frame *big = ps_frame_new(PS_OP_BINARY, payload, sizeof(payload));
+    ps_frame *small = ps_frame_new(PS_OP_BINARY, payload, 10);
     ps_queue *q = ps_queue_new(64, 128);
+    size_t big_cost, small_cost;
 
     (void)state;
-    assert_non_null(f);
+    assert_non_null(big);
+    assert_non_null(small);
     assert_non_null(q);
-    /* Bigger than the whole limit: never queued, even on an empty queue. */
-    assert_int_equal(ps_queue_push(q, f), PS_SEND_DROPPED);
-    assert_int_equal(ps_queue_count(q), 0);
-    assert_int_equal(ps_queue_memory(q), 0);
-    assert_int_equal(ps_frame_refcount(f), 1);
-    assert_null(ps_queue_peek(q, NULL));
-    ps_queue_free(q);
-    ps_frame_unref(f);
+    big_cost = ps_frame_wire_len(big) + PS_QUEUE_SLOT_COST;
+    small_cost = ps_frame_wire_len(small) + PS_QUEUE_SLOT_COST;
+    assert_true(big_cost > 128);
 
-    /* A zero limit refuses everything. */
-    q = ps_queue_new(0, 0);
-    f = text("");
-    assert_non_null(q);
-    assert_int_equal(ps_queue_push(q, f), PS_SEND_DROPPED);
+    /* Bigger than the whole limit, on an empty queue: taken, and the queue is over. */
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_footprint(q), big_cost);
+    assert_int_equal(ps_frame_refcount(big), 2);
+    /* Over the limit now: nothing more, not even the smallest message. */
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_DROPPED);
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_DROPPED);
+    assert_int_equal(ps_queue_count(q), 1);
+    assert_int_equal(ps_frame_refcount(small), 1);
+    assert_true(ps_queue_memory(q) <= big_cost);
+
+    /* Half written, still over the high-water mark: still refused. */
+    assert_int_equal(ps_queue_consume(q, ps_frame_wire_len(big) - 60), 0);
+    assert_int_equal(ps_queue_footprint(q), 60 + PS_QUEUE_SLOT_COST);
+    assert_true(ps_queue_pressured(q));
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_DROPPED);
+    /* ... but a message that fits under the limit is taken. */
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_footprint(q), 60 + PS_QUEUE_SLOT_COST + small_cost);
+
+    /* Written down to the high-water mark: a big one is taken again. */
+    assert_int_equal(ps_queue_consume(q, 60), 1);
+    assert_int_equal(ps_queue_footprint(q), small_cost);
+    assert_false(ps_queue_pressured(q));
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_footprint(q), small_cost + big_cost);
+    assert_int_equal(ps_queue_count(q), 2);
     ps_queue_free(q);
-    ps_frame_unref(f);
+    assert_int_equal(ps_frame_refcount(big), 1);
+    assert_int_equal(ps_frame_refcount(small), 1);
+    ps_frame_unref(small);
+
+    /* Exactly at the mark still counts as under it; one byte over does not. */
+    q = ps_queue_new(small_cost, small_cost);
+    small = ps_frame_new(PS_OP_BINARY, payload, 10);
+    assert_non_null(q);
+    assert_non_null(small);
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_OK);
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_DROPPED);
+    ps_queue_free(q);
+    ps_frame_unref(small);
+
+    /* A zero limit takes one message on an empty queue, then nothing until it drains. */
+    q = ps_queue_new(0, 0);
+    small = text("");
+    assert_non_null(q);
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_BACKPRESSURE);
+    assert_int_equal(ps_queue_push(q, small), PS_SEND_DROPPED);
+    ps_frame_unref(ps_queue_pop(q));
+    assert_int_equal(ps_queue_push(q, big), PS_SEND_BACKPRESSURE);
+    ps_queue_free(q);
+    ps_frame_unref(small);
+    ps_frame_unref(big);
 }
 
 static void queue_fifo_wraparound(void **state)
@@ -937,9 +982,11 @@ static void topics_publish_counts_dropped(void **state)
     (void)state;
     hub_init(&h, 2);
     a = hub_open(&h, 0, 1u << 16, 1u << 16);
-    b = hub_open(&h, 1, 4, 8); /* too small for any frame */
+    b = hub_open(&h, 1, 4, 40);
     sub_ok(a, "t");
     sub_ok(b, "t");
+    /* b's queue is over its high-water mark, with no room left under its limit. */
+    assert_int_equal(ps_queue_push(b->q, f), PS_SEND_BACKPRESSURE);
     assert_int_equal(publish(&h, "t", f, NULL), 1);
     assert_int_equal(h.calls, 2);
     assert_int_equal(h.dropped, 1);

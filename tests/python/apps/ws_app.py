@@ -15,6 +15,9 @@ Routes:
                                then answers the sender "reached <n>"
   WS   /droproom/:room         like /chat/:room, backpressure="drop"
   WS   /flood                  "go N SIZE": N awaited send_text()s of SIZE bytes, then "done"
+  WS   /big                    "send N SIZE": N send()s (not awaited) of SIZE bytes, numbered
+                               like /flood's; "publish TOPIC N SIZE": N app.publish(TOPIC, ...)
+                               of SIZE bytes, then answers "published N"
   WS   /refuse                 on_connect raises
   WS   /refuse-response        on_connect returns Response(403)
   WS   /refuse-http            on_connect raises HTTPException(401, "token required") unless
@@ -173,6 +176,26 @@ async def flood(websocket: WebSocket):
             await websocket.send_text(head + "x" * (int(size) - len(head)))
             FLOOD["sent"] = i + 1
         await websocket.send_text("done")
+
+
+def numbered(i: int, size: int) -> str:
+    head = f"{i:08d}:"
+    return head + "x" * (size - len(head))
+
+
+@app.websocket("/big")
+async def big(websocket: WebSocket):
+    async for message in websocket:
+        verb, *args = message.split()
+        if verb == "send":
+            count, size = int(args[0]), int(args[1])
+            for i in range(count):
+                websocket.send(numbered(i, size))
+        elif verb == "publish":
+            topic, count, size = args[0], int(args[1]), int(args[2])
+            for i in range(count):
+                app.publish(topic, numbered(i, size))
+            await websocket.send_text(f"published {count}")
 
 
 @app.websocket("/refuse")
