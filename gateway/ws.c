@@ -136,6 +136,10 @@ struct gw_ws_hub {
     size_t nconns, conns_cap;
     gw_ws_conn **flush; /* given messages by the commands being run (see flush_marked) */
     size_t nflush, flush_cap;
+    /* The frame being fanned out by run_publish() and the references to it taken for its
+     * subscribers' queues in one go, not used yet (see deliver()). */
+    ps_frame *prepaid;
+    size_t prepaid_left;
     lws_sorted_usec_list_t ping_timer;
 
     atomic_size_t slow_closed, slow_dropped, open_count;
@@ -668,8 +672,10 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
     gw_ws_conn *c = ps_subscriber_user(sub);
     if (!c || c->close_code)
         return -1;
-    int rc = ps_queue_push(c->queue, frame);
+    int owned = frame == hub->prepaid && hub->prepaid_left > 0;
+    int rc = owned ? ps_queue_push_owned(c->queue, frame) : ps_queue_push(c->queue, frame);
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
+        hub->prepaid_left -= (size_t)owned;
         /* h->queued is brought up to date by flush_marked(), once per connection: stored
          * here, its fence and the handle's cache line cost more than the push itself. */
         mark_for_flush(hub, c);
@@ -845,6 +851,35 @@ static void hold_ends(gw_ws_hub *hub, int reached)
     pthread_mutex_unlock(&hub->hold.lock);
 }
 
+/*
+ * The fan-out of a publish command. The references its subscribers' queues keep are taken
+ * in one atomic addition beforehand and handed out by deliver(): taken one by one, each is
+ * a locked instruction, which waits for the fan-out's stores to cold cache lines before it
+ * (4% of the I/O thread at 10,000 subscribers). The command's own reference outlives the
+ * fan-out, so the frame cannot be freed while some of them are still unused.
+ */
+static void run_publish(gw_ws_hub *hub, gw_ws_cmd *cmd)
+{
+    int held = atomic_load_explicit(&hub->hold.armed, memory_order_acquire) &&
+               hold_begins(hub, cmd);
+    size_t n = ps_topics_subscriber_count(hub->topics, cmd->topic, cmd->topic_len);
+    if (n > 1) {
+        hub->prepaid = ps_frame_ref_many(cmd->frame, n);
+        hub->prepaid_left = n;
+    }
+    int reached = ps_bus_publish_frame(hub->bus, cmd->topic, cmd->topic_len, cmd->frame,
+                                       cmd->h ? cmd->h->sub : NULL);
+    if (hub->prepaid) {
+        ps_frame_unref_many(hub->prepaid, hub->prepaid_left);
+        hub->prepaid = NULL;
+        hub->prepaid_left = 0;
+    }
+    if (reached < 0)
+        lwsl_warn("gateway: publish to a topic failed\n");
+    if (held)
+        hold_ends(hub, reached);
+}
+
 /* The registry catches up with a subscribe the ledger already has. Without memory for it
  * the two would disagree (counted, never delivered to): the ledger forgets it and the
  * connection ends with 1011, as an out-of-memory upgrade does. */
@@ -885,17 +920,9 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         if (c)
             request_close(c, cmd->code, cmd->reason, 0);
         break;
-    case CMD_PUBLISH: {
-        int held = atomic_load_explicit(&hub->hold.armed, memory_order_acquire) &&
-                   hold_begins(hub, cmd);
-        int reached = ps_bus_publish_frame(hub->bus, cmd->topic, cmd->topic_len, cmd->frame,
-                                           cmd->h ? cmd->h->sub : NULL);
-        if (reached < 0)
-            lwsl_warn("gateway: publish to a topic failed\n");
-        if (held)
-            hold_ends(hub, reached);
+    case CMD_PUBLISH:
+        run_publish(hub, cmd);
         break;
-    }
     case CMD_SUBSCRIBE:
         run_subscribe(hub, cmd);
         break;

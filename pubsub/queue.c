@@ -98,7 +98,9 @@ static void ring_advance(ps_queue *q)
         q->head = 0;
 }
 
-int ps_queue_push(ps_queue *q, ps_frame *frame)
+/* Appends frame; owned: the queue keeps one of the caller's references
+ * instead of taking a new one. */
+static int push(ps_queue *q, ps_frame *frame, bool owned)
 {
     size_t wire = ps_frame_wire_len(frame);
     size_t used = ps_queue_footprint(q);
@@ -116,10 +118,20 @@ int ps_queue_push(ps_queue *q, ps_frame *frame)
         if (rc < 0)
             return rc;
     }
-    q->ring[(q->head + q->count) & (q->cap - 1)] = ps_frame_ref(frame);
+    q->ring[(q->head + q->count) & (q->cap - 1)] = owned ? frame : ps_frame_ref(frame);
     q->count++;
     q->bytes += wire;
     return ps_queue_pressured(q) ? PS_SEND_BACKPRESSURE : PS_SEND_OK;
+}
+
+int ps_queue_push(ps_queue *q, ps_frame *frame)
+{
+    return push(q, frame, false);
+}
+
+int ps_queue_push_owned(ps_queue *q, ps_frame *frame)
+{
+    return push(q, frame, true);
 }
 
 ps_frame *ps_queue_peek(const ps_queue *q, size_t *offset)

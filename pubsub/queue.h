@@ -78,6 +78,13 @@ void ps_queue_free(ps_queue *q);
 PS_MUST_CHECK int ps_queue_push(ps_queue *q, ps_frame *frame);
 
 /*
+ * Like ps_queue_push(), but on PS_SEND_OK and PS_SEND_BACKPRESSURE the
+ * queue keeps one of the caller's references to frame (which the caller no
+ * longer owns) instead of taking its own; otherwise the caller keeps it.
+ */
+PS_MUST_CHECK int ps_queue_push_owned(ps_queue *q, ps_frame *frame);
+
+/*
  * The frame at the head, or NULL if the queue is empty. If offset is not
  * NULL, *offset is set to how many of its ps_frame_wire() bytes have been
  * consumed already (0 when empty), so the next bytes to write are

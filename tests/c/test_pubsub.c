@@ -644,6 +644,40 @@ static void queue_inline_slots(void **state)
     ps_queue_free(q);
 }
 
+/* A fan-out's references taken in one go and handed to the queues: a push
+ * that is refused leaves the caller its reference, and what is left over is
+ * given back at once. */
+static void queue_push_owned_and_bulk_references(void **state)
+{
+    ps_frame *f = text("shared");
+    ps_queue *a = ps_queue_new(1u << 16, 1u << 16);
+    ps_queue *b = ps_queue_new(0, 4); /* over its mark once it holds anything */
+    ps_frame *filler = text("x");
+
+    (void)state;
+    assert_non_null(f);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(ps_queue_push(b, filler), PS_SEND_BACKPRESSURE);
+    ps_frame_unref(filler);
+    assert_ptr_equal(ps_frame_ref_many(f, 3), f);
+    assert_int_equal(ps_frame_refcount(f), 4);
+    assert_int_equal(ps_queue_push_owned(a, f), PS_SEND_OK);  /* one of the 3 */
+    assert_int_equal(ps_frame_refcount(f), 4);
+    assert_int_equal(ps_queue_push_owned(b, f), PS_SEND_DROPPED); /* kept by us */
+    assert_int_equal(ps_frame_refcount(f), 4);
+    ps_frame_unref_many(f, 2); /* the two not handed out */
+    assert_int_equal(ps_frame_refcount(f), 2);
+    ps_frame_unref_many(f, 0);
+    ps_frame_unref_many(NULL, 5);
+    assert_int_equal(ps_frame_refcount(f), 2);
+    ps_queue_free(a); /* the queue's reference */
+    assert_int_equal(ps_frame_refcount(f), 1);
+    ps_queue_free(b);
+    ps_frame_ref_many(f, 2);
+    ps_frame_unref_many(f, 3); /* the last three drops at once free it (valgrind checks) */
+}
+
 static void queue_partial_writes(void **state)
 {
     char payload[1000];
@@ -1662,6 +1696,7 @@ int main(void)
         cmocka_unit_test(queue_oversized),
         cmocka_unit_test(queue_fifo_wraparound),
         cmocka_unit_test(queue_inline_slots),
+        cmocka_unit_test(queue_push_owned_and_bulk_references),
         cmocka_unit_test(queue_partial_writes),
         cmocka_unit_test(queue_partial_stream),
         cmocka_unit_test(queue_memory_bounded),
