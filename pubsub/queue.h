@@ -93,6 +93,9 @@ PS_MUST_CHECK int ps_queue_push_owned(ps_queue *q, ps_frame *frame);
  */
 ps_frame *ps_queue_peek(const ps_queue *q, size_t *offset);
 
+/* peek, clear, count, bytes and footprint also take NULL, a queue not made yet (a user that makes
+ * its queue on the first push, as gateway/ws.c does): empty. */
+
 /*
  * Records that n more bytes of the head frame's wire bytes were written.
  * When that completes the frame, the queue releases its reference and the
@@ -115,8 +118,8 @@ PS_MUST_CHECK ps_frame *ps_queue_pop(ps_queue *q);
 void ps_queue_clear(ps_queue *q);
 
 /* Gives back the heap slots of an empty queue (an emptied queue keeps them
- * for its next frames); a no-op while frames are queued. Call it for queues
- * that have stayed empty a while, e.g. once a second. */
+ * for its next frames); a no-op while frames are queued, and on NULL. Call
+ * it for queues that have stayed empty a while, e.g. once a second. */
 void ps_queue_trim(ps_queue *q);
 
 /* Messages queued, the partly written head included. */
