@@ -48,6 +48,9 @@ typedef struct gw_ws_conn {
     int close_code;       /* set: send a close frame with it once the queue is written */
     struct lws *wsi;      /* the raw connection, the same one the handshake came on */
     gw_ws_handle *h;
+    /* The endpoint's counters (NULL without metrics): kept here, since a fan-out touches
+     * the connection anyway and h->route would be two more cache lines per delivery. */
+    gw_metrics_endpoint *metrics;
     ps_queue *queue;
     gw_wsp parser;
     char *handshake_out; /* the 101 answer, written before anything else */
@@ -663,7 +666,7 @@ static void update_backlog(gw_ws_hub *hub, gw_ws_conn *c)
 static void slow_consumer(gw_ws_hub *hub, gw_ws_conn *c)
 {
     atomic_fetch_add(&hub->slow_closed, 1);
-    gw_metrics_ws_slow_closed(c->h->route->metrics);
+    gw_metrics_ws_slow_closed(c->metrics);
     ps_queue_clear(c->queue);
     atomic_store(&c->h->queued, 0);
     request_close(c, 1008, "send queue over its limit", 1);
@@ -729,14 +732,14 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
         /* h->queued is brought up to date by flush_marked(), once per connection: stored
          * here, its fence and the handle's cache line cost more than the push itself. */
         mark_for_flush(hub, c);
-        gw_metrics_ws_delivered(c->h->route->metrics);
+        gw_metrics_ws_delivered(c->metrics);
         if (hub->hold.counting && ++hub->hold.delivered == hub->hold.after)
             hold_here(hub);
         return 0;
     }
     if (c->h->route->ws.policy == GW_WS_POLICY_DROP) {
         atomic_fetch_add(&hub->slow_dropped, 1);
-        gw_metrics_ws_dropped(c->h->route->metrics);
+        gw_metrics_ws_dropped(c->metrics);
         return -1;
     }
     slow_consumer(hub, c);
@@ -864,7 +867,7 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
     c->accepted = 1;
     c->open = 1;
     c->last_rx_us = now_us();
-    gw_metrics_ws_opened(c->h->route->metrics);
+    gw_metrics_ws_opened(c->metrics);
     gw_metrics_observe(gw__server_metrics(hub->srv), 101, c->last_rx_us - c->opened_us);
     if (hub->cfg.ping_interval && lws_dll2_is_detached(&hub->ping_timer.list))
         lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->ping_timer, ping_sweep, LWS_US_PER_SEC);
@@ -965,7 +968,7 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         }
         atomic_store(&cmd->h->queued, ps_queue_footprint(c->queue));
         mark_for_flush(hub, c);
-        gw_metrics_ws_sent(c->h->route->metrics);
+        gw_metrics_ws_sent(c->metrics);
         break;
     case CMD_CLOSE:
         if (c)
@@ -1165,6 +1168,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     c->handshake_out = answer;
     gw_wsp_init(&c->parser, hub->cfg.max_message, deflate);
     c->h = h;
+    c->metrics = route->metrics;
     c->peer_code = 1005;
     atomic_init(&h->refs, 1); /* the I/O side's reference, dropped in conn_gone */
     h->id = ++hub->next_id;
@@ -1221,7 +1225,7 @@ static int on_frame_message(void *ctx, int binary, unsigned char *data, size_t l
         free(data);
         return 0;
     }
-    gw_metrics_ws_received(c->h->route->metrics);
+    gw_metrics_ws_received(c->metrics);
     gw_ws_event *ev = new_event(GW_WS_MESSAGE, c->h);
     if (!ev) {
         free(data);
@@ -1298,7 +1302,7 @@ static int write_queued(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
         /* One frame: written straight from the shared buffer, no copy. */
         if (lws_write(wsi, (unsigned char *)wire, wlen, LWS_WRITE_RAW) < 0)
             return -1;
-        gw_metrics_ws_bytes_out(c->h->route->metrics, wlen);
+        gw_metrics_ws_bytes_out(c->metrics, wlen);
         if (ps_queue_consume(c->queue, wlen) < 0)
             return -1;
     } else {
@@ -1316,7 +1320,7 @@ static int write_queued(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
         }
         if (lws_write(wsi, p, written, LWS_WRITE_RAW) < 0)
             return -1;
-        gw_metrics_ws_bytes_out(c->h->route->metrics, written);
+        gw_metrics_ws_bytes_out(c->metrics, written);
     }
     update_backlog(hub, c);
     if (ps_queue_count(c->queue) || c->close_code)
@@ -1386,7 +1390,7 @@ static int raw_writeable(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
         c->close_sent = 1;
         if (lws_write(wsi, frame + LWS_PRE, 2 + plen, LWS_WRITE_RAW) < 0)
             return -1;
-        gw_metrics_ws_bytes_out(c->h->route->metrics, 2 + plen);
+        gw_metrics_ws_bytes_out(c->metrics, 2 + plen);
         if (c->close_now || c->peer_closed)
             return -1;
         /* Wait a little for the peer's close frame, then drop the connection. */
@@ -1417,7 +1421,7 @@ int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return 0; /* nothing more is read once the connection is ending */
         c->last_rx_us = now_us();
         c->ping_out = 0; /* anything from the peer shows it is alive */
-        gw_metrics_ws_bytes_in(c->h->route->metrics, len);
+        gw_metrics_ws_bytes_in(c->metrics, len);
         const char *why = "";
         hub->ev_batching = 1;
         int rc = gw_wsp_feed(&c->parser, in, len, &frame_callbacks, c, &why);
