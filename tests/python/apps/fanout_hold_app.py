@@ -27,6 +27,7 @@ import threading
 from typing import Any
 
 from robyn import Request, Response, Robyn, WebSocket
+from topic_routes import add_topic_routes
 
 app = Robyn(__file__)
 
@@ -95,17 +96,7 @@ def arm(request: Request):
     return "armed"
 
 
-@app.post("/publish/:topic")
-def publish(request: Request):
-    body = request.body
-    if isinstance(body, bytes):
-        body = body.decode()
-    return {"reached": app.publish(request.path_params["topic"], body)}
-
-
-@app.get("/subscribers/:topic")
-def subscribers(request: Request):
-    return {"count": app.subscribers(request.path_params["topic"])}
+add_topic_routes(app)
 
 
 @app.get("/witness")

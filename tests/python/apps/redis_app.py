@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from robyn import Request, Robyn, WebSocket
+from topic_routes import add_topic_routes
 
 app = Robyn(__file__, pubsub_url=os.environ["REDIS_APP_URL"])
 
@@ -30,12 +31,7 @@ async def topic(websocket: WebSocket):
         websocket.publish(name, message)
 
 
-@app.post("/publish/:topic")
-def publish(request: Request):
-    body = request.body
-    if isinstance(body, bytes):
-        body = body.decode()
-    return {"reached": app.publish(request.path_params["topic"], body)}
+add_topic_routes(app, subscribers=False)
 
 
 @app.get("/stats")

@@ -44,6 +44,7 @@ import os
 import threading
 
 from robyn import HTTPException, Request, Response, Robyn, WebSocket, WebSocketDisconnect
+from topic_routes import add_topic_routes
 
 app = Robyn(__file__)
 app.capture_headers("x-room-token")
@@ -331,17 +332,7 @@ async def release():
 # ---- HTTP side -----------------------------------------------------------------------------
 
 
-@app.post("/publish/:topic")
-def publish(request: Request):
-    body = request.body
-    if isinstance(body, bytes):
-        body = body.decode()
-    return {"reached": app.publish(request.path_params["topic"], body)}
-
-
-@app.get("/subscribers/:topic")
-def subscribers(request: Request):
-    return {"count": app.subscribers(request.path_params["topic"])}
+add_topic_routes(app)
 
 
 @app.get("/stats")

@@ -15,6 +15,7 @@ Routes:
 from __future__ import annotations
 
 from robyn import Request, Robyn, WebSocket
+from topic_routes import add_topic_routes
 
 app = Robyn(__file__)
 
@@ -51,17 +52,7 @@ app.websocket("/zecho", compression=True)(echo)
 app.websocket("/zecho0", compression=True, compression_threshold=0)(echo)
 
 
-@app.post("/publish/:topic")
-def publish(request: Request):
-    body = request.body
-    if isinstance(body, bytes):
-        body = body.decode()
-    return {"reached": app.publish(request.path_params["topic"], body)}
-
-
-@app.get("/subscribers/:topic")
-def subscribers(request: Request):
-    return {"count": app.subscribers(request.path_params["topic"])}
+add_topic_routes(app)
 
 
 if __name__ == "__main__":
