@@ -25,6 +25,7 @@
 #include <lws_config.h>
 
 #include "frame.h"
+#include "history.h"
 #include "router.h"
 #include "server.h"
 #include "static.h"
@@ -832,6 +833,92 @@ static PyObject *Conn_broadcast(ConnObject *self, PyObject *msg)
     return publish_common(self->server, NULL, topic, tl, msg, NULL);
 }
 
+/* ---- topics with history (docs/realtime.md) ---------------------------------------- */
+
+static PyObject *no_history(const char *topic)
+{
+    PyErr_Format(PyExc_ValueError, "topic '%s' keeps no history: give it one with "
+                 "app.topic(pattern, history=N) before the app starts", topic);
+    return NULL;
+}
+
+static PyObject *history_publish_common(ServerObject *server, PyObject *const *args,
+                                        Py_ssize_t nargs, gw_ws_handle *exclude)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "publish_history() takes a topic and the envelope's rest");
+        return NULL;
+    }
+    const char *topic, *rest;
+    Py_ssize_t tlen, rlen;
+    if (topic_arg(args[0], &topic, &tlen))
+        return NULL;
+    if (!PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "the envelope's rest must be str");
+        return NULL;
+    }
+    rest = PyUnicode_AsUTF8AndSize(args[1], &rlen);
+    if (!rest)
+        return NULL;
+    gw_ws_position pos;
+    int rc = gw_ws_publish_history(server->srv, topic, (size_t)tlen, rest, (size_t)rlen,
+                                   exclude, &pos);
+    if (rc == -ENOENT)
+        return no_history(topic);
+    if (rc < 0)
+        return PyErr_NoMemory();
+    return Py_BuildValue("(lsK)", pos.reached, pos.epoch, (unsigned long long)pos.offset);
+}
+
+static PyObject *Conn_publish_history(ConnObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return history_publish_common(self->server, args, nargs, self->h);
+}
+
+PyDoc_STRVAR(Conn_subscribe_since_doc,
+"subscribe_since(topic, epoch, since, last) -> (replayed, epoch, offset)\n--\n\n"
+"Joins a topic with history after replaying the messages after since of epoch (epoch\n"
+"None: the last `last` held), as one I/O-thread command. replayed is -1 when they are\n"
+"not all held any more (then epoch and offset say where the topic is).");
+
+static PyObject *Conn_subscribe_since(ConnObject *self, PyObject *args)
+{
+    PyObject *topic_obj;
+    const char *epoch;
+    unsigned long long since;
+    Py_ssize_t last;
+    if (!PyArg_ParseTuple(args, "OzKn:subscribe_since", &topic_obj, &epoch, &since, &last))
+        return NULL;
+    const char *topic;
+    Py_ssize_t tlen;
+    if (topic_arg(topic_obj, &topic, &tlen))
+        return NULL;
+    if (last < 0) {
+        PyErr_SetString(PyExc_ValueError, "last must be >= 0");
+        return NULL;
+    }
+    gw_ws_position pos;
+    int rc = gw_ws_subscribe_since(self->server->srv, self->h, topic, (size_t)tlen, epoch,
+                                   (uint64_t)since, (size_t)last, &pos);
+    switch (rc) {
+    case 0:
+        return Py_BuildValue("(nsK)", (Py_ssize_t)pos.replayed, pos.epoch,
+                             (unsigned long long)pos.offset);
+    case -ESTALE:
+        return Py_BuildValue("(nsK)", (Py_ssize_t)-1, pos.epoch, (unsigned long long)pos.offset);
+    case -ENOENT:
+        return no_history(topic);
+    case -EALREADY:
+        PyErr_Format(PyExc_ValueError, "this connection is already subscribed to '%s': "
+                     "a subscribe with since= or last= must be its first", topic);
+        return NULL;
+    case -ENOTCONN:
+        return not_connected();
+    default:
+        return PyErr_NoMemory();
+    }
+}
+
 static PyObject *Conn_accept(ConnObject *self, PyObject *unused)
 {
     (void)unused;
@@ -907,6 +994,11 @@ static PyMethodDef Conn_methods[] = {
     {"unsubscribe", (PyCFunction)Conn_unsubscribe, METH_O, "unsubscribe(topic) -> bool"},
     {"publish", (PyCFunction)(void (*)(void))Conn_publish, METH_FASTCALL,
      "publish(topic, message) -> int: to every subscriber but this connection."},
+    {"publish_history", (PyCFunction)(void (*)(void))Conn_publish_history, METH_FASTCALL,
+     "publish_history(topic, rest) -> (reached, epoch, offset): to a topic with history, "
+     "every subscriber but this connection."},
+    {"subscribe_since", (PyCFunction)Conn_subscribe_since, METH_VARARGS,
+     Conn_subscribe_since_doc},
     {"broadcast", (PyCFunction)Conn_broadcast, METH_O,
      "broadcast(message) -> int: to every connection of this endpoint."},
     {"consumed", (PyCFunction)Conn_consumed, METH_O, "consumed(n): n messages were taken."},
@@ -1440,6 +1532,100 @@ static PyObject *Server_publish(ServerObject *self, PyObject *const *args, Py_ss
     return publish_common(self, args[0], NULL, 0, args[1], NULL);
 }
 
+static PyObject *Server_publish_history(ServerObject *self, PyObject *const *args,
+                                        Py_ssize_t nargs)
+{
+    return history_publish_common(self, args, nargs, NULL);
+}
+
+static PyObject *Server_history_pattern(ServerObject *self, PyObject *args)
+{
+    const char *glob;
+    Py_ssize_t capacity;
+    long long ttl_ms;
+    if (!PyArg_ParseTuple(args, "snL:history_pattern", &glob, &capacity, &ttl_ms))
+        return NULL;
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "topics cannot be configured once the server has started");
+        return NULL;
+    }
+    if (capacity < 1 || (size_t)capacity > PS_HISTORY_MAX_CAPACITY) {
+        PyErr_Format(PyExc_ValueError, "history must be between 1 and %u messages",
+                     PS_HISTORY_MAX_CAPACITY);
+        return NULL;
+    }
+    int rc = gw_ws_history_pattern(self->srv, glob, (size_t)capacity, ttl_ms);
+    if (rc == -EEXIST) {
+        PyErr_Format(PyExc_ValueError, "topic pattern '%s' is already configured", glob);
+        return NULL;
+    }
+    if (rc == -EINVAL) {
+        PyErr_Format(PyExc_ValueError, "topic pattern '%s': empty, or a negative ttl", glob);
+        return NULL;
+    }
+    if (rc < 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Server_history_doc,
+"history(topic, epoch, since, limit) -> (epoch, offset, [(offset, message), ...]) or None\n--\n\n"
+"The messages a topic with history holds: with epoch None the newest `limit` (0: all),\n"
+"else the first `limit` after since. None when those after since are not all held.\n"
+"epoch is None when nothing was published to the topic yet.");
+
+static PyObject *Server_history(ServerObject *self, PyObject *args)
+{
+    PyObject *topic_obj;
+    const char *epoch;
+    unsigned long long since;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "OzKn:history", &topic_obj, &epoch, &since, &limit))
+        return NULL;
+    const char *topic;
+    Py_ssize_t tlen;
+    if (topic_arg(topic_obj, &topic, &tlen))
+        return NULL;
+    if (limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "limit must be >= 0");
+        return NULL;
+    }
+    gw_ws_history hist;
+    int rc = gw_ws_history_read(self->srv, topic, (size_t)tlen, epoch, (uint64_t)since,
+                                (size_t)limit, &hist);
+    PyObject *result = NULL;
+    if (rc == -ENOENT) {
+        result = no_history(topic);
+    } else if (rc == -ESTALE) {
+        result = Py_NewRef(Py_None);
+    } else if (rc < 0) {
+        result = PyErr_NoMemory();
+    } else {
+        PyObject *list = PyList_New((Py_ssize_t)hist.n);
+        for (size_t i = 0; list && i < hist.n; i++) {
+            ps_frame *f = hist.entries[i].frame;
+            PyObject *item = Py_BuildValue("(Ks#)", (unsigned long long)hist.entries[i].offset,
+                                           (const char *)ps_frame_payload(f),
+                                           (Py_ssize_t)ps_frame_payload_len(f));
+            if (!item) {
+                Py_CLEAR(list);
+                break;
+            }
+            PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+        }
+        if (list) {
+            PyObject *ep = hist.pos.epoch[0] ? PyUnicode_FromString(hist.pos.epoch)
+                                             : Py_NewRef(Py_None);
+            result = ep ? Py_BuildValue("(NKN)", ep, (unsigned long long)hist.pos.offset, list)
+                        : NULL;
+            if (!ep)
+                Py_DECREF(list);
+        }
+    }
+    gw_ws_history_free(&hist);
+    return result;
+}
+
 static PyObject *Server_subscribers(ServerObject *self, PyObject *topic)
 {
     const char *s;
@@ -1901,6 +2087,11 @@ static PyMethodDef Server_methods[] = {
      METH_VARARGS | METH_KEYWORDS, "Sets the WebSocket limits (before start)."},
     {"publish", (PyCFunction)(void (*)(void))Server_publish, METH_FASTCALL,
      "publish(topic, message) -> int: subscribers reached in this process."},
+    {"publish_history", (PyCFunction)(void (*)(void))Server_publish_history, METH_FASTCALL,
+     "publish_history(topic, rest) -> (reached, epoch, offset): to a topic with history."},
+    {"history_pattern", (PyCFunction)Server_history_pattern, METH_VARARGS,
+     "history_pattern(glob, capacity, ttl_ms): topics matching glob keep history."},
+    {"history", (PyCFunction)Server_history, METH_VARARGS, Server_history_doc},
     {"subscribers", (PyCFunction)Server_subscribers, METH_O,
      "subscribers(topic) -> int: subscribers of topic in this process."},
     {"close_websockets", (PyCFunction)Server_close_websockets, METH_NOARGS,

@@ -22,6 +22,8 @@
 #include "serverlink.h"
 #include "queue.h"
 #include "topics.h"
+#include "history.h"
+#include <sys/random.h>
 
 _Static_assert(PS_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes in front");
 
@@ -69,7 +71,9 @@ typedef enum {
     CMD_REFUSE,
     CMD_COUNT_EVERYWHERE,
     CMD_SUBSCRIBE,
-    CMD_UNSUBSCRIBE
+    CMD_UNSUBSCRIBE,
+    CMD_SUBSCRIBE_SINCE, /* a subscribe with a replay of history before it: one command */
+    CMD_DELIVER_LOCAL    /* a sibling's message on a topic with history, numbered here */
 } cmd_type;
 
 struct gw_count_wait;
@@ -85,6 +89,8 @@ typedef struct gw_ws_cmd {
     size_t topic_len;
     char reason[124];
     struct gw_count_wait *wait; /* COUNT_EVERYWHERE: a reference */
+    ps_frame **replay;          /* SUBSCRIBE_SINCE: references to the frames to send first */
+    size_t nreplay;
 } gw_ws_cmd;
 
 struct gw_ws_hub {
@@ -144,6 +150,15 @@ struct gw_ws_hub {
         int held, released, done;
         size_t reached;
     } hold;
+
+    /* Topics with history (docs/realtime.md). The lock is taken by publishers around
+     * "number the message, keep it, queue its command", so that offsets follow the command
+     * FIFO; cmd_lock may be taken while it is held, never the other way round. NULL
+     * history: no app.topic() asked for any. */
+    pthread_mutex_t hist_lock;
+    ps_history *history;
+    unsigned history_forks; /* the process's fork count when its epochs were named */
+    lws_sorted_usec_list_t history_timer;
 };
 
 /* ---- handles and events ------------------------------------------------------------ */
@@ -212,6 +227,9 @@ static void count_wait_unref(struct gw_count_wait *w);
 
 static void cmd_free(gw_ws_cmd *c)
 {
+    for (size_t i = 0; i < c->nreplay; i++)
+        ps_frame_unref(c->replay[i]);
+    free(c->replay);
     count_wait_unref(c->wait);
     gw_ws_handle_unref(c->h);
     ps_frame_unref(c->frame);
@@ -721,6 +739,7 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
 }
 
 static void run_count_everywhere(gw_ws_hub *hub, gw_ws_cmd *cmd);
+static void run_subscribe_since(gw_ws_hub *hub, gw_ws_cmd *cmd);
 
 /* Whether this publish is the one gw_ws_test_hold_fanout() waits for; if so its fan-out
  * counts deliveries (see deliver()). */
@@ -828,6 +847,12 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         break;
     case CMD_COUNT_EVERYWHERE:
         run_count_everywhere(hub, cmd);
+        break;
+    case CMD_SUBSCRIBE_SINCE:
+        run_subscribe_since(hub, cmd);
+        break;
+    case CMD_DELIVER_LOCAL:
+        (void)ps_topics_publish(hub->topics, cmd->topic, cmd->topic_len, cmd->frame, NULL);
         break;
     }
 }
@@ -1259,6 +1284,7 @@ gw_ws_hub *gw_ws_hub_new(gw_server *srv)
     pthread_cond_init(&hub->hold.cond, NULL);
     pthread_mutex_init(&hub->cmd_lock, NULL);
     pthread_mutex_init(&hub->ev_lock, NULL);
+    pthread_mutex_init(&hub->hist_lock, NULL);
     gw_ws_config defaults = {
         .max_message = 1000000,
         .high_water = 64 * 1024,
@@ -1307,10 +1333,14 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     free(hub->hold.topic);
     pthread_mutex_destroy(&hub->cmd_lock);
     pthread_mutex_destroy(&hub->ev_lock);
+    ps_history_free(hub->history);
+    pthread_mutex_destroy(&hub->hist_lock);
     free(hub);
 }
 
 /* ---- the siblings bus (robyn --processes N) ------------------------------------------- */
+
+static void siblings_deliver(void *ctx, const char *topic, size_t len, ps_frame *frame);
 
 int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigned count,
                        size_t queue_limit, char *err, size_t errlen)
@@ -1327,6 +1357,8 @@ int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigne
         .queue_limit = queue_limit,
         /* Nothing a sibling sends can be larger than what it may queue. */
         .max_message = queue_limit,
+        .deliver = siblings_deliver,
+        .deliver_ctx = hub,
     };
     ps_bus *bus = ps_bus_siblings_new(hub->topics, &cfg, err, errlen);
     if (!bus)
@@ -1381,9 +1413,12 @@ int gw__ws_start_bus(gw_server *srv)
     return 0;
 }
 
+static void history_start(gw_ws_hub *hub);
+
 void gw_ws_start(gw_server *srv)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
+    history_start(hub);
     if (!hub->siblings)
         return;
     /* lws closes what it watches when the context goes: give it a duplicate, so that the
@@ -1558,6 +1593,338 @@ int gw_ws_pubsub_stats(gw_server *srv, ps_redis_stats *out)
     }
     pthread_mutex_unlock(&hub->bus_lock);
     return rc;
+}
+
+/* ---- topics with history (pubsub/history.h, docs/realtime.md) ------------------------- */
+
+_Static_assert(sizeof(((gw_ws_position *)0)->epoch) >= PS_HISTORY_EPOCH_MAX, "epoch names fit");
+
+/* The clock of ttls: monotonic, read on Python threads and on the I/O thread alike. */
+static int64_t history_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Forks seen by this process (pthread_atfork), so that a --processes worker, forked after
+ * app.topic() made the registry, names its own epochs instead of its parent's. */
+static atomic_uint forks_seen;
+static pthread_once_t forks_counted = PTHREAD_ONCE_INIT;
+
+static void count_fork(void)
+{
+    atomic_fetch_add(&forks_seen, 1);
+}
+
+static void count_forks(void)
+{
+    (void)pthread_atfork(NULL, NULL, count_fork);
+}
+
+/* A random token for epoch names (10 hex digits), so that a restarted process or a sibling
+ * never hands out an epoch a client may still hold. */
+static void random_node(char node[11])
+{
+    unsigned char r[5];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        uint64_t t = (uint64_t)history_now_ms() ^ ((uint64_t)getpid() << 20);
+        memcpy(r, &t, sizeof(r));
+    }
+    snprintf(node, 11, "%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4]);
+}
+
+int gw_ws_history_pattern(gw_server *srv, const char *glob, size_t capacity, int64_t ttl_ms)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    int rc = 0;
+    pthread_mutex_lock(&hub->hist_lock);
+    if (!hub->history) {
+        pthread_once(&forks_counted, count_forks);
+        char node[11];
+        random_node(node);
+        hub->history = ps_history_new(node);
+        hub->history_forks = atomic_load(&forks_seen);
+        if (!hub->history)
+            rc = -ENOMEM;
+    }
+    if (!rc)
+        rc = ps_history_add_pattern(hub->history, glob, capacity, ttl_ms);
+    pthread_mutex_unlock(&hub->hist_lock);
+    return rc;
+}
+
+/* The state of topic, hist_lock held: NULL with *rc -ENOENT (no pattern, or no state and
+ * !create) or -ENOMEM. */
+static ps_history_topic *history_topic(gw_ws_hub *hub, const char *topic, size_t len,
+                                       int64_t now, bool create, int *rc)
+{
+    unsigned forks = atomic_load(&forks_seen);
+    if (hub->history_forks != forks) {
+        /* A new process: what it inherited is its parent's history, under its parent's
+         * epochs, which a client may hold for the parent or for a sibling. */
+        char node[11];
+        random_node(node);
+        (void)ps_history_reset(hub->history, node);
+        hub->history_forks = forks;
+    }
+    errno = 0;
+    ps_history_topic *t = ps_history_topic_get(hub->history, topic, len, now, create);
+    if (!t)
+        *rc = errno == ENOMEM ? -ENOMEM : -ENOENT;
+    return t;
+}
+
+static void position_of(const ps_history_topic *t, gw_ws_position *out)
+{
+    snprintf(out->epoch, sizeof(out->epoch), "%s", ps_history_topic_epoch(t));
+    out->offset = ps_history_topic_last(t);
+}
+
+/* Numbers, keeps and posts (as a `type` command: CMD_PUBLISH, or CMD_DELIVER_LOCAL for
+ * what came from a sibling) a message on a topic with history. */
+static int publish_history(gw_ws_hub *hub, cmd_type type, const char *topic, size_t len,
+                           const char *rest, size_t rest_len, gw_ws_handle *exclude,
+                           gw_ws_position *out)
+{
+    char *name = malloc(len + 1);
+    gw_ws_cmd *c = name ? new_command(type, exclude) : NULL;
+    if (!c) {
+        free(name);
+        return -ENOMEM;
+    }
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    c->topic = name;
+    c->topic_len = len;
+    int rc = 0;
+    int64_t now = history_now_ms();
+    pthread_mutex_lock(&hub->hist_lock);
+    ps_history_topic *t = history_topic(hub, topic, len, now, true, &rc);
+    if (t) {
+        /* The envelope's head is written here, where the offset is known; the rest
+         * ("topic":...,"data":...}) comes from Python, JSON already. */
+        char head[96];
+        int hl = snprintf(head, sizeof(head), "{\"epoch\":\"%s\",\"offset\":%llu,",
+                          ps_history_topic_epoch(t),
+                          (unsigned long long)ps_history_topic_last(t) + 1);
+        unsigned char *payload;
+        c->frame = ps_frame_alloc(PS_OP_TEXT, (size_t)hl + rest_len, &payload);
+        if (c->frame) {
+            memcpy(payload, head, (size_t)hl);
+            memcpy(payload + hl, rest, rest_len);
+        }
+        if (!c->frame || !ps_history_topic_push(t, c->frame, now))
+            rc = -ENOMEM;
+    }
+    int was_empty = 0;
+    if (rc == 0) {
+        position_of(t, out);
+        /* Queued under the lock: the FIFO sees the messages of a topic in offset order,
+         * which is what makes a replay's seam exact (run_subscribe_since). Counted as it is
+         * queued, as gw_ws_publish() counts. */
+        pthread_mutex_lock(&hub->cmd_lock);
+        out->reached = (long)publish_count_locked(hub, topic, len, exclude);
+        was_empty = append_command_locked(hub, c);
+        pthread_mutex_unlock(&hub->cmd_lock);
+    }
+    pthread_mutex_unlock(&hub->hist_lock);
+    if (rc)
+        cmd_free(c);
+    else if (was_empty)
+        gw__wake_io(hub->srv);
+    return rc;
+}
+
+int gw_ws_publish_history(gw_server *srv, const char *topic, size_t len, const char *rest,
+                          size_t rest_len, gw_ws_handle *exclude, gw_ws_position *out)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    memset(out, 0, sizeof(*out));
+    if (!hub->history)
+        return -ENOENT;
+    return publish_history(hub, CMD_PUBLISH, topic, len, rest, rest_len, exclude, out);
+}
+
+/* What follows the head {"epoch":"...","offset":N, of an envelope made by
+ * publish_history() (in another process): its "topic":...,"data":...} part, or NULL when
+ * payload is not such an envelope. */
+static const char *envelope_rest(const char *payload, size_t n, size_t *rest_len)
+{
+    static const char start[] = "{\"epoch\":\"", middle[] = "\",\"offset\":";
+    size_t i = sizeof(start) - 1;
+    if (n < i || memcmp(payload, start, i))
+        return NULL;
+    while (i < n && payload[i] != '"')
+        i++;
+    if (n - i < sizeof(middle) - 1 || memcmp(payload + i, middle, sizeof(middle) - 1))
+        return NULL;
+    i += sizeof(middle) - 1;
+    size_t digits = i;
+    while (i < n && payload[i] >= '0' && payload[i] <= '9')
+        i++;
+    if (i == digits || i >= n || payload[i] != ',')
+        return NULL;
+    *rest_len = n - i - 1;
+    return payload + i + 1;
+}
+
+/* The siblings bus's delivery (I/O thread). A message on a topic with
+ * history is numbered by this process as if published here (history is per process:
+ * docs/realtime.md), its envelope's head replaced, and goes through the command FIFO like
+ * a local publish, so that a replay's seam stays exact; anything else is delivered now. */
+static void siblings_deliver(void *ctx, const char *topic, size_t len, ps_frame *frame)
+{
+    gw_ws_hub *hub = ctx;
+    size_t rest_len;
+    const char *rest = hub->history && ps_history_match(hub->history, topic, len) >= 0
+                           ? envelope_rest((const char *)ps_frame_payload(frame),
+                                           ps_frame_payload_len(frame), &rest_len)
+                           : NULL;
+    gw_ws_position pos;
+    if (!rest || publish_history(hub, CMD_DELIVER_LOCAL, topic, len, rest, rest_len, NULL,
+                                 &pos) < 0)
+        (void)ps_topics_publish(hub->topics, topic, len, frame, NULL);
+}
+
+int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len,
+                          const char *epoch, uint64_t since, size_t last, gw_ws_position *out)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    memset(out, 0, sizeof(*out));
+    if (atomic_load(&h->gone))
+        return -ENOTCONN;
+    if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
+        return -ENOENT;
+    char *name = malloc(len + 1);
+    gw_ws_cmd *c = name ? new_command(CMD_SUBSCRIBE_SINCE, h) : NULL;
+    if (!c) {
+        free(name);
+        return -ENOMEM;
+    }
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    c->topic = name;
+    c->topic_len = len;
+    int rc = 0;
+    pthread_mutex_lock(&hub->hist_lock);
+    /* Made if need be, so that even a topic nothing was published to yet has an epoch
+     * the client can come back with. */
+    ps_history_topic *t = history_topic(hub, topic, len, history_now_ms(), true, &rc);
+    if (t) {
+        position_of(t, out);
+        size_t count = ps_history_topic_count(t);
+        long first = epoch ? ps_history_topic_after(t, epoch, since)
+                           : (long)(count > last ? count - last : 0);
+        if (first < 0) {
+            rc = -ESTALE;
+        } else if ((size_t)first < count) {
+            c->replay = malloc((count - (size_t)first) * sizeof(*c->replay));
+            if (!c->replay)
+                rc = -ENOMEM;
+            for (size_t i = (size_t)first; c->replay && i < count; i++)
+                c->replay[c->nreplay++] = ps_frame_ref(ps_history_topic_at(t, i)->frame);
+        }
+    }
+    int was_empty = 0;
+    if (rc == 0) {
+        out->replayed = c->nreplay;
+        /* The snapshot holds every message whose publish command is already queued, and
+         * this command follows those: the live ones after it reach the subscriber once it
+         * has joined, so the replay meets them with no gap and no duplicate. The ledger
+         * changes with the queueing, as for a plain subscribe (post_subscription). */
+        pthread_mutex_lock(&hub->cmd_lock);
+        int joined = !h->ledger ? -ENOTCONN : ps_topics_subscribe(h->ledger, topic, len);
+        if (joined == 1)
+            was_empty = append_command_locked(hub, c);
+        pthread_mutex_unlock(&hub->cmd_lock);
+        rc = joined == 1 ? 0 : joined == 0 ? -EALREADY : joined;
+    }
+    pthread_mutex_unlock(&hub->hist_lock);
+    if (rc)
+        cmd_free(c);
+    else if (was_empty)
+        gw__wake_io(hub->srv);
+    return rc;
+}
+
+/* I/O thread: join the topic (as run_subscribe() does), then queue the replay; nothing
+ * can be published to the connection in between, since both happen in this one command. */
+static void run_subscribe_since(gw_ws_hub *hub, gw_ws_cmd *cmd)
+{
+    run_subscribe(hub, cmd);
+    gw_ws_conn *c = cmd->h->io;
+    for (size_t i = 0; c && cmd->h->sub && i < cmd->nreplay && !c->close_code; i++)
+        (void)deliver(hub, cmd->h->sub, cmd->replay[i]);
+}
+
+int gw_ws_history_read(gw_server *srv, const char *topic, size_t len, const char *epoch,
+                       uint64_t since, size_t limit, gw_ws_history *out)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    memset(out, 0, sizeof(*out));
+    if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
+        return -ENOENT;
+    int rc = 0;
+    pthread_mutex_lock(&hub->hist_lock);
+    ps_history_topic *t = history_topic(hub, topic, len, history_now_ms(), false, &rc);
+    if (!t) {
+        pthread_mutex_unlock(&hub->hist_lock);
+        /* Nothing published and nobody subscribed with history yet: no epoch either,
+         * and a client's epoch cannot be this topic's. */
+        return rc == -ENOENT && epoch ? -ESTALE : rc == -ENOENT ? 0 : rc;
+    }
+    position_of(t, &out->pos);
+    size_t count = ps_history_topic_count(t);
+    long first = epoch ? ps_history_topic_after(t, epoch, since)
+                       : (long)(limit && count > limit ? count - limit : 0);
+    if (first < 0) {
+        rc = -ESTALE;
+    } else {
+        size_t n = count - (size_t)first;
+        if (epoch && limit && n > limit)
+            n = limit;
+        out->entries = n ? malloc(n * sizeof(*out->entries)) : NULL;
+        if (n && !out->entries)
+            rc = -ENOMEM;
+        for (size_t i = 0; out->entries && i < n; i++) {
+            const ps_history_entry *e = ps_history_topic_at(t, (size_t)first + i);
+            out->entries[i].offset = e->offset;
+            out->entries[i].frame = ps_frame_ref(e->frame);
+            out->n++;
+        }
+    }
+    pthread_mutex_unlock(&hub->hist_lock);
+    return rc;
+}
+
+void gw_ws_history_free(gw_ws_history *hist)
+{
+    for (size_t i = 0; i < hist->n; i++)
+        ps_frame_unref(hist->entries[i].frame);
+    free(hist->entries);
+    hist->entries = NULL;
+    hist->n = 0;
+}
+
+/* Once a second on the I/O thread: what outlived its ttl goes even from topics nobody
+ * publishes to or reads any more. */
+static void history_sweep(lws_sorted_usec_list_t *sul)
+{
+    gw_ws_hub *hub = lws_container_of(sul, gw_ws_hub, history_timer);
+    pthread_mutex_lock(&hub->hist_lock);
+    ps_history_expire(hub->history, history_now_ms());
+    pthread_mutex_unlock(&hub->hist_lock);
+    if (gw__server_context(hub->srv))
+        lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->history_timer, history_sweep,
+                         LWS_US_PER_SEC);
+}
+
+static void history_start(gw_ws_hub *hub)
+{
+    if (hub->history && gw__server_context(hub->srv))
+        lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->history_timer, history_sweep,
+                         LWS_US_PER_SEC);
 }
 
 /* ---- the fan-out hold, for tests (ws.h) ------------------------------------------------ */

@@ -213,6 +213,51 @@ int gw_ws_set_pubsub(gw_server *srv, const struct ps_redis_config *cfg);
 struct ps_redis_stats;
 int gw_ws_pubsub_stats(gw_server *srv, struct ps_redis_stats *out);
 
+/* ---- topics with history (docs/realtime.md) ---------------------------------------- */
+
+/* Where a topic's offsets stand: its epoch and last offset; for a publish, how many
+ * subscribers here it reaches; for a subscribe with history, how many messages it
+ * replays. */
+typedef struct gw_ws_position {
+    long reached;
+    size_t replayed;
+    uint64_t offset;
+    char epoch[32];
+} gw_ws_position;
+
+/* Topics matching glob keep their last `capacity` messages for ttl_ms (0: no age limit);
+ * the first pattern a topic matches applies. Before the server starts. 0, -EINVAL,
+ * -EEXIST (that glob already), -ENOMEM. */
+int gw_ws_history_pattern(gw_server *srv, const char *glob, size_t capacity, int64_t ttl_ms);
+
+/* Publishes to a topic with history: the message is the text {"epoch":E,"offset":N, then
+ * `rest` (JSON: "topic":...,"data":...}), numbered, kept and fanned out in offset order.
+ * Returns 0 with *out filled, -ENOENT (topic keeps no history), -ENOMEM. */
+int gw_ws_publish_history(gw_server *srv, const char *topic, size_t len, const char *rest,
+                          size_t rest_len, gw_ws_handle *exclude, gw_ws_position *out);
+
+/* Subscribes h to a topic with history after replaying, in the same I/O-thread command,
+ * the messages after `since` of `epoch` (or, with epoch NULL, the last `last` held).
+ * Returns 0 (*out: the topic's position at the seam and the number replayed), -ESTALE
+ * (they are not all held any more, or another epoch: *out says where the topic is),
+ * -EALREADY (already subscribed), -ENOENT (no history for topic), -ENOTCONN, -ENOMEM. */
+int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len,
+                          const char *epoch, uint64_t since, size_t last, gw_ws_position *out);
+
+/* A copy of part of a topic's history: references to the frames, oldest first. */
+typedef struct gw_ws_history {
+    gw_ws_position pos; /* epoch "" when the topic has no state yet */
+    size_t n;
+    struct { uint64_t offset; ps_frame *frame; } *entries;
+} gw_ws_history;
+
+/* With epoch NULL, the newest `limit` messages held (0: all); else the first `limit`
+ * after since. 0, -ESTALE, -ENOENT (no history for topic), -ENOMEM. Free with
+ * gw_ws_history_free() whatever it returned. */
+int gw_ws_history_read(gw_server *srv, const char *topic, size_t len, const char *epoch,
+                       uint64_t since, size_t limit, gw_ws_history *out);
+void gw_ws_history_free(gw_ws_history *hist);
+
 /* The topic name every connection of a route is subscribed to, for broadcast(). */
 #define GW_WS_ROUTE_TOPIC_FMT "\x01route:%p"
 

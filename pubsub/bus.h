@@ -131,6 +131,10 @@ typedef struct ps_siblings_config {
     unsigned count;     /* processes in the mesh, 2..PS_SIBLINGS_MAX */
     size_t queue_limit; /* bytes queued for one sibling before it is cut off */
     size_t max_message; /* the largest message taken from a sibling */
+    /* Optional: hands each message from a sibling to this instead of delivering it into
+     * topics (e.g. to number it first, as topics with history do); frame is borrowed. */
+    void (*deliver)(void *ctx, const char *topic, size_t len, ps_frame *frame);
+    void *deliver_ctx;
 } ps_siblings_config;
 
 #define PS_SIBLINGS_MAX 256

@@ -652,7 +652,10 @@ static int handle(struct bus_siblings *b, sib_conn *c, const sib_view *v)
                     peer_name(c, name, sizeof(name)));
             return 0;
         }
-        (void)ps_topics_publish(b->topics, v->topic, v->topic_len, f, NULL);
+        if (b->cfg.deliver)
+            b->cfg.deliver(b->cfg.deliver_ctx, v->topic, v->topic_len, f);
+        else
+            (void)ps_topics_publish(b->topics, v->topic, v->topic_len, f, NULL);
         ps_frame_unref(f);
         b->stats.received++;
         return 0;

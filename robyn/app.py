@@ -32,6 +32,7 @@ from .env import load_vars
 from .events import Events
 from .exceptions import HTTPException
 from .injection import compile_handler, handler_is_async
+from .realtime import HistoryGone, HistoryMessage, Member, Published, Topics, check_options, envelope_rest, parse_message
 from .pipeline import NOT_FOUND_BODY, SERVER_ERROR_BODY, Pipeline, make_response
 from .responses import NotAnAnswerError, Response, StreamingResponse, serialize
 from .robyn import FunctionInfo
@@ -209,6 +210,7 @@ class Robyn(RouterBase):
         self._eager = sys.version_info >= (3, 12)
         self._ws_origins = ws_origins
         self._ws_endpoints: list[Any] = []
+        self._topics = Topics()  # app.topic(): history and presence (robyn/realtime.py)
         self._request_context = contextvars.copy_context()
         # Set when the shutdown grace period ends: streams pulled on sync workers stop at
         # their next chunk (those on the loop are cancelled instead).
@@ -339,10 +341,83 @@ class Robyn(RouterBase):
 
         static.serve_directory(self, route, directory_path, index_file, show_files_listing)
 
-    def publish(self, topic: str, message: str | bytes) -> int:
+    def publish(self, topic: str, message: Any) -> Published:
         """Sends message to every subscriber of topic; returns how many there are in this
-        process. Fan-out happens in C: the message is framed once for all of them."""
-        return int(self._server.publish(topic, message))
+        process (an int). Fan-out happens in C: the message is framed once for all of them.
+        On a topic with history (app.topic) the message (str or any JSON value) is sent in
+        its envelope, and the answer's `epoch` and `offset` say where it was kept."""
+        return self._publish(topic, message, None)
+
+    def _publish(self, topic: str, message: Any, conn: Any) -> Published:
+        """publish() for the app (conn None) or from a connection (which it skips)."""
+        options = self._topics.of(topic) if isinstance(topic, str) else None
+        source = self._server if conn is None else conn
+        if options is None or not options.history:
+            return Published(int(source.publish(topic, message)))
+        reached, epoch, offset = source.publish_history(topic, envelope_rest(topic, message))
+        return Published(reached, epoch, offset)
+
+    def topic(self, pattern: str, history: int = 0, ttl: float | None = None,
+              presence: bool = False, presence_events: bool = False) -> None:
+        """Options of the topics matching pattern (a glob: "room:*"), set before the app
+        starts; the first pattern a topic matches applies. `history`: how many of its last
+        messages each topic keeps for recovery (websocket.subscribe(since=...)) and
+        app.history(); `ttl`: seconds a message is kept at most; `presence`: track who is
+        subscribed (websocket.subscribe(info=...), app.presence()); `presence_events`:
+        publish a join and a leave message to the topic. docs/realtime.md."""
+        if self._started:
+            raise RuntimeError(f"app.topic({pattern!r}) must be called before the app starts")
+        options = check_options(pattern, history, ttl, presence, presence_events)
+        self._topics.add(options)
+        if options.history:
+            ttl_ms = 0 if options.ttl is None else max(1, int(options.ttl * 1000))
+            self._server.history_pattern(options.pattern, options.history, ttl_ms)
+
+    def history(self, topic: str, since: tuple[str, int] | None = None,
+                limit: int | None = None) -> list[HistoryMessage]:
+        """The messages topic's history holds, oldest first: all (or the newest `limit`);
+        with since=(epoch, offset), those after offset (the first `limit` of them).
+        Raises HistoryGone when they are not all held any more."""
+        options = self._topics.of(topic) if isinstance(topic, str) else None
+        if options is None or not options.history:
+            raise ValueError(f"topic {topic!r} keeps no history: give it one with "
+                             "app.topic(pattern, history=N) before the app starts")
+        epoch, offset = _position(since)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"limit must be a positive int or None, not {limit!r}")
+        got = self._server.history(topic, epoch, offset, limit or 0)
+        if got is None:
+            assert epoch is not None
+            now = self._server.history(topic, None, 0, 1)
+            assert now is not None  # without since, never gone
+            raise HistoryGone(topic, now[0] or "", now[1])
+        messages = []
+        for _, payload in got[2]:
+            m_epoch, m_offset, data = parse_message(payload)
+            messages.append(HistoryMessage(m_epoch, m_offset, data))
+        return messages
+
+    def presence(self, topic: str) -> list[Member]:
+        """Who is subscribed to a presence topic in this process, with the info each gave
+        (websocket.subscribe(topic, info=...)), in the order they joined."""
+        self._presence_topic(topic)
+        return self._topics.members(topic)
+
+    def presence_count(self, topic: str, everywhere: bool = False) -> int:
+        """How many connections of this process are present on topic; with everywhere=True,
+        of every process of the machine (--processes N): every subscriber of a presence
+        topic is present, so it is app.subscribers(topic, everywhere=True), which the
+        siblings answer within a second (a killed worker's members are not counted)."""
+        self._presence_topic(topic)
+        if everywhere:
+            return self.subscribers(topic, everywhere=True)
+        return self._topics.count(topic)
+
+    def _presence_topic(self, topic: str) -> None:
+        options = self._topics.of(topic) if isinstance(topic, str) else None
+        if options is None or not options.presence:
+            raise ValueError(f"topic {topic!r} has no presence: give it app.topic(pattern, "
+                             "presence=True) before the app starts")
 
     def subscribers(self, topic: str, everywhere: bool = False) -> int:
         """Subscribers of topic in this process; with everywhere=True, in every process of
@@ -607,6 +682,11 @@ class Robyn(RouterBase):
         }
 
         pubsub_url = os.environ.get("ROBYN_PUBSUB_URL") or self._pubsub_url
+        if pubsub_url and self._topics.has_history():
+            raise ValueError("app.topic(history=...) cannot be used with the Redis bus "
+                             "(pubsub_url / ROBYN_PUBSUB_URL) yet: a node hears a topic only "
+                             "while it has subscribers, so its history would have gaps "
+                             "(docs/realtime.md)")
         if pubsub_url:
             where = "ROBYN_PUBSUB_URL" if os.environ.get("ROBYN_PUBSUB_URL") else "pubsub_url"
             try:
@@ -699,3 +779,17 @@ class Robyn(RouterBase):
         loop = asyncio.get_running_loop()
         loop.remove_reader(self._server.async_fd())
         await self._run_hooks(self._shutdown_handlers)
+
+
+def _position(since: Any) -> tuple[str | None, int]:
+    """(epoch, offset) of a since= argument (None: (None, 0))."""
+    if since is None:
+        return None, 0
+    if (not isinstance(since, (tuple, list)) or len(since) != 2 or not isinstance(since[0], str)
+            or isinstance(since[1], bool) or not isinstance(since[1], int)):
+        raise TypeError(f"since must be an (epoch, offset) pair of a str and an int, not {since!r}")
+    if not since[0] or len(since[0]) > 31:
+        raise ValueError(f"since: {since[0]!r} is not an epoch")
+    if since[1] < 0 or since[1] >= 1 << 64:
+        raise ValueError(f"since: the offset must be between 0 and 2**64 - 1, not {since[1]}")
+    return since[0], since[1]

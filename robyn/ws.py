@@ -312,20 +312,91 @@ class WebSocket:
 
     # ---- topics ----------------------------------------------------------------------------
 
-    def subscribe(self, topic: str) -> bool:
+    def subscribe(self, topic: str, since: tuple[str, int] | None = None,
+                  last: int | None = None, info: dict[str, Any] | None = None) -> Any:
         """Subscribes this connection to topic, at once. Returns False if it already was.
-        Raises WebSocketDisconnect when the connection has closed."""
+        Raises WebSocketDisconnect when the connection has closed.
+
+        On a topic with history (app.topic, docs/realtime.md), since=(epoch, offset) first
+        replays the messages after offset, or last=N the newest N held, then goes on live
+        with no gap and no duplicate at the seam; it returns a Recovered (how many were
+        replayed, and the topic's position), and raises HistoryGone when the messages after
+        offset are not all held any more. On a presence topic, info (a JSON object) is what
+        app.presence() shows for this connection."""
+        if since is None and last is None and info is None:
+            options = self._endpoint.app._topics.of(topic) if isinstance(topic, str) else None
+            if options is None or not options.presence:
+                try:
+                    return bool(self._conn.subscribe(topic))
+                except ConnectionError:
+                    raise self._gone() from None
+        return self._subscribe_with(topic, since, last, info)
+
+    def _subscribe_with(self, topic: str, since: Any, last: Any, info: Any) -> Any:
+        from .app import _position
+        from .realtime import HistoryGone, Recovered
+
+        app = self._endpoint.app
+        options = app._topics.of(topic) if isinstance(topic, str) else None
+        if (since is not None or last is not None) and (options is None or not options.history):
+            raise ValueError(f"topic {topic!r} keeps no history: give it one with "
+                             "app.topic(pattern, history=N) before the app starts")
+        if info is not None and (options is None or not options.presence):
+            raise ValueError(f"topic {topic!r} has no presence: give it app.topic(pattern, "
+                             "presence=True) before the app starts")
+        if since is not None and last is not None:
+            raise ValueError("subscribe() takes since= or last=, not both")
+        if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 0):
+            raise ValueError(f"last must be an int >= 0, not {last!r}")
+        if info is not None:
+            if not isinstance(info, dict):
+                raise TypeError(f"info must be a dict, not {type(info).__name__}")
+            try:
+                json.dumps(info, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"info must be JSON ({exc})") from None
+        epoch, offset = _position(since)
+        result: Any
         try:
-            return bool(self._conn.subscribe(topic))
+            if since is not None or last is not None:
+                replayed, now_epoch, now_offset = self._conn.subscribe_since(
+                    topic, epoch, offset, last or 0)
+                if replayed < 0:
+                    raise HistoryGone(topic, now_epoch, now_offset)
+                result = Recovered(replayed, now_epoch, now_offset)
+            else:
+                result = bool(self._conn.subscribe(topic))
         except ConnectionError:
             raise self._gone() from None
+        assert options is not None
+        if options.presence:
+            member = dict(info) if info is not None else {}
+            if app._topics.join(topic, self.id, member) and options.presence_events:
+                _announce(app, topic, options, "join", self.id, member)
+        return result
 
     def unsubscribe(self, topic: str) -> bool:
-        return bool(self._conn.unsubscribe(topic))
+        was = bool(self._conn.unsubscribe(topic))
+        self._leave(topic)
+        return was
 
-    def publish(self, topic: str, message: Message) -> Reached:
+    def _leave(self, topic: str) -> None:
+        """Takes this connection out of topic's presence (announcing it when asked for)."""
+        app = self._endpoint.app
+        if not app._topics.options or self._id is None:
+            return
+        info = app._topics.leave(topic, self._id)
+        if info is not None:
+            options = app._topics.of(topic)
+            if options is not None and options.presence_events:
+                _announce(app, topic, options, "leave", self._id, info)
+
+    def publish(self, topic: str, message: Any) -> Reached:
         """Sends message to every subscriber of topic except this connection; returns how
-        many that is (awaitable too, like broadcast)."""
+        many that is (awaitable too, like broadcast). On a topic with history the answer
+        also has the message's epoch and offset, like app.publish()."""
+        if self._endpoint.app._topics.options:
+            return self._endpoint.app._publish(topic, message, self._conn)
         return Reached(self._conn.publish(topic, message))
 
     def broadcast(self, message: Message) -> Reached:
@@ -347,6 +418,11 @@ class WebSocket:
     def _on_close(self, code: int, reason: str) -> None:
         self._close_code = code
         self._close_reason = reason
+        app = self._endpoint.app
+        if app._topics.options and self._id is not None:
+            # Presence follows the connection: gone before on_close or anything else runs.
+            for topic in app._topics.topics_of(self._id):
+                self._leave(topic)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(WebSocketDisconnect(code, reason))
@@ -368,6 +444,13 @@ class WebSocket:
 
 
 WebSocketAdapter = WebSocket
+
+
+def _announce(app: Robyn, topic: str, options: Any, kind: str, conn_id: str,
+              info: dict[str, Any]) -> None:
+    """Publishes a presence event: a JSON value in a history envelope, else JSON text."""
+    event = {"presence": kind, "id": conn_id, "info": info}
+    app._publish(topic, event if options.history else json.dumps(event, separators=(",", ":")), None)
 
 
 async def _maybe_await(value: Any) -> Any:

@@ -8,7 +8,8 @@ Routes:
   GET  /rooms                   {"rooms": [{"name", "subscribers", "members"}]}
   POST /rooms/:room/announce    the body (text, or JSON {"text": ...}) goes to everyone in
                                 the room as {"type": "announce"}; answers {"delivered_to": n}
-  WS   /chat/:room?user=NAME    the chat itself
+  WS   /chat/:room?user=NAME[&epoch=E&offset=N]   the chat itself; epoch and offset: where
+                                a reconnecting page left off, to be sent what it missed
 
 The WebSocket protocol is JSON text frames. The client sends
     {"type": "message", "text": "hi"}
@@ -20,6 +21,13 @@ Bad input is answered, to the sender only, with {"type": "error", "error": "<wha
 a bad room or user name is answered that way and the connection is then closed with 1008.
 
 Topics are "room:<name>": the fan-out to every member happens in C, the message encoded once.
+Each room keeps its last 200 messages for an hour (app.topic(history=...), docs/realtime.md):
+everything published to a room reaches the page in an envelope
+    {"epoch": "...", "offset": 17, "topic": "room:lobby", "data": {"type": "message", ...}}
+and the page remembers the last (epoch, offset) it saw. A new connection is sent the room's
+last 50 messages; a reconnecting one gives its position and is sent exactly what it missed,
+or, when that is no longer held (or the server restarted), {"type": "reload"} followed by
+the last 50.
 """
 
 from __future__ import annotations
@@ -33,10 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from robyn import Request, Response, Robyn, WebSocket
+from robyn.realtime import HistoryGone
 
 logger = logging.getLogger("chat")
 
 app = Robyn(__file__)
+app.topic("room:*", history=200, ttl=3600)
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -46,6 +56,7 @@ MAX_NAME = 24              # characters in a user name
 RATE_MESSAGES = 10         # at most this many messages ...
 RATE_SECONDS = 5.0         # ... in this many seconds, per connection
 DEFAULT_ROOMS = ("lobby", "random")
+RECENT = 50                # messages a newly joined page is shown
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
@@ -62,8 +73,9 @@ def topic(room: str) -> str:
     return f"room:{room}"
 
 
-def event(kind: str, **fields: Any) -> str:
-    return json.dumps({"type": kind, **fields, "ts": now_ms()}, ensure_ascii=False, separators=(",", ":"))
+def event(kind: str, **fields: Any) -> dict[str, Any]:
+    """What the room is sent: a JSON object, which history puts in its envelope."""
+    return {"type": kind, **fields, "ts": now_ms()}
 
 
 def check_room(room: str) -> str | None:
@@ -162,7 +174,7 @@ def announce(request: Request) -> Any:
     if problem:
         return error_response(400, problem)
     delivered = app.publish(topic(room), event("announce", room=room, text=text))
-    return {"delivered_to": delivered}
+    return {"delivered_to": int(delivered)}
 
 
 # ---- the chat -----------------------------------------------------------------------------
@@ -180,10 +192,10 @@ async def chat(websocket: WebSocket) -> None:
 
     room_topic = topic(room)
     members.setdefault(room, {})[websocket.id] = name
-    websocket.subscribe(room_topic)
+    recovered = join_room(websocket, room_topic)
     try:
-        await websocket.send_text(event("welcome", id=websocket.id, user=name, room=room,
-                                        members=room_members(room)))
+        await websocket.send_json(event("welcome", id=websocket.id, user=name, room=room,
+                                        members=room_members(room), recovered=recovered))
         app.publish(room_topic, event("join", user=name, members=room_members(room)))
         logger.info("%s joined %s (%s)", name, room, websocket.id)
 
@@ -224,6 +236,23 @@ async def chat(websocket: WebSocket) -> None:
             members.pop(room, None)
         app.publish(room_topic, event("leave", user=name, members=room_members(room)))
         logger.info("%s left %s (%s)", name, room, websocket.id)
+
+
+def join_room(websocket: WebSocket, room_topic: str) -> int | None:
+    """Subscribes to the room. A reconnecting page (epoch and offset in the query) is sent
+    what it missed first; a new one the room's last messages. Returns how many messages a
+    recovery replayed, None when there was nothing to recover from."""
+    query = websocket.query_params
+    epoch, offset = query.get("epoch", None), query.get("offset", None)
+    if epoch and offset is not None and offset.isdigit():
+        try:
+            return int(websocket.subscribe(room_topic, since=(epoch, int(offset))).replayed)
+        except (HistoryGone, ValueError):
+            # Forgotten, another epoch (the server restarted) or not an epoch at all: the
+            # page starts over from the last messages. Sent first, so it clears before them.
+            websocket.send(json.dumps({"type": "reload"}))
+    websocket.subscribe(room_topic, last=RECENT)
+    return None
 
 
 @chat.on_close

@@ -1,50 +1,26 @@
 """The chat example (examples/chat/) in real browsers: headless Chromium pages that chat
 with each other through the server.
 
-Debian's chromium and chromium-driver drive the pages. The test speaks chromedriver's W3C
-WebDriver HTTP API directly with `requests` (no selenium, so nothing ever downloads a driver
-or a browser). Each page is its own Chromium, with a fresh profile, launched with exactly
-`--headless --no-sandbox --disable-gpu --disable-background-networking
---disable-component-update --disable-sync --no-first-run --user-data-dir=<tmp>`.
-
-When chromium or chromedriver is missing the tests fail (they are never skipped) and say what
-to install.
+The pages are headless Chromium, driven through tests/python/browser.py (Debian's chromium
+and chromium-driver, the W3C WebDriver API spoken directly; missing, the tests fail and say
+what to install).
 """
 
 from __future__ import annotations
 
-import base64
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 
+from browser import WAIT, Page, chromedriver, new_page  # noqa: F401
 from conftest import AppServer, StartApp
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 ENTER = "\ue007"
-WAIT = 10.0           # seconds for anything a page should show
-COMMAND_TIMEOUT = 60  # seconds for one WebDriver command (a new session starts a browser)
 
 MESSAGES_JS = """
 return Array.from(document.querySelectorAll('#messages .message')).map(li => ({
@@ -67,77 +43,8 @@ return {state: s.dataset.state, text: s.textContent};
 """
 
 
-# ---- a minimal WebDriver client ------------------------------------------------------------
-
-
-class WebDriverError(AssertionError):
-    pass
-
-
-class Page:
-    """One Chromium (one WebDriver session) showing one page."""
-
-    def __init__(self, driver_url: str, http: requests.Session, profile: str) -> None:
-        self.http = http
-        self.profile = profile
-        capabilities = {
-            "browserName": "chrome",
-            "pageLoadStrategy": "normal",
-            "timeouts": {"implicit": 0, "pageLoad": 15000, "script": 10000},
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": CHROME_FLAGS + [f"--user-data-dir={profile}"],
-            },
-        }
-        answer = self._call("POST", f"{driver_url}/session",
-                            {"capabilities": {"alwaysMatch": capabilities}})
-        self.session = f"{driver_url}/session/{answer['sessionId']}"
-        self.command("POST", "/window/rect", {"width": 1100, "height": 760})
-
-    def _call(self, method: str, url: str, body: Any = None) -> Any:
-        response = self.http.request(method, url, json=body, timeout=COMMAND_TIMEOUT)
-        try:
-            value = response.json().get("value")
-        except ValueError:
-            raise WebDriverError(f"{method} {url}: HTTP {response.status_code}: {response.text[:500]}") from None
-        if response.status_code != 200:
-            detail = value.get("message", value) if isinstance(value, dict) else value
-            raise WebDriverError(f"{method} {url}: HTTP {response.status_code}: {detail}")
-        return value
-
-    def command(self, method: str, path: str, body: Any = None) -> Any:
-        return self._call(method, self.session + path, body)
-
-    # -- what a test does with a page --
-
-    def open(self, url: str) -> None:
-        self.command("POST", "/url", {"url": url})
-
-    def element(self, css: str) -> str:
-        return str(self.command("POST", "/element", {"using": "css selector", "value": css})[ELEMENT])
-
-    def type(self, css: str, text: str, clear: bool = True) -> None:
-        element = self.element(css)
-        if clear:
-            self.command("POST", f"/element/{element}/clear", {})
-        self.command("POST", f"/element/{element}/value", {"text": text})
-
-    def click(self, css: str) -> None:
-        self.command("POST", f"/element/{self.element(css)}/click", {})
-
-    def js(self, script: str, *args: Any) -> Any:
-        return self.command("POST", "/execute/sync", {"script": script, "args": list(args)})
-
-    def screenshot(self, path: str | Path) -> None:
-        Path(path).write_bytes(base64.b64decode(self.command("GET", "/screenshot")))
-
-    def quit(self) -> None:
-        try:
-            self._call("DELETE", self.session)
-        finally:
-            shutil.rmtree(self.profile, ignore_errors=True)
-
-    # -- the chat page --
+class ChatPage(Page):
+    """A page showing the chat."""
 
     def status(self) -> dict[str, str]:
         return dict(self.js(STATUS_JS))
@@ -182,84 +89,6 @@ class Page:
             time.sleep(0.05)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _require_browser() -> None:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail(
-            f"the browser tests need Debian's Chromium and its WebDriver, missing: {', '.join(missing)}. "
-            "Install them with `apt-get install chromium chromium-driver` (tools/install-deps).",
-            pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def chromedriver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One chromedriver for the module; returns its URL."""
-    _require_browser()
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([CHROMEDRIVER, f"--port={port}", "--allowed-ips=127.0.0.1"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    http = requests.Session()
-    http.trust_env = False  # never through a proxy
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if http.get(f"{url}/status", timeout=2).json()["value"]["ready"]:
-                    break
-            except (requests.RequestException, ValueError, KeyError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"chromedriver did not start: {log_path.read_text(errors='replace')}")
-            time.sleep(0.05)
-        yield url
-    finally:
-        http.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-@pytest.fixture
-def new_page(chromedriver: str) -> Iterator[Callable[[], Page]]:
-    """new_page() -> a fresh headless Chromium page; every one is closed after the test."""
-    pages: list[Page] = []
-    http = requests.Session()
-    http.trust_env = False
-
-    def make() -> Page:
-        profile = tempfile.mkdtemp(prefix="chat-chromium-")
-        try:
-            page = Page(chromedriver, http, profile)
-        except BaseException:
-            shutil.rmtree(profile, ignore_errors=True)
-            raise
-        pages.append(page)
-        return page
-
-    yield make
-    errors = []
-    for page in pages:
-        try:
-            page.quit()
-        except Exception as exc:  # close every browser even when one fails
-            errors.append(exc)
-    http.close()
-    if errors:
-        raise errors[0]
-
-
 @pytest.fixture
 def chat_server(start_app: StartApp) -> AppServer:
     """examples/chat/app.py on a free port; stopped with SIGTERM (exit code 0) afterwards."""
@@ -289,7 +118,7 @@ def test_page_and_assets_are_served(chat_server: AppServer) -> None:
 
 
 def test_two_pages_chat_and_another_room_hears_nothing(chat_server: AppServer, new_page) -> None:
-    alice, bob, carol = new_page(), new_page(), new_page()
+    alice, bob, carol = new_page(ChatPage), new_page(ChatPage), new_page(ChatPage)
     for page in (alice, bob, carol):
         page.open(chat_server.url("/"))
 
@@ -329,7 +158,7 @@ def test_two_pages_chat_and_another_room_hears_nothing(chat_server: AppServer, n
 
 
 def test_rooms_listing_and_announcements_reach_the_pages(chat_server: AppServer, new_page) -> None:
-    first, second = new_page(), new_page()
+    first, second = new_page(ChatPage), new_page(ChatPage)
     for page, name in ((first, "Dora"), (second, "Eve")):
         page.open(chat_server.url("/"))
         page.join(name, "news")
@@ -359,7 +188,7 @@ def test_rooms_listing_and_announcements_reach_the_pages(chat_server: AppServer,
 
 
 def test_bad_name_is_refused_with_a_clear_message(chat_server: AppServer, new_page) -> None:
-    page = new_page()
+    page = new_page(ChatPage)
     page.open(chat_server.url("/"))
     # The input's maxlength stops a person typing a longer name; set it as a script would.
     page.js("document.getElementById('name').value = arguments[0];", "x" * 40)
@@ -379,7 +208,7 @@ def test_bad_name_is_refused_with_a_clear_message(chat_server: AppServer, new_pa
 
 def test_page_reconnects_after_the_server_restarts(chat_server: AppServer, start_app: StartApp,
                                                    new_page) -> None:
-    page = new_page()
+    page = new_page(ChatPage)
     page.open(chat_server.url("/"))
     page.join("Frank", "lobby")
 
@@ -391,8 +220,130 @@ def test_page_reconnects_after_the_server_restarts(chat_server: AppServer, start
     page.wait_for(lambda: page.status()["state"] == "connected", "the page to reconnect", timeout=20)
     page.wait_for(lambda: "Reconnected." in page.notices(), "the reconnect notice")
 
-    other = new_page()
+    other = new_page(ChatPage)
     other.open(restarted.url("/"))
     other.join("Grace", "lobby")
     other.say("welcome back")
     page.wait_for(lambda: "welcome back" in page.texts(), "a message after the reconnect")
+
+
+class CuttableProxy:
+    """A TCP proxy in front of the chat server: the page loads and connects through it, and
+    cut() ends every connection it carries at once (both sockets closed, no close frame: a
+    network drop as the page sees it). While held, new connections are closed as they come,
+    so the page's reconnects fail until release()."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.open: list[socket.socket] = []
+        self.held = False
+        self.accepted = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while self.running:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+                if self.held:
+                    client.close()
+                    continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self.lock:
+                self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self, hold: bool) -> None:
+        with self.lock:
+            self.held = hold
+            doomed, self.open = self.open, []
+        for sock in doomed:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def release(self) -> None:
+        with self.lock:
+            self.held = False
+
+    def close(self) -> None:
+        self.running = False
+        self.listener.close()
+        self.cut(hold=True)
+
+
+def test_page_recovers_what_it_missed_after_a_cut(chat_server: AppServer, new_page) -> None:
+    proxy = CuttableProxy(chat_server.address)
+    try:
+        watcher, writer = new_page(ChatPage), new_page(ChatPage)
+        watcher.open(proxy.url("/"))
+        watcher.join("Hana", "recovery")
+        writer.open(chat_server.url("/"))  # straight to the server: never cut
+        writer.join("Ivan", "recovery")
+        watcher.wait_for(lambda: watcher.members() == ["Hana", "Ivan"], "both in the room")
+        writer.say("before the cut")
+        watcher.wait_for(lambda: "before the cut" in watcher.texts(), "the first message")
+
+        proxy.cut(hold=True)  # the page's connection drops; its reconnects fail for now
+        watcher.wait_for(lambda: watcher.status()["state"] in ("reconnecting", "connecting"),
+                         "the page to notice the cut")
+        missed = [f"missed {i}" for i in range(1, 6)]
+        with requests.Session() as http:
+            http.trust_env = False
+            for text in missed:
+                answer = http.post(chat_server.url("/rooms/recovery/announce"),
+                                   data=text.encode(), timeout=5)
+                assert answer.status_code == 200, answer.text
+        writer.say("also missed")
+        writer.wait_for(lambda: "also missed" in writer.texts(), "the writer's own message")
+        proxy.release()
+
+        watcher.wait_for(lambda: watcher.status()["state"] == "connected", "the reconnect",
+                         timeout=20)
+        writer.say("after the cut")
+        watcher.wait_for(lambda: "after the cut" in watcher.texts(), "a live message after it")
+        # Every message exactly once and in order: those before, those missed, those after.
+        assert watcher.texts() == ["before the cut", "also missed", "after the cut"]
+        notices = watcher.notices()
+        announced = [n for n in notices if n.startswith("Announcement: ")]
+        assert announced == [f"Announcement: {t}" for t in missed]
+        # The server replayed them (the page did not reload): 5 announcements, Ivan's
+        # message, and Hana's own leave (her old connection closing) at least.
+        recovered = [n for n in notices if n.startswith("Reconnected: ")]
+        assert len(recovered) == 1, notices
+        count = int(recovered[0].split()[1])
+        assert count >= 7, notices
+        assert "Reconnected." not in notices  # the plain notice is for a reload
+    finally:
+        proxy.close()

@@ -1,5 +1,8 @@
 // The chat page: plain JavaScript, no framework. Talks to /chat/<room>?user=<name> over a
 // WebSocket (JSON frames, see app.py) and reconnects with exponential backoff when it drops.
+// What the room publishes comes in a history envelope ({epoch, offset, topic, data}); the
+// page keeps the last (epoch, offset) it saw and gives it back when it reconnects, so the
+// server sends exactly what was missed (docs/realtime.md, "The client's side").
 "use strict";
 
 (() => {
@@ -32,7 +35,8 @@
   let attempt = 0;       // failed connection attempts since the last welcome
   let retryTimer = 0;
   let fatal = false;     // the server refused us (bad name or room): do not retry
-  let me = null;         // {id, user} from the last welcome
+  let me = null;         // {id, user}: the user from join(), the id from the last welcome
+  let position = null;   // {epoch, offset} of the last room message shown, for recovery
   let errorTimer = 0;
 
   // ---- rendering ----------------------------------------------------------------------
@@ -176,7 +180,9 @@
 
   function socketUrl(room, name) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${location.host}/chat/${encodeURIComponent(room)}?user=${encodeURIComponent(name)}`;
+    let url = `${scheme}//${location.host}/chat/${encodeURIComponent(room)}?user=${encodeURIComponent(name)}`;
+    if (position) url += `&epoch=${encodeURIComponent(position.epoch)}&offset=${position.offset}`;
+    return url;
   }
 
   function connect() {
@@ -195,13 +201,19 @@
       } catch (_) {
         return;
       }
+      if (msg && typeof msg.offset === "number" && typeof msg.epoch === "string") {
+        // A room message in its envelope: the server sends each offset once, in order,
+        // across reconnects too, so the last one seen is where to resume.
+        position = { epoch: msg.epoch, offset: msg.offset };
+        msg = msg.data;
+        if (!msg || typeof msg !== "object") return;
+      }
       receive(msg);
     });
 
     ws.addEventListener("close", (ev) => {
       if (ws !== socket) return;   // a socket we replaced or left on purpose
       socket = null;
-      me = null;
       if (fatal || ev.code === 1008) {
         wanted = null;
         setComposer(false);
@@ -231,9 +243,20 @@
         setStatus("connected", `Connected to #${msg.room} as ${msg.user}`);
         setComposer(true);
         showMembers(msg.members);
-        if (again) addNotice("presence", "Reconnected.", msg.ts);
+        if (again && msg.recovered) {
+          const n = msg.recovered;
+          addNotice("presence", `Reconnected: ${n} missed message${n === 1 ? "" : "s"} recovered.`, msg.ts);
+        } else if (again) {
+          addNotice("presence", "Reconnected.", msg.ts);
+        }
         break;
       }
+      case "reload":
+        // What was missed is no longer held (or the server restarted): start over from
+        // the room's last messages, which follow.
+        position = null;
+        ui.messages.replaceChildren();
+        break;
       case "message":
         addMessage(msg);
         break;
@@ -262,6 +285,8 @@
   function join(name, room) {
     leave(false);
     wanted = { name, room };
+    me = { id: null, user: name };
+    position = null;
     attempt = 0;
     ui.messages.replaceChildren();
     showMembers([]);
