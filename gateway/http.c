@@ -89,20 +89,6 @@ static void access_describe(char *out, size_t cap, const char *ip, const gw_requ
     out[n] = '\0';
 }
 
-/* The status of an answer from its first bytes ("HTTP/1.1 200 ..."), or 0. */
-static int status_of(const char *data, size_t len)
-{
-    if (len < 12 || memcmp(data, "HTTP/1.", 7) || data[8] != ' ')
-        return 0;
-    int status = 0;
-    for (int i = 9; i < 12; i++) {
-        if (data[i] < '0' || data[i] > '9')
-            return 0;
-        status = status * 10 + (data[i] - '0');
-    }
-    return status;
-}
-
 static void access_line(const char *what, int status, size_t bytes, int64_t us)
 {
     char line[GW_LWSLOG_LINE];
@@ -116,6 +102,13 @@ static void access_now(gw_http_conn *c, const gw_request *req, int status, size_
     char what[sizeof(((gw_access *)0)->what)];
     access_describe(what, sizeof(what), c->ip, req);
     access_line(what, status, bytes, 0);
+}
+
+/* A final answer C gave to a request complete since `since` (metrics on). */
+static void count_answer(gw_http_conn *c, int status, int64_t since)
+{
+    if (c->srv->metrics)
+        gw_metrics_observe(c->srv->metrics, status, now_us() - since);
 }
 
 /* ---- the output buffer -------------------------------------------------------------- */
@@ -335,9 +328,11 @@ static void gather(gw_http_conn *c)
                 if (sent < part->len && !c->dead)
                     owe_now(c, part->data + sent, part->len - sent);
             }
+            if (p->metrics_since && !p->metrics_status)
+                p->metrics_status = gw_metrics_status_of(part->data, part->len);
             if (p->access) {
                 if (!p->access->bytes)
-                    p->access->status = status_of(part->data, part->len);
+                    p->access->status = gw_metrics_status_of(part->data, part->len);
                 p->access->bytes += part->len;
             }
             if (part->counted)
@@ -356,6 +351,8 @@ static void gather(gw_http_conn *c)
         if (p->access)
             access_line(p->access->what, p->access->status, p->access->bytes,
                         now_us() - p->access->since);
+        if (p->metrics_since)
+            gw_metrics_observe(c->srv->metrics, p->metrics_status, now_us() - p->metrics_since);
         int close_after = p->close_after;
         p->conn = NULL;
         gw__pending_unref(p);
@@ -618,7 +615,7 @@ static void allow_header(unsigned allowed, char *out, size_t cap)
         snprintf(out + at, cap - at, "\r\n");
 }
 
-static void refuse(gw_http_conn *c, gw_request *req)
+static void refuse(gw_http_conn *c, gw_request *req, int64_t since)
 {
     char allow[240] = "";
     if (req->refuse == 405)
@@ -626,6 +623,7 @@ static void refuse(gw_http_conn *c, gw_request *req)
     if (req->keep_alive && req->version == 10)
         strcat(allow, "connection: keep-alive\r\n");
     size_t n = owe_plain(c, req->refuse, allow, req->keep_alive, req->method == GW_METHOD_HEAD);
+    count_answer(c, req->refuse, since);
     if (c->srv->cfg.access_log)
         access_now(c, req, req->refuse, n);
 }
@@ -635,25 +633,27 @@ static int on_head(void *ctx, gw_request *req)
     gw_http_conn *c = ctx;
     if (req->upgrade)
         return GW_HP_BODY_DROP; /* routed when the handshake completes (on_request) */
+    int64_t since = c->last_rx; /* when its last bytes arrived (metrics) */
     route_request(c, req);
     if (req->refuse && req->expect_continue) {
         /* The client waits for a go-ahead before its body: it gets the final answer
          * instead, and since its body would otherwise be read as the next request, the
          * connection closes after it. */
         req->keep_alive = 0;
-        refuse(c, req); /* logged there */
+        refuse(c, req, since); /* logged there */
         return -1;
     }
     if (req->expect_continue) {
         static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
         owe(c, go_on, sizeof(go_on) - 1, 0);
     }
-    if (req->refuse || req->route->kind == GW_ROUTE_CONST || req->route->kind == GW_ROUTE_STATIC)
+    if (req->refuse || req->route->kind == GW_ROUTE_CONST ||
+        req->route->kind == GW_ROUTE_STATIC || req->route->kind == GW_ROUTE_METRICS)
         return GW_HP_BODY_DROP;
     return GW_HP_BODY_KEEP;
 }
 
-static void dispatch(gw_http_conn *c, gw_request *req)
+static void dispatch(gw_http_conn *c, gw_request *req, int64_t since)
 {
     gw_pending *p = slot_new(c);
     if (!p) {
@@ -665,6 +665,7 @@ static void dispatch(gw_http_conn *c, gw_request *req)
     p->close_after = !req->keep_alive;
     p->head_only = req->method == GW_METHOD_HEAD;
     p->chunked = req->version == 11;
+    p->metrics_since = c->srv->metrics ? since : 0;
     if (c->srv->cfg.access_log && (p->access = malloc(sizeof(*p->access)))) {
         p->access->since = now_us();
         p->access->bytes = 0;
@@ -685,16 +686,34 @@ static int on_request(void *ctx, gw_request *req)
         return 0;
     }
     int keep_alive = req->keep_alive;
+    int64_t since = c->last_rx; /* when its last bytes arrived (metrics) */
     if (req->refuse) {
-        refuse(c, req);
+        refuse(c, req, since);
         gw_request_release(req);
     } else if (req->route->kind == GW_ROUTE_STATIC) {
-        if (c->srv->cfg.access_log) {
-            const gw_static_answer *a = &c->static_ans;
-            access_now(c, req, status_of(a->head, a->head_len),
+        const gw_static_answer *a = &c->static_ans;
+        count_answer(c, gw_metrics_status_of(a->head, a->head_len), since);
+        if (c->srv->cfg.access_log)
+            access_now(c, req, gw_metrics_status_of(a->head, a->head_len),
                        a->head_len + (a->file_fd >= 0 ? a->file_left : 0));
-        }
         owe_static(c, keep_alive);
+        gw_request_release(req);
+    } else if (req->route->kind == GW_ROUTE_METRICS) {
+        size_t n = 0;
+        int status = 200;
+        char *answer = gw__metrics_answer(c->srv, req->method == GW_METHOD_HEAD,
+                                          keep_alive && req->version == 10, !keep_alive, &n);
+        if (answer) {
+            owe(c, answer, n, !keep_alive);
+            gw_response_free(answer);
+        } else { /* out of memory: the scrape is retried later */
+            status = 503;
+            keep_alive = 0;
+            n = owe_plain(c, 503, NULL, 0, req->method == GW_METHOD_HEAD);
+        }
+        count_answer(c, status, since);
+        if (c->srv->cfg.access_log)
+            access_now(c, req, status, n);
         gw_request_release(req);
     } else if (req->route->kind == GW_ROUTE_CONST && req->route->const_response) {
         const gw_route *r = req->route;
@@ -710,12 +729,13 @@ static int on_request(void *ctx, gw_request *req)
         } else {
             owe(c, r->const_response, n, !keep_alive);
         }
+        count_answer(c, gw_metrics_status_of(r->const_response, r->const_len), since);
         if (c->srv->cfg.access_log)
-            access_now(c, req, status_of(r->const_response, r->const_len),
+            access_now(c, req, gw_metrics_status_of(r->const_response, r->const_len),
                        say && r->const_head_len >= 2 ? n - 2 + strlen(say) : n);
         gw_request_release(req);
     } else {
-        dispatch(c, req);
+        dispatch(c, req, since);
     }
     if (!keep_alive) {
         c->read_done = 1;
@@ -751,10 +771,12 @@ static void start_upgrade(gw_http_conn *c, const char *rest, size_t rest_len)
     gw_request *req = c->upgrade;
     c->upgrade = NULL;
     c->read_done = 1;
+    int64_t since = c->last_rx; /* when its last bytes arrived (metrics) */
     if (c->first || c->out_off < c->out_len || c->resuming) {
         /* Earlier answers are still owed on this socket: a handshake cannot overtake
          * them, and nothing sane pipelines one behind requests. */
         size_t owed = owe_plain(c, 400, NULL, 0, 0);
+        count_answer(c, 400, since);
         if (c->srv->cfg.access_log)
             access_now(c, req, 400, owed);
         gw_request_release(req);
@@ -782,6 +804,7 @@ static void start_upgrade(gw_http_conn *c, const char *rest, size_t rest_len)
                      status, gw_http_reason(status), blen, extra ? extra : "", body);
     if (n > 0 && (size_t)n < sizeof(buf)) {
         owe(c, buf, (size_t)n, 1);
+        count_answer(c, status, since);
         if (logging)
             access_line(what, status, (size_t)n, 0);
     } else {
@@ -818,6 +841,7 @@ static int parse(gw_http_conn *c, const char *data, size_t len)
         break;
     case GW_HP_ERROR: {
         size_t owed = owe_plain(c, c->hp.error_status, NULL, 0, 0);
+        gw_metrics_observe(c->srv->metrics, c->hp.error_status, -1);
         if (c->srv->cfg.access_log)
             access_now(c, NULL, c->hp.error_status, owed);
         c->read_done = 1;
@@ -860,6 +884,7 @@ static gw_http_conn *conn_new(gw_server *srv, struct lws *wsi)
         c->next->prev = c;
     srv->http_conns = c;
     srv->n_http_conns++;
+    gw_metrics_http_accepted(srv->metrics);
     return c;
 }
 
@@ -1065,6 +1090,7 @@ static void sweep(lws_sorted_usec_list_t *sul)
             if (body && now - c->last_rx >= body) {
                 gw_hp_reset(&c->hp);
                 size_t owed = owe_plain(c, 408, NULL, 0, 0);
+                gw_metrics_observe(c->srv->metrics, 408, -1);
                 if (c->srv->cfg.access_log)
                     access_now(c, NULL, 408, owed);
                 flush(c);
@@ -1073,6 +1099,7 @@ static void sweep(lws_sorted_usec_list_t *sul)
             if (head && c->head_since && now - c->head_since >= head) {
                 gw_hp_reset(&c->hp);
                 size_t owed = owe_plain(c, 408, NULL, 0, 0);
+                gw_metrics_observe(c->srv->metrics, 408, -1);
                 if (c->srv->cfg.access_log)
                     access_now(c, NULL, 408, owed);
                 flush(c);

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "httpparse.h"
+#include "metrics.h"
 #include "serverlink.h"
 #include "server.h"
 #include "static.h"
@@ -76,6 +77,8 @@ struct gw_pending {
                                       parts (I/O thread only; NULL for none) */
     struct gw_pending *next_writable; /* srv->writable list */
     gw_access *access;             /* NULL unless the access log is on (I/O thread only) */
+    int64_t metrics_since;         /* metrics on: when its last bytes arrived, µs */
+    int metrics_status;            /* and the status its answer began with */
 };
 
 typedef struct gw_route_list {
@@ -150,6 +153,9 @@ struct gw_server {
     gw_ws_hub *ws; /* WebSocket connections, topics and their queues (ws.c) */
 
     struct gw_static_set *statics; /* serve_directory mounts (static.c); NULL for none */
+
+    struct gw_metrics *metrics;  /* NULL unless gw_server_enable_metrics() (metrics.h) */
+    gw_route *metrics_route;
 };
 
 /* I/O thread, after each lws_service() round: hands the round's requests over

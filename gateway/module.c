@@ -31,6 +31,7 @@
 #include "static.h"
 #include "ws.h"
 #include "lwslog.h"
+#include "metrics.h"
 
 #include <libwebsockets.h>
 #include "bus_redis.h"
@@ -1375,6 +1376,39 @@ static PyObject *Server_set_fallback(ServerObject *self, PyObject *args)
     return PyLong_FromSsize_t(self->nroutes - 1);
 }
 
+PyDoc_STRVAR(Server_enable_metrics_doc,
+"enable_metrics(path, worker=-1) -> int\n--\n\n"
+"Makes the I/O thread answer GET and HEAD of path with the Prometheus text exposition\n"
+"(docs/realtime.md); every sample gets worker=\"N\" when worker >= 0. Once, after the\n"
+"routes, before start(). ValueError when a route has the path or the path is malformed,\n"
+"RuntimeError when metrics are on already. Returns the index it takes among the routes.");
+
+static PyObject *Server_enable_metrics(ServerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"path", "worker", NULL};
+    const char *path;
+    int worker = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|i:enable_metrics", kwlist, &path, &worker))
+        return NULL;
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "metrics cannot be enabled once the server has started");
+        return NULL;
+    }
+    char err[512] = "";
+    int code = 0;
+    /* The route holds a reference like every other (Server_clear drops it). */
+    if (!gw_server_enable_metrics(self->srv, path, worker, Py_None, err, sizeof(err), &code)) {
+        if (code == -ENOMEM)
+            return PyErr_NoMemory();
+        PyErr_SetString(code == -EEXIST && !strncmp(err, "metrics are already", 19)
+                            ? PyExc_RuntimeError : PyExc_ValueError, err);
+        return NULL;
+    }
+    Py_INCREF(Py_None);
+    self->nroutes++;
+    return PyLong_FromSsize_t(self->nroutes - 1);
+}
+
 /* ---- end of core's block ---------------------------------------------------------------- */
 
 PyDoc_STRVAR(Server_start_doc,
@@ -2079,6 +2113,8 @@ static PyMethodDef Server_methods[] = {
     {"add_route", (PyCFunction)Server_add_route, METH_VARARGS, Server_add_route_doc},
     {"set_const", (PyCFunction)Server_set_const, METH_VARARGS, Server_set_const_doc},
     {"set_fallback", (PyCFunction)Server_set_fallback, METH_VARARGS, Server_set_fallback_doc},
+    {"enable_metrics", (PyCFunction)(void (*)(void))Server_enable_metrics,
+     METH_VARARGS | METH_KEYWORDS, Server_enable_metrics_doc},
     {"start", (PyCFunction)(void (*)(void))Server_start, METH_VARARGS | METH_KEYWORDS,
      Server_start_doc},
     {"set_ws_options", (PyCFunction)Server_set_ws_options, METH_VARARGS,

@@ -159,6 +159,11 @@ struct lws_context *gw__server_context(gw_server *srv)
     return srv->context;
 }
 
+struct gw_metrics *gw__server_metrics(gw_server *srv)
+{
+    return srv->metrics;
+}
+
 int gw__server_draining(gw_server *srv)
 {
     return atomic_load(&srv->draining);
@@ -408,8 +413,8 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
         return -EIO;
     }
     srv->port = cfg->port;
-    if (gw__ws_start_bus(srv)) {
-        snprintf(err, errlen, "out of memory making the pub/sub bus");
+    if (gw__metrics_prepare(srv) || gw__ws_start_bus(srv)) {
+        snprintf(err, errlen, "out of memory making the pub/sub bus or the metrics");
         lws_context_destroy(srv->context);
         srv->context = NULL;
         srv->listen_fd = -1; /* closed with its wsi */
@@ -496,6 +501,7 @@ void gw_server_free(gw_server *srv)
         gw_route *route = srv->routes.items[i];
         gw_response_free(route->const_response);
         free(route->ws.origins);
+        free(route->metrics);
         free(route->pattern);
         free(route);
     }
@@ -504,6 +510,7 @@ void gw_server_free(gw_server *srv)
     gw_router_free(srv->router);
     gw_static_set_free(srv->statics);
     gw_ws_hub_free(srv->ws);
+    gw_metrics_free(srv->metrics);
     gw_pool_free(&srv->pool);
     pthread_mutex_destroy(&srv->sync_lock);
     pthread_cond_destroy(&srv->sync_cond);

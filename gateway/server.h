@@ -27,7 +27,8 @@ enum gw_route_kind {
     GW_ROUTE_SYNC = 0,  /* handler runs on a worker thread */
     GW_ROUTE_ASYNC = 1, /* handler runs on the asyncio loop thread */
     GW_ROUTE_CONST = 2, /* the I/O thread writes stored bytes; no Python at all */
-    GW_ROUTE_STATIC = 3 /* a static directory's answer (static.h); never in the router */
+    GW_ROUTE_STATIC = 3, /* a static directory's answer (static.h); never in the router */
+    GW_ROUTE_METRICS = 4 /* the I/O thread renders the metrics (metrics.h) */
 };
 
 /* What happens to a subscriber whose send queue is over its limit when a publish or a
@@ -58,6 +59,7 @@ typedef struct gw_route {
     size_t const_len;
     size_t const_head_len;
     gw_ws_options ws;
+    struct gw_metrics_endpoint *metrics; /* WS routes, when metrics are on (metrics.h) */
 } gw_route;
 
 /* The limits and deadlines of docs/http.md. */

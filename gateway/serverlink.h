@@ -29,6 +29,10 @@ const gw_router *gw__server_router(const gw_server *srv);
 /* The libwebsockets context while the server runs, else NULL. I/O thread. */
 struct lws_context *gw__server_context(gw_server *srv);
 
+/* The server's counters, or NULL when metrics are off (metrics.h). Set before the server
+ * starts and never changed after, so any thread may ask. */
+struct gw_metrics *gw__server_metrics(gw_server *srv);
+
 /* Whether the server is draining (a graceful stop has begun). Any thread. */
 int gw__server_draining(gw_server *srv);
 

@@ -16,6 +16,7 @@
 
 #include "bus.h"
 #include "lwslog.h"
+#include "metrics.h"
 #include "bus_redis.h"
 #include "redis_lws.h"
 #include "wsproto.h"
@@ -453,6 +454,7 @@ long gw_ws_publish(gw_server *srv, const char *topic, size_t len, unsigned opcod
                    const void *data, size_t dlen, gw_ws_handle *exclude)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
+    gw_metrics_published(gw__server_metrics(srv));
     int remote = atomic_load(&hub->bus_remote);
     if (!remote) {
         /* Nobody here and nowhere else: no frame to make. */
@@ -559,6 +561,7 @@ static void update_backlog(gw_ws_hub *hub, gw_ws_conn *c)
 static void slow_consumer(gw_ws_hub *hub, gw_ws_conn *c)
 {
     atomic_fetch_add(&hub->slow_closed, 1);
+    gw_metrics_ws_slow_closed(c->h->route->metrics);
     ps_queue_clear(c->queue);
     atomic_store(&c->h->queued, 0);
     request_close(c, 1008, "send queue over its limit", 1);
@@ -604,12 +607,14 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
         atomic_store(&c->h->queued, ps_queue_footprint(c->queue));
         mark_for_flush(hub, c);
+        gw_metrics_ws_delivered(c->h->route->metrics);
         if (hub->hold.counting && ++hub->hold.delivered == hub->hold.after)
             hold_here(hub);
         return 0;
     }
     if (c->h->route->ws.policy == GW_WS_POLICY_DROP) {
         atomic_fetch_add(&hub->slow_dropped, 1);
+        gw_metrics_ws_dropped(c->h->route->metrics);
         return -1;
     }
     slow_consumer(hub, c);
@@ -659,6 +664,9 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
         hub->flush[c->flush_slot - 1] = NULL;
     untrack_conn(hub, c);
     atomic_fetch_sub(&hub->open_count, 1);
+    if (c->open) /* with the code on_close gets, below */
+        gw_metrics_ws_closed(h->route->metrics, c->peer_closed  ? c->peer_code
+                                                : c->close_sent ? c->close_code : 1006);
 
     gw_ws_event *ev = new_event(GW_WS_CLOSE, h);
     if (ev) {
@@ -728,6 +736,8 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
     c->accepted = 1;
     c->open = 1;
     c->last_rx_us = now_us();
+    gw_metrics_ws_opened(c->h->route->metrics);
+    gw_metrics_observe(gw__server_metrics(hub->srv), 101, c->last_rx_us - c->opened_us);
     if (hub->cfg.ping_interval && lws_dll2_is_detached(&hub->ping_timer.list))
         lws_sul_schedule(gw__server_context(hub->srv), 0, &hub->ping_timer, ping_sweep, LWS_US_PER_SEC);
     gw_ws_event *ev = new_event(GW_WS_OPEN, c->h);
@@ -798,6 +808,7 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         }
         atomic_store(&cmd->h->queued, ps_queue_footprint(c->queue));
         mark_for_flush(hub, c);
+        gw_metrics_ws_sent(c->h->route->metrics);
         break;
     case CMD_CLOSE:
         if (c)
@@ -839,6 +850,9 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         if (c && !c->accepted && !c->refusal) {
             c->refusal = cmd->topic;
             c->refusal_len = cmd->topic_len;
+            gw_metrics_observe(gw__server_metrics(hub->srv),
+                               gw_metrics_status_of(c->refusal, c->refusal_len),
+                               now_us() - c->opened_us);
             cmd->topic = NULL;
             c->close_code = 1008;
             snprintf(c->close_reason, sizeof(c->close_reason), "upgrade refused");
@@ -1035,6 +1049,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     }
     /* Frames a client sent right behind its handshake, without waiting for the 101. */
     if (rest_len && !c->close_code) {
+        gw_metrics_ws_bytes_in(route->metrics, rest_len);
         const char *why = "";
         int frc = gw_wsp_feed(&c->parser, (const unsigned char *)rest, rest_len, &frame_callbacks, c, &why);
         if (frc > 0)
@@ -1056,6 +1071,7 @@ static int on_frame_message(void *ctx, int binary, unsigned char *data, size_t l
         free(data);
         return 0;
     }
+    gw_metrics_ws_received(c->h->route->metrics);
     gw_ws_event *ev = new_event(GW_WS_MESSAGE, c->h);
     if (!ev) {
         free(data);
@@ -1128,6 +1144,7 @@ static int write_queued(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
         /* One frame: written straight from the shared buffer, no copy. */
         if (lws_write(wsi, (unsigned char *)wire, wlen, LWS_WRITE_RAW) < 0)
             return -1;
+        gw_metrics_ws_bytes_out(c->h->route->metrics, wlen);
         if (ps_queue_consume(c->queue, wlen) < 0)
             return -1;
     } else {
@@ -1145,6 +1162,7 @@ static int write_queued(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
         }
         if (lws_write(wsi, p, written, LWS_WRITE_RAW) < 0)
             return -1;
+        gw_metrics_ws_bytes_out(c->h->route->metrics, written);
     }
     update_backlog(hub, c);
     if (ps_queue_count(c->queue) || c->close_code)
@@ -1213,6 +1231,7 @@ static int raw_writeable(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
         c->close_sent = 1;
         if (lws_write(wsi, frame + LWS_PRE, 2 + plen, LWS_WRITE_RAW) < 0)
             return -1;
+        gw_metrics_ws_bytes_out(c->h->route->metrics, 2 + plen);
         if (c->close_now || c->peer_closed)
             return -1;
         /* Wait a little for the peer's close frame, then drop the connection. */
@@ -1243,6 +1262,7 @@ int gw_ws_raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return 0; /* nothing more is read once the connection is ending */
         c->last_rx_us = now_us();
         c->ping_out = 0; /* anything from the peer shows it is alive */
+        gw_metrics_ws_bytes_in(c->h->route->metrics, len);
         const char *why = "";
         int rc = gw_wsp_feed(&c->parser, in, len, &frame_callbacks, c, &why);
         if (rc > 0)
@@ -1993,4 +2013,48 @@ int gw_ws_test_hold_result(gw_server *srv, size_t *reached)
     *reached = done ? hub->hold.reached : 0;
     pthread_mutex_unlock(&hub->hold.lock);
     return done;
+}
+
+/* ---- for the metrics scrape (metrics.h) ------------------------------------------------------ */
+
+void gw_ws_each_open(gw_server *srv, void (*fn)(const gw_route *route, size_t queued, void *arg),
+                     void *arg)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    for (size_t i = 0; i < hub->nconns; i++)
+        if (hub->conns[i]->open)
+            fn(hub->conns[i]->h->route, ps_queue_bytes(hub->conns[i]->queue), arg);
+}
+
+void gw_ws_bus_state(gw_server *srv, gw_metrics_bus *out)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    memset(out, 0, sizeof(*out));
+    out->name = "local";
+    out->connected = 1;
+    /* The I/O thread reads the bus without bus_lock: it changes only while this thread
+     * does not run. */
+    if (ps_bus_is_redis(hub->bus)) {
+        ps_redis_stats st;
+        ps_bus_redis_stats(hub->bus, &st);
+        out->name = "redis";
+        out->connected = st.connected;
+        out->buffered = st.buffered;
+        out->lost = st.dropped;
+        out->published = st.published;
+        out->received = st.received;
+        out->outages = st.outages;
+        out->gaps = st.gaps;
+    } else if (hub->siblings) {
+        ps_siblings_stats st;
+        ps_bus_siblings_stats(hub->siblings, &st);
+        out->name = "siblings";
+        out->connected = st.connected == st.peers;
+        out->lost = st.too_large;
+        out->published = st.sent;
+        out->received = st.received;
+        out->siblings = st.peers;
+        out->siblings_connected = st.connected;
+        out->cut_off = st.cut_off;
+    }
 }

@@ -178,6 +178,7 @@ PS_MUST_CHECK int ps_bus_siblings_count(ps_bus *bus, const char *topic,
 
 /* Counters, for tests and operators. */
 typedef struct ps_siblings_stats {
+    unsigned peers;        /* the other processes of the mesh (count - 1) */
     unsigned connected;    /* outgoing connections up */
     unsigned accepted;     /* incoming connections up */
     uint64_t sent;         /* messages queued to siblings */

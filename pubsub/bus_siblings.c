@@ -948,6 +948,7 @@ ps_bus *ps_bus_siblings_new(ps_topics *topics, const ps_siblings_config *cfg, ch
     b->cfg = *cfg;
     snprintf(b->group, sizeof(b->group), "%s", cfg->group);
     b->cfg.group = b->group;
+    b->stats.peers = cfg->count - 1;
     b->epfd = b->listen_fd = b->timer_fd = -1;
     b->out = calloc(cfg->count, sizeof(*b->out));
     b->retry_at_ms = calloc(cfg->count, sizeof(*b->retry_at_ms));

@@ -49,6 +49,11 @@ _DEFAULT_MAX_PAYLOAD = 1_000_000
 _SHUTDOWN_GRACE_SECONDS = 10.0
 
 
+def _same_path(a: str, b: str) -> bool:
+    """Whether two route patterns are one path (the router ignores outer slashes)."""
+    return a.strip("/") == b.strip("/")
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -210,6 +215,7 @@ class Robyn(RouterBase):
         self._eager = sys.version_info >= (3, 12)
         self._ws_origins = ws_origins
         self._ws_endpoints: list[Any] = []
+        self._metrics_path: str | None = None  # enable_metrics(); served from start()
         self._topics = Topics()  # app.topic(): history and presence (robyn/realtime.py)
         self._request_context = contextvars.copy_context()
         # Set when the shutdown grace period ends: streams pulled on sync workers stop at
@@ -251,6 +257,7 @@ class Robyn(RouterBase):
     def _accept_route(self, route: Route) -> None:
         if self._started:
             raise RuntimeError(f"routes cannot be added once the app has started ({route.method} {route.path})")
+        self._refuse_metrics_path(route.method, route.written)
         self._route_check.add_route(route.method, route.written, _gateway.ROUTE_SYNC, _refuse)
         self._routes.append(route)
 
@@ -323,6 +330,7 @@ class Robyn(RouterBase):
             policy = _gateway.WS_POLICY_DROP if backpressure == "drop" else _gateway.WS_POLICY_CLOSE
             # A SubRouter's websocket gets its router's dependencies (robyn/ws.py binds them).
             extra: dict[str, Any] = {} if _dependencies is None else {"dependencies": _dependencies}
+            self._refuse_metrics_path("WebSocket", endpoint)
             ws_endpoint = WebSocketEndpoint(self, endpoint, handler, policy, compression,
                                             None if allowed is None else list(allowed), **extra)
             ws_endpoint._index = self._server.add_route("WS", endpoint, _gateway.ROUTE_ASYNC,
@@ -428,6 +436,40 @@ class Robyn(RouterBase):
 
     def websocket_stats(self) -> dict[str, int]:
         return dict(self._server.ws_stats())
+
+    # ---- metrics (docs/realtime.md) ----------------------------------------------------
+
+    def enable_metrics(self, path: str = "/metrics") -> None:
+        """Serves the server's counters at `path` in Prometheus' text format, answered by C
+        on the I/O thread (no Python runs per scrape): GET and HEAD, other methods 405.
+        Once per app, before it starts, on a path no route has."""
+        if not isinstance(path, str):
+            raise TypeError(f"enable_metrics() takes the path as a str, not {type(path).__name__}")
+        if self._started:
+            raise RuntimeError(f"enable_metrics({path!r}) must be called before the app starts")
+        if self._metrics_path is not None:
+            raise RuntimeError(f"enable_metrics({path!r}): metrics are already served at "
+                               f"{self._metrics_path!r} (enable_metrics() is called once)")
+        if not path.startswith("/"):
+            raise ValueError(f"enable_metrics({path!r}): the path must start with '/'")
+        if any(segment[:1] in (":", "*") for segment in path.split("/")):
+            raise ValueError(f"enable_metrics({path!r}): the path must be fixed, without "
+                             "parameters")
+        try:  # the router's own checks (empty segments, bytes outside printable ASCII)
+            _gateway.Server().add_route("GET", path, _gateway.ROUTE_SYNC, _refuse)
+        except ValueError as exc:
+            raise ValueError(f"enable_metrics({path!r}): {exc}") from None
+        taken = [f"{route.method} {route.written}" for route in self._routes
+                 if _same_path(route.written, path)]
+        taken += [f"WebSocket {ws.path}" for ws in self._ws_endpoints if _same_path(ws.path, path)]
+        if taken:
+            raise ValueError(f"enable_metrics({path!r}): the path is already the route {taken[0]}")
+        self._metrics_path = path
+
+    def _refuse_metrics_path(self, what: str, path: str) -> None:
+        if self._metrics_path is not None and _same_path(path, self._metrics_path):
+            raise ValueError(f"{what} {path}: the path is served by "
+                             f"enable_metrics({self._metrics_path!r})")
 
     def _spawn(self, coro: Any) -> None:
         assert self._loop is not None
@@ -708,6 +750,10 @@ class Robyn(RouterBase):
             loop.run_until_complete(self._run_hooks(self._startup_handlers))
             consts = loop.run_until_complete(self._compute_const_routes())
             self._freeze(consts)
+            if self._metrics_path is not None:
+                place = processes.worker()
+                self._server.enable_metrics(self._metrics_path,
+                                            worker=-1 if place is None else place.slot)
             self._started = True
             self._server.configure_ws(
                 max_message=max_payload_size,

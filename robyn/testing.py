@@ -19,7 +19,9 @@ Differences from a real server, all deliberate: nothing goes through HTTP, so th
 docs/http.md (sizes, timeouts) do not apply; startup and shutdown handlers do not run (as
 with Robyn's own TestClient: call them yourself if a test needs them); static directories
 (`serve_directory`) are served by C from the file system and a request for one raises
-NotImplementedError naming it; WebSockets need a real server (tests/python/conftest.py).
+NotImplementedError naming it, and so does a request for the path of `app.enable_metrics()`
+(rendered by C from the server's counters); WebSockets need a real server
+(tests/python/conftest.py).
 """
 
 from __future__ import annotations
@@ -249,6 +251,11 @@ def _one_of(what: str, robyn_name: str, robyn_value: Any, alias: str, alias_valu
     return robyn_value if robyn_value is not None else alias_value
 
 
+def _segments(path: str) -> list[str]:
+    """A path as the router sees it: empty segments are only separators."""
+    return [segment for segment in path.split("/") if segment]
+
+
 class TestClient:
     """Sends requests to `app` in-process (see the module's documentation). Use it as a
     context manager, or call close(), to close its event loop.
@@ -369,6 +376,12 @@ class TestClient:
                 f"TestClient does not serve static directories: {method} {job.path} is under "
                 f"serve_directory({directory.route!r}, {directory.directory_path!r}), which C serves "
                 "from the file system; test it against a running server")
+        metrics = getattr(self.app, "_metrics_path", None)
+        if metrics is not None and _segments(job.path) == _segments(metrics):
+            raise NotImplementedError(
+                f"TestClient does not serve metrics: {method} {job.path} is the path of "
+                f"enable_metrics({metrics!r}), which C renders from the server's counters; test "
+                "it against a running server")
         return self._answer(job)
 
     def _answer(self, job: InProcessJob) -> TestResponse:

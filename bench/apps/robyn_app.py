@@ -158,6 +158,10 @@ if hasattr(app, "websocket"):
     app.websocket("/ws")(ws_echo)
     app.websocket("/ws/pubsub")(ws_pubsub)
 
+# What counting costs (docs/realtime.md): `bench/ab HEAD --current-env ROBYN_BENCH_METRICS=1`.
+if os.environ.get("ROBYN_BENCH_METRICS") and hasattr(app, "enable_metrics"):
+    app.enable_metrics("/metrics")
+
 
 if __name__ == "__main__":
     host = os.environ.get("ROBYN_HOST", "127.0.0.1")

@@ -13,7 +13,7 @@ Routes:
 $PROCS_EVENTS (when set): every startup, shutdown and on_close appends "<event> <pid>" to
 that file. $PROCS_CRASH_AFTER (seconds, when set): a worker exits with status 3 that long
 after it starts serving (a crash loop). $PROCS_FAIL_STARTUP (when set): the startup
-handler raises.
+handler raises. $PROCS_METRICS (when set): app.enable_metrics() serves GET /metrics.
 """
 
 from __future__ import annotations
@@ -104,6 +104,9 @@ async def room(websocket: WebSocket) -> None:
 def room_closed(websocket: WebSocket) -> None:
     note("close")
 
+
+if os.environ.get("PROCS_METRICS"):
+    app.enable_metrics()
 
 if __name__ == "__main__":
     app.start()
