@@ -78,6 +78,24 @@ int gw_request_add_pair(gw_request *req, const char *name, size_t name_len, cons
     return 0;
 }
 
+void gw_request_shrink(gw_request *req)
+{
+    if (req->buf && req->buf_len && req->buf_len < req->buf_cap) {
+        char *buf = realloc(req->buf, req->buf_len);
+        if (buf) {
+            req->buf = buf;
+            req->buf_cap = req->buf_len;
+        }
+    }
+    if (req->pairs && req->npairs && req->npairs < req->pairs_cap) {
+        gw_pair *pairs = realloc(req->pairs, req->npairs * sizeof(*pairs));
+        if (pairs) {
+            req->pairs = pairs;
+            req->pairs_cap = req->npairs;
+        }
+    }
+}
+
 const char *gw_request_header(const gw_request *req, const char *name, size_t name_len,
                               size_t *len)
 {

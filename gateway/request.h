@@ -64,6 +64,11 @@ static inline const char *gw_request_str(const gw_request *req, uint32_t off)
     return req->buf + off;
 }
 
+/* Gives back the unused tail of the buffer and of the pairs array, for a request kept for
+ * a long time (a WebSocket connection's handshake). Never fails: a realloc that cannot
+ * shrink leaves the block as it was. */
+void gw_request_shrink(gw_request *req);
+
 /* Returns the value of the first header called name (lower-case, name_len bytes) and its
  * length in *len, or NULL. */
 const char *gw_request_header(const gw_request *req, const char *name, size_t name_len,

@@ -31,29 +31,38 @@ _Static_assert(PS_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes in front
 /* Writes at most this many bytes of queued frames with one lws_write(). */
 #define GW_WS_COALESCE (64u * 1024u)
 
+/* The two close reasons, made when a close starts on either side: an open connection has
+ * no use for their 248 bytes (docs/websocket.md, "Memory per connection"). */
+typedef struct gw_ws_reasons {
+    char ours[124]; /* of the close frame we send */
+    char peer[124]; /* of the peer's close frame */
+} gw_ws_reasons;
+
 /* The I/O thread's state for one WebSocket connection, from the moment its upgrade is
- * confirmed (wsi is set once the socket has been handed over, see handover()). */
+ * confirmed (wsi is set once the socket has been handed over, see handover()). Every
+ * idle connection holds one, so it keeps only what an open connection uses: buffers
+ * (the 101, a refusal, the close reasons, the parser's message and inflate state, the
+ * send queue's ring) are made when needed and freed when done. */
 typedef struct gw_ws_conn {
     int tag;              /* GW_TAG_WS: the wsi's user data is this, not HTTP's */
+    int close_code;       /* set: send a close frame with it once the queue is written */
     struct lws *wsi;      /* the raw connection, the same one the handshake came on */
     gw_ws_handle *h;
     ps_queue *queue;
     gw_wsp parser;
     char *handshake_out; /* the 101 answer, written before anything else */
-    size_t handshake_len;
     char *refusal;       /* an HTTP answer refusing the upgrade (Python's decision) */
+    gw_ws_reasons *reasons; /* NULL until a close starts (or when out of memory then) */
+    uint32_t handshake_len;
     size_t refusal_len;
-    int accepted;        /* Python's pre-check said yes (or there was none) */
-    int open;            /* the 101 has been queued: messages may flow */
-    int close_code;      /* set: send a close frame with it once the queue is written */
-    char close_reason[124];
-    int close_sent;
-    int close_now;       /* close the TCP connection as soon as the close frame is out */
     int peer_code;       /* what the peer's close frame said */
-    char peer_reason[124];
-    int peer_closed;
-    int paused;          /* reading stopped because Python's inbox is full */
-    int ping_out;        /* a ping is waiting for its pong */
+    unsigned accepted : 1;    /* Python's pre-check said yes (or there was none) */
+    unsigned open : 1;        /* the 101 has been queued: messages may flow */
+    unsigned close_sent : 1;
+    unsigned close_now : 1;   /* close the TCP connection as soon as the close frame is out */
+    unsigned peer_closed : 1;
+    unsigned paused : 1;      /* reading stopped because Python's inbox is full */
+    unsigned ping_out : 1;    /* a ping is waiting for its pong */
     int64_t last_rx_us;  /* when the peer was last heard from */
     int64_t ping_sent_us; /* when the outstanding ping went out */
     size_t flush_slot;    /* 1 + its index in hub->flush while marked, else 0 */
@@ -61,6 +70,28 @@ typedef struct gw_ws_conn {
     char *access_what;    /* "IP METHOD /path" when the access log is on, else NULL */
     int64_t opened_us;
 } gw_ws_conn;
+
+/* Where a close reason goes (peer: the peer's, else ours), made on first use; NULL when
+ * out of memory, and the close then goes without its reason. */
+static char *reason_buffer(gw_ws_conn *c, int peer)
+{
+    if (!c->reasons) {
+        c->reasons = calloc(1, sizeof(*c->reasons));
+        if (!c->reasons)
+            return NULL;
+    }
+    return peer ? c->reasons->peer : c->reasons->ours;
+}
+
+static const char *our_reason(const gw_ws_conn *c)
+{
+    return c->reasons ? c->reasons->ours : "";
+}
+
+static const char *peer_reason(const gw_ws_conn *c)
+{
+    return c->reasons ? c->reasons->peer : "";
+}
 
 typedef enum {
     CMD_SEND,
@@ -540,7 +571,9 @@ static void request_close(gw_ws_conn *c, int code, const char *reason, int now)
     if (c->close_code)
         return;
     c->close_code = code;
-    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    char *buf = reason_buffer(c, 0);
+    if (buf)
+        snprintf(buf, sizeof(c->reasons->ours), "%s", reason);
     wake_writer(c);
 }
 
@@ -565,6 +598,16 @@ static void slow_consumer(gw_ws_hub *hub, gw_ws_conn *c)
     ps_queue_clear(c->queue);
     atomic_store(&c->h->queued, 0);
     request_close(c, 1008, "send queue over its limit", 1);
+}
+
+/* Queues frame for c. The send queue is made on the first frame: a connection nothing is
+ * sent to (an idle subscriber) holds none. Returns what ps_queue_push() returns, or
+ * -ENOMEM when the queue cannot be made (treated like a failed push). */
+static int queue_frame(gw_ws_hub *hub, gw_ws_conn *c, ps_frame *frame)
+{
+    if (!c->queue && !(c->queue = ps_queue_new(hub->cfg.high_water, hub->cfg.send_limit)))
+        return -ENOMEM;
+    return ps_queue_push(c->queue, frame);
 }
 
 /* The moment timeout_ms from now, for pthread_cond_timedwait(). */
@@ -603,7 +646,7 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
     gw_ws_conn *c = ps_subscriber_user(sub);
     if (!c || c->close_code)
         return -1;
-    int rc = ps_queue_push(c->queue, frame);
+    int rc = queue_frame(hub, c, frame);
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
         atomic_store(&c->h->queued, ps_queue_footprint(c->queue));
         mark_for_flush(hub, c);
@@ -673,10 +716,10 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
         /* The peer's code when it sent a close frame, ours when we sent one, else 1006. */
         if (c->peer_closed) {
             ev->code = c->peer_code;
-            snprintf(ev->reason, sizeof(ev->reason), "%s", c->peer_reason);
+            snprintf(ev->reason, sizeof(ev->reason), "%s", peer_reason(c));
         } else if (c->close_sent || c->refusal) {
             ev->code = c->close_code;
-            snprintf(ev->reason, sizeof(ev->reason), "%s", c->close_reason);
+            snprintf(ev->reason, sizeof(ev->reason), "%s", our_reason(c));
         } else {
             ev->code = 1006;
         }
@@ -696,6 +739,7 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
     ps_queue_free(c->queue);
     gw_response_free(c->handshake_out);
     gw_response_free(c->refusal);
+    free(c->reasons);
     free(c);
     gw_ws_handle_unref(h);
 }
@@ -718,7 +762,7 @@ static void ping_sweep(lws_sorted_usec_list_t *sul)
                 lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, LWS_TO_KILL_ASYNC);
         } else if (now - c->last_rx_us >= interval) {
             ps_frame *ping = ps_frame_new(PS_OP_PING, NULL, 0);
-            if (ping && ps_queue_push(c->queue, ping) != PS_SEND_DROPPED) {
+            if (ping && queue_frame(hub, c, ping) != PS_SEND_DROPPED) {
                 c->ping_out = 1;
                 c->ping_sent_us = now;
                 wake_writer(c);
@@ -802,7 +846,7 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         /* A direct send is already paced by its sender awaiting the high-water mark (so
          * one message bigger than the limit goes into a queue under the mark): refused,
          * it comes from a sender that does not wait, and the connection is closed. */
-        if (ps_queue_push(c->queue, cmd->frame) == PS_SEND_DROPPED) {
+        if (queue_frame(hub, c, cmd->frame) == PS_SEND_DROPPED) {
             slow_consumer(hub, c);
             break;
         }
@@ -855,7 +899,9 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
                                now_us() - c->opened_us);
             cmd->topic = NULL;
             c->close_code = 1008;
-            snprintf(c->close_reason, sizeof(c->close_reason), "upgrade refused");
+            char *buf = reason_buffer(c, 0);
+            if (buf)
+                snprintf(buf, sizeof(c->reasons->ours), "upgrade refused");
             wake_writer(c);
         }
         break;
@@ -985,15 +1031,14 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
         req->nparams++;
     }
     req->route = route;
+    /* The handshake stays with the connection for Python (headers, query, parameters):
+     * the room the parser grew for it is given back. */
+    gw_request_shrink(req);
 
     gw_ws_conn *c = calloc(1, sizeof(*c));
     gw_ws_handle *h = c ? calloc(1, sizeof(*h)) : NULL;
     char *answer = h ? gw_response_alloc(256) : NULL;
-    if (answer)
-        c->queue = ps_queue_new(hub->cfg.high_water, hub->cfg.send_limit);
-    if (!c || !h || !answer || !c->queue || track_conn(hub, c)) {
-        if (c)
-            ps_queue_free(c->queue);
+    if (!c || !h || !answer || track_conn(hub, c)) {
         gw_response_free(answer);
         free(h);
         free(c);
@@ -1006,7 +1051,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     c->opened_us = c->last_rx_us;
     /* Without memory for it, the connection goes on unlogged rather than refused. */
     c->access_what = access_what ? strdup(access_what) : NULL;
-    c->handshake_len = (size_t)snprintf(
+    c->handshake_len = (uint32_t)snprintf(
         answer, 256,
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
         "sec-websocket-accept: %s\r\n%s%s%s\r\n",
@@ -1096,7 +1141,8 @@ static int on_frame_ping(void *ctx, const unsigned char *data, size_t len)
     ps_frame *pong = ps_frame_new(PS_OP_PONG, data, len);
     if (!pong)
         return -1;
-    if (ps_queue_push(c->queue, pong) != PS_SEND_DROPPED)
+    gw_ws_hub *hub = gw__server_hub(lws_context_user(lws_get_context(c->wsi)));
+    if (queue_frame(hub, c, pong) != PS_SEND_DROPPED)
         wake_writer(c);
     ps_frame_unref(pong);
     return 0;
@@ -1116,9 +1162,12 @@ static int on_frame_close(void *ctx, int code, const char *reason, size_t reason
     gw_ws_conn *c = ctx;
     c->peer_closed = 1;
     c->peer_code = code;
-    size_t n = reason_len < sizeof(c->peer_reason) - 1 ? reason_len : sizeof(c->peer_reason) - 1;
-    memcpy(c->peer_reason, reason, n);
-    c->peer_reason[n] = '\0';
+    char *buf = reason_buffer(c, 1);
+    if (buf) {
+        size_t n = reason_len < sizeof(c->reasons->peer) - 1 ? reason_len : sizeof(c->reasons->peer) - 1;
+        memcpy(buf, reason, n);
+        buf[n] = '\0';
+    }
     if (c->close_sent)
         return 1; /* the handshake is complete: close the TCP connection */
     /* Echo it (RFC 6455 5.5.1), after what is queued, then close. */
@@ -1224,7 +1273,7 @@ static int raw_writeable(gw_ws_hub *hub, gw_ws_conn *c, struct lws *wsi)
             return 0;
         /* A close goes out after what was queued before it. */
         unsigned char frame[LWS_PRE + 2 + 125];
-        size_t plen = gw_wsp_close_payload(frame + LWS_PRE + 2, c->close_code, c->close_reason);
+        size_t plen = gw_wsp_close_payload(frame + LWS_PRE + 2, c->close_code, our_reason(c));
         size_t hlen = gw_wsp_header(frame + LWS_PRE, PS_OP_CLOSE, plen, 0);
         if (hlen != 2)
             return -1;
@@ -1707,16 +1756,9 @@ static int publish_history(gw_ws_hub *hub, cmd_type type, const char *topic, siz
                            const char *rest, size_t rest_len, gw_ws_handle *exclude,
                            gw_ws_position *out)
 {
-    char *name = malloc(len + 1);
-    gw_ws_cmd *c = name ? new_command(type, exclude) : NULL;
-    if (!c) {
-        free(name);
+    gw_ws_cmd *c = new_topic_command(type, exclude, topic, len);
+    if (!c)
         return -ENOMEM;
-    }
-    memcpy(name, topic, len);
-    name[len] = '\0';
-    c->topic = name;
-    c->topic_len = len;
     int rc = 0;
     int64_t now = history_now_ms();
     pthread_mutex_lock(&hub->hist_lock);
@@ -1816,16 +1858,9 @@ int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, si
         return -ENOTCONN;
     if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
         return -ENOENT;
-    char *name = malloc(len + 1);
-    gw_ws_cmd *c = name ? new_command(CMD_SUBSCRIBE_SINCE, h) : NULL;
-    if (!c) {
-        free(name);
+    gw_ws_cmd *c = new_topic_command(CMD_SUBSCRIBE_SINCE, h, topic, len);
+    if (!c)
         return -ENOMEM;
-    }
-    memcpy(name, topic, len);
-    name[len] = '\0';
-    c->topic = name;
-    c->topic_len = len;
     int rc = 0;
     pthread_mutex_lock(&hub->hist_lock);
     /* Made if need be, so that even a topic nothing was published to yet has an epoch

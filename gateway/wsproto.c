@@ -144,16 +144,31 @@ static void drop_message(gw_wsp *p)
     p->msg_cap = 0;
 }
 
-void gw_wsp_free(gw_wsp *p)
+/* Frees the inflate state (about 7 KB, and the 32 KB window once it inflated). With no
+ * context takeover nothing carries over from one message to the next, so it exists only
+ * while a compressed message is being read: an idle connection holds none. */
+static void release_inflater(gw_wsp *p)
 {
-    drop_message(p);
-    free(p->ctl);
-    p->ctl = NULL;
     if (p->inflater != NULL) {
         inflateEnd(p->inflater);
         free(p->inflater);
         p->inflater = NULL;
     }
+}
+
+/* Frees the control payload buffer once its frame has been handed on. */
+static void release_ctl(gw_wsp *p)
+{
+    free(p->ctl);
+    p->ctl = NULL;
+    p->ctl_len = 0;
+}
+
+void gw_wsp_free(gw_wsp *p)
+{
+    drop_message(p);
+    release_ctl(p);
+    release_inflater(p);
 }
 
 /* Copies n payload bytes from src to dst, unmasking them with the frame's key. */
@@ -349,6 +364,7 @@ static int finish_message(gw_wsp *p, const gw_wsp_callbacks *cb, void *ctx)
     p->msg_deflate = 0;
     p->msg_wire = 0;
     u8_reset(p);
+    release_inflater(p);
     if (cb->on_message == NULL) {
         free(data);
         return 0;
@@ -362,14 +378,19 @@ static int frame_end(gw_wsp *p, const gw_wsp_callbacks *cb, void *ctx)
     static const unsigned char empty[1] = {0};
     const unsigned char *ctl = p->ctl != NULL ? p->ctl : empty;
     unsigned code;
+    int rc;
 
     p->state = ST_HEADER;
     p->hdr_len = 0;
     switch (p->opcode) {
     case GW_WSP_OP_PING:
-        return cb->on_ping != NULL && cb->on_ping(ctx, ctl, p->ctl_len) != 0 ? -1 : 0;
+        rc = cb->on_ping != NULL && cb->on_ping(ctx, ctl, p->ctl_len) != 0 ? -1 : 0;
+        release_ctl(p);
+        return rc;
     case GW_WSP_OP_PONG:
-        return cb->on_pong != NULL && cb->on_pong(ctx, ctl, p->ctl_len) != 0 ? -1 : 0;
+        rc = cb->on_pong != NULL && cb->on_pong(ctx, ctl, p->ctl_len) != 0 ? -1 : 0;
+        release_ctl(p);
+        return rc;
     case GW_WSP_OP_CLOSE:
         if (p->ctl_len == 1)
             return fail(p, 1002, "close frame with a 1-byte payload");
@@ -383,12 +404,14 @@ static int frame_end(gw_wsp *p, const gw_wsp_callbacks *cb, void *ctx)
         }
         p->state = ST_CLOSED;
         drop_message(p);
-        if (cb->on_close == NULL)
-            return 0;
-        return cb->on_close(ctx, (int)code, (const char *)ctl + (p->ctl_len >= 2 ? 2 : 0),
-                            p->ctl_len >= 2 ? p->ctl_len - 2u : 0) != 0
-                   ? -1
-                   : 0;
+        release_inflater(p);
+        rc = cb->on_close != NULL &&
+                     cb->on_close(ctx, (int)code, (const char *)ctl + (p->ctl_len >= 2 ? 2 : 0),
+                                  p->ctl_len >= 2 ? p->ctl_len - 2u : 0) != 0
+                 ? -1
+                 : 0;
+        release_ctl(p);
+        return rc;
     default:
         return p->fin ? finish_message(p, cb, ctx) : 0;
     }
@@ -415,18 +438,15 @@ static int begin_frame(gw_wsp *p, const gw_wsp_callbacks *cb, void *ctx)
             p->z_end = 0;
             u8_reset(p);
             if (p->msg_deflate) {
-                if (p->inflater == NULL) {
-                    z_stream *z = calloc(1, sizeof(*z));
-                    if (z == NULL)
-                        return fail(p, 1011, "out of memory");
-                    if (inflateInit2(z, -15) != Z_OK) {
-                        free(z);
-                        return fail(p, 1011, "out of memory");
-                    }
-                    p->inflater = z;
-                } else if (inflateReset(p->inflater) != Z_OK) {
-                    return fail(p, 1011, "inflate reset failed");
+                /* Made for this message, freed when it ends (release_inflater). */
+                z_stream *z = calloc(1, sizeof(*z));
+                if (z == NULL)
+                    return fail(p, 1011, "out of memory");
+                if (inflateInit2(z, -15) != Z_OK) {
+                    free(z);
+                    return fail(p, 1011, "out of memory");
                 }
+                p->inflater = z;
             }
         }
         p->msg_wire += p->remaining;
@@ -539,6 +559,8 @@ int gw_wsp_feed(gw_wsp *p, const unsigned char *in, size_t len, const gw_wsp_cal
     p->fail = rc;
     *reason = p->fail_reason;
     drop_message(p);
+    release_inflater(p);
+    release_ctl(p);
     return rc;
 }
 

@@ -60,10 +60,11 @@ enum {
 /*
  * One connection's receive state. Embed it anywhere; initialise it with gw_wsp_init() and
  * release it with gw_wsp_free(). The fields are private to wsproto.c (tests read them).
- * Buffers hang off it: the message being reassembled (grown as payload arrives, never past
- * max_message + 1 bytes), a 125-byte control payload buffer and a zlib inflate state, each
- * made on first use and kept until gw_wsp_free() (the message buffer is released as soon
- * as its message is handed on, or when parsing stops).
+ * Buffers hang off it only while they are in use, so that an idle connection holds none:
+ * the message being reassembled (grown as payload arrives, never past max_message + 1
+ * bytes) until it is handed on, a 125-byte control payload buffer for one control frame,
+ * and a zlib inflate state for one compressed message (no context takeover means nothing
+ * carries over between messages). All are freed when parsing stops, and by gw_wsp_free().
  */
 typedef struct gw_wsp {
     unsigned char *msg;      /* the message being reassembled (decompressed), or NULL */

@@ -126,9 +126,10 @@ int ps_queue_push(ps_queue *q, ps_frame *frame)
 
 ps_frame *ps_queue_peek(const ps_queue *q, size_t *offset)
 {
+    size_t count = q != NULL ? q->count : 0;
     if (offset != NULL)
-        *offset = q->count ? q->offset : 0;
-    return q->count ? q->ring[q->head] : NULL;
+        *offset = count ? q->offset : 0;
+    return count ? q->ring[q->head] : NULL;
 }
 
 int ps_queue_consume(ps_queue *q, size_t n)
@@ -166,6 +167,8 @@ ps_frame *ps_queue_pop(ps_queue *q)
 
 void ps_queue_clear(ps_queue *q)
 {
+    if (q == NULL)
+        return;
     for (size_t i = 0; i < q->count; i++)
         ps_frame_unref(q->ring[(q->head + i) & (q->cap - 1)]);
     if (q->ring != q->inline_slots)
@@ -176,17 +179,17 @@ void ps_queue_clear(ps_queue *q)
 
 size_t ps_queue_count(const ps_queue *q)
 {
-    return q->count;
+    return q != NULL ? q->count : 0;
 }
 
 size_t ps_queue_bytes(const ps_queue *q)
 {
-    return q->bytes;
+    return q != NULL ? q->bytes : 0;
 }
 
 size_t ps_queue_footprint(const ps_queue *q)
 {
-    return q->bytes + q->count * PS_QUEUE_SLOT_COST;
+    return q != NULL ? q->bytes + q->count * PS_QUEUE_SLOT_COST : 0;
 }
 
 bool ps_queue_pressured(const ps_queue *q)

@@ -86,6 +86,9 @@ PS_MUST_CHECK int ps_queue_push(ps_queue *q, ps_frame *frame);
  */
 ps_frame *ps_queue_peek(const ps_queue *q, size_t *offset);
 
+/* peek, clear, count, bytes and footprint also take NULL, a queue not made yet (a user that makes
+ * its queue on the first push, as gateway/ws.c does): empty. */
+
 /*
  * Records that n more bytes of the head frame's wire bytes were written.
  * When that completes the frame, the queue releases its reference and the

@@ -812,15 +812,16 @@ class Robyn(RouterBase):
         while time.monotonic() < deadline and (
                 self._server.in_flight() or self._server.ws_stats()["connections"]):
             await asyncio.sleep(0.01)
-        # Handlers whose connections closed finish their loops and run on_close.
-        if self._tasks:
+        # Handlers whose connections closed finish their loops and run on_close (a
+        # WebSocket handler's ending starts the task that runs it: waited for too).
+        while self._tasks and time.monotonic() < deadline:
             await asyncio.wait(list(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
         # Grace is over: streams stop at their next chunk (sync workers) or now (the loop's,
         # cancelled below, close their generators on the way out).
         self._streams_stopping.set()
         for task in list(self._tasks):
             task.cancel()
-        if self._tasks:
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         loop = asyncio.get_running_loop()
         loop.remove_reader(self._server.async_fd())

@@ -104,19 +104,33 @@ def _as_message(value: Any) -> Message:
 
 
 class WebSocket:
-    """One WebSocket connection, as a handler sees it (Robyn's `WebSocketAdapter`)."""
+    """One WebSocket connection, as a handler sees it (Robyn's `WebSocketAdapter`).
+
+    An idle connection costs what it holds, times every connection a server keeps: the
+    attributes are slots, and the inbox, the drain waiters and the close waiter are made
+    only when something needs them (docs/websocket.md, "Memory per connection"). A
+    `__dict__` slot keeps attributes an application sets on the socket working; its dict
+    is made on the first such attribute.
+    """
+
+    __slots__ = ("_conn", "_endpoint", "_loop", "_inbox", "_waiter", "_waiter_iterates",
+                 "_drain_waiters", "_close_code", "_close_reason", "_request", "_closed_waiter",
+                 "_greeting", "_id", "_refusal", "_run_handler", "_closing", "_on_close_done",
+                 "__dict__", "__weakref__")
 
     def __init__(self, conn: Any, endpoint: WebSocketEndpoint, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
         self._endpoint = endpoint
         self._loop = loop
-        self._inbox: deque[Message] = deque()
+        self._inbox: deque[Message] | None = None  # messages no receive was waiting for
         self._waiter: asyncio.Future[Message] | None = None
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        # The waiter is `async for`'s: a close ends it with StopAsyncIteration.
+        self._waiter_iterates = False
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._close_code: int | None = None
         self._close_reason = ""
         self._request: Request | None = None
-        self._closed_event = asyncio.Event()
+        self._closed_waiter: asyncio.Future[None] | None = None  # see _wait_closed
         self._greeting: Any = None
         self._id: str | None = None
         # Set by the handshake: why the handler's (or on_connect's) parameters could not be
@@ -142,17 +156,23 @@ class WebSocket:
             self._request = Request(self._conn.request)
         return self._request
 
+    # Read straight from the handshake, without building (and keeping for the life of the
+    # connection) a Request, unless the handler already asked for one: a handler that reads
+    # a query parameter once should not pay for it on every idle connection.
     @property
     def path_params(self) -> dict[str, str]:
-        return self.request.path_params
+        request = self._request
+        return request.path_params if request is not None else Request(self._conn.request).path_params
 
     @property
     def query_params(self) -> QueryParams:
-        return self.request.query_params
+        request = self._request
+        return request.query_params if request is not None else Request(self._conn.request).query_params
 
     @property
     def headers(self) -> Headers:
-        return self.request.headers
+        request = self._request
+        return request.headers if request is not None else Request(self._conn.request).headers
 
     @property
     def identity(self) -> Any:
@@ -172,11 +192,27 @@ class WebSocket:
     def __aiter__(self) -> WebSocket:
         return self
 
-    async def __anext__(self) -> Message:
-        try:
-            return await self.receive()
-        except WebSocketDisconnect:
-            raise StopAsyncIteration from None
+    def __anext__(self) -> asyncio.Future[Message]:
+        """The next message as a future, awaited by `async for`: no coroutine of its own,
+        so an idle `async for` holds one future and nothing more. A close resolves it with
+        StopAsyncIteration, which ends the loop."""
+        future: asyncio.Future[Message] = self._loop.create_future()
+        inbox = self._inbox
+        if inbox:
+            future.set_result(inbox.popleft())
+            self._conn.consumed(1)
+        elif self._close_code is not None:
+            future.set_exception(StopAsyncIteration())
+        else:
+            self._set_waiter(future, iterates=True)
+        return future
+
+    def _set_waiter(self, future: asyncio.Future[Message], iterates: bool) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            raise RuntimeError("another coroutine is already waiting for the next message")
+        self._waiter = future
+        self._waiter_iterates = iterates
 
     def __iter__(self) -> WebSocket:
         return self
@@ -192,20 +228,16 @@ class WebSocket:
     async def receive(self) -> Message:
         """The next message: str for a text frame, bytes for a binary one. Raises
         WebSocketDisconnect once the connection has closed and every message was read."""
-        if self._inbox:
-            message = self._inbox.popleft()
+        inbox = self._inbox
+        if inbox:
+            message = inbox.popleft()
             self._conn.consumed(1)
             return message
         if self._close_code is not None:
             raise WebSocketDisconnect(self._close_code, self._close_reason)
-        if self._waiter is not None:
-            raise RuntimeError("another coroutine is already waiting for the next message")
         waiter: asyncio.Future[Message] = self._loop.create_future()
-        self._waiter = waiter
-        try:
-            return await waiter
-        finally:
-            self._waiter = None
+        self._set_waiter(waiter, iterates=False)
+        return await waiter
 
     async def receive_text(self) -> str:
         """The next message as str; a binary message is decoded as UTF-8 (as Robyn does),
@@ -268,6 +300,8 @@ class WebSocket:
         if not self._drain_waiters and not self._conn.wait_drain():
             return None
         waiter = self._loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
         self._drain_waiters.append(waiter)
         return waiter
 
@@ -410,9 +444,12 @@ class WebSocket:
     def _on_message(self, message: Message) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
+            self._waiter = None
             self._conn.consumed(1)
             waiter.set_result(message)
         else:
+            if self._inbox is None:
+                self._inbox = deque()
             self._inbox.append(message)
 
     def _on_close(self, code: int, reason: str) -> None:
@@ -425,11 +462,35 @@ class WebSocket:
                 self._leave(topic)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(WebSocketDisconnect(code, reason))
+            self._waiter = None
+            waiter.set_exception(StopAsyncIteration() if self._waiter_iterates
+                                 else WebSocketDisconnect(code, reason))
         self._wake_senders(WebSocketDisconnect(code, reason))
+        closed = self._closed_waiter
+        if closed is not None and not closed.done():
+            closed.set_result(None)
+
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        """The handler's own task ended (see WebSocketEndpoint._start): the rest runs as a
+        task of its own, in the app's task set before this one leaves it, so a shutdown
+        waiting for the set waits for it too."""
+        app = self._endpoint.app
+        app._spawn(self._endpoint._run(self, task))
+        app._tasks.discard(task)
+
+    async def _wait_closed(self) -> None:
+        """Returns once the C side has reported the close. The future exists only while
+        someone waits (a handler that returned before its client left)."""
+        if self._close_code is not None:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self._loop.create_future()
+        await self._closed_waiter
 
     def _wake_senders(self, error: BaseException | None = None) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
+        waiters, self._drain_waiters = self._drain_waiters, None
+        if waiters is None:
+            return
         for waiter in waiters:
             if waiter.done():
                 continue
@@ -636,12 +697,11 @@ class WebSocketEndpoint:
                 assert loop is not None
                 ws = WebSocket(conn, self, loop)
                 conn.user = ws
-            self.app._spawn(self._run(ws))
+            self._start(ws)
         elif kind == _gateway.WS_CLOSE:
             ws = conn.user
             if ws is not None:
                 ws._on_close(*payload)
-                ws._closed_event.set()
         elif kind == _gateway.WS_DRAINED:
             if conn.user is not None:
                 conn.user._wake_senders()
@@ -694,26 +754,49 @@ class WebSocketEndpoint:
             ws._greeting = outcome
         ws._conn.accept()
 
-    async def _run(self, ws: WebSocket) -> None:
-        where = f"websocket handler for {self.path}"
+    def _start(self, ws: WebSocket) -> None:
+        """Starts the connection's handler. An async handler's coroutine is the task itself,
+        with no coroutine of ours around it while it runs (every idle connection would
+        keep that frame): what comes after it (its return value sent, its exception
+        turned into a close code, on_close) is a second task, started when it ends. A
+        greeting, a refusal or a sync handler go through _run whole."""
+        if ws._run_handler is None and ws._refusal is None:
+            self._prepare(ws)  # no handshake precheck ran
+        run = ws._run_handler
+        if self._sync or run is None or ws._greeting is not None or ws._refusal is not None:
+            self.app._spawn(self._run(ws))
+            return
+        ws._run_handler = None
+        loop = self.app._loop
+        assert loop is not None
+        task = loop.create_task(run())
+        self.app._tasks.add(task)
+        task.add_done_callback(ws._handler_done)
+
+    async def _run(self, ws: WebSocket, finished: asyncio.Task[Any] | None = None) -> None:
+        """Runs the handler (finished is None) or takes the outcome of its task (from
+        _start), then ends the connection the way the outcome says."""
         try:
-            if ws._run_handler is None and ws._refusal is None:
-                self._prepare(ws)  # no handshake precheck ran
             try:
-                # The client may leave right after the 101: the greeting then finds the
-                # socket gone, which ends the connection like any disconnect.
-                if ws._greeting is not None and not ws.closed:
-                    await ws._send(_as_message(ws._greeting))
-                if ws._refusal is not None:
-                    # Robyn sends this text instead of running the handler.
-                    if not ws.closed:
-                        await ws._send(f"Error: {ws._refusal}")
-                    await ws.close(1008, _short_reason(ws._refusal))
-                    return
-                run = ws._run_handler
-                assert run is not None
-                ws._run_handler = None  # the partial holds the socket: let it go with the task
-                result = await (_in_own_thread(run) if self._sync else run())
+                if finished is not None:
+                    result = finished.result()  # raises what the handler raised
+                else:
+                    # The client may leave right after the 101: the greeting then finds
+                    # the socket gone, which ends the connection like any disconnect.
+                    if ws._greeting is not None and not ws.closed:
+                        await ws._send(_as_message(ws._greeting))
+                    if ws._refusal is not None:
+                        # Robyn sends this text instead of running the handler.
+                        if not ws.closed:
+                            await ws._send(f"Error: {ws._refusal}")
+                        await ws.close(1008, _short_reason(ws._refusal))
+                        return
+                    run = ws._run_handler
+                    assert run is not None
+                    ws._run_handler = None
+                    awaitable = _in_own_thread(run) if self._sync else run()
+                    del run
+                    result = await awaitable
                 if isinstance(result, (str, bytes)) and not ws.closed:
                     await ws._send(result)
             except WebSocketDisconnect:
@@ -725,16 +808,17 @@ class WebSocketEndpoint:
                 if error is None:
                     await ws.close(exc.code, exc.reason)
                 else:
-                    logger.error("%s raised %r, which cannot close a connection: %s", where, exc, error)
+                    logger.error("websocket handler for %s raised %r, which cannot close a connection: %s",
+                                 self.path, exc, error)
                     await ws.close(1011, "internal error")
                 return
             except Exception:
-                logger.exception("%s raised", where)
+                logger.exception("websocket handler for %s raised", self.path)
                 await ws.close(1011, "internal error")
                 return
             await ws.close(1000, "")
         finally:
-            await ws._closed_event.wait()
+            await ws._wait_closed()
             await self._finish(ws, deliver=False)
 
     async def _finish(self, ws: WebSocket, deliver: bool) -> None:

@@ -153,6 +153,30 @@ async def ws_pubsub(websocket):
             await send(message)
 
 
+# bench/run's idle workload, in its attribution round, asks where the memory went: GET
+# /memory answers the bytes Python's allocator holds (tracemalloc, started here) and, when
+# bench/build/memsplit.so is preloaded, the bytes malloc'd by this project's C, by
+# libwebsockets and by zlib (bench/memsplit.c). Only with ROBYN_BENCH_MEMORY=1.
+if os.environ.get("ROBYN_BENCH_MEMORY") == "1":
+    import ctypes
+    import tracemalloc
+
+    tracemalloc.start()
+    _memsplit = getattr(ctypes.CDLL(None), "memsplit_bytes", None)
+    if _memsplit is not None:
+        _memsplit.restype = ctypes.c_long
+        ctypes.CDLL(None).memsplit_rescan()
+
+    @app.get("/memory")
+    def memory():
+        import json
+
+        out = {"python": tracemalloc.get_traced_memory()[0]}
+        if _memsplit is not None:
+            out.update(c_gateway=_memsplit(0), c_lws=_memsplit(1), c_zlib=_memsplit(2))
+        return json.dumps(out)
+
+
 # A build of this project without WebSockets yet still serves the HTTP routes.
 if hasattr(app, "websocket"):
     app.websocket("/ws")(ws_echo)

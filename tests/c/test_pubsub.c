@@ -415,6 +415,22 @@ static void queue_new_invalid(void **state)
     ps_queue_free(NULL);
 }
 
+/* A queue not made yet (NULL) reads as empty, for users that make theirs on first push. */
+static void queue_null_is_empty(void **state)
+{
+    size_t off = 99;
+
+    (void)state;
+    assert_null(ps_queue_peek(NULL, &off));
+    assert_int_equal(off, 0);
+    assert_null(ps_queue_peek(NULL, NULL));
+    assert_int_equal(ps_queue_count(NULL), 0);
+    assert_int_equal(ps_queue_bytes(NULL), 0);
+    assert_int_equal(ps_queue_footprint(NULL), 0);
+    ps_queue_clear(NULL);
+    ps_queue_free(NULL);
+}
+
 static void queue_return_codes(void **state)
 {
     char payload[100];
@@ -1644,6 +1660,7 @@ int main(void)
         cmocka_unit_test(frame_refcount_threads),
         cmocka_unit_test(frame_release_across_threads),
         cmocka_unit_test(queue_new_invalid),
+        cmocka_unit_test(queue_null_is_empty),
         cmocka_unit_test(queue_return_codes),
         cmocka_unit_test(queue_oversized),
         cmocka_unit_test(queue_fifo_wraparound),

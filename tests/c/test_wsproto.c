@@ -1349,6 +1349,62 @@ static void test_deflate_round_trip(void **state)
     free(txt);
 }
 
+/* Between messages a connection holds no buffer: the inflate state lives for one compressed
+ * message, the control buffer for one control frame, the message buffer until it is handed
+ * on; a message cut by a control frame keeps only what it needs meanwhile. */
+static void test_buffers_only_while_in_use(void **state)
+{
+    (void)state;
+    static const char text[] = "lorem ipsum dolor sit amet, lorem ipsum dolor sit amet";
+    wbuf b = {0};
+    gw_wsp p;
+    rec r = {0};
+
+    gw_wsp_init(&p, MAX_DEFAULT, 1);
+    deflate_message(&b, GW_WSP_OP_TEXT, (const unsigned char *)text, sizeof(text) - 1, 0, NULL);
+    assert_int_equal(feed(&p, b.d, b.len, &r, NULL), 0);
+    assert_int_equal(r.nmsg, 1);
+    assert_null(p.inflater);
+    assert_null(p.msg);
+    wb_free(&b);
+
+    /* A compressed message cut in two with a ping between: inflating, then idle again. */
+    deflate_message(&b, GW_WSP_OP_TEXT, (const unsigned char *)text, sizeof(text) - 1, 10, "hi");
+    size_t half = b.len / 2;
+    assert_int_equal(feed(&p, b.d, half, &r, NULL), 0);
+    assert_non_null(p.inflater);
+    assert_int_equal(feed(&p, b.d + half, b.len - half, &r, NULL), 0);
+    assert_int_equal(r.nmsg, 2);
+    assert_memory_equal(r.msg, text, sizeof(text) - 1);
+    assert_null(p.inflater);
+    assert_null(p.ctl);
+    assert_null(p.msg);
+    wb_free(&b);
+
+    /* Pings and pongs with payloads: the control buffer goes once each is handed on. */
+    frame_str(&b, 0x89, "ping payload");
+    frame_str(&b, 0x8A, "pong payload");
+    assert_int_equal(feed(&p, b.d, b.len, &r, NULL), 0);
+    assert_null(p.ctl);
+    assert_non_null(strstr(rec_log(&r), "I12:70696e67207061796c6f6164;O12:706f6e67207061796c6f6164;"));
+    wb_free(&b);
+
+    /* A close in the middle of a compressed message frees everything at once. */
+    deflate_message(&b, GW_WSP_OP_BINARY, (const unsigned char *)text, sizeof(text) - 1, 10, NULL);
+    assert_int_equal(feed(&p, b.d, 16, &r, NULL), 0);
+    assert_non_null(p.inflater);
+    wb_free(&b);
+    frame(&b, 0x88, "\x03\xe8", 2);
+    assert_int_equal(feed(&p, b.d, b.len, &r, NULL), 0);
+    assert_null(p.inflater);
+    assert_null(p.ctl);
+    assert_null(p.msg);
+    assert_int_equal(r.nmsg, 2);
+    wb_free(&b);
+    gw_wsp_free(&p);
+    rec_free(&r);
+}
+
 /* Several messages in a row, compressed and not, each inflated with a fresh stream. */
 static void test_deflate_mixed_messages(void **state)
 {
@@ -1710,6 +1766,7 @@ int main(void)
         cmocka_unit_test(test_empty_feed_and_reuse),
         cmocka_unit_test(test_deflate_round_trip),
         cmocka_unit_test(test_deflate_mixed_messages),
+        cmocka_unit_test(test_buffers_only_while_in_use),
         cmocka_unit_test(test_deflate_final_block),
         cmocka_unit_test(test_deflate_bomb),
         cmocka_unit_test(test_deflate_limit_exact),

@@ -469,3 +469,25 @@ async def _poll(ws, seconds: float):
         return await asyncio.wait_for(ws.recv(), seconds)
     except (asyncio.TimeoutError, ConnectionClosed):
         return None
+
+
+def test_attributes_set_on_the_socket_stay(server: AppServer) -> None:
+    with sconnect(ws_url(server, "/attrs?who=ann"), open_timeout=RECV) as ws:
+        assert ws.recv(timeout=RECV) == "ann same"
+        ws.send("bob")
+        assert ws.recv(timeout=RECV) == "hello bob"
+        ws.send("hi")
+        assert ws.recv(timeout=RECV) == "bob: hi"
+        ws.send("again")
+        assert ws.recv(timeout=RECV) == "bob: again"
+    still_serving(server)
+
+
+def test_one_reader_at_a_time(server: AppServer) -> None:
+    with sconnect(ws_url(server, "/two-readers"), open_timeout=RECV) as ws:
+        assert ws.recv(timeout=RECV) == "error: another coroutine is already waiting for the next message"
+        ws.send("one")
+        assert ws.recv(timeout=RECV) == "first got one"
+        ws.send("two")
+        assert ws.recv(timeout=RECV) == "then two"
+    still_serving(server)

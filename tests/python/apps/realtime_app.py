@@ -10,8 +10,11 @@ Routes:
   POST /publish/:topic            app.publish(topic, body) -> {"reached", "epoch", "offset"};
                                   a body starting with "{" is published as that JSON value
   POST /publish-bytes/:topic      app.publish(topic, the body as bytes): the error, 400
-  POST /pump/:topic?n=N&rate=R    publishes {"i": 1..N} at R messages/s from the loop; answers
-                                  at once; GET /pump-done says when the last one went
+  POST /pump/:topic?n=N&rate=R[&pad=P]   publishes {"i": 1..N} (with "pad": P x's) at R
+                                  messages/s from the loop; answers
+                                  at once; GET /pump-done counts the pumps that ended
+  POST /pump-threads/:topic?n=N&threads=T   T threads each publish {"t": k, "i": 1..N} at
+                                  once, as fast as they go
   GET  /history/:topic?epoch=&offset=&limit=   app.history() as {"messages": [[epoch, offset,
                                   data], ...]}, 410 {"gone": true, "epoch", "offset"} when gone,
                                   400 {"error"} for a bad argument
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 from robyn import Request, Response, Robyn, WebSocket
@@ -47,6 +51,7 @@ app.topic("room:*", presence=True, presence_events=True)
 app.topic("both:*", history=50, presence=True)
 
 PUMP = {"done": 0}
+PUMP_LOCK = threading.Lock()
 PUMPS: set[asyncio.Task[None]] = set()
 
 
@@ -78,11 +83,11 @@ def publish_bytes(request: Request) -> Response:
     return answer(200, {"error": None})
 
 
-async def pump(topic: str, n: int, rate: int) -> None:
+async def pump(topic: str, n: int, rate: int, pad: int) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
     for i in range(1, n + 1):
-        app.publish(topic, {"i": i})
+        app.publish(topic, {"i": i, "pad": "x" * pad} if pad else {"i": i})
         # Paced against the clock, not by sleeping after each one: R per second on average.
         ahead = start + i / rate - loop.time()
         if ahead > 0.001:
@@ -94,10 +99,29 @@ async def pump(topic: str, n: int, rate: int) -> None:
 async def start_pump(request: Request) -> Response:
     n = int(request.query_params.get("n", "1000"))
     rate = int(request.query_params.get("rate", "1000"))
-    task = asyncio.get_running_loop().create_task(pump(request.path_params["topic"], n, rate))
+    pad = int(request.query_params.get("pad", "0"))
+    task = asyncio.get_running_loop().create_task(pump(request.path_params["topic"], n, rate, pad))
     PUMPS.add(task)
     task.add_done_callback(PUMPS.discard)
     return answer(200, {"started": True})
+
+
+@app.post("/pump-threads/:topic")
+def start_thread_pumps(request: Request) -> Response:
+    """threads=T threads each publish {"t": k, "i": 1..N} as fast as they go, at once."""
+    topic = request.path_params["topic"]
+    n = int(request.query_params.get("n", "1000"))
+    count = int(request.query_params.get("threads", "4"))
+
+    def run(k: int) -> None:
+        for i in range(1, n + 1):
+            app.publish(topic, {"t": k, "i": i})
+        with PUMP_LOCK:
+            PUMP["done"] += 1
+
+    for k in range(count):
+        threading.Thread(target=run, args=(k,), daemon=True).start()
+    return answer(200, {"started": count})
 
 
 @app.get("/pump-done")

@@ -137,6 +137,36 @@ async def info(websocket: WebSocket):
         pass
 
 
+@app.websocket("/attrs")
+async def attrs(websocket: WebSocket):
+    """Attributes an application sets on the socket stay (WebSocket has slots and a
+    __dict__ slot); query_params is the Request's once the handler has read the Request."""
+    before = websocket.query_params.get("who")
+    request = websocket.request
+    same = websocket.query_params is request.query_params
+    await websocket.send_text(f"{before} {'same' if same else 'different'}")
+    async for message in websocket:
+        if not hasattr(websocket, "nickname"):
+            websocket.nickname = message
+            await websocket.send_text(f"hello {websocket.nickname}")
+        else:
+            await websocket.send_text(f"{websocket.nickname}: {message}")
+
+
+@app.websocket("/two-readers")
+async def two_readers(websocket: WebSocket):
+    """One message has one reader: a receive() while `async for` waits is refused, and
+    the waiting one gets the message."""
+    pending = websocket.__aiter__().__anext__()
+    try:
+        await websocket.receive()
+    except RuntimeError as exc:
+        await websocket.send_text(f"error: {exc}")
+    await websocket.send_text(f"first got {await pending}")
+    async for message in websocket:
+        await websocket.send_text(f"then {message}")
+
+
 @app.websocket("/json")
 async def json_endpoint(websocket: WebSocket):
     while True:
