@@ -797,6 +797,8 @@ static PyObject *Conn_unsubscribe(ConnObject *self, PyObject *topic)
     int rc = gw_ws_unsubscribe(self->server->srv, self->h, s, (size_t)n);
     if (rc == -ENOTCONN)
         Py_RETURN_FALSE;
+    if (rc < 0)
+        return PyErr_NoMemory();
     return PyBool_FromLong(rc == 1);
 }
 
@@ -1746,6 +1748,20 @@ static PyObject *Server_run_async(ServerObject *self, PyObject *unused)
     return PyLong_FromLong(count);
 }
 
+static PyObject *Server_defer_ws_wakes(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    gw_ws_defer_wakes(self->srv);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Server_flush_ws_wakes(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    gw_ws_flush_wakes(self->srv);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Server_drain(ServerObject *self, PyObject *unused)
 {
     (void)unused;
@@ -1766,6 +1782,7 @@ PyDoc_STRVAR(Server_stop_doc,
 static PyObject *Server_stop(ServerObject *self, PyObject *unused)
 {
     (void)unused;
+    gw_ws_flush_wakes(self->srv);
     stop_workers(self);
     self->started = 0;
     Py_RETURN_NONE;
@@ -2135,6 +2152,12 @@ static PyMethodDef Server_methods[] = {
     {"ws_stats", (PyCFunction)Server_ws_stats, METH_NOARGS, "WebSocket counters."},
     {"async_fd", (PyCFunction)Server_async_fd, METH_NOARGS, "The eventfd to watch for async requests."},
     {"run_async", (PyCFunction)Server_run_async, METH_NOARGS, Server_run_async_doc},
+    {"defer_ws_wakes", (PyCFunction)Server_defer_ws_wakes, METH_NOARGS,
+     "defer_ws_wakes(): this thread's WebSocket commands wake the I/O thread only at\n"
+     "flush_ws_wakes(), as one batch (the loop thread, over one pass of its handlers)."},
+    {"flush_ws_wakes", (PyCFunction)Server_flush_ws_wakes, METH_NOARGS,
+     "flush_ws_wakes(): wakes the I/O thread for the commands deferred since\n"
+     "defer_ws_wakes(), and stops deferring."},
     {"drain", (PyCFunction)Server_drain, METH_NOARGS,
      "Answers new requests 503 from now on; requests in flight finish."},
     {"in_flight", (PyCFunction)Server_in_flight, METH_NOARGS,

@@ -143,7 +143,8 @@ int gw_ws_close(gw_server *srv, gw_ws_handle *h, int code, const char *reason);
 
 /* Returns 1 when subscribed, 0 when it already was, -ENOTCONN, -ENOMEM. */
 int gw_ws_subscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len);
-/* Returns 1 when unsubscribed, 0 when it was not subscribed, -ENOTCONN. */
+/* Returns 1 when unsubscribed, 0 when it was not subscribed, -ENOTCONN, -ENOMEM (then
+ * nothing changed: it is still subscribed). */
 int gw_ws_unsubscribe(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len);
 
 /* Publishes a message to every subscriber of topic in this process except `exclude`
@@ -171,6 +172,18 @@ int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigne
  */
 long gw_ws_subscribers_everywhere(gw_server *srv, const char *topic, size_t len,
                                   unsigned timeout_ms, unsigned *answered);
+
+/*
+ * The calling thread (the asyncio loop's) holds back its wake-ups of the I/O thread until
+ * gw_ws_flush_wakes(): the commands that one pass of its handlers makes (every publish and
+ * send answering one read's messages) then reach the I/O thread as one batch, which writes
+ * each subscriber all of them in one write instead of some now and the rest a round later.
+ * Other threads' commands queued meanwhile behind them wait for that wake-up too (they
+ * would otherwise have been taken in the same batch). The loop calls the flush at the end
+ * of the pass; the server's stop flushes too.
+ */
+void gw_ws_defer_wakes(gw_server *srv);
+void gw_ws_flush_wakes(gw_server *srv);
 
 /* Python consumed n messages of this connection's inbox (reading resumes when it had
  * paused and the inbox is below half its limit). */

@@ -120,6 +120,21 @@ ps_frame *ps_frame_ref(ps_frame *f)
     return f;
 }
 
+ps_frame *ps_frame_ref_many(ps_frame *f, size_t n)
+{
+    atomic_fetch_add_explicit(&f->refs, n, memory_order_relaxed);
+    return f;
+}
+
+void ps_frame_unref_many(ps_frame *f, size_t n)
+{
+    if (f == NULL || n == 0)
+        return;
+    /* As ps_frame_unref(), for n drops at once. */
+    if (atomic_fetch_sub_explicit(&f->refs, n, memory_order_acq_rel) == n)
+        free(f);
+}
+
 void ps_frame_unref(ps_frame *f)
 {
     if (f == NULL)

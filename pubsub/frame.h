@@ -87,6 +87,15 @@ PS_MUST_CHECK ps_frame *ps_frame_alloc(unsigned opcode, size_t len,
  * Safe from any thread that already holds a reference. */
 ps_frame *ps_frame_ref(ps_frame *f);
 
+/* Takes n more references to f with one atomic addition (a fan-out takes
+ * those its queues will keep at once, rather than one locked instruction
+ * per subscriber). Returns f. */
+ps_frame *ps_frame_ref_many(ps_frame *f, size_t n);
+
+/* Releases n references to f at once (the last frees it). NULL or n 0 is a
+ * no-op. */
+void ps_frame_unref_many(ps_frame *f, size_t n);
+
 /* Releases one reference to f; the last one frees it. NULL is a no-op.
  * Safe from any thread. f must not be used by the caller afterwards. */
 void ps_frame_unref(ps_frame *f);

@@ -9,9 +9,10 @@
  * admitted means a footprint of at least
  * (cap + 1) * PS_QUEUE_SLOT_COST = (cap + 1) * 2 * sizeof(void *), which is
  * more than the doubled ring's 2 * cap * sizeof(void *). So the heap ring
- * never outgrows the footprint's bound (queue.h). It is released when the
- * queue empties (the ring goes back to the inline slots), so an idle
- * connection holds none.
+ * never outgrows the footprint's bound (queue.h). An emptied queue keeps it,
+ * so that a connection given a few dozen frames per round does not allocate
+ * and free it (three times, growing) every round; ps_queue_trim() gives it
+ * back once the queue has stayed empty, so an idle connection holds none.
  */
 #include "queue.h"
 
@@ -93,14 +94,13 @@ static void ring_advance(ps_queue *q)
 {
     q->head = (q->head + 1) & (q->cap - 1);
     q->offset = 0;
-    if (--q->count == 0) {
-        if (q->ring != q->inline_slots)
-            free(q->ring);
-        ring_reset(q);
-    }
+    if (--q->count == 0)
+        q->head = 0;
 }
 
-int ps_queue_push(ps_queue *q, ps_frame *frame)
+/* Appends frame; owned: the queue keeps one of the caller's references
+ * instead of taking a new one. */
+static int push(ps_queue *q, ps_frame *frame, bool owned)
 {
     size_t wire = ps_frame_wire_len(frame);
     size_t used = ps_queue_footprint(q);
@@ -118,10 +118,20 @@ int ps_queue_push(ps_queue *q, ps_frame *frame)
         if (rc < 0)
             return rc;
     }
-    q->ring[(q->head + q->count) & (q->cap - 1)] = ps_frame_ref(frame);
+    q->ring[(q->head + q->count) & (q->cap - 1)] = owned ? frame : ps_frame_ref(frame);
     q->count++;
     q->bytes += wire;
     return ps_queue_pressured(q) ? PS_SEND_BACKPRESSURE : PS_SEND_OK;
+}
+
+int ps_queue_push(ps_queue *q, ps_frame *frame)
+{
+    return push(q, frame, false);
+}
+
+int ps_queue_push_owned(ps_queue *q, ps_frame *frame)
+{
+    return push(q, frame, true);
 }
 
 ps_frame *ps_queue_peek(const ps_queue *q, size_t *offset)
@@ -175,6 +185,14 @@ void ps_queue_clear(ps_queue *q)
         free(q->ring);
     ring_reset(q);
     q->count = q->bytes = q->offset = 0;
+}
+
+void ps_queue_trim(ps_queue *q)
+{
+    if (q != NULL && q->count == 0 && q->ring != q->inline_slots) {
+        free(q->ring);
+        ring_reset(q);
+    }
 }
 
 size_t ps_queue_count(const ps_queue *q)

@@ -78,6 +78,13 @@ void ps_queue_free(ps_queue *q);
 PS_MUST_CHECK int ps_queue_push(ps_queue *q, ps_frame *frame);
 
 /*
+ * Like ps_queue_push(), but on PS_SEND_OK and PS_SEND_BACKPRESSURE the
+ * queue keeps one of the caller's references to frame (which the caller no
+ * longer owns) instead of taking its own; otherwise the caller keeps it.
+ */
+PS_MUST_CHECK int ps_queue_push_owned(ps_queue *q, ps_frame *frame);
+
+/*
  * The frame at the head, or NULL if the queue is empty. If offset is not
  * NULL, *offset is set to how many of its ps_frame_wire() bytes have been
  * consumed already (0 when empty), so the next bytes to write are
@@ -106,8 +113,14 @@ PS_MUST_CHECK int ps_queue_consume(ps_queue *q, size_t n);
  */
 PS_MUST_CHECK ps_frame *ps_queue_pop(ps_queue *q);
 
-/* Releases every queued frame reference; the queue stays usable. */
+/* Releases every queued frame reference and the heap slots; the queue stays
+ * usable. */
 void ps_queue_clear(ps_queue *q);
+
+/* Gives back the heap slots of an empty queue (an emptied queue keeps them
+ * for its next frames); a no-op while frames are queued, and on NULL. Call
+ * it for queues that have stayed empty a while, e.g. once a second. */
+void ps_queue_trim(ps_queue *q);
 
 /* Messages queued, the partly written head included. */
 size_t ps_queue_count(const ps_queue *q);
@@ -127,7 +140,8 @@ size_t ps_queue_footprint(const ps_queue *q);
 bool ps_queue_pressured(const ps_queue *q);
 
 /* Bytes of heap memory the queue holds for its slots beyond the inline
- * ones (0 while they suffice), not counting the shared frames. */
+ * ones (0 while they suffice, and after ps_queue_trim() of an empty queue),
+ * not counting the shared frames. */
 size_t ps_queue_memory(const ps_queue *q);
 
 /* The marks given to ps_queue_new(). */

@@ -773,7 +773,19 @@ class Robyn(RouterBase):
             except OSError as exc:
                 raise SystemExit(f"robyn: cannot start the server: {exc.strerror}") from None
             processes.worker_ready()
-            loop.add_reader(self._server.async_fd(), self._server.run_async)
+            server = self._server
+
+            def run_async() -> None:
+                # The handlers this wakes run in the loop's next pass; the flush, queued
+                # behind them, wakes the I/O thread once for every publish and send they
+                # make, so that a subscriber gets them all in one write (docs/architecture.md).
+                server.defer_ws_wakes()
+                try:
+                    server.run_async()
+                finally:
+                    loop.call_soon(server.flush_ws_wakes)
+
+            loop.add_reader(server.async_fd(), run_async)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._request_shutdown)
             place = processes.worker()

@@ -588,13 +588,17 @@ static void queue_fifo_wraparound(void **state)
         assert_int_equal(ps_queue_consume(q, ps_frame_wire_len(f)), 1);
     }
     assert_int_equal(next_out, next_in);
-    assert_int_equal(ps_queue_memory(q), 0); /* empty: ring released */
+    /* Emptied, the ring is kept for the next frames; trimming gives it back. */
+    assert_true(ps_queue_memory(q) > 0);
+    ps_queue_trim(q);
+    assert_int_equal(ps_queue_memory(q), 0);
     ps_queue_free(q);
 }
 
 /* Up to PS_QUEUE_INLINE_SLOTS frames queue inside the queue itself: a
  * fan-out that gives each subscriber a frame or a few allocates nothing per
- * subscriber. One more moves the ring to the heap; emptying it comes back. */
+ * subscriber. One more moves the ring to the heap, where it stays, emptied,
+ * until trimmed. */
 static void queue_inline_slots(void **state)
 {
     ps_queue *q = ps_queue_new(1u << 16, 1u << 16);
@@ -623,6 +627,16 @@ static void queue_inline_slots(void **state)
             ps_frame_unref(f);
         }
         assert_int_equal(next_out, PS_QUEUE_INLINE_SLOTS + 1);
+        /* Kept while empty, and reused: the next round allocates nothing. */
+        assert_int_equal(ps_queue_memory(q), PS_QUEUE_MIN_SLOTS * sizeof(void *));
+        ps_frame *again = seq_frame(0, 0);
+        assert_int_equal(ps_queue_push(q, again), PS_SEND_OK);
+        assert_int_equal(ps_queue_memory(q), PS_QUEUE_MIN_SLOTS * sizeof(void *));
+        ps_queue_trim(q); /* not empty: nothing happens */
+        assert_int_equal(ps_queue_memory(q), PS_QUEUE_MIN_SLOTS * sizeof(void *));
+        ps_frame_unref(ps_queue_pop(q));
+        ps_frame_unref(again);
+        ps_queue_trim(q);
         assert_int_equal(ps_queue_memory(q), 0);
     }
     /* Wrapping within the inline slots keeps order too: with one slot left
@@ -644,6 +658,40 @@ static void queue_inline_slots(void **state)
     }
     assert_int_equal(next_in - next_out, PS_QUEUE_INLINE_SLOTS - 1);
     ps_queue_free(q);
+}
+
+/* A fan-out's references taken in one go and handed to the queues: a push
+ * that is refused leaves the caller its reference, and what is left over is
+ * given back at once. */
+static void queue_push_owned_and_bulk_references(void **state)
+{
+    ps_frame *f = text("shared");
+    ps_queue *a = ps_queue_new(1u << 16, 1u << 16);
+    ps_queue *b = ps_queue_new(0, 4); /* over its mark once it holds anything */
+    ps_frame *filler = text("x");
+
+    (void)state;
+    assert_non_null(f);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(ps_queue_push(b, filler), PS_SEND_BACKPRESSURE);
+    ps_frame_unref(filler);
+    assert_ptr_equal(ps_frame_ref_many(f, 3), f);
+    assert_int_equal(ps_frame_refcount(f), 4);
+    assert_int_equal(ps_queue_push_owned(a, f), PS_SEND_OK);  /* one of the 3 */
+    assert_int_equal(ps_frame_refcount(f), 4);
+    assert_int_equal(ps_queue_push_owned(b, f), PS_SEND_DROPPED); /* kept by us */
+    assert_int_equal(ps_frame_refcount(f), 4);
+    ps_frame_unref_many(f, 2); /* the two not handed out */
+    assert_int_equal(ps_frame_refcount(f), 2);
+    ps_frame_unref_many(f, 0);
+    ps_frame_unref_many(NULL, 5);
+    assert_int_equal(ps_frame_refcount(f), 2);
+    ps_queue_free(a); /* the queue's reference */
+    assert_int_equal(ps_frame_refcount(f), 1);
+    ps_queue_free(b);
+    ps_frame_ref_many(f, 2);
+    ps_frame_unref_many(f, 3); /* the last three drops at once free it (valgrind checks) */
 }
 
 static void queue_partial_writes(void **state)
@@ -1665,6 +1713,7 @@ int main(void)
         cmocka_unit_test(queue_oversized),
         cmocka_unit_test(queue_fifo_wraparound),
         cmocka_unit_test(queue_inline_slots),
+        cmocka_unit_test(queue_push_owned_and_bulk_references),
         cmocka_unit_test(queue_partial_writes),
         cmocka_unit_test(queue_partial_stream),
         cmocka_unit_test(queue_memory_bounded),

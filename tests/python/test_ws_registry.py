@@ -128,6 +128,42 @@ def test_a_python_thread_subscribes_and_publishes_in_the_middle_of_a_10k_fanout(
     assert_serving(server)
 
 
+def test_subscription_commands_and_counts_keep_the_order_they_were_made_in(
+        server: AppServer, assert_serving) -> None:
+    """Each answer is sent after the operation's command, on the same queue: a message the
+    operation's publish delivers to the asker arrives before the answer, and counts agree
+    with the deliveries."""
+    with connect(server.address, "/ops") as a, connect(server.address, "/ops") as b:
+        def ask(ws, op: str) -> str:
+            ws.send_text(op)
+            return str(ws.recv_message(timeout=5.0))
+
+        assert ask(a, "sub room") == "sub room True"
+        assert ask(a, "sub room") == "sub room False"
+        assert ask(b, "count room") == "count room 1"
+        # app.publish counts the asker and reaches it before the answer comes.
+        a.send_text("pub room hello")
+        assert a.recv_message(timeout=5.0) == "hello"
+        assert a.recv_message(timeout=5.0) == "pub room 1"
+        # websocket.publish leaves out its sender only when the sender is subscribed.
+        assert ask(a, "wspub room not-to-me") == "wspub room 0"
+        assert ask(b, "wspub room from-b") == "wspub room 1"
+        assert a.recv_message(timeout=5.0) == "from-b"
+        # Unsubscribed, then a publish on the next line reaches nobody.
+        assert ask(a, "unsub room") == "unsub room True"
+        assert ask(a, "pub room lost") == "pub room 0"
+        assert ask(a, "unsub room") == "unsub room False"
+        assert ask(b, "sub room") == "sub room True"
+        assert ask(a, "pub room to-b") == "pub room 1"
+        assert b.recv_message(timeout=5.0) == "to-b"
+        assert ask(a, "count room") == "count room 1"
+        assert ask(a, "sub other") == "sub other True"
+    # Both closed: the I/O thread takes them out of the counts.
+    wait_until(lambda: subscribers(server, "room") == 0 and subscribers(server, "other") == 0,
+               5.0, what="no subscribers of room and other")
+    assert_serving(server)
+
+
 def _witness(server: AppServer) -> dict[str, object] | None:
     status, body = http(server.address, "GET", "/witness")
     if status == 409:

@@ -5,6 +5,10 @@ Routes:
   GET  /                       "Hello, world!" (conftest's assert_serving)
   WS   /crowd                  subscribes to "crowd", reads and drops what it is sent
   WS   /side                   subscribes to nothing; the witness thread subscribes it to "side"
+  WS   /ops                    one operation per message, answered with its result:
+                               "sub T", "unsub T" -> "sub T True|False" (websocket.(un)subscribe);
+                               "pub T M" -> "pub T <n>" (app.publish), "wspub T M" ->
+                               "wspub T <n>" (websocket.publish), "count T" -> "count T <n>"
   POST /arm/:after             arms the hold (the next fan-out to "crowd" stops the I/O thread
                                after `after` deliveries) and starts the witness thread
   POST /publish/:topic         app.publish(topic, body) -> {"reached": n}
@@ -48,6 +52,25 @@ async def side(websocket: WebSocket):
     SIDE.append(websocket)
     async for _ in websocket:
         pass
+
+
+@app.websocket("/ops")
+async def ops(websocket: WebSocket):
+    async for message in websocket:
+        op, topic, *rest = str(message).split(" ", 2)
+        if op == "sub":
+            result: object = websocket.subscribe(topic)
+        elif op == "unsub":
+            result = websocket.unsubscribe(topic)
+        elif op == "pub":
+            result = app.publish(topic, rest[0])
+        elif op == "wspub":
+            result = int(websocket.publish(topic, rest[0]))
+        elif op == "count":
+            result = app.subscribers(topic)
+        else:
+            result = "unknown operation"
+        await websocket.send_text(f"{op} {topic} {result}")
 
 
 def witness() -> None:
