@@ -53,7 +53,7 @@ load-tester: $(LOAD_TESTER)
 
 $(LOAD_TESTER): bench/wsload.c
 	@mkdir -p $(BUILD)
-	$(CC) -O2 -Wall -Wextra -Werror -pthread -o $@ bench/wsload.c -lm
+	$(CC) -O2 -Wall -Wextra -Werror -pthread -o $@ bench/wsload.c -lm -lz
 
 # The C tests, three ways: plain, under AddressSanitizer + UBSan, and under valgrind.
 test-c: test-c-asan test-c-valgrind

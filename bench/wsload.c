@@ -4,7 +4,7 @@
  * connections from one or a few threads and measures round trips, fan-out
  * delivery and latency.
  *
- *   cc -O2 -pthread -o bench/build/wsload bench/wsload.c
+ *   cc -O2 -pthread -o bench/build/wsload bench/wsload.c -lm -lz
  *   wsload --url ws://127.0.0.1:8080/ws --mode echo --connections 64 --duration 10
  *
  * Modes:
@@ -33,6 +33,12 @@
  * seq>" padded with 'x' to --message-size bytes (at least 32). Latency is
  * recorded in a log-linear histogram (1/64 relative precision).
  *
+ * With --deflate every connection offers permessage-deflate (RFC 7692) and
+ * inflates the messages that arrive compressed (RSV1); what it sends stays
+ * uncompressed, which the RFC allows. Bytes received on the subscribers'
+ * sockets are counted either way, so a run with and one without --deflate
+ * give the bytes on the wire per delivered message.
+ *
  * A progress line goes to stderr every second; a summary to stdout at the end
  * (JSON with --json). Loss = messages expected (sent x recipients) minus
  * received, counted after a drain period. Frames not in that format are
@@ -41,7 +47,8 @@
  * crossed, 4 errors of no known cause (every error is put in a class: connect
  * refused, handshake status, closed by the server with a code, ...).
  *
- * Built by `make load-tester` as build/robyn-load (the command users run).
+ * Built by `make load-tester` as build/robyn-load (the command users run);
+ * it links only libc, libm and zlib.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -65,6 +72,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -183,6 +191,7 @@ static struct {
     char **messages;
     int nmessages;
     const char *on_open;     /* sent once by each connection when it opens */
+    int deflate;             /* --deflate: offer permessage-deflate, inflate what comes */
     const char *stamp_field; /* subscribe: "NAME": in a frame holds the server's send time */
     size_t stamp_field_len;
     double max_loss;         /* percent; < 0 = not checked */
@@ -233,7 +242,24 @@ typedef struct conn {
     uint64_t msg_ts;
     uint32_t msg_seq;
     uint64_t close_deadline;
+    int deflate;      /* the server accepted permessage-deflate */
+    int z_msg;        /* the open fragmented message is compressed */
+    int msg_text;     /* the open message is a text message */
+    char *zacc;       /* its compressed payload so far */
+    size_t zacc_len, zacc_cap;
 } conn_t;
+
+/* A compressed payload inflated, and what was read from it (read_compressed()). */
+#define ZMEMO 512
+typedef struct zmemo {
+    uint64_t hash;
+    char *data;
+    size_t len, cap;
+    int used, text;
+    char kind;
+    uint64_t ts;
+    uint32_t seq;
+} zmemo_t;
 
 typedef struct thread {
     pthread_t th;
@@ -249,6 +275,9 @@ typedef struct thread {
     /* counters written by this thread only */
     uint64_t sent, recv, sent_m, recv_m, errors, connected, failed, closed_by_peer;
     uint64_t probes_sent;
+    uint64_t rx_bytes_m;   /* bytes received by counted connections while measuring */
+    uint64_t compressed;   /* data messages that arrived compressed */
+    uint64_t deflate_ok;   /* connections whose 101 accepted permessage-deflate */
     uint64_t last_probe_ns;
     uint32_t seq;
     uint32_t rng;
@@ -262,6 +291,7 @@ typedef struct thread {
     uint64_t timeouts;
     /* every error is counted once in `errors` and, when its cause is known, in one class */
     uint64_t foreign, refused, connect_other, handshake_bad, reset, masked, oversize, send_failed;
+    uint64_t bad_compressed; /* RSV1 without permessage-deflate, or data that does not inflate */
     uint64_t status[MAX_STATUS];            /* handshake answered with this HTTP status */
     uint64_t close_code[MAX_CLOSE_CODE + 1]; /* closed by the server with this code (last: other) */
     uint64_t close_no_code;                 /* close frame without a code */
@@ -269,6 +299,10 @@ typedef struct thread {
     char *tbuf;
     char *msg;
     char *tpl_buf;         /* a --message template with its placeholders filled */
+    z_stream *inflater;    /* --deflate: one raw inflate stream, reset per message */
+    char *zout;            /* what a compressed message inflated to */
+    size_t zout_cap;
+    struct zmemo *zmemo;   /* ZMEMO payloads inflated lately (read_compressed()), or NULL */
 } thread_t;
 
 static thread_t *g_threads;
@@ -593,8 +627,11 @@ static void conn_close(conn_t *c)
     c->state = C_CLOSED;
     free(c->rbuf);
     free(c->wbuf);
-    c->rbuf = c->wbuf = NULL;
+    free(c->zacc);
+    c->rbuf = c->wbuf = c->zacc = NULL;
     c->rlen = c->rcap = c->wlen = c->woff = c->wcap = 0;
+    c->zacc_len = c->zacc_cap = 0;
+    c->z_msg = 0;
 }
 
 /* Whether c is one of the subscribers --url2 takes (every second one). */
@@ -657,8 +694,10 @@ static void conn_send_handshake(conn_t *c)
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY "\r\n"
-                     "Sec-WebSocket-Version: 13\r\nUser-Agent: wsload\r\n\r\n",
-                     path, opt.host, on_url2(c) ? opt.port2 : opt.port);
+                     "Sec-WebSocket-Version: 13\r\nUser-Agent: wsload\r\n%s\r\n",
+                     path, opt.host, on_url2(c) ? opt.port2 : opt.port,
+                     opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                   "client_max_window_bits\r\n" : "");
     wbuf_reserve(c, (size_t)n);
     memcpy(c->wbuf + c->wlen, req, (size_t)n);
     c->wlen += (size_t)n;
@@ -743,6 +782,165 @@ static void on_foreign(conn_t *c)
     echo_next(c);
 }
 
+/* Inflates one compressed message (RFC 7692 7.2.2: the payload with 00 00 ff ff put back)
+ * into t->zout with a fresh stream: the server is asked for nothing, but a server that
+ * keeps its context (no server_no_context_takeover in its answer) fails here, which is
+ * counted. Returns the length, or -1 when the data does not inflate or would pass
+ * MAX_FRAME. */
+static ssize_t inflate_message(thread_t *t, const char *in, size_t len)
+{
+    static const unsigned char tail[4] = {0x00, 0x00, 0xff, 0xff};
+    z_stream *z = t->inflater;
+    size_t out = 0;
+
+    if (!z) {
+        z = calloc(1, sizeof(*z));
+        if (!z || inflateInit2(z, -15) != Z_OK)
+            die("out of memory");
+        t->inflater = z;
+    } else if (inflateReset(z) != Z_OK) {
+        return -1;
+    }
+    for (int part = 0; part < 2; part++) {
+        z->next_in = part ? (Bytef *)tail : (Bytef *)in;
+        z->avail_in = part ? (uInt)sizeof(tail) : (uInt)len;
+        do {
+            if (out == t->zout_cap) {
+                size_t cap = t->zout_cap ? t->zout_cap * 2 : 65536;
+                if (cap > MAX_FRAME)
+                    return -1;
+                t->zout = realloc(t->zout, cap);
+                if (!t->zout)
+                    die("out of memory");
+                t->zout_cap = cap;
+            }
+            z->next_out = (Bytef *)t->zout + out;
+            z->avail_out = (uInt)(t->zout_cap - out);
+            int r = inflate(z, Z_SYNC_FLUSH);
+            out = t->zout_cap - z->avail_out;
+            if (r == Z_STREAM_END)
+                return (ssize_t)out; /* a final block: what follows it is ignored */
+            if (r != Z_OK && r != Z_BUF_ERROR)
+                return -1;
+        } while (z->avail_out == 0);
+        if (z->avail_in != 0)
+            return -1;
+    }
+    return (ssize_t)out;
+}
+
+/* A compressed frame that cannot be read: the connection fails (RFC 7692 8.2.3.1). */
+static void bad_compressed(conn_t *c)
+{
+    bump(&c->t->errors);
+    bump(&c->t->bad_compressed);
+    conn_close(c);
+}
+
+static void zacc_append(conn_t *c, const char *p, size_t n)
+{
+    if (c->zacc_len + n > c->zacc_cap) {
+        size_t cap = c->zacc_cap ? c->zacc_cap : 4096;
+        while (cap < c->zacc_len + n)
+            cap *= 2;
+        c->zacc = realloc(c->zacc, cap);
+        if (!c->zacc)
+            die("out of memory");
+        c->zacc_cap = cap;
+    }
+    memcpy(c->zacc + c->zacc_len, p, n);
+    c->zacc_len += n;
+}
+
+/* Looks for the timing header in a message's first bytes (or anywhere, with --message), or
+ * in a text message for the --stamp-field member. */
+static void read_timing(conn_t *c, const char *pl, size_t len)
+{
+    char k;
+    uint64_t ts;
+    uint32_t s;
+    if (parse_hdr(pl, len, &k, &ts, &s) == 0 ||
+        (opt.nmessages && find_hdr(pl, len, &k, &ts, &s) == 0)) {
+        c->msg_kind = k;
+        c->msg_ts = ts;
+        c->msg_seq = s;
+    } else if (opt.stamp_field && c->msg_text && find_stamp_field(pl, len, &ts) == 0) {
+        c->msg_kind = 'S';
+        c->msg_ts = ts;
+        c->msg_seq = 0;
+    }
+}
+
+/* A 64-bit hash of a payload's length and its first and last 64 bytes (8 at a time,
+ * multiply and rotate), to index the memo: a hit is then checked on every byte. */
+static uint64_t payload_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    size_t edge = n < 64 ? n : 64;
+    for (int part = 0; part < 2; part++) {
+        const char *q = part ? p + n - edge : p;
+        size_t i = 0;
+        for (; i + 8 <= edge; i += 8) {
+            uint64_t w;
+            memcpy(&w, q + i, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdull;
+            h = h << 31 | h >> 33;
+        }
+        for (; i < edge; i++)
+            h = (h ^ (unsigned char)q[i]) * 0x100000001b3ull;
+    }
+    return h ^ h >> 29;
+}
+
+/*
+ * Reads the timing of a whole compressed message (len bytes at z). A payload byte for byte
+ * the same as one this thread inflated lately (a table of ZMEMO slots, indexed by hash:
+ * more than a fan-out window has messages in flight), for a message of the same type, is
+ * not inflated again:
+ * the same bytes inflate to the same message, and the copies of one fan-out are the same
+ * bytes (a server compresses each message once, with no context takeover), so one client
+ * can stand in for thousands of peers without inflating every copy. Returns 0, or -1 when
+ * the payload does not inflate.
+ */
+static int read_compressed(conn_t *c, const char *z, size_t len)
+{
+    thread_t *t = c->t;
+    uint64_t h = payload_hash(z, len);
+    if (!t->zmemo) {
+        t->zmemo = calloc(ZMEMO, sizeof(*t->zmemo));
+        if (!t->zmemo)
+            die("out of memory");
+    }
+    zmemo_t *m = &t->zmemo[h % ZMEMO];
+    if (m->used && m->hash == h && m->len == len && m->text == c->msg_text &&
+        memcmp(m->data, z, len) == 0) {
+        c->msg_kind = m->kind;
+        c->msg_ts = m->ts;
+        c->msg_seq = m->seq;
+        return 0;
+    }
+    ssize_t n = inflate_message(t, z, len);
+    if (n < 0)
+        return -1;
+    read_timing(c, t->zout, (size_t)n);
+    if (len > m->cap) {
+        free(m->data);
+        m->data = malloc(len);
+        if (!m->data)
+            die("out of memory");
+        m->cap = len;
+    }
+    memcpy(m->data, z, len);
+    m->used = 1;
+    m->hash = h;
+    m->len = len;
+    m->text = c->msg_text;
+    m->kind = c->msg_kind;
+    m->ts = c->msg_ts;
+    m->seq = c->msg_seq;
+    return 0;
+}
+
 /* Parses complete frames from data; returns bytes consumed, or -1 if c was closed. */
 static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t now)
 {
@@ -750,6 +948,7 @@ static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t no
     while (len - off >= 2) {
         const unsigned char *p = (const unsigned char *)data + off;
         int fin = p[0] & 0x80;
+        int rsv1 = p[0] & 0x40;
         int opcode = p[0] & 0x0f;
         int masked = p[1] & 0x80;
         uint64_t plen = p[1] & 0x7f;
@@ -786,22 +985,38 @@ static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t no
         case 0x1:
         case 0x2:
         case 0x0: {
+            if (rsv1 && (opcode == 0 || !c->deflate)) {
+                bad_compressed(c); /* RSV1 only starts a message, and only with deflate */
+                return -1;
+            }
             if (opcode != 0) {
                 c->in_msg = 1;
                 c->msg_kind = 0;
-                char k;
-                uint64_t ts;
-                uint32_t s;
-                if (parse_hdr(pl, (size_t)plen, &k, &ts, &s) == 0 ||
-                    (opt.nmessages && find_hdr(pl, (size_t)plen, &k, &ts, &s) == 0)) {
-                    c->msg_kind = k;
-                    c->msg_ts = ts;
-                    c->msg_seq = s;
-                } else if (opt.stamp_field && opcode == 0x1 &&
-                           find_stamp_field(pl, (size_t)plen, &ts) == 0) {
-                    c->msg_kind = 'S';
-                    c->msg_ts = ts;
-                    c->msg_seq = 0;
+                c->z_msg = rsv1 != 0;
+                c->msg_text = opcode == 0x1;
+                c->zacc_len = 0;
+                if (rsv1)
+                    bump(&c->t->compressed);
+                if (!rsv1)
+                    read_timing(c, pl, (size_t)plen);
+            }
+            if (c->z_msg) {
+                /* A compressed message is read once whole: straight from the frame when it
+                 * is one, else from its fragments put together. */
+                const char *z = pl;
+                size_t zlen = (size_t)plen;
+                if (!fin || c->zacc_len) {
+                    zacc_append(c, pl, (size_t)plen);
+                    z = c->zacc;
+                    zlen = c->zacc_len;
+                }
+                if (fin) {
+                    if (read_compressed(c, z, zlen) < 0) {
+                        bad_compressed(c);
+                        return -1;
+                    }
+                    c->z_msg = 0;
+                    c->zacc_len = 0;
                 }
             }
             if (fin && c->in_msg) {
@@ -841,6 +1056,26 @@ static ssize_t parse_frames(conn_t *c, const char *data, size_t len, uint64_t no
     return (ssize_t)off;
 }
 
+/* Whether a 101's head (len bytes) has a Sec-WebSocket-Extensions header that names
+ * permessage-deflate. */
+static int head_accepts_deflate(const char *head, size_t len)
+{
+    static const char name[] = "sec-websocket-extensions:";
+    static const char ext[] = "permessage-deflate";
+    for (size_t i = 0; i + sizeof(name) < len; i++) {
+        if (head[i] != '\n' || strncasecmp(head + i + 1, name, sizeof(name) - 1))
+            continue;
+        const char *v = head + i + sizeof(name);
+        const char *end = memchr(v, '\r', len - (size_t)(v - head));
+        if (!end)
+            return 0;
+        for (; v + sizeof(ext) - 1 <= end; v++)
+            if (!strncasecmp(v, ext, sizeof(ext) - 1))
+                return 1;
+    }
+    return 0;
+}
+
 static void on_handshake_data(conn_t *c, uint64_t now)
 {
     char *end = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
@@ -875,6 +1110,9 @@ static void on_handshake_data(conn_t *c, uint64_t now)
         conn_close(c);
         return;
     }
+    c->deflate = opt.deflate && head_accepts_deflate(c->rbuf, hlen);
+    if (c->deflate)
+        bump(&c->t->deflate_ok);
     memmove(c->rbuf, c->rbuf + hlen, c->rlen - hlen);
     c->rlen -= hlen;
     on_open(c);
@@ -912,6 +1150,8 @@ static void on_readable(conn_t *c)
             return;
         }
         uint64_t now = now_ns();
+        if (c->counted && g_measuring)
+            __atomic_store_n(&t->rx_bytes_m, t->rx_bytes_m + (uint64_t)n, __ATOMIC_RELAXED);
         if (c->state == C_HANDSHAKE) {
             rbuf_reserve(c, c->rlen + (size_t)n);
             memcpy(c->rbuf + c->rlen, t->tbuf, (size_t)n);
@@ -1174,6 +1414,7 @@ static void *thread_main(void *arg)
 typedef struct {
     uint64_t sent, recv, sent_m, recv_m, errors, connected, failed, closed_by_peer, timeouts;
     uint64_t foreign, refused, connect_other, handshake_bad, reset, masked, oversize, send_failed;
+    uint64_t bad_compressed, rx_bytes_m, compressed, deflate_ok;
     uint64_t status[MAX_STATUS], close_code[MAX_CLOSE_CODE + 1], close_no_code;
     hist_t hist;
 } totals_t;
@@ -1200,6 +1441,10 @@ static void collect(totals_t *s)
         s->masked += rd(&t->masked);
         s->oversize += rd(&t->oversize);
         s->send_failed += rd(&t->send_failed);
+        s->bad_compressed += rd(&t->bad_compressed);
+        s->rx_bytes_m += rd(&t->rx_bytes_m);
+        s->compressed += rd(&t->compressed);
+        s->deflate_ok += rd(&t->deflate_ok);
         s->close_no_code += rd(&t->close_no_code);
         for (int k = 0; k < MAX_STATUS; k++)
             s->status[k] += rd(&t->status[k]);
@@ -1279,6 +1524,9 @@ static void usage(FILE *out, int status)
             "                      the connection's number, {time_ms} by the time (ms, epoch)\n"
             "  --message-file F    one message per line, sent in turn (as --message)\n"
             "  --on-open TEXT      sent once by every connection when it opens\n"
+            "  --deflate           offer permessage-deflate and inflate what comes compressed\n"
+            "                      (sends stay uncompressed); the summary gives the bytes\n"
+            "                      received per message either way\n"
             "  --stamp-field NAME  subscribe: a text frame holding the JSON member \"NAME\": N,\n"
             "                      N the server's send time in microseconds since the epoch,\n"
             "                      is timed (latency = receipt - N; same machine's clock)\n"
@@ -1379,6 +1627,7 @@ int main(int argc, char **argv)
         {"url2", 1, 0, '2'},         {"message", 1, 0, 'M'},      {"message-file", 1, 0, 'F'},
         {"on-open", 1, 0, 'O'},      {"preset", 1, 0, 'R'},       {"max-loss", 1, 0, 'L'},
         {"max-p99", 1, 0, '9'},      {"stamp-field", 1, 0, 'Z'},
+        {"deflate", 0, 0, 'z'},
         {0, 0, 0, 0}};
     int preset_chat = 0;
     opt.max_loss = -1;
@@ -1436,6 +1685,7 @@ int main(int argc, char **argv)
             break;
         case 'L': opt.max_loss = atof(optarg); break;
         case '9': opt.max_p99 = atof(optarg); break;
+        case 'z': opt.deflate = 1; break;
         case 'h': usage(stdout, 0); break;
         default: usage(stderr, 1);
         }
@@ -1716,7 +1966,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < MAX_STATUS; k++)
         status_total += s.status[k];
     uint64_t classified = s.refused + s.connect_other + s.handshake_bad + status_total + s.reset +
-                          s.masked + s.oversize + s.send_failed;
+                          s.masked + s.oversize + s.send_failed + s.bad_compressed;
     uint64_t unexplained = s.errors > classified ? s.errors - classified : 0;
     uint64_t closed_with_frame = s.close_no_code;
     for (int k = 0; k <= MAX_CLOSE_CODE; k++)
@@ -1756,7 +2006,9 @@ int main(int argc, char **argv)
                "\"latency_us\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p99.9\": %.1f, "
                "\"max\": %.1f, \"mean\": %.1f}, \"latency_samples\": %llu, \"expected\": %llu, "
                "\"loss\": %lld, \"loss_percent\": %.4f, "
-               "\"errors\": %llu, \"closed_by_peer\": %llu, \"window_timeouts\": %llu, ",
+               "\"errors\": %llu, \"closed_by_peer\": %llu, \"window_timeouts\": %llu, "
+               "\"deflate\": %s, \"deflate_accepted\": %llu, \"compressed_messages\": %llu, "
+               "\"bytes_received_measured\": %llu, \"bytes_per_message\": %.1f, ",
                mnames[opt.mode], url, N, (unsigned long long)g_nsubs, (unsigned long long)established,
                (unsigned long long)s.failed, connect_seconds,
                connect_seconds > 0 ? (double)established / connect_seconds : 0,
@@ -1767,7 +2019,10 @@ int main(int argc, char **argv)
                (double)s.sent_m / dur, (double)s.recv_m / dur, q50, q90, q99, q999, qmax, mean,
                (unsigned long long)s.hist.n, (unsigned long long)expected, loss, loss_pct,
                (unsigned long long)s.errors, (unsigned long long)s.closed_by_peer,
-               (unsigned long long)s.timeouts);
+               (unsigned long long)s.timeouts, opt.deflate ? "true" : "false",
+               (unsigned long long)s.deflate_ok, (unsigned long long)s.compressed,
+               (unsigned long long)s.rx_bytes_m,
+               s.recv_m ? (double)s.rx_bytes_m / (double)s.recv_m : 0.0);
         printf("\"error_classes\": {\"connect_refused\": %llu, \"connect_error\": %llu, "
                "\"connect_timeout\": %llu, \"handshake_status\": {",
                (unsigned long long)s.refused, (unsigned long long)s.connect_other,
@@ -1793,11 +2048,11 @@ int main(int argc, char **argv)
             printf("%s\"no_code\": %llu", sep, (unsigned long long)s.close_no_code);
         printf("}, \"closed_without_close_frame\": %llu, \"connection_reset\": %llu, "
                "\"io_error\": %llu, \"masked_frame\": %llu, \"oversized_frame\": %llu, "
-               "\"window_timeout\": %llu, \"unexplained\": %llu}, ",
+               "\"window_timeout\": %llu, \"bad_compressed\": %llu, \"unexplained\": %llu}, ",
                (unsigned long long)closed_no_frame, (unsigned long long)s.reset,
                (unsigned long long)s.send_failed, (unsigned long long)s.masked,
                (unsigned long long)s.oversize, (unsigned long long)s.timeouts,
-               (unsigned long long)unexplained);
+               (unsigned long long)s.bad_compressed, (unsigned long long)unexplained);
         printf("\"thresholds\": {\"max_loss_percent\": ");
         if (opt.max_loss >= 0) printf("%g", opt.max_loss); else printf("null");
         printf(", \"max_p99_ms\": ");
@@ -1839,6 +2094,13 @@ int main(int argc, char **argv)
                    q50, q90, q99, q999, qmax);
             printf("  loss          %lld of %llu expected, %.3f%% (drained %.2fs)\n", loss,
                    (unsigned long long)expected, loss_pct, drain_seconds);
+            if (opt.deflate) {
+                printf("  deflate       accepted by %llu connections, %llu messages compressed\n",
+                       (unsigned long long)s.deflate_ok, (unsigned long long)s.compressed);
+                printf("  wire          %llu bytes received while measuring, %.1f per message\n",
+                       (unsigned long long)s.rx_bytes_m,
+                       s.recv_m ? (double)s.rx_bytes_m / (double)s.recv_m : 0.0);
+            }
         } else if (opt.mode == M_IDLE) {
             printf("  held          %.1fs\n", measured);
         }
@@ -1863,6 +2125,8 @@ int main(int argc, char **argv)
             printf("    masked frame from server   %llu\n", (unsigned long long)s.masked);
         if (s.oversize)
             printf("    frame over 64 MB           %llu\n", (unsigned long long)s.oversize);
+        if (s.bad_compressed)
+            printf("    compressed frame unreadable %llu\n", (unsigned long long)s.bad_compressed);
         if (s.timeouts)
             printf("    fanout window timeouts     %llu (a message not at every subscriber in 10s)\n", (unsigned long long)s.timeouts);
         printf("  closed by server  %llu\n", (unsigned long long)s.closed_by_peer);

@@ -1503,10 +1503,15 @@ static PyObject *Server_set_ws_options(ServerObject *self, PyObject *args)
 {
     Py_ssize_t index;
     int policy, compress, precheck;
+    Py_ssize_t threshold;
     PyObject *origins;
-    if (!PyArg_ParseTuple(args, "niiiO:set_ws_options", &index, &policy, &compress, &precheck,
-                          &origins))
+    if (!PyArg_ParseTuple(args, "niiniO:set_ws_options", &index, &policy, &compress, &threshold,
+                          &precheck, &origins))
         return NULL;
+    if (threshold < 0) {
+        PyErr_SetString(PyExc_ValueError, "compression_threshold must not be negative");
+        return NULL;
+    }
     struct find_route f = {index, 0, NULL};
     gw_server_each_route(self->srv, find_route_cb, &f);
     if (!f.found || f.found->method != GW_METHOD_WS) {
@@ -1529,7 +1534,7 @@ static PyObject *Server_set_ws_options(ServerObject *self, PyObject *args)
             return NULL;
         }
     }
-    int rc = gw_route_set_ws_options(f.found, policy, compress, precheck, list,
+    int rc = gw_route_set_ws_options(f.found, policy, compress, (size_t)threshold, precheck, list,
                                      (size_t)list_len);
     Py_XDECREF(joined);
     if (rc)
@@ -2135,7 +2140,8 @@ static PyMethodDef Server_methods[] = {
     {"start", (PyCFunction)(void (*)(void))Server_start, METH_VARARGS | METH_KEYWORDS,
      Server_start_doc},
     {"set_ws_options", (PyCFunction)Server_set_ws_options, METH_VARARGS,
-     "set_ws_options(index, policy, compress, origins): a WebSocket route's options."},
+     "set_ws_options(index, policy, compress, compress_threshold, precheck, origins): a WebSocket "
+     "route's options."},
     {"configure_ws", (PyCFunction)(void (*)(void))Server_configure_ws,
      METH_VARARGS | METH_KEYWORDS, "Sets the WebSocket limits (before start)."},
     {"publish", (PyCFunction)(void (*)(void))Server_publish, METH_FASTCALL,

@@ -124,8 +124,9 @@ static void each_request(gw_request *list, void (*fn)(gw_request *))
 }
 
 
-int gw_route_set_ws_options(gw_route *route, int policy, int compress, int precheck,
-                            const char *origins, size_t origins_len)
+int gw_route_set_ws_options(gw_route *route, int policy, int compress,
+                            size_t compress_threshold, int precheck, const char *origins,
+                            size_t origins_len)
 {
     char *copy = NULL;
     if (origins) {
@@ -140,6 +141,7 @@ int gw_route_set_ws_options(gw_route *route, int policy, int compress, int prech
     route->ws.origins = copy;
     route->ws.policy = policy;
     route->ws.compress = compress;
+    route->ws.compress_threshold = compress_threshold;
     route->ws.precheck = precheck;
     return 0;
 }

@@ -42,6 +42,7 @@ enum gw_ws_policy {
 typedef struct gw_ws_options {
     int policy;    /* enum gw_ws_policy */
     int compress;  /* allow permessage-deflate on this endpoint */
+    size_t compress_threshold; /* with it, messages this long or longer leave compressed */
     char *origins; /* allowed Origin values, NUL-separated, ending with an empty string;
                       NULL allows any origin. Owned by the route. */
     int precheck;  /* Python decides each upgrade before it is answered (on_connect) */
@@ -152,8 +153,9 @@ static inline void gw_request_free_unanswered(gw_request *req)
 
 /* Sets a route's WebSocket options (copied). Returns 0 or -ENOMEM. */
 __attribute__((warn_unused_result))
-int gw_route_set_ws_options(gw_route *route, int policy, int compress, int precheck,
-                            const char *origins, size_t origins_len);
+int gw_route_set_ws_options(gw_route *route, int policy, int compress,
+                            size_t compress_threshold, int precheck, const char *origins,
+                            size_t origins_len);
 
 /* Returns the standard reason phrase for an HTTP status ("Not Found"), or "Unknown". */
 const char *gw_http_reason(int status);

@@ -31,6 +31,9 @@ _Static_assert(PS_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes in front
 /* Writes at most this many bytes of queued frames with one lws_write(). */
 #define GW_WS_COALESCE (64u * 1024u)
 
+/* The 101 answer: its fixed lines and accept key (about 130 bytes) and the extensions. */
+#define HANDSHAKE_ANSWER_MAX (160 + GW_WSP_DEFLATE_RESPONSE_MAX)
+
 /* The two close reasons, made when a close starts on either side: an open connection has
  * no use for their 248 bytes (docs/websocket.md, "Memory per connection"). */
 typedef struct gw_ws_reasons {
@@ -672,6 +675,17 @@ static void slow_consumer(gw_ws_hub *hub, gw_ws_conn *c)
     request_close(c, 1008, "send queue over its limit", 1);
 }
 
+/* The bytes c gets for message f: its shared compressed variant when c negotiated
+ * permessage-deflate and f is at least the endpoint's threshold, else f itself. The
+ * variant is made by the first subscriber that needs it and found by the others. */
+static ps_frame *outgoing(const gw_ws_conn *c, ps_frame *f)
+{
+    unsigned bits = gw_wsp_server_window(&c->parser);
+    if (!bits || ps_frame_payload_len(f) < c->h->route->ws.compress_threshold)
+        return f;
+    return ps_frame_deflated(f, bits);
+}
+
 /* Queues frame for c. The send queue is made on the first frame: a connection nothing is
  * sent to (an idle subscriber) holds none. Returns what ps_queue_push() returns, or
  * -ENOMEM when the queue cannot be made (treated like a failed push). */
@@ -725,8 +739,11 @@ static int deliver(void *ctx, ps_subscriber *sub, ps_frame *frame)
     gw_ws_conn *c = ps_subscriber_user(sub);
     if (!c || c->close_code)
         return -1;
-    int owned = frame == hub->prepaid && hub->prepaid_left > 0;
-    int rc = queue_frame_as(hub, c, frame, owned);
+    /* A deflate subscriber's variant is another frame: the references prepaid for the
+     * fan-out are the plain frame's. */
+    ps_frame *out = outgoing(c, frame);
+    int owned = out == hub->prepaid && hub->prepaid_left > 0;
+    int rc = queue_frame_as(hub, c, out, owned);
     if (rc == PS_SEND_OK || rc == PS_SEND_BACKPRESSURE) {
         hub->prepaid_left -= (size_t)owned;
         /* h->queued is brought up to date by flush_marked(), once per connection: stored
@@ -962,7 +979,7 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         /* A direct send is already paced by its sender awaiting the high-water mark (so
          * one message bigger than the limit goes into a queue under the mark): refused,
          * it comes from a sender that does not wait, and the connection is closed. */
-        if (queue_frame(hub, c, cmd->frame) == PS_SEND_DROPPED) {
+        if (queue_frame(hub, c, outgoing(c, cmd->frame)) == PS_SEND_DROPPED) {
             slow_consumer(hub, c);
             break;
         }
@@ -1116,10 +1133,11 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
         goto refuse;
     }
     int deflate = 0;
+    gw_wsp_deflate_params deflate_terms;
     if (route->ws.compress) {
         size_t elen;
         const char *ext = gw_request_header(req, "sec-websocket-extensions", 24, &elen);
-        deflate = ext && gw_wsp_parse_deflate_offer(ext, elen);
+        deflate = ext && gw_wsp_parse_deflate_offer(ext, elen, &deflate_terms);
     }
     /* The path parameters, copied into the request (they point into its path). */
     size_t need = 0;
@@ -1145,7 +1163,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
 
     gw_ws_conn *c = calloc(1, sizeof(*c));
     gw_ws_handle *h = c ? calloc(1, sizeof(*h)) : NULL;
-    char *answer = h ? gw_response_alloc(256) : NULL;
+    char *answer = h ? gw_response_alloc(HANDSHAKE_ANSWER_MAX) : NULL;
     if (!c || !h || !answer || track_conn(hub, c)) {
         gw_response_free(answer);
         free(h);
@@ -1159,14 +1177,16 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     c->opened_us = c->last_rx_us;
     /* Without memory for it, the connection goes on unlogged rather than refused. */
     c->access_what = access_what ? strdup(access_what) : NULL;
+    char extensions[GW_WSP_DEFLATE_RESPONSE_MAX] = "";
+    if (deflate)
+        gw_wsp_deflate_response(&deflate_terms, extensions);
     c->handshake_len = (uint32_t)snprintf(
-        answer, 256,
+        answer, HANDSHAKE_ANSWER_MAX,
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
         "sec-websocket-accept: %s\r\n%s%s%s\r\n",
-        accept, deflate ? "sec-websocket-extensions: " : "",
-        deflate ? GW_WSP_DEFLATE_RESPONSE : "", deflate ? "\r\n" : "");
+        accept, deflate ? "sec-websocket-extensions: " : "", extensions, deflate ? "\r\n" : "");
     c->handshake_out = answer;
-    gw_wsp_init(&c->parser, hub->cfg.max_message, deflate);
+    gw_wsp_init_deflate(&c->parser, hub->cfg.max_message, deflate ? &deflate_terms : NULL);
     c->h = h;
     c->metrics = route->metrics;
     c->peer_code = 1005;

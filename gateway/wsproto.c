@@ -6,6 +6,7 @@
 #include "wsproto.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +25,11 @@ enum { ST_HEADER = 0, ST_PAYLOAD, ST_CLOSED, ST_FAILED };
 #define WHOLE_FRAME_HINT 65536
 
 static const unsigned char deflate_tail[4] = {0x00, 0x00, 0xff, 0xff};
+
+static int window_ok(unsigned bits)
+{
+    return bits >= 8 && bits <= 15;
+}
 
 static int is_control(unsigned op)
 {
@@ -126,13 +132,27 @@ static int u8_valid_whole(gw_wsp *p, const unsigned char *s, size_t n)
 
 /* ---- parser ----------------------------------------------------------------------- */
 
-void gw_wsp_init(gw_wsp *p, size_t max_message, int deflate)
+void gw_wsp_init_deflate(gw_wsp *p, size_t max_message, const gw_wsp_deflate_params *deflate)
 {
     memset(p, 0, sizeof(*p));
     p->max_message = max_message == SIZE_MAX ? SIZE_MAX - 1 : max_message;
-    p->deflate = deflate != 0;
+    if (deflate != NULL) {
+        p->deflate = window_ok(deflate->client_bits) ? deflate->client_bits : 15;
+        p->server_bits = window_ok(deflate->server_bits) ? deflate->server_bits : 15;
+    }
     p->state = ST_HEADER;
     u8_reset(p);
+}
+
+void gw_wsp_init(gw_wsp *p, size_t max_message, int deflate)
+{
+    static const gw_wsp_deflate_params defaults = {15, 15, 0, 0};
+    gw_wsp_init_deflate(p, max_message, deflate ? &defaults : NULL);
+}
+
+unsigned gw_wsp_server_window(const gw_wsp *p)
+{
+    return p->server_bits;
 }
 
 /* Drops the message being reassembled, if any. */
@@ -438,11 +458,13 @@ static int begin_frame(gw_wsp *p, const gw_wsp_callbacks *cb, void *ctx)
             p->z_end = 0;
             u8_reset(p);
             if (p->msg_deflate) {
-                /* Made for this message, freed when it ends (release_inflater). */
+                /* Made for this message, freed when it ends (release_inflater). Its
+                 * window is the one the client promised to stay within: zlib allocates
+                 * 2^bits bytes for it. */
                 z_stream *z = calloc(1, sizeof(*z));
                 if (z == NULL)
                     return fail(p, 1011, "out of memory");
-                if (inflateInit2(z, -15) != Z_OK) {
+                if (inflateInit2(z, -(int)p->deflate) != Z_OK) {
                     free(z);
                     return fail(p, 1011, "out of memory");
                 }
@@ -884,9 +906,10 @@ static int window_bits(const char *v, size_t n)
     return -1;
 }
 
-int gw_wsp_parse_deflate_offer(const char *ext_header, size_t len)
+int gw_wsp_parse_deflate_offer(const char *ext_header, size_t len, gw_wsp_deflate_params *out)
 {
     ext_cur c = {(const unsigned char *)ext_header, 0, len};
+    gw_wsp_deflate_params chosen = {15, 15, 0, 0};
     int found = 0;
 
     for (;;) {
@@ -894,6 +917,10 @@ int gw_wsp_parse_deflate_offer(const char *ext_header, size_t len)
         size_t name_len;
         int ours, ok;
         unsigned seen = 0;
+        /* This offer's answer: RFC 7692 7.1.2.1 wants server_max_window_bits echoed with
+         * the value offered (or a smaller one); 7.1.2.2 lets client_max_window_bits be
+         * answered with the value offered, or left out. */
+        gw_wsp_deflate_params offer = {15, 15, 0, 0};
 
         skip_ows(&c);
         if (c.i >= c.n)
@@ -912,7 +939,7 @@ int gw_wsp_parse_deflate_offer(const char *ext_header, size_t len)
             const unsigned char *param;
             size_t param_len, vlen = 0;
             char val[8];
-            int has_value = 0;
+            int has_value = 0, bits;
             unsigned bit;
 
             c.i++;
@@ -931,6 +958,9 @@ int gw_wsp_parse_deflate_offer(const char *ext_header, size_t len)
             }
             if (!ours)
                 continue;
+            /* RFC 7692 section 5: an offer with an unknown parameter, a parameter given
+             * twice or a value out of its grammar is declined (another may be taken). */
+            bits = has_value ? window_bits(val, vlen) : 0;
             if (token_is(param, param_len, "server_no_context_takeover")) {
                 bit = 1;
                 ok &= !has_value;
@@ -938,12 +968,23 @@ int gw_wsp_parse_deflate_offer(const char *ext_header, size_t len)
                 bit = 2;
                 ok &= !has_value;
             } else if (token_is(param, param_len, "server_max_window_bits")) {
-                /* We compress with a 15-bit window: only 15 binds us to nothing. */
+                /* Always with a value (7.1.2.1); we compress within it, answer it back. */
                 bit = 4;
-                ok &= has_value && window_bits(val, vlen) == 15;
+                ok &= bits > 0;
+                offer.server_bits = (unsigned char)(bits > 0 ? bits : 15);
+                offer.name_server_bits = 1;
             } else if (token_is(param, param_len, "client_max_window_bits")) {
                 bit = 8;
-                ok &= !has_value || window_bits(val, vlen) > 0;
+                ok &= !has_value || bits > 0;
+                /* A value is the client's window: answered, then inflated with a window
+                 * that small. Except 8, which zlib cannot compress with (deflate.h): a
+                 * zlib client would use 9, and some (Python's websockets) fail the
+                 * handshake on an answer of 8; the answer leaves it out and we inflate
+                 * with 15 bits, which reads any window. */
+                if (bits >= 9) {
+                    offer.client_bits = (unsigned char)bits;
+                    offer.name_client_bits = 1;
+                }
             } else {
                 bit = 0;
                 ok = 0;
@@ -954,8 +995,31 @@ int gw_wsp_parse_deflate_offer(const char *ext_header, size_t len)
         }
         if (c.i < c.n && c.s[c.i] != ',')
             return 0;
-        if (ok)
+        if (ok && !found) {
+            /* Offers come in the client's order of preference (RFC 7692 section 5). */
+            chosen = offer;
             found = 1;
+        }
     }
+    if (found && out != NULL)
+        *out = chosen;
     return found;
+}
+
+size_t gw_wsp_deflate_response(const gw_wsp_deflate_params *dp,
+                               char out[GW_WSP_DEFLATE_RESPONSE_MAX])
+{
+    /* No context takeover both ways, whatever was offered (RFC 7692 7.1.1.1 and 7.1.1.2
+     * let a server answer both): each message stands alone, which is what lets one
+     * compressed buffer serve every subscriber, and keeps no deflate state per
+     * connection. */
+    int n = snprintf(out, GW_WSP_DEFLATE_RESPONSE_MAX,
+                     "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+    if (dp->name_server_bits)
+        n += snprintf(out + n, GW_WSP_DEFLATE_RESPONSE_MAX - (size_t)n,
+                      "; server_max_window_bits=%u", (unsigned)dp->server_bits);
+    if (dp->name_client_bits)
+        n += snprintf(out + n, GW_WSP_DEFLATE_RESPONSE_MAX - (size_t)n,
+                      "; client_max_window_bits=%u", (unsigned)dp->client_bits);
+    return (size_t)n;
 }

@@ -8,8 +8,9 @@
  * RSV bits, opcodes, control frame shape, fragmentation order, 64-bit lengths, UTF-8 of
  * text messages (incrementally, at the first bad byte), close codes and reasons, and a
  * message size limit checked on frame headers before their payload arrives. With
- * permessage-deflate (negotiated with no context takeover both ways, 15-bit windows) it
- * inflates compressed messages and limits their decompressed size as it inflates.
+ * permessage-deflate (negotiated with no context takeover both ways, the windows the
+ * client asked for) it inflates compressed messages and limits their decompressed size as
+ * it inflates.
  *
  * Decisions worth knowing:
  *  - Non-minimal length encodings (a 5-byte payload sent with a 16- or 64-bit length) are
@@ -23,8 +24,11 @@
  *    announced length of the next) and, for compressed messages, also on the decompressed
  *    bytes.
  *
- * Sending: gw_wsp_header(), gw_wsp_deflate() and gw_wsp_close_payload() build server frames
- * (never masked). Handshake: gw_wsp_accept_key() and gw_wsp_parse_deflate_offer().
+ * Sending: gw_wsp_header() and gw_wsp_close_payload() build server frames (never masked).
+ * The server's messages are compressed by pubsub/deflate.c, once per fan-out;
+ * gw_wsp_deflate() is a peer's compressor, kept here so that this file stands alone (the
+ * fuzzer builds it without the rest) and tests have a second, independent one. Handshake:
+ * gw_wsp_accept_key(), gw_wsp_parse_deflate_offer() and gw_wsp_deflate_response().
  *
  * Threads: a gw_wsp is used by one thread at a time; the other functions are reentrant.
  */
@@ -51,11 +55,16 @@ enum {
 /* Control frame payloads are at most this long. */
 #define GW_WSP_MAX_CONTROL 125
 
-/* The Sec-WebSocket-Extensions value a server sends after gw_wsp_parse_deflate_offer()
- * returned 1. It matches what the parser and gw_wsp_deflate() assume: a fresh deflate
- * stream per message in both directions, 15-bit windows. */
-#define GW_WSP_DEFLATE_RESPONSE \
-    "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+/* What a permessage-deflate negotiation settled (gw_wsp_parse_deflate_offer()). */
+typedef struct gw_wsp_deflate_params {
+    unsigned char server_bits;      /* 8..15: the window our compressor stays within */
+    unsigned char client_bits;      /* 8..15: the window the client compresses with */
+    unsigned char name_server_bits; /* the answer says server_max_window_bits=server_bits */
+    unsigned char name_client_bits; /* the answer says client_max_window_bits=client_bits */
+} gw_wsp_deflate_params;
+
+/* Room for gw_wsp_deflate_response()'s answer and its NUL. */
+#define GW_WSP_DEFLATE_RESPONSE_MAX 160
 
 /*
  * One connection's receive state. Embed it anywhere; initialise it with gw_wsp_init() and
@@ -87,7 +96,8 @@ typedef struct gw_wsp {
     unsigned char fin;       /* of the current frame */
     unsigned char msg_op;    /* GW_WSP_OP_TEXT or _BINARY while a message is open, else 0 */
     unsigned char msg_deflate; /* the open message is compressed */
-    unsigned char deflate;   /* permessage-deflate was negotiated */
+    unsigned char deflate;   /* 0, or permessage-deflate's client window bits (8..15) */
+    unsigned char server_bits; /* 0, or permessage-deflate's server window bits (8..15) */
     unsigned char ctl_len;   /* bytes in ctl */
     unsigned char z_end;     /* the open message's deflate stream has ended */
     unsigned char u8_need, u8_lo, u8_hi; /* UTF-8 validator: continuation bytes due, range */
@@ -111,9 +121,19 @@ typedef struct gw_wsp_callbacks {
 
 /* Prepares p for a new connection. Messages longer than max_message bytes (on the wire,
  * and decompressed) are refused with 1009; pass SIZE_MAX for no limit (clamped to
- * SIZE_MAX - 1). deflate is nonzero when permessage-deflate was negotiated with
- * GW_WSP_DEFLATE_RESPONSE. Allocates nothing. */
+ * SIZE_MAX - 1). deflate is what the handshake negotiated (a window outside 8..15 counts
+ * as 15), or NULL without permessage-deflate: compressed messages are inflated with a
+ * window of 2^client_bits bytes (zlib allocates that much), so a client that refers further
+ * back than it agreed to may fail with 1007 (zlib checks a distance against the output it
+ * kept from earlier calls; within one call it may reach further). Allocates nothing. */
+void gw_wsp_init_deflate(gw_wsp *p, size_t max_message, const gw_wsp_deflate_params *deflate);
+
+/* gw_wsp_init_deflate() with 15-bit windows both ways when deflate is nonzero, else none. */
 void gw_wsp_init(gw_wsp *p, size_t max_message, int deflate);
+
+/* The server window bits (8..15) p's connection negotiated, or 0 without permessage-deflate:
+ * what its outgoing messages are compressed for (ps_frame_deflated()). */
+unsigned gw_wsp_server_window(const gw_wsp *p);
 
 /* Frees p's buffers and zlib state; the struct itself is the caller's. p may then be
  * initialised again. */
@@ -143,11 +163,12 @@ int gw_wsp_feed(gw_wsp *p, const unsigned char *in, size_t len, const gw_wsp_cal
  * the minimal length encoding. Returns the header length: 2, 4 or 10. */
 size_t gw_wsp_header(unsigned char out[10], unsigned opcode, size_t len, int rsv1);
 
-/* Compresses one message for permessage-deflate with no context takeover: a fresh raw
- * deflate stream (15-bit window), flushed with Z_SYNC_FLUSH, the trailing 00 00 ff ff
- * removed (RFC 7692 7.2.1). Returns a malloc'd buffer the caller frees, with its length in
- * *out_len (at least 1, even for an empty message), or NULL when out of memory. in may be
- * NULL when len is 0. */
+/* Compresses one message as a permessage-deflate peer with no context takeover does: a
+ * fresh raw deflate stream (15-bit window), flushed with Z_SYNC_FLUSH, the trailing
+ * 00 00 ff ff removed (RFC 7692 7.2.1). Returns a malloc'd buffer the caller frees, with its
+ * length in *out_len (at least 1, even for an empty message), or NULL when out of memory.
+ * in may be NULL when len is 0. The server itself compresses with ps_frame_deflated()
+ * (pubsub/frame.h), which reuses its zlib state; both give the same bytes. */
 GW_WSP_MUST_CHECK
 unsigned char *gw_wsp_deflate(const unsigned char *in, size_t len, size_t *out_len);
 
@@ -165,17 +186,34 @@ size_t gw_wsp_close_payload(unsigned char out[125], int code, const char *reason
 GW_WSP_MUST_CHECK
 int gw_wsp_accept_key(const char *client_key, size_t len, char out[29]);
 
-/* Reads a Sec-WebSocket-Extensions header value (len bytes; several header lines joined
+/*
+ * Reads a Sec-WebSocket-Extensions header value (len bytes; several header lines joined
  * with ","). Returns 1 when one of its offers is permessage-deflate in a form the server
- * can accept by replying GW_WSP_DEFLATE_RESPONSE, else 0. An offer is acceptable when its
- * parameters are each given at most once and are among: server_no_context_takeover and
- * client_no_context_takeover (no value), client_max_window_bits (no value, or 8..15: we
- * inflate with a 15-bit window, which reads any smaller one), server_max_window_bits=15
- * (a smaller value would bind our compressor to a smaller window, which we do not do).
- * Values may be quoted. A header that does not parse as RFC 6455 extension syntax
- * returns 0. */
+ * accepts, and fills *out (may be NULL) with the first such offer's terms (offers are in
+ * the client's order of preference, RFC 7692 section 5); else 0, *out untouched.
+ *
+ * An offer is accepted when each of its parameters is given at most once and is one of
+ * (RFC 7692 section 7.1; values may be quoted, decimal without leading zeros):
+ *   server_no_context_takeover, client_no_context_takeover   without a value;
+ *   server_max_window_bits=8..15   our compressor stays within that window (zlib cannot
+ *       use 8 and compresses with 9, which still fits 8: pubsub/deflate.h), answered back;
+ *   client_max_window_bits   without a value (the client then uses up to 15), or 8..15:
+ *       9..15 is answered back and inflated with that window; 8 is left out of the answer
+ *       and inflated with 15 (zlib clients cannot compress with 8, and some refuse an
+ *       answer that names it).
+ * Any other offer is declined and the next one considered (RFC 7692 section 5: an unknown
+ * parameter, a repeated one, a missing or invalid value). A header that does not parse as
+ * RFC 6455 extension syntax returns 0 whatever it offered.
+ */
 GW_WSP_MUST_CHECK
-int gw_wsp_parse_deflate_offer(const char *ext_header, size_t len);
+int gw_wsp_parse_deflate_offer(const char *ext_header, size_t len, gw_wsp_deflate_params *out);
+
+/* Writes the Sec-WebSocket-Extensions value accepting the offer dp describes into out:
+ * "permessage-deflate; server_no_context_takeover; client_no_context_takeover", then
+ * server_max_window_bits and client_max_window_bits when dp names them. Returns its
+ * length (< GW_WSP_DEFLATE_RESPONSE_MAX). */
+size_t gw_wsp_deflate_response(const gw_wsp_deflate_params *dp,
+                               char out[GW_WSP_DEFLATE_RESPONSE_MAX]);
 
 /* Internal, for tests: SHA-1 of len bytes at data into out. */
 void gw__wsp_sha1(const void *data, size_t len, unsigned char out[20]);

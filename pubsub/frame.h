@@ -16,7 +16,9 @@
  *
  * Threads: the reference count is atomic, so a frame may be created on one
  * thread, shared, and released on others. Its bytes never change after it is
- * first shared (see ps_frame_alloc() for the one window where they may).
+ * first shared (see ps_frame_alloc() for the one window where they may); the
+ * compressed variants it may gain later (ps_frame_deflated()) are separate
+ * frames, added atomically.
  */
 #ifndef PS_FRAME_H
 #define PS_FRAME_H
@@ -127,6 +129,44 @@ size_t ps_frame_payload_len(const ps_frame *f);
 
 /* The frame's opcode, one of enum ps_opcode. */
 unsigned ps_frame_opcode(const ps_frame *f);
+
+/* ---- permessage-deflate variants (RFC 7692) ------------------------------------------
+ *
+ * With no context takeover on the server's side, a message compresses to the same bytes
+ * for every peer that negotiated the same server window, whatever each peer received
+ * before. So a published frame carries, beside its plain bytes, at most one compressed
+ * variant per window size, made the first time a subscriber with that window needs it
+ * and shared by all of them, the way the plain frame is: a fan-out to 1,000 deflate
+ * subscribers compresses once, and a fan-out with no deflate subscriber compresses
+ * nothing. A variant is itself a ps_frame (RSV1 set in its header, the compressed
+ * payload after it), so queues hold and write it like any other.
+ */
+
+/*
+ * The variant of f for a peer that negotiated permessage-deflate with
+ * server_max_window_bits=window_bits (8..15; 15 when the peer named none): made on the
+ * first call for that window (8 and 9 share one, see deflate.h), then found. Borrowed:
+ * valid while the caller holds its reference to f; ps_frame_ref() it to keep it (a queue
+ * push does). Returns f itself, to be sent uncompressed, when f is a control frame or is
+ * already compressed, when window_bits is out of range, when the compressed payload
+ * would not be smaller than the plain one (remembered, so a fan-out tries once), or when
+ * memory runs out. Safe from any thread holding a reference to f: two threads asking at
+ * once may both compress, and one result is kept for both.
+ */
+ps_frame *ps_frame_deflated(ps_frame *f, unsigned window_bits);
+
+/*
+ * Encodes one compressed message: a frame with RSV1 set whose payload is the len bytes
+ * at payload compressed as ps_deflate_message() does. opcode is PS_OP_TEXT or
+ * PS_OP_BINARY. Returns a new frame holding one reference, or NULL with errno EINVAL
+ * (another opcode, window_bits outside 8..15) or ENOMEM. Not smaller than the input,
+ * maybe: ps_frame_deflated() is the call that decides whether to send it.
+ */
+PS_MUST_CHECK ps_frame *ps_frame_new_deflated(unsigned opcode, const void *payload,
+                                              size_t len, unsigned window_bits);
+
+/* 1 when f's payload is compressed (its header has RSV1 set), else 0. */
+int ps_frame_compressed(const ps_frame *f);
 
 /* The current number of references, for tests and diagnostics only: with
  * other threads holding references it may be stale as soon as it is read. */

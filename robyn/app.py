@@ -312,18 +312,22 @@ class Robyn(RouterBase):
 
     def websocket(self, endpoint: str, origins: list[str] | None = None,
                   backpressure: str = "close", compression: bool = False,
-                  auth_required: bool = False, *, _dependencies: dict[str, Any] | None = None
+                  auth_required: bool = False, *, compression_threshold: int | None = None,
+                  _dependencies: dict[str, Any] | None = None
                   ) -> Callable[[Callable[..., Any]], "WebSocketEndpoint"]:
         """Registers a WebSocket endpoint. The decorated handler runs once per connection,
         for as long as it lives. `origins` restricts the Origin header (403 otherwise;
         the app-wide `Robyn(..., ws_origins=[...])` applies when not given);
         `backpressure` is what a publish does to a subscriber over its send-buffer limit:
-        "close" (1008) or "drop" (the message); `compression` allows permessage-deflate;
-        `auth_required` makes the handshake pass the app's authentication handler first."""
-        from .ws import WebSocketEndpoint
+        "close" (1008) or "drop" (the message); `compression` allows permessage-deflate, and
+        then messages of `compression_threshold` bytes or more (256 when not given) leave
+        compressed to the clients that negotiated it; `auth_required` makes the handshake
+        pass the app's authentication handler first."""
+        from .ws import WebSocketEndpoint, check_compression_threshold
 
         if backpressure not in ("close", "drop"):
             raise ValueError(f"backpressure must be 'close' or 'drop', not {backpressure!r}")
+        threshold = check_compression_threshold(compression, compression_threshold)
         allowed = origins if origins is not None else self._ws_origins
 
         def register(handler: Callable[..., Any]) -> WebSocketEndpoint:
@@ -332,7 +336,8 @@ class Robyn(RouterBase):
             extra: dict[str, Any] = {} if _dependencies is None else {"dependencies": _dependencies}
             self._refuse_metrics_path("WebSocket", endpoint)
             ws_endpoint = WebSocketEndpoint(self, endpoint, handler, policy, compression,
-                                            None if allowed is None else list(allowed), **extra)
+                                            None if allowed is None else list(allowed), **extra,
+                                            compression_threshold=threshold)
             ws_endpoint._index = self._server.add_route("WS", endpoint, _gateway.ROUTE_ASYNC,
                                                         ws_endpoint.dispatch)
             ws_endpoint.auth_required = bool(auth_required)

@@ -696,15 +696,19 @@ class SubRouter(RouterBase):
                                   show_files_listing))
 
     def websocket(self, endpoint: str, origins: list[str] | None = None, backpressure: str = "close",
-                  compression: bool = False, auth_required: bool = False
+                  compression: bool = False, auth_required: bool = False, *,
+                  compression_threshold: int | None = None
                   ) -> Callable[[Callable[..., Any]], _PendingWebSocket]:
         """A WebSocket endpoint at prefix + endpoint, registered with the app when this router
         is included (the options are app.websocket()'s)."""
+        from .ws import check_compression_threshold
+
         if backpressure not in ("close", "drop"):
             raise ValueError(f"backpressure must be 'close' or 'drop', not {backpressure!r}")
+        check_compression_threshold(compression, compression_threshold)
         path = join_prefix(self._prefix, endpoint)
         options = {"origins": origins, "backpressure": backpressure, "compression": compression,
-                   "auth_required": auth_required}
+                   "auth_required": auth_required, "compression_threshold": compression_threshold}
 
         def register(handler: Callable[..., Any]) -> _PendingWebSocket:
             self._check_open()

@@ -19,6 +19,9 @@ Routes (the same on every peer app in bench/apps/):
                            (unless role=pub); every message it sends is
                            published to T, so every subscriber of T gets it,
                            the sender included when it is subscribed.
+    WS   /ws/zpubsub?...   the same with permessage-deflate (compression=True), on
+                           this project only (bench/deflate): a client that offers it
+                           gets every message of 256 bytes or more compressed.
 
 Where the two APIs differ, the app detects the feature and says so below:
 
@@ -32,6 +35,7 @@ Where the two APIs differ, the app detects the feature and says so below:
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 
@@ -181,6 +185,9 @@ if os.environ.get("ROBYN_BENCH_MEMORY") == "1":
 if hasattr(app, "websocket"):
     app.websocket("/ws")(ws_echo)
     app.websocket("/ws/pubsub")(ws_pubsub)
+    # Builds that compress what they send (and Robyn 0.88, which has no such keyword, not).
+    if "compression_threshold" in inspect.signature(app.websocket).parameters:
+        app.websocket("/ws/zpubsub", compression=True)(ws_pubsub)
 
 # What counting costs (docs/realtime.md): `bench/ab HEAD --current-env ROBYN_BENCH_METRICS=1`.
 if os.environ.get("ROBYN_BENCH_METRICS") and hasattr(app, "enable_metrics"):

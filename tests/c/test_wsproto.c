@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
+#include "deflate.h"
 #include "wsproto.h"
 
 /* ---- helpers: recording callbacks ---------------------------------------------------- */
@@ -1671,27 +1672,101 @@ static void test_deflate_output_shape(void **state)
 
 /* ---- Sec-WebSocket-Extensions ------------------------------------------------------------ */
 
+#define BASE_ANSWER "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+/* Parses offer; it must be accepted with exactly the terms given, and answered with want. */
+static void expect_offer(const char *offer, unsigned server_bits, unsigned client_bits,
+                         const char *want)
+{
+    gw_wsp_deflate_params dp;
+    char answer[GW_WSP_DEFLATE_RESPONSE_MAX];
+    size_t n;
+
+    memset(&dp, 0xAA, sizeof(dp));
+    if (gw_wsp_parse_deflate_offer(offer, strlen(offer), &dp) != 1)
+        fail_msg("should accept: %s", offer);
+    if (dp.server_bits != server_bits || dp.client_bits != client_bits)
+        fail_msg("%s: server %u client %u, want %u %u", offer, dp.server_bits, dp.client_bits,
+                 server_bits, client_bits);
+    n = gw_wsp_deflate_response(&dp, answer);
+    assert_int_equal(n, strlen(answer));
+    if (strcmp(answer, want) != 0)
+        fail_msg("%s: answered \"%s\", want \"%s\"", offer, answer, want);
+}
+
 static void test_deflate_offer(void **state)
 {
     (void)state;
-    static const char *yes[] = {
-        "permessage-deflate",
-        "permessage-deflate; client_max_window_bits",
-        "permessage-deflate; client_max_window_bits=10",
-        "permessage-deflate; client_max_window_bits=8",
-        "permessage-deflate; client_max_window_bits=\"15\"",
-        "permessage-deflate; server_max_window_bits=15",
-        "permessage-deflate; server_max_window_bits=\"15\"; client_max_window_bits=9",
-        "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-        "permessage-deflate;client_no_context_takeover;server_no_context_takeover;"
-        "client_max_window_bits;server_max_window_bits=15",
-        "x-webkit-deflate-frame, permessage-deflate",
-        "permessage-deflate; server_max_window_bits=10, permessage-deflate",
-        "  permessage-deflate ;  client_max_window_bits  ",
-        "Permessage-Deflate; Client_Max_Window_Bits",
-        "foo; bar=\"a,b;c\", permessage-deflate",
-        ", permessage-deflate,,",
-        "permessage-deflate; client_max_window_bits = 12",
+    static const struct {
+        const char *offer;
+        unsigned server_bits, client_bits;
+        const char *answer;
+    } yes[] = {
+        {"permessage-deflate", 15, 15, BASE_ANSWER},
+        {"permessage-deflate; client_max_window_bits", 15, 15, BASE_ANSWER},
+        {"permessage-deflate; client_max_window_bits=10", 15, 10,
+         BASE_ANSWER "; client_max_window_bits=10"},
+        /* 8 is not answered: inflated with 15, which reads any window. */
+        {"permessage-deflate; client_max_window_bits=8", 15, 15, BASE_ANSWER},
+        {"permessage-deflate; client_max_window_bits=9", 15, 9,
+         BASE_ANSWER "; client_max_window_bits=9"},
+        {"permessage-deflate; client_max_window_bits=\"15\"", 15, 15,
+         BASE_ANSWER "; client_max_window_bits=15"},
+        {"permessage-deflate; server_max_window_bits=15", 15, 15,
+         BASE_ANSWER "; server_max_window_bits=15"},
+        {"permessage-deflate; server_max_window_bits=10", 10, 15,
+         BASE_ANSWER "; server_max_window_bits=10"},
+        /* Autobahn 13.3: zlib compresses with 9 bits, which fits an 8-bit window. */
+        {"permessage-deflate; server_max_window_bits=8", 8, 15,
+         BASE_ANSWER "; server_max_window_bits=8"},
+        {"permessage-deflate; server_max_window_bits=9", 9, 15,
+         BASE_ANSWER "; server_max_window_bits=9"},
+        {"permessage-deflate; server_max_window_bits=\"15\"; client_max_window_bits=9", 15, 9,
+         BASE_ANSWER "; server_max_window_bits=15; client_max_window_bits=9"},
+        {"permessage-deflate; server_max_window_bits=12; client_max_window_bits=11", 12, 11,
+         BASE_ANSWER "; server_max_window_bits=12; client_max_window_bits=11"},
+        {"permessage-deflate; server_no_context_takeover; client_no_context_takeover", 15, 15,
+         BASE_ANSWER},
+        /* Autobahn 13.5: no context takeover asked, and an 8-bit server window. */
+        {"permessage-deflate; client_no_context_takeover; client_max_window_bits; "
+         "server_no_context_takeover; server_max_window_bits=8",
+         8, 15, BASE_ANSWER "; server_max_window_bits=8"},
+        /* Autobahn 13.7: three offers, the first acceptable one wins. */
+        {"permessage-deflate; client_no_context_takeover; client_max_window_bits; "
+         "server_no_context_takeover; server_max_window_bits=8, permessage-deflate; "
+         "client_no_context_takeover; client_max_window_bits; server_no_context_takeover, "
+         "permessage-deflate; client_max_window_bits",
+         8, 15, BASE_ANSWER "; server_max_window_bits=8"},
+        {"permessage-deflate;client_no_context_takeover;server_no_context_takeover;"
+         "client_max_window_bits;server_max_window_bits=15",
+         15, 15, BASE_ANSWER "; server_max_window_bits=15"},
+        {"x-webkit-deflate-frame, permessage-deflate", 15, 15, BASE_ANSWER},
+        {"permessage-deflate; server_max_window_bits=10, permessage-deflate", 10, 15,
+         BASE_ANSWER "; server_max_window_bits=10"},
+        /* A declined offer (malformed) gives way to the next one. */
+        {"permessage-deflate; server_max_window_bits=7, permessage-deflate; "
+         "server_max_window_bits=11",
+         11, 15, BASE_ANSWER "; server_max_window_bits=11"},
+        {"permessage-deflate; server_max_window_bits, permessage-deflate; "
+         "client_max_window_bits=12",
+         15, 12, BASE_ANSWER "; client_max_window_bits=12"},
+        {"permessage-deflate; client_max_window_bits=16, permessage-deflate", 15, 15,
+         BASE_ANSWER},
+        {"permessage-deflate; server_max_window_bits=9; server_max_window_bits=9, "
+         "permessage-deflate; server_max_window_bits=13",
+         13, 15, BASE_ANSWER "; server_max_window_bits=13"},
+        {"permessage-deflate; unknown, permessage-deflate; server_max_window_bits=14", 14, 15,
+         BASE_ANSWER "; server_max_window_bits=14"},
+        {"  permessage-deflate ;  client_max_window_bits  ", 15, 15, BASE_ANSWER},
+        {"Permessage-Deflate; Client_Max_Window_Bits", 15, 15, BASE_ANSWER},
+        {"Permessage-Deflate; Server_Max_Window_Bits=13", 13, 15,
+         BASE_ANSWER "; server_max_window_bits=13"},
+        {"foo; bar=\"a,b;c\", permessage-deflate", 15, 15, BASE_ANSWER},
+        {", permessage-deflate,,", 15, 15, BASE_ANSWER},
+        {"permessage-deflate; client_max_window_bits = 12", 15, 12,
+         BASE_ANSWER "; client_max_window_bits=12"},
+        {"permessage-deflate; server_max_window_bits = \"9\"", 9, 15,
+         BASE_ANSWER "; server_max_window_bits=9"},
     };
     static const char *no[] = {
         "",
@@ -1699,9 +1774,19 @@ static void test_deflate_offer(void **state)
         "x-webkit-deflate-frame",
         "permessage-deflate-x",
         "deflate",
-        "permessage-deflate; server_max_window_bits=10",
-        "permessage-deflate; server_max_window_bits=8",
         "permessage-deflate; server_max_window_bits",
+        "permessage-deflate; server_max_window_bits=",
+        "permessage-deflate; server_max_window_bits=16",
+        "permessage-deflate; server_max_window_bits=7",
+        "permessage-deflate; server_max_window_bits=0",
+        "permessage-deflate; server_max_window_bits=08",
+        "permessage-deflate; server_max_window_bits=010",
+        "permessage-deflate; server_max_window_bits=\"\"",
+        "permessage-deflate; server_max_window_bits=-9",
+        "permessage-deflate; server_max_window_bits=9.0",
+        "permessage-deflate; server_max_window_bits=\"9",
+        "permessage-deflate; server_max_window_bits=10; server_max_window_bits=10",
+        "permessage-deflate; server_max_window_bits=10; Server_Max_Window_Bits=12",
         "permessage-deflate; client_max_window_bits=16",
         "permessage-deflate; client_max_window_bits=7",
         "permessage-deflate; client_max_window_bits=08",
@@ -1713,24 +1798,143 @@ static void test_deflate_offer(void **state)
         "permessage-deflate; unknown_param",
         "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
         "permessage-deflate; client_max_window_bits; client_max_window_bits=10",
+        "permessage-deflate; server_max_window_bits=7, permessage-deflate; "
+        "client_max_window_bits=7",
         "permessage-deflate;",
         "permessage-deflate; =15",
         "permessage-deflate x",
         "permessage-deflate; client_max_window_bits=\"10",
         "permessage-deflate; client_max_window_bits=",
         "permessage-deflate, foo bar",
+        /* Bad syntax anywhere refuses the whole header, even after a good offer. */
+        "permessage-deflate; server_max_window_bits=10, foo bar",
         "permessage-deflate\x01",
     };
+    gw_wsp_deflate_params dp = {1, 2, 3, 4};
+
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        if (gw_wsp_parse_deflate_offer(yes[i], strlen(yes[i])) != 1)
-            fail_msg("should accept: %s", yes[i]);
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (gw_wsp_parse_deflate_offer(no[i], strlen(no[i])) != 0)
+        expect_offer(yes[i].offer, yes[i].server_bits, yes[i].client_bits, yes[i].answer);
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        if (gw_wsp_parse_deflate_offer(no[i], strlen(no[i]), &dp) != 0)
             fail_msg("should decline: %s", no[i]);
+        /* Declined: the terms are left alone. */
+        assert_int_equal(dp.server_bits, 1);
+        assert_int_equal(dp.client_bits, 2);
+        assert_int_equal(dp.name_server_bits, 3);
+        assert_int_equal(dp.name_client_bits, 4);
+    }
     /* The length counts, not the NUL. */
-    assert_int_equal(gw_wsp_parse_deflate_offer("permessage-deflate; bogus", 18), 1);
-    assert_string_equal(GW_WSP_DEFLATE_RESPONSE,
-                        "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+    assert_int_equal(gw_wsp_parse_deflate_offer("permessage-deflate; bogus", 18, NULL), 1);
+    assert_int_equal(gw_wsp_parse_deflate_offer("permessage-deflate; server_max_window_bits=10",
+                                                strlen("permessage-deflate; "
+                                                       "server_max_window_bits=1"), &dp), 0);
+    /* The longest answer fits. */
+    expect_offer("permessage-deflate; server_max_window_bits=10; client_max_window_bits=10", 10,
+                 10, BASE_ANSWER "; server_max_window_bits=10; client_max_window_bits=10");
+    assert_true(strlen(BASE_ANSWER "; server_max_window_bits=10; client_max_window_bits=10") <
+                GW_WSP_DEFLATE_RESPONSE_MAX);
+}
+
+/* Bytes whose compression refers back `distance` bytes: a random block, then it again. */
+static unsigned char *repeat_at(size_t distance, size_t *n)
+{
+    unsigned char *d = malloc(2 * distance);
+    uint32_t s = 777;
+
+    assert_non_null(d);
+    for (size_t i = 0; i < distance; i++) {
+        s = s * 1103515245u + 12345u;
+        d[i] = (unsigned char)(s >> 16);
+    }
+    memcpy(d + distance, d, distance);
+    *n = 2 * distance;
+    return d;
+}
+
+/* Inflates a compressed frame with the client window negotiated, fed whole and then byte
+ * by byte; returns gw_wsp_feed()'s result for the bytewise feed (the whole feed must agree
+ * when it succeeds) and checks the message when it is 0. Byte by byte is the case the
+ * window is for: zlib may refer back into output it wrote in the same call, so only
+ * output from earlier calls has to fit the window. */
+static int inflate_with(const unsigned char *c, size_t clen, unsigned client_bits,
+                        const unsigned char *want, size_t want_len)
+{
+    gw_wsp_deflate_params dp = {15, (unsigned char)client_bits, 0, 1};
+    wbuf b = {0};
+    gw_wsp p;
+    rec r = {0};
+    size_t at;
+    int rc;
+
+    frame(&b, FIN | RSV1 | GW_WSP_OP_BINARY, c, clen);
+    gw_wsp_init_deflate(&p, MAX_DEFAULT, &dp);
+    rc = feed_bytewise(&p, b.d, b.len, &r, &at);
+    if (rc == 0) {
+        assert_int_equal(r.nmsg, 1);
+        assert_int_equal(r.msg_len, want_len);
+        assert_memory_equal(r.msg, want, want_len);
+        gw_wsp_free(&p);
+        rec_free(&r);
+        gw_wsp_init_deflate(&p, MAX_DEFAULT, &dp);
+        assert_int_equal(feed(&p, b.d, b.len, &r, NULL), 0);
+        assert_int_equal(r.msg_len, want_len);
+        assert_memory_equal(r.msg, want, want_len);
+    } else {
+        assert_int_equal(r.nmsg, 0);
+    }
+    gw_wsp_free(&p);
+    rec_free(&r);
+    wb_free(&b);
+    return rc;
+}
+
+/* client_max_window_bits=N answered: the parser inflates with 2^N bytes of window (and
+ * zlib allocates only that much for it), so a message within the window always inflates,
+ * and one that refers further back than the client agreed to fails with 1007. */
+static void test_deflate_client_window(void **state)
+{
+    (void)state;
+    size_t n, clen;
+    unsigned char *d = repeat_at(2000, &n), *c;
+
+    /* Compressed with 15 bits: the second half is a match 2000 bytes back. */
+    c = ps_deflate_message(d, n, 15, 0, &clen);
+    assert_non_null(c);
+    assert_true(clen < 2100);
+    assert_int_equal(inflate_with(c, clen, 15, d, n), 0);
+    assert_int_equal(inflate_with(c, clen, 11, d, n), 0);    /* 2048 >= 2000 */
+    assert_int_equal(inflate_with(c, clen, 9, d, n), 1007);  /* 512 < 2000 */
+    assert_int_equal(inflate_with(c, clen, 10, d, n), 1007); /* 1024 < 2000 */
+    free(c);
+    /* Compressed within 9 bits, the same bytes inflate with a 9-bit window. */
+    c = ps_deflate_message(d, n, 9, 0, &clen);
+    assert_non_null(c);
+    assert_int_equal(inflate_with(c, clen, 9, d, n), 0);
+    free(c);
+    free(d);
+    /* A window outside 8..15 counts as 15. */
+    d = repeat_at(20000, &n);
+    c = ps_deflate_message(d, n, 15, 0, &clen);
+    assert_non_null(c);
+    assert_true(clen < 21000);
+    assert_int_equal(inflate_with(c, clen, 0, d, n), 0);
+    assert_int_equal(inflate_with(c, clen, 14, d, n), 1007); /* 16384 < 20000 */
+    free(c);
+    free(d);
+    /* The server window is the connection's, for what it sends. */
+    {
+        gw_wsp p;
+        gw_wsp_deflate_params dp = {8, 15, 1, 0};
+        gw_wsp_init_deflate(&p, MAX_DEFAULT, &dp);
+        assert_int_equal(gw_wsp_server_window(&p), 8);
+        gw_wsp_free(&p);
+        gw_wsp_init_deflate(&p, MAX_DEFAULT, NULL);
+        assert_int_equal(gw_wsp_server_window(&p), 0);
+        gw_wsp_free(&p);
+        gw_wsp_init(&p, MAX_DEFAULT, 1);
+        assert_int_equal(gw_wsp_server_window(&p), 15);
+        gw_wsp_free(&p);
+    }
 }
 
 int main(void)
@@ -1773,6 +1977,9 @@ int main(void)
         cmocka_unit_test(test_deflate_bad_data),
         cmocka_unit_test(test_deflate_output_shape),
         cmocka_unit_test(test_deflate_offer),
+        cmocka_unit_test(test_deflate_client_window),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    ps_deflate_release_thread();
+    return failed;
 }
