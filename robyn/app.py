@@ -770,6 +770,10 @@ class Robyn(RouterBase):
                 inbox_limit=_env_int("ROBYN_WS_INBOX_LIMIT", 256))
             lws_log_fd = route_lws_log()
             loop.add_reader(lws_log_fd, flush_lws_log)
+            # Before the server answers anything: a SIGTERM that comes as soon as the first
+            # answer did must drain, not kill (the loop runs the handler once it runs).
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._request_shutdown)
             try:
                 self._server.start(host, port, max_body=max_payload_size, workers=workers,
                                    reuse_port=processes.reuse_port(),
@@ -791,8 +795,6 @@ class Robyn(RouterBase):
                     loop.call_soon(server.flush_ws_wakes)
 
             loop.add_reader(server.async_fd(), run_async)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self._request_shutdown)
             place = processes.worker()
             if place is None:
                 logger.info("%s", start_line(host, port, processes=1, workers=1))
