@@ -30,6 +30,9 @@
 
 #define TABLE_MIN 16 /* table slots: a power of two, never fewer */
 #define VEC_MIN 4    /* first allocation of a slot or membership array */
+#define SUB_INLINE 2 /* memberships kept inside the subscriber: a connection's endpoint
+                      * topic and a room need no allocation of their own */
+_Static_assert(VEC_MIN > SUB_INLINE, "leaving the inline slots must make room for one more");
 #define PREFETCH_AHEAD 8 /* fan-out: subscribers fetched this many turns ahead */
 
 struct topic_slot {
@@ -58,9 +61,10 @@ struct ps_subscriber {
     ps_topics *reg;
     uint64_t id;
     void *user;
-    struct membership *mem;
+    struct membership *mem; /* inline_mem until more than SUB_INLINE are needed */
     size_t n, cap;
     ps_subscriber *prev, *next; /* the registry's list of subscribers */
+    struct membership inline_mem[SUB_INLINE];
 };
 
 struct ps_topics {
@@ -292,6 +296,13 @@ static void topic_trim(struct topic *t)
     }
 }
 
+/* Frees s's membership array when it is on the heap (not its inline slots). */
+static void free_memberships(ps_subscriber *s)
+{
+    if (s->mem != s->inline_mem)
+        free(s->mem);
+}
+
 /*
  * Returns the array arr (of *cap elements of size elem) grown to hold at
  * least need (need >= 1), possibly moved, updating *cap; or NULL on ENOMEM,
@@ -348,7 +359,7 @@ void ps_topics_free(ps_topics *r)
     while (r->subs != NULL) {
         ps_subscriber *s = r->subs;
         r->subs = s->next;
-        free(s->mem);
+        free_memberships(s);
         free(s);
     }
     for (size_t i = 0; i < r->cap; i++) {
@@ -431,6 +442,8 @@ ps_subscriber *ps_subscriber_new(ps_topics *r, uint64_t id, void *user)
     s->reg = r;
     s->id = id;
     s->user = user;
+    s->mem = s->inline_mem;
+    s->cap = SUB_INLINE;
     s->next = r->subs;
     if (r->subs != NULL)
         r->subs->prev = s;
@@ -452,7 +465,7 @@ void ps_subscriber_free(ps_subscriber *s)
         r->subs = s->next;
     if (s->next != NULL)
         s->next->prev = s->prev;
-    free(s->mem);
+    free_memberships(s);
     free(s);
 }
 
@@ -538,9 +551,18 @@ int ps_topics_subscribe(ps_subscriber *s, const char *name, size_t len)
 
     if (t != NULL && find_membership(s, t) != SIZE_MAX)
         return 0;
-    mem = vec_reserve(s->mem, &s->cap, s->n + 1, sizeof(*mem));
-    if (mem == NULL)
-        return -ENOMEM;
+    if (s->mem == s->inline_mem && s->n + 1 > SUB_INLINE) {
+        /* Out of the inline slots: the array moves to the heap. */
+        mem = malloc(VEC_MIN * sizeof(*mem));
+        if (mem == NULL)
+            return -ENOMEM;
+        memcpy(mem, s->inline_mem, s->n * sizeof(*mem));
+        s->cap = VEC_MIN;
+    } else {
+        mem = vec_reserve(s->mem, &s->cap, s->n + 1, sizeof(*mem));
+        if (mem == NULL)
+            return -ENOMEM;
+    }
     s->mem = mem;
     if (t == NULL) {
         if (table_reserve(r) < 0)
@@ -627,8 +649,8 @@ size_t ps_topics_unsubscribe_all(ps_subscriber *s)
 
     while (s->n > 0)
         detach(s, s->n - 1);
-    free(s->mem);
-    s->mem = NULL;
-    s->cap = 0;
+    free_memberships(s);
+    s->mem = s->inline_mem;
+    s->cap = SUB_INLINE;
     return n;
 }

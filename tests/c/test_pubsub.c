@@ -886,6 +886,43 @@ static void topics_unsubscribe_all(void **state)
     hub_free(&h);
 }
 
+/* A subscriber's first memberships live inside it; a third moves them to the heap, and
+ * every topic keeps its subscriber across the move, in either direction. */
+static void topics_memberships_leave_the_inline_slots(void **state)
+{
+    const char *names[] = {"r0", "r1", "r2", "r3", "r4", "r5"};
+    struct hub h;
+    struct conn *a;
+    ps_frame *f = text("m");
+    size_t len;
+
+    (void)state;
+    hub_init(&h, 1);
+    a = hub_open(&h, 0, 1u << 16, 1u << 16);
+    sub_ok(a, "r0");
+    sub_ok(a, "r1");
+    assert_int_equal(ps_topics_unsubscribe(a->sub, "r0", 2), 1);
+    for (int i = 2; i < 6; i++)
+        sub_ok(a, names[i]);
+    assert_int_equal(ps_subscriber_topic_count(a->sub), 5);
+    assert_string_equal(ps_subscriber_topic(a->sub, 0, &len), "r1");
+    for (int i = 1; i < 6; i++)
+        assert_int_equal(publish(&h, names[i], f, NULL), 1);
+    assert_int_equal(publish(&h, "r0", f, NULL), 0);
+    assert_int_equal(a->got, 5);
+
+    assert_int_equal(ps_topics_unsubscribe_all(a->sub), 5);
+    sub_ok(a, "r2");
+    sub_ok(a, "r3");
+    sub_ok(a, "r4");
+    assert_int_equal(publish(&h, "r4", f, NULL), 1);
+    assert_int_equal(ps_topics_unsubscribe(a->sub, "r2", 2), 1);
+    assert_int_equal(publish(&h, "r3", f, NULL), 1);
+    assert_int_equal(a->got, 7);
+    hub_free(&h);
+    ps_frame_unref(f);
+}
+
 static void topics_death_and_interest(void **state)
 {
     struct hub h;
@@ -1719,6 +1756,7 @@ int main(void)
         cmocka_unit_test(queue_memory_bounded),
         cmocka_unit_test(topics_subscribe_unsubscribe),
         cmocka_unit_test(topics_unsubscribe_all),
+        cmocka_unit_test(topics_memberships_leave_the_inline_slots),
         cmocka_unit_test(topics_death_and_interest),
         cmocka_unit_test(topics_binary_names),
         cmocka_unit_test(topics_publish_exclude),
