@@ -15,14 +15,8 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "fuzz_check.h"
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                     \
-        }                                                                                \
-    } while (0)
 
 static int inside(const void *p, size_t n, const unsigned char *buf, size_t len)
 {

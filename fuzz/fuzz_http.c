@@ -25,14 +25,8 @@
 #include "httpparse.h"
 #include "request.h"
 #include "router.h"
+#include "fuzz_check.h"
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                     \
-        }                                                                                \
-    } while (0)
 
 /* ---- a transcript of what a run saw ---------------------------------------------------- */
 

@@ -31,14 +31,8 @@
 #include <string.h>
 
 #include "wsproto.h"
+#include "fuzz_check.h"
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                     \
-        }                                                                                \
-    } while (0)
 
 static const size_t limits[8] = {0, 1, 2, 125, 126, 1000, 65536, SIZE_MAX};
 
