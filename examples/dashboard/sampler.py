@@ -25,6 +25,7 @@ class Reading:
     net_tx: int            # bytes sent, every interface but loopback
     loop_bytes: int        # bytes through loopback (where the example's own traffic goes)
     proc_jiffies: int      # this process's user + system time
+    proc_rss: int          # this process's resident bytes
 
 
 def read_cpu() -> tuple[int, int]:
@@ -76,8 +77,8 @@ def read_process() -> tuple[int, int]:
 def take_reading() -> Reading:
     busy, total = read_cpu()
     rx, tx, loop = read_net()
-    proc_jiffies, _ = read_process()
-    return Reading(time.monotonic(), busy, total, rx, tx, loop, proc_jiffies)
+    proc_jiffies, rss = read_process()
+    return Reading(time.monotonic(), busy, total, rx, tx, loop, proc_jiffies, rss)
 
 
 class Sampler:
@@ -93,7 +94,6 @@ class Sampler:
         seconds = max(now.at - last.at, 1e-6)
         cpu_total = now.cpu_total - last.cpu_total
         used, total = read_memory()
-        _, rss = read_process()
         return {
             "cpu": round(100.0 * (now.cpu_busy - last.cpu_busy) / cpu_total, 1) if cpu_total else 0.0,
             "load1": round(os.getloadavg()[0], 2),
@@ -105,5 +105,5 @@ class Sampler:
             # Of one core: 100 is one core busy, as top shows a process.
             "server_cpu": round(100.0 * (now.proc_jiffies - last.proc_jiffies)
                                 / CLOCK_TICKS / seconds, 1),
-            "server_rss_mb": round(rss / 2**20, 1),
+            "server_rss_mb": round(now.proc_rss / 2**20, 1),
         }
