@@ -35,6 +35,7 @@
 
 #include <libwebsockets.h>
 #include "bus_redis.h"
+#include "presence_link.h"
 
 typedef struct {
     PyTypeObject *server_type;
@@ -1983,6 +1984,163 @@ static PyObject *Server_subscribers_everywhere(ServerObject *self, PyObject *arg
 
 /* ---- end of sibling processes ------------------------------------------------------- */
 
+/* ---- presence across processes and nodes (presence_link.h, docs/realtime.md) ---------- */
+
+/* A str argument's UTF-8 bytes (any str: the table checks the lengths). */
+static int utf8_arg(PyObject *obj, const char *what, const char **s, Py_ssize_t *n)
+{
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    *s = PyUnicode_AsUTF8AndSize(obj, n);
+    return *s ? 0 : -1;
+}
+
+static PyObject *Server_presence_join(ServerObject *self, PyObject *args)
+{
+    PyObject *topic, *id, *info;
+    const char *t, *i, *f;
+    Py_ssize_t tl, il, fl;
+    if (!PyArg_ParseTuple(args, "OOO:presence_join", &topic, &id, &info) ||
+        topic_arg(topic, &t, &tl) || utf8_arg(id, "id", &i, &il) ||
+        utf8_arg(info, "info", &f, &fl))
+        return NULL;
+    int rc = gw_presence_join(gw_presence_of(self->srv), t, (size_t)tl, i, (size_t)il, f,
+                              (size_t)fl);
+    if (rc == -EINVAL) {
+        PyErr_Format(PyExc_ValueError, "presence: a topic of 1 to %u bytes, an id of 1 to %u "
+                     "and an info of at most %u bytes of JSON", PS_PRESENCE_MAX_TOPIC,
+                     PS_PRESENCE_MAX_ID, PS_PRESENCE_MAX_INFO);
+        return NULL;
+    }
+    if (rc < 0)
+        return PyErr_NoMemory();
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *Server_presence_leave(ServerObject *self, PyObject *args)
+{
+    PyObject *topic, *id;
+    const char *t, *i;
+    Py_ssize_t tl, il;
+    if (!PyArg_ParseTuple(args, "OO:presence_leave", &topic, &id) || topic_arg(topic, &t, &tl) ||
+        utf8_arg(id, "id", &i, &il))
+        return NULL;
+    return PyBool_FromLong(gw_presence_leave(gw_presence_of(self->srv), t, (size_t)tl, i,
+                                             (size_t)il));
+}
+
+static PyObject *Server_presence_count(ServerObject *self, PyObject *topic)
+{
+    const char *t;
+    Py_ssize_t tl;
+    if (topic_arg(topic, &t, &tl))
+        return NULL;
+    size_t n;
+    Py_BEGIN_ALLOW_THREADS
+    n = ps_presence_count(gw_presence_table(gw_presence_of(self->srv)), t, (size_t)tl);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromSize_t(n);
+}
+
+static PyObject *Server_presence_members(ServerObject *self, PyObject *topic)
+{
+    const char *t;
+    Py_ssize_t tl;
+    if (topic_arg(topic, &t, &tl))
+        return NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    long n;
+    /* The copy is made under the table's lock, which the I/O thread takes too: not with
+     * the GIL held. */
+    Py_BEGIN_ALLOW_THREADS
+    n = ps_presence_copy(gw_presence_table(gw_presence_of(self->srv)), t, (size_t)tl, &buf,
+                         &len);
+    Py_END_ALLOW_THREADS
+    if (n < 0)
+        return PyErr_NoMemory();
+    PyObject *list = PyList_New(n);
+    size_t at = 0;
+    for (long k = 0; list && k < n; k++) {
+        /* The table's own format (presence.h, ps_presence_copy): trusted, but walked with
+         * bounds all the same. */
+        if (len - at < 3)
+            break;
+        int local = buf[at];
+        size_t il = (size_t)buf[at + 1] | (size_t)buf[at + 2] << 8;
+        at += 3;
+        if (len - at < il + 4)
+            break;
+        const char *id = (const char *)buf + at;
+        at += il;
+        size_t fl = (size_t)buf[at] | (size_t)buf[at + 1] << 8 | (size_t)buf[at + 2] << 16 |
+                    (size_t)buf[at + 3] << 24;
+        at += 4;
+        if (len - at < fl)
+            break;
+        PyObject *item = Py_BuildValue("(s#s#O)", id, (Py_ssize_t)il, (const char *)buf + at,
+                                       (Py_ssize_t)fl, local ? Py_True : Py_False);
+        at += fl;
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, k, item);
+    }
+    free(buf);
+    if (list && at != len) {
+        Py_DECREF(list);
+        PyErr_SetString(PyExc_RuntimeError, "presence: the member list was cut short");
+        return NULL;
+    }
+    return list;
+}
+
+static PyObject *Server_presence_take_gone(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    gw_presence_gone *g = gw_presence_take_gone(gw_presence_of(self->srv));
+    if (!g)
+        Py_RETURN_NONE;
+    PyObject *list = PyList_New(0);
+    while (g) {
+        gw_presence_gone *next = g->next;
+        if (list) {
+            PyObject *item = Py_BuildValue("(s#s#s#)", g->data, (Py_ssize_t)g->topic_len,
+                                           g->data + g->topic_len, (Py_ssize_t)g->id_len,
+                                           g->data + g->topic_len + g->id_len,
+                                           (Py_ssize_t)g->info_len);
+            if (!item || PyList_Append(list, item))
+                Py_CLEAR(list);
+            Py_XDECREF(item);
+        }
+        free(g);
+        g = next;
+    }
+    return list;
+}
+
+static PyObject *Server_presence_stats(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    gw_presence *gp = gw_presence_of(self->srv);
+    ps_presence_stats st;
+    ps_presence_get_stats(gw_presence_table(gp), &st);
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}", "origins", (unsigned long long)st.origins,
+                         "members", (unsigned long long)st.members,
+                         "local", (unsigned long long)st.local,
+                         "seq", (unsigned long long)st.seq,
+                         "snapshots_in", (unsigned long long)st.snapshots_in,
+                         "asked", (unsigned long long)st.asked,
+                         "expired", (unsigned long long)st.expired,
+                         "dropped", (unsigned long long)st.dropped,
+                         "bad", (unsigned long long)st.bad,
+                         "refused", (unsigned long long)st.refused,
+                         "leaves_dropped", (unsigned long long)gw_presence_gone_dropped(gp));
+}
+
 /* ---- a fan-out held in the middle, for tests (ws.h) ------------------------------------ */
 
 PyDoc_STRVAR(Server_test_hold_fanout_doc,
@@ -2176,6 +2334,20 @@ static PyMethodDef Server_methods[] = {
      METH_VARARGS | METH_KEYWORDS, Server_use_siblings_doc},
     {"subscribers_everywhere", (PyCFunction)Server_subscribers_everywhere, METH_VARARGS,
      Server_subscribers_everywhere_doc},
+    {"presence_join", (PyCFunction)Server_presence_join, METH_VARARGS,
+     "presence_join(topic, id, info_json) -> bool: id is present on topic in this process\n"
+     "(True when it joined, False when its info was replaced); the bus tells the others."},
+    {"presence_leave", (PyCFunction)Server_presence_leave, METH_VARARGS,
+     "presence_leave(topic, id) -> bool: id leaves topic (False when it was not there)."},
+    {"presence_count", (PyCFunction)Server_presence_count, METH_O,
+     "presence_count(topic) -> int: members of topic in every process the bus reaches."},
+    {"presence_members", (PyCFunction)Server_presence_members, METH_O,
+     "presence_members(topic) -> [(id, info_json, local)]: topic's members everywhere."},
+    {"presence_take_gone", (PyCFunction)Server_presence_take_gone, METH_NOARGS,
+     "presence_take_gone() -> [(topic, id, info_json)] | None: members of dead processes\n"
+     "whose leaves this process is to announce."},
+    {"presence_stats", (PyCFunction)Server_presence_stats, METH_NOARGS,
+     "presence_stats() -> dict: the presence table's counters."},
     {"_test_hold_fanout", (PyCFunction)Server_test_hold_fanout, METH_VARARGS,
      Server_test_hold_fanout_doc},
     {"_test_wait_held", (PyCFunction)Server_test_wait_held, METH_O, Server_test_wait_held_doc},

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "presence_link.h"
 
 struct gw_redis_host {
     gw_server *srv;
@@ -125,6 +126,18 @@ static size_t host_deliver(void *ctx, const char *topic, size_t len, ps_frame *f
     return gw__ws_deliver_remote(host->srv, topic, len, frame);
 }
 
+static void host_presence(void *ctx, const unsigned char *msg, size_t len)
+{
+    gw_redis_host *host = ctx;
+    gw_presence_redis_in(host->srv, msg, len);
+}
+
+static void host_presence_online(void *ctx)
+{
+    gw_redis_host *host = ctx;
+    gw_presence_redis_online(host->srv);
+}
+
 ps_bus *gw__redis_bus_new(gw_server *srv, ps_topics *topics, const ps_redis_config *cfg,
                           gw_redis_host **host_out)
 {
@@ -138,6 +151,8 @@ ps_bus *gw__redis_bus_new(gw_server *srv, ps_topics *topics, const ps_redis_conf
         .schedule = host_schedule,
         .wake = host_wake,
         .deliver = host_deliver,
+        .presence = host_presence,
+        .presence_online = host_presence_online,
     };
     host->bus = ps_bus_redis_new(topics, cfg, &h);
     if (!host->bus) {

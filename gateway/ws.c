@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "bus_redis.h"
 #include "redis_lws.h"
+#include "presence_link.h"
 #include "wsproto.h"
 #include "serverlink.h"
 #include "queue.h"
@@ -150,6 +151,7 @@ struct gw_ws_hub {
     ps_redis_config *redis_cfg;
     gw_redis_host *redis_host;
     atomic_int bus_remote;
+    gw_presence *presence; /* presence across the bus (presence_link.h) */
 
     /* Guards the command queue and the ledger: who Python's calls have subscribed to
      * what (every handle's ledger entry), for the counts publish() and subscribers()
@@ -1474,7 +1476,9 @@ gw_ws_hub *gw_ws_hub_new(gw_server *srv)
     hub->topics = ps_topics_new(deliver, hub);
     hub->ledger = hub->topics ? ps_topics_new(NULL, NULL) : NULL;
     hub->bus = hub->ledger ? ps_bus_local_new(hub->topics) : NULL;
-    if (!hub->bus) {
+    hub->presence = hub->bus ? gw_presence_new(srv) : NULL;
+    if (!hub->presence) {
+        ps_bus_close(hub->bus);
         ps_topics_free(hub->ledger);
         ps_topics_free(hub->topics);
         free(hub);
@@ -1526,6 +1530,7 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     free(hub->flush);
     free(hub->redis_cfg);
     ps_bus_close(hub->bus);
+    gw_presence_free(hub->presence);
     ps_topics_free(hub->topics);
     ps_topics_free(hub->ledger);
     pthread_mutex_destroy(&hub->bus_lock);
@@ -1561,9 +1566,12 @@ int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigne
         .deliver = siblings_deliver,
         .deliver_ctx = hub,
     };
+    gw_presence_siblings_config(hub->presence, &cfg);
+    ps_presence_set_rank(gw_presence_table(hub->presence), slot);
     ps_bus *bus = ps_bus_siblings_new(hub->topics, &cfg, err, errlen);
     if (!bus)
         return -errno;
+    gw_presence_use_bus(hub->presence, bus);
     pthread_mutex_lock(&hub->bus_lock);
     ps_bus_close(hub->bus);
     hub->bus = bus;
@@ -1611,6 +1619,7 @@ int gw__ws_start_bus(gw_server *srv)
     ps_topics_set_interest(hub->topics, ps_bus_on_interest, bus);
     atomic_store(&hub->bus_remote, 1);
     pthread_mutex_unlock(&hub->bus_lock);
+    gw_presence_use_bus(hub->presence, bus);
     return 0;
 }
 
@@ -1620,6 +1629,7 @@ void gw_ws_start(gw_server *srv)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
     history_start(hub);
+    gw_presence_start(hub->presence);
     if (!hub->siblings)
         return;
     /* lws closes what it watches when the context goes: give it a duplicate, so that the
@@ -1648,6 +1658,10 @@ int gw_ws_siblings_callback(struct lws *wsi, enum lws_callback_reasons reason, v
         return 0;
     gw_ws_hub *hub = gw__server_hub(srv);
     switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        /* Sent once to every protocol: this one sends the presence deltas queued. */
+        gw_presence_service(hub->presence);
+        return 0;
     case LWS_CALLBACK_RAW_RX_FILE:
         if (wsi != hub->siblings_wsi)
             return 0;
@@ -1757,6 +1771,7 @@ void gw__ws_stop_bus(gw_server *srv)
     gw_ws_hub *hub = gw__server_hub(srv);
     if (!hub->redis_host)
         return;
+    gw_presence_use_bus(hub->presence, NULL);
     ps_bus *local = ps_bus_local_new(hub->topics);
     pthread_mutex_lock(&hub->bus_lock);
     ps_topics_set_interest(hub->topics, NULL, NULL);
@@ -1766,6 +1781,11 @@ void gw__ws_stop_bus(gw_server *srv)
     pthread_mutex_unlock(&hub->bus_lock);
     gw__redis_host_free(hub->redis_host);
     hub->redis_host = NULL;
+}
+
+gw_presence *gw_presence_of(gw_server *srv)
+{
+    return gw__server_hub(srv)->presence;
 }
 
 ps_bus *gw__ws_bus(gw_server *srv)

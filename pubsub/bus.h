@@ -135,6 +135,14 @@ typedef struct ps_siblings_config {
      * topics (e.g. to number it first, as topics with history do); frame is borrowed. */
     void (*deliver)(void *ctx, const char *topic, size_t len, ps_frame *frame);
     void *deliver_ctx;
+    /* Optional: presence (presence.h). presence_in gets each PRESENCE message a sibling
+     * sent (borrowed bytes) with its slot and returns the origin it came from (0: none);
+     * presence_link hears that this process's connection to slot is up (up 1: send it a
+     * snapshot) or that slot's connection to this one closed (up 0; origin: the last one
+     * presence_in returned for it, 0 if none). Neither is called while the bus closes. */
+    uint64_t (*presence_in)(void *ctx, unsigned slot, const unsigned char *msg, size_t len);
+    void (*presence_link)(void *ctx, unsigned slot, int up, uint64_t origin);
+    void *presence_ctx;
 } ps_siblings_config;
 
 #define PS_SIBLINGS_MAX 256
@@ -175,6 +183,18 @@ typedef void (*ps_siblings_count_fn)(void *arg, uint64_t remote,
 PS_MUST_CHECK int ps_bus_siblings_count(ps_bus *bus, const char *topic,
                                         size_t len, ps_siblings_count_fn done,
                                         void *arg);
+
+/*
+ * Sends a presence message (len bytes, copied) to slot, or to every sibling with
+ * PS_SIBLINGS_ALL, on this process's own connections (queued like a publish). Returns the
+ * siblings it was queued for, or -ENOMEM / -EMSGSIZE.
+ */
+#define PS_SIBLINGS_ALL UINT32_MAX
+int ps_bus_siblings_presence_send(ps_bus *bus, unsigned slot, const void *msg,
+                                  size_t len);
+
+/* Whether bus is a siblings bus. */
+int ps_bus_is_siblings(const ps_bus *bus);
 
 /* Counters, for tests and operators. */
 typedef struct ps_siblings_stats {

@@ -498,6 +498,12 @@ struct bus_redis {
     char *scratch;
     size_t scratch_cap;
     struct origin_slot origins[ORIGIN_SLOTS];
+    /* Presence (presence_* functions below): the reserved channel, whether Redis confirmed
+     * our SUBSCRIBE to it on the current connection, and whether presence_online was
+     * said for this connection. */
+    char presence_chan[272];
+    size_t presence_chan_len;
+    int presence_subscribed, presence_online;
 
     /* Channels: guarded by lock. */
     pthread_mutex_t lock;
@@ -517,6 +523,9 @@ static const char TAG_AUTH = 'a', TAG_PUB = 'p', TAG_SUB = 's';
 static void connect_all(struct bus_redis *b);
 static void teardown(struct bus_redis *b, const char *why);
 static void apply(struct bus_redis *b, struct chan *c);
+static void presence_subscribe(struct bus_redis *b);
+static void presence_maybe_online(struct bus_redis *b);
+static int presence_reply(struct bus_redis *b, const redisReply *reply);
 
 /* ---- channel records (under b->lock) ----------------------------------------------- */
 
@@ -711,6 +720,7 @@ static void both_ready(struct bus_redis *b)
     b->ever_connected = 1;
     b->down_logged = 0;
     b->dropped_this_outage = 0;
+    presence_maybe_online(b);
     if (b->held_count == 0) {
         go_up(b);
         return;
@@ -738,6 +748,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
         b->pub_ready = 1;
     } else if (privdata == &TAG_SUB) {
         b->sub_ready = 1;
+        presence_subscribe(b);
         /* Subscribe to every channel wanted now. */
         pthread_mutex_lock(&b->lock);
         for (size_t i = 0; i < b->nbuckets; i++) {
@@ -843,6 +854,8 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
         reply->element[0]->type != REDIS_REPLY_STRING)
         return;
+    if (presence_reply(b, reply))
+        return;
     const char *kind = reply->element[0]->str;
     const redisReply *chan = reply->element[1];
     if (!strcmp(kind, "message")) {
@@ -941,6 +954,7 @@ static void teardown(struct bus_redis *b, const char *why)
 
     b->pub = b->sub = NULL;
     b->pub_ready = b->sub_ready = 0;
+    b->presence_subscribed = b->presence_online = 0;
     if (pub)
         redisAsyncFree(pub);
     if (sub)
@@ -1251,6 +1265,9 @@ ps_bus *ps_bus_redis_new(ps_topics *topics, const ps_redis_config *cfg,
         memcpy(b->origin + 8, &self, sizeof(self) < 8 ? sizeof(self) : 8);
     }
     b->backoff_us = RETRY_MIN_US;
+    int pn = snprintf(b->presence_chan, sizeof(b->presence_chan), "%s\x01presence",
+                      b->cfg.prefix);
+    b->presence_chan_len = pn > 0 && (size_t)pn < sizeof(b->presence_chan) ? (size_t)pn : 0;
     pthread_mutex_init(&b->lock, NULL);
     /* The probe at start has just succeeded: connect now, not after a backoff. */
     b->state = DOWN;
@@ -1272,6 +1289,65 @@ void ps_bus_redis_stats(ps_bus *bus, ps_redis_stats *out)
     out->gaps = atomic_load(&b->st_gaps);
     out->bad = atomic_load(&b->st_bad);
     out->channels = atomic_load(&b->st_channels);
+}
+
+/* ---- presence: the reserved channel (bus_redis.h) --------------------------------------- */
+
+static void on_presence_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    (void)r;
+    (void)privdata; /* a refused presence PUBLISH is repaired by the next snapshot asked for */
+}
+
+/* On the subscribing connection, once it is ready: the channel is wanted always. */
+static void presence_subscribe(struct bus_redis *b)
+{
+    if (!b->host.presence || b->presence_chan_len == 0)
+        return;
+    const char *argv[2] = {"SUBSCRIBE", b->presence_chan};
+    size_t lens[2] = {9, b->presence_chan_len};
+    (void)redisAsyncCommandArgv(b->sub, on_sub_reply, b, 2, argv, lens);
+}
+
+static void presence_maybe_online(struct bus_redis *b)
+{
+    if (b->presence_subscribed && b->pub_ready && !b->presence_online && b->host.presence_online) {
+        b->presence_online = 1;
+        b->host.presence_online(b->host.ctx);
+    }
+}
+
+/* A reply on the subscribing connection that concerns the presence channel: its
+ * confirmation or one of its messages. Returns 1 when it was (and was handled). */
+static int presence_reply(struct bus_redis *b, const redisReply *reply)
+{
+    const redisReply *chan = reply->element[1];
+    if (b->presence_chan_len == 0 || chan->type != REDIS_REPLY_STRING ||
+        chan->len != b->presence_chan_len || memcmp(chan->str, b->presence_chan, chan->len))
+        return 0;
+    const char *kind = reply->element[0]->str;
+    if (!strcmp(kind, "message")) {
+        const redisReply *data = reply->element[2];
+        if (data->type == REDIS_REPLY_STRING && b->host.presence)
+            b->host.presence(b->host.ctx, (const unsigned char *)data->str, data->len);
+    } else if (!strcmp(kind, "subscribe")) {
+        b->presence_subscribed = 1;
+        presence_maybe_online(b);
+    }
+    return 1;
+}
+
+int ps_bus_redis_presence_send(ps_bus *bus, const void *msg, size_t len)
+{
+    struct bus_redis *b = (struct bus_redis *)bus;
+    if (!b->pub || !b->pub_ready || !b->presence_subscribed || b->presence_chan_len == 0)
+        return -ENOTCONN;
+    const char *argv[3] = {"PUBLISH", b->presence_chan, (const char *)msg};
+    size_t lens[3] = {7, b->presence_chan_len, len};
+    if (redisAsyncCommandArgv(b->pub, on_presence_publish_reply, b, 3, argv, lens) != REDIS_OK)
+        return -ENOTCONN;
+    return 0;
 }
 
 int ps_bus_is_redis(const ps_bus *bus)

@@ -85,6 +85,13 @@ typedef struct ps_redis_host {
     /* Delivers a frame received from Redis (borrowed) to this process's
      * subscribers of topic (len bytes). Returns how many it reached. */
     size_t (*deliver)(void *ctx, const char *topic, size_t len, ps_frame *frame);
+    /* Optional: presence (presence.h). presence gets each message of the reserved
+     * presence channel (borrowed bytes, this process's own included: Redis echoes them);
+     * presence_online hears that the bus can now send and receive presence (both
+     * connections ready and the channel subscribed), after start and after each outage:
+     * the moment to send a snapshot and ask for everyone's. */
+    void (*presence)(void *ctx, const unsigned char *msg, size_t len);
+    void (*presence_online)(void *ctx);
 } ps_redis_host;
 
 /*
@@ -118,6 +125,15 @@ typedef struct ps_redis_stats {
 } ps_redis_stats;
 
 void ps_bus_redis_stats(ps_bus *bus, ps_redis_stats *out);
+
+/*
+ * The reserved presence channel: the prefix, then "\x01presence". Every node subscribes to
+ * it for as long as it is connected, whatever its topics; no topic can name it (a topic
+ * starting with \x01 never goes to Redis). Publishes msg (len bytes) on it. Loop thread.
+ * Returns 0, or -ENOTCONN while Redis is not reachable: presence is not buffered through an
+ * outage, the snapshots sent when it ends (presence_online) replace what was missed.
+ */
+int ps_bus_redis_presence_send(ps_bus *bus, const void *msg, size_t len);
 
 /* Whether bus is a Redis bus. */
 int ps_bus_is_redis(const ps_bus *bus);

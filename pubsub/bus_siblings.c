@@ -9,10 +9,15 @@
  *   PUBLISH  u8 opcode, u32 topic length, topic, payload (the rest)
  *   QUERY    u32 query id, topic (the rest)
  *   ANSWER   u32 query id, u64 subscribers
+ *   PRESENCE a presence message (pubsub/presence.h), the rest: opaque to the bus
  *
  * Integers are little-endian. A connection carries PUBLISH and QUERY from the
  * side that connected and ANSWER back, so each process writes its publishes on
- * the connections it made itself, one stream per receiver.
+ * the connections it made itself, one stream per receiver. PRESENCE travels like PUBLISH,
+ * on the connections their sender made, and is handed to ps_siblings_config.presence_in
+ * with the sender's slot; the origin that callback names is kept on the connection, and
+ * when that connection closes it is given to presence_link (so a killed sibling's members
+ * go at once, without waiting for their expiry).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -42,7 +47,7 @@
 #define SIB_TICK_MS 50
 #define SIB_QUERY_MS 1000
 
-enum sib_type { SIB_HELLO = 1, SIB_PUBLISH = 2, SIB_QUERY = 3, SIB_ANSWER = 4 };
+enum sib_type { SIB_HELLO = 1, SIB_PUBLISH = 2, SIB_QUERY = 3, SIB_ANSWER = 4, SIB_PRESENCE = 5 };
 
 /* ---- framing: pure functions over bytes ----------------------------------------------- */
 
@@ -77,7 +82,7 @@ typedef struct sib_view {
     unsigned opcode;              /* PUBLISH */
     const char *topic;            /* PUBLISH, QUERY */
     size_t topic_len;
-    const unsigned char *payload; /* PUBLISH */
+    const unsigned char *payload; /* PUBLISH, PRESENCE */
     size_t payload_len;
     uint32_t qid;                 /* QUERY, ANSWER */
     uint64_t count;               /* ANSWER */
@@ -139,6 +144,11 @@ static long sib_decode(const unsigned char *buf, size_t avail, size_t max_body, 
             return -EPROTO;
         out->qid = get32(b);
         out->count = get64(b + 4);
+        break;
+    case SIB_PRESENCE:
+        /* The presence table checks what is inside (ps_presence_receive). */
+        out->payload = b;
+        out->payload_len = blen;
         break;
     default:
         return -EPROTO;
@@ -346,6 +356,7 @@ typedef struct sib_conn {
     int outgoing;     /* we connected: it carries our publishes */
     unsigned slot;    /* the peer's slot (known at once when outgoing, from HELLO if not) */
     uint32_t pid;     /* the peer's pid, from HELLO (0 until then) */
+    uint64_t presence_origin; /* incoming: the presence origin heard on it (0: none) */
     int writing;      /* EPOLLOUT is armed */
     unsigned char *rbuf;
     size_t rlen, rcap;
@@ -378,8 +389,11 @@ struct bus_siblings {
     sib_query *queries;
     uint32_t next_qid;
     int too_large_logged;
+    int closing; /* the bus is being closed: links closing now are no deaths */
     ps_siblings_stats stats;
 };
+
+static const ps_bus_ops siblings_ops;
 
 /* Markers for the epoll entries that are not connections. */
 static char mark_listen, mark_timer;
@@ -466,6 +480,8 @@ static void conn_close(struct bus_siblings *b, sib_conn *c)
                 break;
             }
         b->stats.accepted--;
+        if (c->pid && b->cfg.presence_link && !b->closing)
+            b->cfg.presence_link(b->cfg.presence_ctx, c->slot, 0, c->presence_origin);
     }
     free(c);
     update_timer(b);
@@ -568,9 +584,15 @@ static void try_connect(struct bus_siblings *b, unsigned slot)
     b->out[slot] = c;
     b->stats.connected++;
     b->retry_ms[slot] = SIB_RETRY_FIRST_MS;
-    if (conn_send(b, c, hello))
-        conn_close(b, c);
+    int cut = conn_send(b, c, hello);
     sib_msg_unref(hello);
+    if (cut) {
+        conn_close(b, c);
+        return;
+    }
+    /* Last: the callback may send on c, and even close it. */
+    if (b->cfg.presence_link && !b->closing)
+        b->cfg.presence_link(b->cfg.presence_ctx, slot, 1, 0);
 }
 
 static void accept_all(struct bus_siblings *b)
@@ -667,6 +689,17 @@ static int handle(struct bus_siblings *b, sib_conn *c, const sib_view *v)
         sib_msg_unref(m);
         return rc;
     }
+    case SIB_PRESENCE:
+        /* Only from a sibling that said who it is, on a connection it made. */
+        if (c->outgoing || !c->pid)
+            return 0;
+        if (b->cfg.presence_in) {
+            uint64_t origin = b->cfg.presence_in(b->cfg.presence_ctx, c->slot, v->payload,
+                                                 v->payload_len);
+            if (origin)
+                c->presence_origin = origin;
+        }
+        return 0;
     case SIB_ANSWER:
         if (!c->outgoing)
             return 0;
@@ -896,9 +929,42 @@ void ps_bus_siblings_stats(ps_bus *bus, ps_siblings_stats *out)
     *out = ((struct bus_siblings *)bus)->stats;
 }
 
+int ps_bus_siblings_presence_send(ps_bus *bus, unsigned slot, const void *msg, size_t len)
+{
+    struct bus_siblings *b = (struct bus_siblings *)bus;
+    if (len > UINT32_MAX - 1 || 1 + len > b->cfg.max_message) {
+        errno = EMSGSIZE;
+        return -EMSGSIZE;
+    }
+    sib_msg *m = sib_msg_alloc(SIB_LEN_BYTES + 1 + len);
+    if (!m)
+        return -ENOMEM;
+    put32(m->head, (uint32_t)(1 + len));
+    m->head[4] = SIB_PRESENCE;
+    memcpy(m->head + 5, msg, len);
+    int sent = 0;
+    for (unsigned s = 0; s < b->cfg.count; s++) {
+        sib_conn *c = b->out[s];
+        if (!c || (slot != PS_SIBLINGS_ALL && s != slot))
+            continue;
+        if (conn_send(b, c, m))
+            conn_close(b, c);
+        else
+            sent++;
+    }
+    sib_msg_unref(m);
+    return sent;
+}
+
+int ps_bus_is_siblings(const ps_bus *bus)
+{
+    return bus != NULL && bus->ops == &siblings_ops;
+}
+
 static void siblings_close(ps_bus *bus)
 {
     struct bus_siblings *b = (struct bus_siblings *)bus;
+    b->closing = 1;
     while (b->queries)
         finish_query(b, b->queries);
     for (unsigned s = 0; s < b->cfg.count; s++)

@@ -15,6 +15,7 @@ import asyncio
 import contextvars
 import importlib
 import inspect
+import json
 import logging
 import os
 import signal
@@ -216,7 +217,7 @@ class Robyn(RouterBase):
         self._ws_origins = ws_origins
         self._ws_endpoints: list[Any] = []
         self._metrics_path: str | None = None  # enable_metrics(); served from start()
-        self._topics = Topics()  # app.topic(): history and presence (robyn/realtime.py)
+        self._topics = Topics(self._server)  # app.topic(): history, presence (robyn/realtime.py)
         self._request_context = contextvars.copy_context()
         # Set when the shutdown grace period ends: streams pulled on sync workers stop at
         # their next chunk (those on the loop are cancelled instead).
@@ -410,21 +411,39 @@ class Robyn(RouterBase):
             messages.append(HistoryMessage(m_epoch, m_offset, data))
         return messages
 
-    def presence(self, topic: str) -> list[Member]:
-        """Who is subscribed to a presence topic in this process, with the info each gave
-        (websocket.subscribe(topic, info=...)), in the order they joined."""
+    def presence(self, topic: str, everywhere: bool = True) -> list[Member]:
+        """Who is subscribed to a presence topic, with the info each gave
+        (websocket.subscribe(topic, info=...)): in every process and node the bus reaches
+        (--processes N, the Redis bus), this process's first, each in the order they joined;
+        with everywhere=False, this process's only. Answered from this process's copy, kept
+        up to date by the bus (docs/realtime.md, "Presence")."""
         self._presence_topic(topic)
+        _check_everywhere(everywhere)
+        if everywhere:
+            return self._topics.members_everywhere(topic)
         return self._topics.members(topic)
 
     def presence_count(self, topic: str, everywhere: bool = False) -> int:
         """How many connections of this process are present on topic; with everywhere=True,
-        of every process of the machine (--processes N): every subscriber of a presence
-        topic is present, so it is app.subscribers(topic, everywhere=True), which the
-        siblings answer within a second (a killed worker's members are not counted)."""
+        of every process and node the bus reaches (what app.presence(topic) lists)."""
         self._presence_topic(topic)
+        _check_everywhere(everywhere)
         if everywhere:
-            return self.subscribers(topic, everywhere=True)
+            return self._topics.count_everywhere(topic)
         return self._topics.count(topic)
+
+    def _announce_gone(self) -> None:
+        """Publishes the leaves of members whose process died, when the table chose this
+        process to announce them (presence_events topics only)."""
+        gone = self._server.presence_take_gone()
+        if not gone:
+            return
+        from .ws import _announce
+
+        for topic, conn_id, info in gone:
+            options = self._topics.of(topic)
+            if options is not None and options.presence_events:
+                _announce(self, topic, options, "leave", conn_id, json.loads(info))
 
     def _presence_topic(self, topic: str) -> None:
         options = self._topics.of(topic) if isinstance(topic, str) else None
@@ -783,6 +802,7 @@ class Robyn(RouterBase):
                 raise SystemExit(f"robyn: cannot start the server: {exc.strerror}") from None
             processes.worker_ready()
             server = self._server
+            announces = any(o.presence_events for o in self._topics.options)
 
             def run_async() -> None:
                 # The handlers this wakes run in the loop's next pass; the flush, queued
@@ -791,6 +811,8 @@ class Robyn(RouterBase):
                 server.defer_ws_wakes()
                 try:
                     server.run_async()
+                    if announces:
+                        self._announce_gone()
                 finally:
                     loop.call_soon(server.flush_ws_wakes)
 
@@ -845,6 +867,11 @@ class Robyn(RouterBase):
         loop = asyncio.get_running_loop()
         loop.remove_reader(self._server.async_fd())
         await self._run_hooks(self._shutdown_handlers)
+
+
+def _check_everywhere(everywhere: Any) -> None:
+    if not isinstance(everywhere, bool):
+        raise TypeError(f"everywhere must be True or False, not {everywhere!r}")
 
 
 def _position(since: Any) -> tuple[str | None, int]:

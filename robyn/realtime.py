@@ -4,7 +4,9 @@
 topics matching a glob keep. History lives in C (pubsub/history.c, on the server's hub);
 this module checks the options, builds the envelope every message of a topic with history
 is sent in, and keeps presence: who is subscribed to a presence topic in this process, with
-the info each gave.
+the info each gave. Every join and leave is also given to the server's presence table (C,
+pubsub/presence.c), which the bus shares with every other process and node, so that
+app.presence() lists them all.
 """
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ __all__ = ["TopicOptions", "HistoryGone", "HistoryMessage", "Published", "Recove
 # for one and a plain character for the other, so it is refused.
 _MAX_PATTERNS = 256
 _CACHE_LIMIT = 4096
+# What the presence table takes (pubsub/presence.h): checked before a subscribe, so that a
+# member C would refuse never gets as far as being subscribed.
+MAX_INFO_BYTES = 16 * 1024
+MAX_TOPIC_BYTES = 65535
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,8 @@ def parse_message(payload: str) -> tuple[str, int, Any]:
 class Topics:
     """The app's topic options and its presence registry (one per app)."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: Any = None) -> None:
+        self._server = server  # the gateway Server: its presence table, shared over the bus
         self.options: list[TopicOptions] = []
         self._cache: dict[str, TopicOptions | None] = {}
         self._lock = threading.Lock()
@@ -180,7 +187,10 @@ class Topics:
     # ---- presence (this process) ---------------------------------------------------------
 
     def join(self, topic: str, conn_id: str, info: dict[str, Any]) -> bool:
+        encoded = json.dumps(info, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         with self._lock:
+            if self._server is not None:
+                self._server.presence_join(topic, conn_id, encoded)
             members = self._present.setdefault(topic, {})
             new = conn_id not in members
             members[conn_id] = info
@@ -193,6 +203,8 @@ class Topics:
             members = self._present.get(topic)
             if members is None or conn_id not in members:
                 return None
+            if self._server is not None:
+                self._server.presence_leave(topic, conn_id)
             info = members.pop(conn_id)
             if not members:
                 del self._present[topic]
@@ -214,3 +226,11 @@ class Topics:
     def count(self, topic: str) -> int:
         with self._lock:
             return len(self._present.get(topic, ()))
+
+    def members_everywhere(self, topic: str) -> list[Member]:
+        """Every member of topic in every process the bus reaches, from the server's table:
+        this process's in the order they joined, with the others' as their origins sent them."""
+        return [Member(cid, json.loads(info)) for cid, info, _ in self._server.presence_members(topic)]
+
+    def count_everywhere(self, topic: str) -> int:
+        return int(self._server.presence_count(topic))

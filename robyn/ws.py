@@ -405,9 +405,13 @@ class WebSocket:
             if not isinstance(info, dict):
                 raise TypeError(f"info must be a dict, not {type(info).__name__}")
             try:
-                json.dumps(info, allow_nan=False)
+                encoded = json.dumps(info, ensure_ascii=False, separators=(",", ":"),
+                                     allow_nan=False)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"info must be JSON ({exc})") from None
+            _check_presence_sizes(topic, encoded)
+        elif options is not None and options.presence:
+            _check_presence_sizes(topic, "{}")
         epoch, offset = _position(since)
         result: Any
         try:
@@ -524,6 +528,16 @@ class WebSocket:
 
 
 WebSocketAdapter = WebSocket
+
+
+def _check_presence_sizes(topic: str, info_json: str) -> None:
+    from .realtime import MAX_INFO_BYTES, MAX_TOPIC_BYTES
+
+    size = len(info_json.encode())
+    if size > MAX_INFO_BYTES:
+        raise ValueError(f"info must be at most {MAX_INFO_BYTES} bytes of JSON, not {size}")
+    if len(topic.encode()) > MAX_TOPIC_BYTES:
+        raise ValueError(f"a presence topic must be at most {MAX_TOPIC_BYTES} bytes")
 
 
 def _announce(app: Robyn, topic: str, options: Any, kind: str, conn_id: str,

@@ -1,0 +1,281 @@
+/*
+ * presence_link.c: the presence table on the server's buses (see presence_link.h).
+ */
+#include "presence_link.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "redis_lws.h"
+#include "serverlink.h"
+
+struct gw_presence {
+    gw_server *srv;
+    ps_presence *table;
+    ps_bus *bus; /* I/O thread (set before it runs or on it) */
+    lws_sorted_usec_list_t timer;
+    int started;
+
+    pthread_mutex_t gone_lock;
+    gw_presence_gone *gone_head, *gone_tail;
+    size_t gone_count;
+    atomic_uint_fast64_t gone_dropped;
+    int gone_logged;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t new_origin(void)
+{
+    uint64_t origin = 0;
+    while (origin == 0) {
+        if (getrandom(&origin, sizeof(origin), 0) != (ssize_t)sizeof(origin)) {
+            /* No entropy source: the clock and the pid still tell processes apart. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            origin = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
+                     ((uint64_t)getpid() << 40);
+        }
+    }
+    return origin;
+}
+
+gw_presence *gw_presence_new(gw_server *srv)
+{
+    uint64_t origin = new_origin();
+    gw_presence *gp = calloc(1, sizeof(*gp));
+    if (!gp)
+        return NULL;
+    /* Off the siblings bus the rank is the origin itself: the lowest id announces. */
+    gp->table = ps_presence_new(origin, origin);
+    if (!gp->table) {
+        free(gp);
+        return NULL;
+    }
+    gp->srv = srv;
+    pthread_mutex_init(&gp->gone_lock, NULL);
+    return gp;
+}
+
+void gw_presence_free(gw_presence *gp)
+{
+    if (!gp)
+        return;
+    lws_sul_cancel(&gp->timer);
+    gw_presence_gone *g = gp->gone_head;
+    while (g) {
+        gw_presence_gone *next = g->next;
+        free(g);
+        g = next;
+    }
+    ps_presence_free(gp->table);
+    pthread_mutex_destroy(&gp->gone_lock);
+    free(gp);
+}
+
+ps_presence *gw_presence_table(gw_presence *gp)
+{
+    return gp->table;
+}
+
+/* ---- sending -------------------------------------------------------------------------- */
+
+static void send_on_bus(void *ctx, uint32_t to, const unsigned char *msg, size_t len)
+{
+    gw_presence *gp = ctx;
+    ps_bus *bus = gp->bus;
+    if (ps_bus_is_siblings(bus))
+        (void)ps_bus_siblings_presence_send(bus, to == PS_PRESENCE_ALL ? PS_SIBLINGS_ALL : to,
+                                            msg, len);
+    else if (ps_bus_is_redis(bus))
+        (void)ps_bus_redis_presence_send(bus, msg, len); /* one channel: every node hears */
+}
+
+/* Whether the bus reaches the others now: announcing a leave while cut off from them would
+ * announce members that are only out of sight (a Redis outage), not gone. */
+static int bus_reaches_others(gw_presence *gp)
+{
+    if (ps_bus_is_siblings(gp->bus))
+        return 1;
+    if (ps_bus_is_redis(gp->bus)) {
+        ps_redis_stats st;
+        ps_bus_redis_stats(gp->bus, &st);
+        return st.connected;
+    }
+    return 0;
+}
+
+static void on_gone(void *ctx, const char *topic, size_t tl, const char *id, size_t il,
+                    const char *info, size_t infl, int announce)
+{
+    gw_presence *gp = ctx;
+    if (!announce || !bus_reaches_others(gp))
+        return;
+    gw_presence_gone *g = malloc(sizeof(*g) + tl + il + infl);
+    pthread_mutex_lock(&gp->gone_lock);
+    if (!g || gp->gone_count >= GW_PRESENCE_GONE_LIMIT) {
+        atomic_fetch_add(&gp->gone_dropped, 1);
+        if (!gp->gone_logged)
+            lwsl_err("presence: %s; the leaves of a dead process's members are not all "
+                     "announced\n", g ? "too many leaves wait for the loop thread" :
+                                        "out of memory");
+        gp->gone_logged = 1;
+        pthread_mutex_unlock(&gp->gone_lock);
+        free(g);
+        return;
+    }
+    g->next = NULL;
+    g->topic_len = tl;
+    g->id_len = il;
+    g->info_len = infl;
+    memcpy(g->data, topic, tl);
+    memcpy(g->data + tl, id, il);
+    memcpy(g->data + tl + il, info, infl);
+    if (gp->gone_tail)
+        gp->gone_tail->next = g;
+    else
+        gp->gone_head = g;
+    gp->gone_tail = g;
+    int first = gp->gone_count++ == 0;
+    pthread_mutex_unlock(&gp->gone_lock);
+    if (first)
+        gw__wake_loop(gp->srv);
+}
+
+gw_presence_gone *gw_presence_take_gone(gw_presence *gp)
+{
+    pthread_mutex_lock(&gp->gone_lock);
+    gw_presence_gone *list = gp->gone_head;
+    gp->gone_head = gp->gone_tail = NULL;
+    gp->gone_count = 0;
+    gp->gone_logged = 0;
+    pthread_mutex_unlock(&gp->gone_lock);
+    return list;
+}
+
+uint64_t gw_presence_gone_dropped(gw_presence *gp)
+{
+    return atomic_load(&gp->gone_dropped);
+}
+
+/* ---- the siblings bus ------------------------------------------------------------------- */
+
+static uint64_t siblings_in(void *ctx, unsigned slot, const unsigned char *msg, size_t len)
+{
+    gw_presence *gp = ctx;
+    uint64_t sender = 0;
+    if (ps_presence_receive(gp->table, msg, len, now_ms(), slot, send_on_bus, gp, &sender) < 0)
+        return 0;
+    return sender;
+}
+
+static void siblings_link(void *ctx, unsigned slot, int up, uint64_t origin)
+{
+    gw_presence *gp = ctx;
+    if (up) {
+        /* Before the bus is ours (made at start, connecting to whoever is up) there is
+         * nothing to send yet: gw_presence_start sends the snapshot. */
+        if (gp->bus)
+            ps_presence_snapshot(gp->table, send_on_bus, gp, slot);
+    } else if (origin) {
+        (void)ps_presence_drop(gp->table, origin, on_gone, gp);
+    }
+}
+
+void gw_presence_siblings_config(gw_presence *gp, ps_siblings_config *cfg)
+{
+    cfg->presence_in = siblings_in;
+    cfg->presence_link = siblings_link;
+    cfg->presence_ctx = gp;
+}
+
+/* ---- the Redis bus ---------------------------------------------------------------------- */
+
+void gw_presence_redis_in(gw_server *srv, const unsigned char *msg, size_t len)
+{
+    gw_presence *gp = gw_presence_of(srv);
+    uint64_t sender;
+    if (gp)
+        (void)ps_presence_receive(gp->table, msg, len, now_ms(), 0, send_on_bus, gp, &sender);
+}
+
+void gw_presence_redis_online(gw_server *srv)
+{
+    gw_presence *gp = gw_presence_of(srv);
+    if (!gp || !gp->bus)
+        return;
+    /* New on the channel, or back after an outage: what the others hold of us may be stale
+     * or gone, and so may what we hold of them. */
+    ps_presence_snapshot(gp->table, send_on_bus, gp, PS_PRESENCE_ALL);
+    ps_presence_ask_all(gp->table, send_on_bus, gp, PS_PRESENCE_ALL);
+}
+
+/* ---- the beat ----------------------------------------------------------------------------- */
+
+static void beat(lws_sorted_usec_list_t *sul)
+{
+    gw_presence *gp = lws_container_of(sul, gw_presence, timer);
+    struct lws_context *ctx = gw__server_context(gp->srv);
+    if (!gp->bus || !ctx)
+        return;
+    (void)ps_presence_flush(gp->table, send_on_bus, gp);
+    (void)ps_presence_tick(gp->table, now_ms(), send_on_bus, gp, on_gone, gp);
+    lws_sul_schedule(ctx, 0, &gp->timer, beat, (lws_usec_t)PS_PRESENCE_REFRESH_MS * 1000);
+}
+
+void gw_presence_use_bus(gw_presence *gp, ps_bus *bus)
+{
+    gp->bus = ps_bus_is_siblings(bus) || ps_bus_is_redis(bus) ? bus : NULL;
+    if (!gp->bus)
+        lws_sul_cancel(&gp->timer);
+}
+
+void gw_presence_start(gw_presence *gp)
+{
+    struct lws_context *ctx = gw__server_context(gp->srv);
+    /* The server was made before --processes forked its workers: each draws its own
+     * origin now, or every sibling would take the others' messages for its own echoes. */
+    ps_presence_set_origin(gp->table, new_origin());
+    if (!gp->bus || !ctx)
+        return;
+    if (ps_bus_is_siblings(gp->bus))
+        ps_presence_snapshot(gp->table, send_on_bus, gp, PS_PRESENCE_ALL);
+    lws_sul_schedule(ctx, 0, &gp->timer, beat, (lws_usec_t)PS_PRESENCE_REFRESH_MS * 1000);
+}
+
+void gw_presence_service(gw_presence *gp)
+{
+    if (gp->bus)
+        (void)ps_presence_flush(gp->table, send_on_bus, gp);
+}
+
+/* ---- Python's calls ------------------------------------------------------------------------ */
+
+int gw_presence_join(gw_presence *gp, const char *topic, size_t tl, const char *id, size_t il,
+                     const char *info, size_t infl)
+{
+    int rc = ps_presence_join(gp->table, topic, tl, id, il, info, infl);
+    if (rc >= 0)
+        gw__wake_io(gp->srv);
+    return rc;
+}
+
+int gw_presence_leave(gw_presence *gp, const char *topic, size_t tl, const char *id, size_t il)
+{
+    int rc = ps_presence_leave(gp->table, topic, tl, id, il);
+    if (rc > 0)
+        gw__wake_io(gp->srv);
+    return rc;
+}
