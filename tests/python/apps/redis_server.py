@@ -77,9 +77,12 @@ class RedisServer:
                               check=True)
         return done.stdout.strip()
 
-    def channels(self, pattern: str = "robyn:*") -> set[str]:
+    def channels(self, pattern: str = "robyn:*", reserved: bool = False) -> set[str]:
+        """The channels subscribed now; without `reserved`, the topics' only (every node also
+        subscribes to the reserved presence channel, <prefix>\\x01presence, docs/redis.md)."""
         out = self.cli("PUBSUB", "CHANNELS", pattern)
-        return {line for line in out.splitlines() if line}
+        return {line for line in out.splitlines()
+                if line and (reserved or not line.endswith("\x01presence"))}
 
     def numsub(self, channel: str) -> int:
         out = self.cli("PUBSUB", "NUMSUB", channel).splitlines()

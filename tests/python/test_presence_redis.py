@@ -1,0 +1,140 @@
+"""Presence across nodes on the Redis bus, with a real redis-server per test
+(apps/redis_server.py) and real app processes of apps/presence_cluster_app.py: two nodes list
+each other's members, a SIGKILLed node's members expire on the other after the refresh bound
+(their leaves announced once), and a Redis restarted mid-way brings the view back (each node
+sends its snapshot again)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from apps.redis_server import RedisServer
+from apps.ws_wire import http, http_json, wait_until
+from conftest import AppServer, StartApp
+from presence_support import Member, listing, wait_listing
+
+EXPIRY = 3.0   # PS_PRESENCE_EXPIRY_MS
+REFRESH = 1.0  # PS_PRESENCE_REFRESH_MS
+CHANNEL = "robyn:0:\x01presence"
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+class Node:
+    """An app instance asked over new connections (one process: no pinning needed)."""
+
+    def __init__(self, app: AppServer) -> None:
+        self.app = app
+
+    def presence(self, topic: str) -> dict:
+        return http_json(self.app.address, "GET", f"/presence/{topic}")  # type: ignore[return-value]
+
+
+def two_nodes(start_app: StartApp, url: str) -> tuple[AppServer, AppServer]:
+    env = {"ROBYN_PUBSUB_URL": url}
+    return start_app("presence_cluster_app", env=env), start_app("presence_cluster_app", env=env)
+
+
+def one_each(a: AppServer, b: AppServer, room: str, per_node: int) -> tuple[list[Member], list[Member]]:
+    on_a = [Member(a, room, f"a{n}") for n in range(per_node)]
+    on_b = [Member(b, room, f"b{n}") for n in range(per_node)]
+    return on_a, on_b
+
+
+def leaves(events: list[dict]) -> list[tuple[str, dict]]:
+    return sorted((e["id"], e["info"]) for e in events if e["presence"] == "leave")
+
+
+def test_two_nodes_list_each_others_members(start_app: StartApp, redis: RedisServer) -> None:
+    a, b = two_nodes(start_app, redis.url)
+    wait_until(lambda: redis.numsub(CHANNEL) == 2, what="both nodes on the presence channel")
+    on_a, on_b = one_each(a, b, "hall", 2)
+    everyone = on_a + on_b
+    for node in (Node(a), Node(b)):
+        wait_listing(node, "hall", everyone, timeout=5)
+    answer = Node(a).presence("hall")
+    assert answer["here"] == [m.id for m in on_a] and answer["count_here"] == 2
+    assert answer["stats"]["origins"] == 1 and answer["stats"]["members"] == 2
+    # The reserved channel is no topic's: the room has its own channel, subscribed as before.
+    assert redis.channels(reserved=True) == {CHANNEL, "robyn:0:hall"}
+    on_b[0].close()
+    for node in (Node(a), Node(b)):
+        wait_listing(node, "hall", on_a + on_b[1:], timeout=3)
+    for member in on_a + on_b[1:]:
+        member.close()
+    for node in (Node(a), Node(b)):
+        wait_listing(node, "hall", [], timeout=3)
+    assert http(a.address, "GET", "/") == (200, b"Hello, world!")
+    assert http(b.address, "GET", "/") == (200, b"Hello, world!")
+
+
+def test_a_killed_node_expires_after_the_refresh_bound(start_app: StartApp,
+                                                       redis: RedisServer) -> None:
+    a, b = two_nodes(start_app, redis.url)
+    wait_until(lambda: redis.numsub(CHANNEL) == 2, what="both nodes on the presence channel")
+    on_a, on_b = one_each(a, b, "hall", 2)
+    wait_listing(Node(a), "hall", on_a + on_b, timeout=5)
+    observer = on_a[0]
+    observer.events(0.3)  # the joins so far
+    b.proc.kill()  # SIGKILL: no leave is sent, the beats stop
+    b.wait_exit(timeout=5)
+    took = wait_listing(Node(a), "hall", on_a, timeout=EXPIRY + REFRESH + 1.5, what="a without b")
+    assert EXPIRY - REFRESH - 0.1 <= took <= EXPIRY + REFRESH + 1.5, took
+    stats = Node(a).presence("hall")["stats"]
+    assert (stats["expired"], stats["origins"], stats["members"]) == (1, 0, 0)
+    # a, the only node left, announces their leaves, once each.
+    got = observer.events(1.0)
+    assert leaves(got) == listing(on_b) and len(got) == 2, got
+    for member in on_a + on_b:
+        member.close()
+    assert http(a.address, "GET", "/") == (200, b"Hello, world!")
+
+
+def test_redis_restarted_mid_way_recovers_the_view(start_app: StartApp,
+                                                   redis: RedisServer) -> None:
+    a, b = two_nodes(start_app, redis.url + "?retry_max_ms=300")
+    wait_until(lambda: redis.numsub(CHANNEL) == 2, what="both nodes on the presence channel")
+    on_a, on_b = one_each(a, b, "hall", 2)
+    everyone = on_a + on_b
+    for node in (Node(a), Node(b)):
+        wait_listing(node, "hall", everyone, timeout=5)
+    observers = [on_a[0], on_b[0]]
+    for observer in observers:
+        observer.events(0.3)
+
+    redis.kill()
+    # Cut off for longer than the expiry, each node stops listing the other's members...
+    wait_listing(Node(a), "hall", on_a, timeout=EXPIRY + REFRESH + 1.5, what="a alone")
+    wait_listing(Node(b), "hall", on_b, timeout=2, what="b alone")
+    # ...which are out of sight, not gone: no leave is announced while the bus is down.
+    for observer in observers:
+        assert observer.events(0.2) == []
+    # A member of b leaves and one joins a during the outage: the snapshots carry both.
+    on_b[1].close()
+    late = Member(a, "hall", "late")
+    now = on_a + [late, on_b[0]]
+
+    redis.start()
+    for node in (Node(a), Node(b)):
+        wait_listing(node, "hall", now, timeout=10, what="the view after Redis came back")
+    stats = Node(a).presence("hall")["stats"]
+    assert stats["snapshots_in"] >= 2 and stats["origins"] == 1 and stats["bad"] == 0
+    wait_until(lambda: redis.numsub(CHANNEL) == 2, what="both nodes back on the channel")
+    # And deltas flow again at once.
+    again = Member(b, "hall", "again")
+    wait_listing(Node(a), "hall", now + [again], timeout=3, what="a after a new join on b")
+    for member in now + [again]:
+        member.close()
+    for node in (Node(a), Node(b)):
+        wait_listing(node, "hall", [], timeout=3)
+    assert http(a.address, "GET", "/") == (200, b"Hello, world!")
+    assert http(b.address, "GET", "/") == (200, b"Hello, world!")
