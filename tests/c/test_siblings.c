@@ -375,6 +375,82 @@ static void test_sibling_that_stops_reading_is_cut_off(void **state)
     ps_topics_free(tb);
 }
 
+typedef struct presence_seen {
+    int in, ups, downs;
+    unsigned slot, down_slot;
+    uint64_t down_origin;
+    char last[32];
+} presence_seen;
+
+static uint64_t presence_in(void *ctx, unsigned slot, const unsigned char *msg, size_t len)
+{
+    presence_seen *p = ctx;
+    p->in++;
+    p->slot = slot;
+    snprintf(p->last, sizeof(p->last), "%.*s", (int)len, (const char *)msg);
+    return len ? 0xabcdefULL : 0; /* the origin the bytes came from, as the table says */
+}
+
+static void presence_link(void *ctx, unsigned slot, int up, uint64_t origin)
+{
+    presence_seen *p = ctx;
+    if (up) {
+        p->ups++;
+    } else {
+        p->downs++;
+        p->down_slot = slot;
+        p->down_origin = origin;
+    }
+}
+
+static void test_presence_messages_and_links(void **state)
+{
+    (void)state;
+    char group[64];
+    group_name(group, sizeof(group), "presence");
+    got ga = {0}, gb = {0};
+    presence_seen pa = {0}, pb = {0};
+    ps_topics *ta = ps_topics_new(collect, &ga), *tb = ps_topics_new(collect, &gb);
+    ps_siblings_config ca = {.group = group, .slot = 0, .count = 2, .queue_limit = 1 << 20,
+                             .max_message = 1 << 20, .presence_in = presence_in,
+                             .presence_link = presence_link, .presence_ctx = &pa};
+    ps_siblings_config cb = ca;
+    cb.slot = 1;
+    cb.presence_ctx = &pb;
+    char err[256];
+    ps_bus *a = ps_bus_siblings_new(ta, &ca, err, sizeof(err));
+    ps_bus *b = ps_bus_siblings_new(tb, &cb, err, sizeof(err));
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(ps_bus_is_siblings(a));
+    wait_connected(a, b);
+    /* Each heard its own connection come up, once. */
+    assert_int_equal(pa.ups, 1);
+    assert_int_equal(pb.ups, 1);
+    assert_int_equal(ps_bus_siblings_presence_send(a, PS_SIBLINGS_ALL, "hello", 5), 1);
+    assert_int_equal(ps_bus_siblings_presence_send(a, 1, "to-one", 6), 1);
+    assert_int_equal(ps_bus_siblings_presence_send(a, 0, "to-self", 7), 0); /* no such link */
+    for (int i = 0; i < 200 && pb.in < 2; i++)
+        service_both(a, b, 1);
+    assert_int_equal(pb.in, 2);
+    assert_int_equal(pb.slot, 0);
+    assert_string_equal(pb.last, "to-one");
+    assert_int_equal(pa.in, 0);
+    /* a goes away: b hears that slot 0's link closed, with the origin it named. */
+    ps_bus_close(a);
+    for (int i = 0; i < 200 && pb.downs == 0; i++)
+        service_both(b, b, 1);
+    assert_int_equal(pb.downs, 1);
+    assert_int_equal(pb.down_slot, 0);
+    assert_true(pb.down_origin == 0xabcdefULL);
+    /* Closing a bus is no death: a heard nothing while it closed. */
+    assert_int_equal(pa.downs, 0);
+    ps_bus_close(b);
+    assert_int_equal(pb.downs, 1);
+    ps_topics_free(ta);
+    ps_topics_free(tb);
+}
+
 static void test_bad_configurations(void **state)
 {
     (void)state;
@@ -406,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_publish_reaches_the_sibling),
         cmocka_unit_test(test_machine_wide_count),
         cmocka_unit_test(test_sibling_that_stops_reading_is_cut_off),
+        cmocka_unit_test(test_presence_messages_and_links),
         cmocka_unit_test(test_bad_configurations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
