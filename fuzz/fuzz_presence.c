@@ -95,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ps_presence_free(other);
         return 0;
     }
+    ps_presence_set_shared(p, 1);
     /* Some members of its own, so that snapshots have parts to send. */
     CHECK(ps_presence_join(p, "t", 1, "own", 3, "{}", 2) == 1);
     CHECK(ps_presence_join(p, "room", 4, "x", 1, "{\"a\":1}", 7) == 1);

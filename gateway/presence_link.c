@@ -20,8 +20,12 @@ struct gw_presence {
     gw_server *srv;
     ps_presence *table;
     ps_bus *bus; /* I/O thread (set before it runs or on it) */
+    /* Whether a bus carries presence: what Python's threads look at to decide whether the
+     * I/O thread has anything to send (set while it does not run). */
+    atomic_int shared;
+    atomic_int pending; /* deltas were queued since the I/O thread last sent them */
     lws_sorted_usec_list_t timer;
-    int started;
+    int beating; /* the timer is scheduled: it must be cancelled before the context goes */
 
     pthread_mutex_t gone_lock;
     gw_presence_gone *gone_head, *gone_tail;
@@ -73,7 +77,8 @@ void gw_presence_free(gw_presence *gp)
 {
     if (!gp)
         return;
-    lws_sul_cancel(&gp->timer);
+    /* gw_presence_stop ran before the context went, so the timer is no longer linked
+     * anywhere; cancelling it here would touch the freed context. */
     gw_presence_gone *g = gp->gone_head;
     while (g) {
         gw_presence_gone *next = g->next;
@@ -228,18 +233,33 @@ static void beat(lws_sorted_usec_list_t *sul)
 {
     gw_presence *gp = lws_container_of(sul, gw_presence, timer);
     struct lws_context *ctx = gw__server_context(gp->srv);
+    gp->beating = 0;
     if (!gp->bus || !ctx)
         return;
+    atomic_store(&gp->pending, 0);
     (void)ps_presence_flush(gp->table, send_on_bus, gp);
     (void)ps_presence_tick(gp->table, now_ms(), send_on_bus, gp, on_gone, gp);
     lws_sul_schedule(ctx, 0, &gp->timer, beat, (lws_usec_t)PS_PRESENCE_REFRESH_MS * 1000);
+    gp->beating = 1;
 }
 
 void gw_presence_use_bus(gw_presence *gp, ps_bus *bus)
 {
     gp->bus = ps_bus_is_siblings(bus) || ps_bus_is_redis(bus) ? bus : NULL;
-    if (!gp->bus)
+    atomic_store(&gp->shared, gp->bus != NULL);
+    ps_presence_set_shared(gp->table, gp->bus != NULL);
+    if (!gp->bus && gp->beating) {
         lws_sul_cancel(&gp->timer);
+        gp->beating = 0;
+    }
+}
+
+void gw_presence_stop(gw_presence *gp)
+{
+    if (gp->beating) {
+        lws_sul_cancel(&gp->timer);
+        gp->beating = 0;
+    }
 }
 
 void gw_presence_start(gw_presence *gp)
@@ -253,11 +273,14 @@ void gw_presence_start(gw_presence *gp)
     if (ps_bus_is_siblings(gp->bus))
         ps_presence_snapshot(gp->table, send_on_bus, gp, PS_PRESENCE_ALL);
     lws_sul_schedule(ctx, 0, &gp->timer, beat, (lws_usec_t)PS_PRESENCE_REFRESH_MS * 1000);
+    gp->beating = 1;
 }
 
 void gw_presence_service(gw_presence *gp)
 {
-    if (gp->bus)
+    /* Every wake-up of the I/O thread comes here (HTTP answers too): one atomic load when
+     * there is nothing to send. */
+    if (gp->bus && atomic_exchange(&gp->pending, 0))
         (void)ps_presence_flush(gp->table, send_on_bus, gp);
 }
 
@@ -267,7 +290,7 @@ int gw_presence_join(gw_presence *gp, const char *topic, size_t tl, const char *
                      const char *info, size_t infl)
 {
     int rc = ps_presence_join(gp->table, topic, tl, id, il, info, infl);
-    if (rc >= 0)
+    if (rc >= 0 && atomic_load(&gp->shared) && !atomic_exchange(&gp->pending, 1))
         gw__wake_io(gp->srv);
     return rc;
 }
@@ -275,7 +298,7 @@ int gw_presence_join(gw_presence *gp, const char *topic, size_t tl, const char *
 int gw_presence_leave(gw_presence *gp, const char *topic, size_t tl, const char *id, size_t il)
 {
     int rc = ps_presence_leave(gp->table, topic, tl, id, il);
-    if (rc > 0)
+    if (rc > 0 && atomic_load(&gp->shared) && !atomic_exchange(&gp->pending, 1))
         gw__wake_io(gp->srv);
     return rc;
 }

@@ -41,6 +41,8 @@ void gw_presence_redis_online(gw_server *srv);
  * the start of the beat (once the lws context exists, before the I/O thread runs). */
 void gw_presence_use_bus(gw_presence *gp, ps_bus *bus);
 void gw_presence_start(gw_presence *gp);
+/* The beat stops: after the I/O thread stopped, before the lws context goes. */
+void gw_presence_stop(gw_presence *gp);
 /* I/O thread, on every wake-up: sends the deltas Python's joins and leaves queued. */
 void gw_presence_service(gw_presence *gp);
 

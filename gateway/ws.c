@@ -1769,6 +1769,7 @@ long gw_ws_subscribers_everywhere(gw_server *srv, const char *topic, size_t len,
 void gw__ws_stop_bus(gw_server *srv)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
+    gw_presence_stop(hub->presence);
     if (!hub->redis_host)
         return;
     gw_presence_use_bus(hub->presence, NULL);

@@ -110,7 +110,8 @@ int gw_ws_siblings_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 /* The bus beyond this process (docs/redis.md). gw__ws_start_bus() runs once the lws
  * context exists and before the I/O thread starts: with a Redis configuration it swaps the
  * in-process bus for the Redis bus (0, or -ENOMEM). gw__ws_stop_bus() runs after the I/O
- * thread has stopped and before the context is destroyed, and swaps back. */
+ * thread has stopped and before the context is destroyed, stops presence's beat, and swaps
+ * back. */
 int gw__ws_start_bus(gw_server *srv);
 void gw__ws_stop_bus(gw_server *srv);
 

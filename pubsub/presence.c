@@ -188,6 +188,7 @@ struct ps_presence {
     size_t ntbuckets, ntopics;
     size_t remote_members;
     pr_out outbox;
+    int shared; /* a bus carries this origin's changes: queue them */
     int resync; /* the outbox overflowed: send a snapshot instead of it */
     ps_presence_stats stats;
 };
@@ -523,8 +524,8 @@ static void put_member(pr_buf *b, const char *t, size_t tl, const char *id, size
 static void outbox_delta(ps_presence *p, int kind, const char *t, size_t tl, const char *id,
                          size_t il, const char *info, size_t infl)
 {
-    if (p->resync)
-        return; /* the snapshot that replaces the outbox will carry it */
+    if (!p->shared || p->resync)
+        return; /* no bus; or the snapshot that replaces the outbox will carry it */
     pr_buf b = {0};
     put_head(&b, kind, p->origins[0]);
     if (kind == PS_PRESENCE_JOIN) {
@@ -776,6 +777,17 @@ void ps_presence_set_origin(ps_presence *p, uint64_t origin)
     }
     if (self->rank == old) /* off the siblings bus the rank is the id */
         self->rank = origin;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void ps_presence_set_shared(ps_presence *p, int shared)
+{
+    pthread_mutex_lock(&p->lock);
+    p->shared = shared;
+    if (!shared) {
+        out_free(&p->outbox);
+        p->resync = 0;
+    }
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -77,6 +77,9 @@ void ps_presence_free(ps_presence *p);
 uint64_t ps_presence_origin(const ps_presence *p);
 /* Draws this origin's id again (non-zero; before any bus runs: a forked worker's). */
 void ps_presence_set_origin(ps_presence *p, uint64_t origin);
+/* Whether this origin's changes are queued for a bus (they are not until this is set: a
+ * process without a bus keeps no outbox). Before any bus runs. */
+void ps_presence_set_shared(ps_presence *p, int shared);
 /* Sets this origin's rank (before any bus runs: the siblings bus's slot). */
 void ps_presence_set_rank(ps_presence *p, uint64_t rank);
 

@@ -414,8 +414,8 @@ class Robyn(RouterBase):
     def presence(self, topic: str, everywhere: bool = True) -> list[Member]:
         """Who is subscribed to a presence topic, with the info each gave
         (websocket.subscribe(topic, info=...)): in every process and node the bus reaches
-        (--processes N, the Redis bus), this process's first, each in the order they joined;
-        with everywhere=False, this process's only. Answered from this process's copy, kept
+        (--processes N, the Redis bus), in the order this process learnt of them; with
+        everywhere=False, this process's only, in the order they joined. Answered from this process's copy, kept
         up to date by the bus (docs/realtime.md, "Presence")."""
         self._presence_topic(topic)
         _check_everywhere(everywhere)

@@ -94,6 +94,7 @@ static void net_init(net *w, int n)
     for (int i = 0; i < n; i++) {
         w->node[i] = ps_presence_new(0x1000 + (uint64_t)i, (uint64_t)i);
         assert_non_null(w->node[i]);
+        ps_presence_set_shared(w->node[i], 1);
         ends[i].net = w;
         ends[i].index = i;
     }
