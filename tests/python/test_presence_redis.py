@@ -14,7 +14,8 @@ import pytest
 from apps.redis_server import RedisServer
 from apps.ws_wire import http, http_json, wait_until
 from conftest import AppServer, StartApp
-from presence_support import Member, listing, wait_listing
+from presence_support import Member, Pinned, listing, members_on, wait_listing
+from procs_support import worker_pids
 
 EXPIRY = 3.0   # PS_PRESENCE_EXPIRY_MS
 REFRESH = 1.0  # PS_PRESENCE_REFRESH_MS
@@ -138,3 +139,27 @@ def test_redis_restarted_mid_way_recovers_the_view(start_app: StartApp,
         wait_listing(node, "hall", [], timeout=3)
     assert http(a.address, "GET", "/") == (200, b"Hello, world!")
     assert http(b.address, "GET", "/") == (200, b"Hello, world!")
+
+
+def test_workers_of_a_machine_are_nodes_of_their_own(start_app: StartApp,
+                                                     redis: RedisServer) -> None:
+    # With Redis there is no siblings bus: each of the two workers talks to Redis itself and
+    # is an origin on the presence channel, beside a third, single-process node.
+    machine = start_app("presence_cluster_app",
+                        env={"ROBYN_PUBSUB_URL": redis.url, "ROBYN_PROCESSES": "2"})
+    single = start_app("presence_cluster_app", env={"ROBYN_PUBSUB_URL": redis.url})
+    wait_until(lambda: redis.numsub(CHANNEL) == 3, what="three nodes on the presence channel")
+    slots = worker_pids(machine, 2)
+    by_pid = members_on(machine, "hall", list(slots.values()), per_process=1)
+    alone = Member(single, "hall", "alone")
+    everyone = [m for ms in by_pid.values() for m in ms] + [alone]
+    pins = [Pinned(machine, pid) for pid in slots.values()]
+    for where in pins + [Node(single)]:
+        wait_listing(where, "hall", everyone, timeout=5)
+    for pin in pins:
+        assert pin.presence("hall")["stats"]["origins"] == 2
+        pin.close()
+    for member in everyone:
+        member.close()
+    wait_listing(Node(single), "hall", [], timeout=3)
+    assert http(single.address, "GET", "/") == (200, b"Hello, world!")
