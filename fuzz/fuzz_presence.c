@@ -56,7 +56,7 @@ static void on_gone(void *ctx, const char *topic, size_t tl, const char *id, siz
     (void)announce;
     CHECK(tl >= 1 && tl <= PS_PRESENCE_MAX_TOPIC && topic);
     CHECK(il >= 1 && il <= PS_PRESENCE_MAX_ID && id);
-    CHECK(infl <= PS_PRESENCE_MAX_INFO && (infl == 0 || info));
+    CHECK(infl >= 2 && infl <= PS_PRESENCE_MAX_INFO && info[0] == '{' && info[infl - 1] == '}');
 }
 
 /* Walks a listing and checks it against the count. */

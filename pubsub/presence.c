@@ -17,6 +17,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+
+#include "envelope.h" /* ps_utf8_valid */
 
 #define HEAD_BYTES (2u + 8u + 8u + 8u)
 
@@ -190,6 +193,7 @@ struct ps_presence {
     pr_out outbox;
     int shared; /* a bus carries this origin's changes: queue them */
     int resync; /* the outbox overflowed: send a snapshot instead of it */
+    uint64_t seed; /* mixed into every hash: a peer cannot aim its names at one chain */
     ps_presence_stats stats;
 };
 
@@ -201,9 +205,9 @@ static uint64_t fnv(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-static uint64_t topic_hash(const char *t, size_t n)
+static uint64_t topic_hash(const ps_presence *p, const char *t, size_t n)
 {
-    return fnv(1469598103934665603ULL, t, n);
+    return fnv(1469598103934665603ULL ^ p->seed, t, n);
 }
 
 static uint64_t member_hash(uint64_t origin, uint64_t th, const char *id, size_t n)
@@ -245,7 +249,7 @@ static pr_topic **topic_slot(ps_presence *p, const char *t, size_t n, uint64_t h
 
 static pr_topic *topic_get(ps_presence *p, const char *t, size_t n, int create)
 {
-    uint64_t h = topic_hash(t, n);
+    uint64_t h = topic_hash(p, t, n);
     pr_topic **pp = topic_slot(p, t, n, h);
     if (*pp || !create)
         return *pp;
@@ -623,6 +627,9 @@ static int read_member(const unsigned char **at, const unsigned char *end, int w
     q += 2;
     if (f->id_len < 1 || f->id_len > PS_PRESENCE_MAX_ID || (size_t)(end - q) < f->id_len)
         return -1;
+    if (!ps_utf8_valid((const unsigned char *)f->topic, f->topic_len) ||
+        !ps_utf8_valid(q, f->id_len))
+        return -1;
     f->id = (const char *)q;
     q += f->id_len;
     f->info = NULL;
@@ -633,6 +640,11 @@ static int read_member(const unsigned char **at, const unsigned char *end, int w
         f->info_len = (size_t)get_uint(q, 4);
         q += 4;
         if (f->info_len > PS_PRESENCE_MAX_INFO || (size_t)(end - q) < f->info_len)
+            return -1;
+        /* What Python gave: a JSON object. The shape is checked here, the rest where it is
+         * parsed (robyn/realtime.py leaves out a member whose info does not parse). */
+        if (f->info_len < 2 || q[0] != '{' || q[f->info_len - 1] != '}' ||
+            !ps_utf8_valid(q, f->info_len))
             return -1;
         f->info = (const char *)q;
         q += f->info_len;
@@ -727,6 +739,8 @@ ps_presence *ps_presence_new(uint64_t origin, uint64_t rank)
     self->state = O_SYNCED;
     p->origins[0] = self;
     p->norigins = 1;
+    if (getrandom(&p->seed, sizeof(p->seed), 0) != (ssize_t)sizeof(p->seed))
+        p->seed = (uint64_t)(uintptr_t)p ^ origin; /* no entropy source: still not fixed */
     pthread_mutex_init(&p->lock, NULL);
     return p;
 nomem:

@@ -28,8 +28,9 @@
  *
  *     member = u16 topic length, topic, u16 id length, id, u32 info length, info
  *
- * with topic 1..65535 bytes, id 1..PS_PRESENCE_MAX_ID, info 0..PS_PRESENCE_MAX_INFO (the
- * JSON text Python gave) and nothing after the last field. The decoder checks all of it.
+ * with topic 1..65535 bytes and id 1..PS_PRESENCE_MAX_ID of UTF-8, info 2..PS_PRESENCE_MAX_INFO
+ * bytes of UTF-8 from '{' to '}' (the JSON object Python gave) and nothing after the last
+ * field. The decoder checks all of it.
  *
  * Threads: every call takes the table's lock (held for a lookup, an insert or the copy of
  * one topic's members, never across a callback that sends): Python threads join, leave and

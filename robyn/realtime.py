@@ -230,7 +230,17 @@ class Topics:
     def members_everywhere(self, topic: str) -> list[Member]:
         """Every member of topic in every process the bus reaches, from the server's table:
         this process's in the order they joined, with the others' as their origins sent them."""
-        return [Member(cid, json.loads(info)) for cid, info, _ in self._server.presence_members(topic)]
+        members = []
+        for cid, info, local in self._server.presence_members(topic):
+            try:
+                value = json.loads(info)
+            except ValueError:
+                value = None
+            # Python wrote every info this process and its peers send; one that is not a
+            # JSON object came from a foreign publisher on the Redis channel: left out.
+            if isinstance(value, dict):
+                members.append(Member(cid, value))
+        return members
 
     def count_everywhere(self, topic: str) -> int:
         return int(self._server.presence_count(topic))

@@ -353,8 +353,8 @@ static void test_snapshots_in_parts_and_an_overflowing_outbox(void **state)
     /* Enough members for several parts, and more deltas than the outbox holds. */
     char info[1024];
     memset(info, 'i', sizeof(info));
-    info[0] = '"';
-    info[sizeof(info) - 1] = '"';
+    info[0] = '{';
+    info[sizeof(info) - 1] = '}';
     w.dropping = 1; /* nothing is sent while they join */
     for (int i = 0; i < 1200; i++) {
         char id[16];
@@ -470,15 +470,23 @@ static void test_decoder_refuses_bad_input(void **state)
     REFUSED(n + 9);                 /* last neither 0 nor 1 */
     memcpy(b + n, "\x00\x00\x00\x00\x01\xff\xff\xff\xff", 9);
     REFUSED(n + 9);                 /* a count the body cannot hold */
-    memcpy(b + n, "\x00\x00\x00\x00\x01\x02\x00\x00\x00\x01\x00t\x01\x00i\x00\x00\x00\x00", 19);
-    REFUSED(n + 19);                /* two members announced, one there */
+    memcpy(b + n, "\x00\x00\x00\x00\x01\x02\x00\x00\x00\x01\x00t\x01\x00i\x02\x00\x00\x00{}", 21);
+    REFUSED(n + 21);                /* two members announced, one there */
+    memcpy(b + n, "\x00\x00\x00\x00\x01\x01\x00\x00\x00\x01\x00t\x01\x00i\x02\x00\x00\x00[]", 21);
+    REFUSED(n + 21);                /* an info that is not an object */
+    memcpy(b + n, "\x00\x00\x00\x00\x01\x01\x00\x00\x00\x01\x00t\x01\x00i\x00\x00\x00\x00", 19);
+    REFUSED(n + 19);                /* an empty info */
+    memcpy(b + n, "\x00\x00\x00\x00\x01\x01\x00\x00\x00\x01\x00\xff\x01\x00i\x02\x00\x00\x00{}", 21);
+    REFUSED(n + 21);                /* a topic that is not UTF-8 */
+    memcpy(b + n, "\x00\x00\x00\x00\x01\x01\x00\x00\x00\x01\x00t\x01\x00i\x03\x00\x00\x00{\xc3}", 22);
+    REFUSED(n + 22);                /* an info that is not UTF-8 */
     ps_presence_stats st;
     ps_presence_get_stats(p, &st);
-    assert_int_equal(st.bad, 15);
+    assert_int_equal(st.bad, 19);
     assert_int_equal(st.origins, 0); /* nothing refused made an origin */
     /* The same bytes, well-formed, are taken. */
-    memcpy(b + n, "\x00\x00\x00\x00\x01\x01\x00\x00\x00\x01\x00t\x01\x00i\x00\x00\x00\x00", 19);
-    assert_int_equal(ps_presence_receive(p, b, n + 19, 0, 0, send_nowhere, NULL, &sender), 1);
+    memcpy(b + n, "\x00\x00\x00\x00\x01\x01\x00\x00\x00\x01\x00t\x01\x00i\x02\x00\x00\x00{}", 21);
+    assert_int_equal(ps_presence_receive(p, b, n + 21, 0, 0, send_nowhere, NULL, &sender), 1);
     assert_int_equal(ps_presence_count(p, "t", 1), 1);
     ps_presence_free(p);
 #undef REFUSED

@@ -6,6 +6,8 @@ sends its snapshot again)."""
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,3 +165,52 @@ def test_workers_of_a_machine_are_nodes_of_their_own(start_app: StartApp,
         member.close()
     wait_listing(Node(single), "hall", [], timeout=3)
     assert http(single.address, "GET", "/") == (200, b"Hello, world!")
+
+
+def resp_publish(redis: RedisServer, channel: bytes, payload: bytes) -> int:
+    """PUBLISH with binary arguments (redis-cli cannot pass NUL bytes); the receivers."""
+    parts = [b"PUBLISH", channel, payload]
+    command = b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as sock:
+        sock.sendall(command)
+        answer = sock.recv(64)
+    assert answer.startswith(b":"), answer
+    return int(answer[1:].split(b"\r\n")[0])
+
+
+def presence_message(kind: int, origin: int, seq: int, body: bytes) -> bytes:
+    return b"P" + bytes([kind]) + struct.pack("<QQQ", origin, origin, seq) + body
+
+
+def member_bytes(topic: bytes, ident: bytes, info: bytes) -> bytes:
+    return (struct.pack("<H", len(topic)) + topic + struct.pack("<H", len(ident)) + ident
+            + struct.pack("<I", len(info)) + info)
+
+
+def test_foreign_messages_on_the_presence_channel(start_app: StartApp,
+                                                  redis: RedisServer) -> None:
+    app = start_app("presence_cluster_app", env={"ROBYN_PUBSUB_URL": redis.url})
+    wait_until(lambda: redis.numsub(CHANNEL) == 1, what="the node on the presence channel")
+    own = Member(app, "hall", "own")
+    wait_listing(Node(app), "hall", [own], timeout=3)
+    channel = CHANNEL.encode()
+    # Malformed: counted, nothing changes.
+    assert resp_publish(redis, channel, b"P\x03short") == 1
+    assert resp_publish(redis, channel, presence_message(4, 77, 1, b"\x00" * 9 + b"junk")) == 1
+    wait_until(lambda: Node(app).presence("hall")["stats"]["bad"] == 2, what="two bad counted")
+    assert Node(app).presence("hall")["stats"]["origins"] == 0
+    # A foreign snapshot: a member whose info has the shape of an object but does not parse
+    # is held (and counted) but left out of the list; the other is listed.
+    snapshot = presence_message(4, 77, 1, struct.pack("<IBI", 0, 1, 2)
+                                + member_bytes(b"hall", b"f1", b"{bad}")
+                                + member_bytes(b"hall", b"f2", b'{"ok":1}'))
+    assert resp_publish(redis, channel, snapshot) == 1
+    wait_until(lambda: Node(app).presence("hall")["count"] == 3, what="the foreign snapshot")
+    answer = Node(app).presence("hall")
+    assert sorted((m["id"], m["info"]) for m in answer["everywhere"]) == sorted(
+        [(own.id, own.info), ("f2", {"ok": 1})])
+    assert answer["stats"]["origins"] == 1 and answer["stats"]["members"] == 2
+    # The foreign origin never beats: it expires like a dead node.
+    wait_listing(Node(app), "hall", [own], timeout=EXPIRY + REFRESH + 1.5, what="the foreigner expired")
+    own.close()
+    assert http(app.address, "GET", "/") == (200, b"Hello, world!")
