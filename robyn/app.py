@@ -753,6 +753,12 @@ class Robyn(RouterBase):
                              "(pubsub_url / ROBYN_PUBSUB_URL) yet: a node hears a topic only "
                              "while it has subscribers, so its history would have gaps "
                              "(docs/realtime.md)")
+        if (not pubsub_url and processes.worker() is not None
+                and any(o.presence for o in self._topics.options)
+                and processes._queue_limit() < _PRESENCE_QUEUE_MIN):
+            raise ValueError(f"ROBYN_SIBLINGS_QUEUE_LIMIT must be at least {_PRESENCE_QUEUE_MIN} "
+                             "with presence topics: a presence message between workers can be "
+                             "that large (docs/realtime.md)")
         if pubsub_url:
             where = "ROBYN_PUBSUB_URL" if os.environ.get("ROBYN_PUBSUB_URL") else "pubsub_url"
             try:
@@ -867,6 +873,11 @@ class Robyn(RouterBase):
         loop = asyncio.get_running_loop()
         loop.remove_reader(self._server.async_fd())
         await self._run_hooks(self._shutdown_handlers)
+
+
+# The largest presence message (pubsub/presence.h, PS_PRESENCE_MAX_MESSAGE, about 150 KB)
+# must fit what one sibling may have queued.
+_PRESENCE_QUEUE_MIN = 256 * 1024
 
 
 def _check_everywhere(everywhere: Any) -> None:

@@ -156,3 +156,13 @@ def test_bad_arguments_are_refused_and_a_big_info_is_refused_before_subscribing(
     big.close()
     assert pin.get_raw("/") == (200, b"Hello, world!")
     pin.close()
+
+
+def test_a_siblings_queue_too_small_for_presence_stops_the_start(start_app):
+    server = start_app("presence_cluster_app", wait=False,
+                       env={"ROBYN_PROCESSES": "2", "ROBYN_SIBLINGS_QUEUE_LIMIT": "100000"})
+    code = server.wait_exit(timeout=15)
+    assert code != 0
+    assert ("ValueError: ROBYN_SIBLINGS_QUEUE_LIMIT must be at least 262144 with presence "
+            "topics: a presence message between workers can be that large (docs/realtime.md)"
+            in server.log()), server.log()
