@@ -415,8 +415,8 @@ class Robyn(RouterBase):
         """Who is subscribed to a presence topic, with the info each gave
         (websocket.subscribe(topic, info=...)): in every process and node the bus reaches
         (--processes N, the Redis bus), in the order this process learnt of them; with
-        everywhere=False, this process's only, in the order they joined. Answered from this process's copy, kept
-        up to date by the bus (docs/realtime.md, "Presence")."""
+        everywhere=False, this process's only, in the order they joined. Answered from this
+        process's copy, kept up to date by the bus (docs/realtime.md, "Presence")."""
         self._presence_topic(topic)
         _check_everywhere(everywhere)
         if everywhere:
@@ -442,8 +442,13 @@ class Robyn(RouterBase):
 
         for topic, conn_id, info in gone:
             options = self._topics.of(topic)
-            if options is not None and options.presence_events:
+            if options is None or not options.presence_events:
+                continue
+            try:
                 _announce(self, topic, options, "leave", conn_id, json.loads(info))
+            except Exception:  # one that cannot be published must not cost the others
+                logger.exception("robyn: cannot announce the leave of %s from %r", conn_id,
+                                 topic)
 
     def _presence_topic(self, topic: str) -> None:
         options = self._topics.of(topic) if isinstance(topic, str) else None
