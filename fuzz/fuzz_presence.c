@@ -44,16 +44,18 @@ static void send_to_other(void *ctx, uint32_t to, const unsigned char *msg, size
         return;
     memcpy(copy, msg, len);
     uint64_t sender = 0;
-    int rc = ps_presence_receive(other, copy, len, clock_ms, 0, ignore, NULL, &sender);
+    int rc = ps_presence_receive(other, copy, len, clock_ms, 0, ignore, NULL, NULL, NULL,
+                                 &sender);
     CHECK(rc == 1);
     free(copy);
 }
 
-static void on_gone(void *ctx, const char *topic, size_t tl, const char *id, size_t il,
-                    const char *info, size_t infl, int announce)
+static void on_gone(void *ctx, int kind, const char *topic, size_t tl, const char *id,
+                    size_t il, const char *info, size_t infl, int announce)
 {
     (void)ctx;
-    (void)announce;
+    CHECK(kind == PS_PRESENCE_LEAVE || kind == PS_PRESENCE_JOIN);
+    CHECK(announce == 0 || announce == 1);
     CHECK(tl >= 1 && tl <= PS_PRESENCE_MAX_TOPIC && topic);
     CHECK(il >= 1 && il <= PS_PRESENCE_MAX_ID && id);
     CHECK(infl >= 2 && infl <= PS_PRESENCE_MAX_INFO && info[0] == '{' && info[infl - 1] == '}');
@@ -114,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         at += len;
         uint64_t sender = 0;
         int rc = ps_presence_receive(p, msg, len, clock_ms, (uint32_t)(len % 4), send_to_other,
-                                     NULL, &sender);
+                                     NULL, on_gone, NULL, &sender);
         CHECK(rc == 1 || rc == 0 || rc == -EPROTO);
         if (rc >= 0) {
             CHECK(sender != 0);
@@ -131,7 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(msg);
         clock_ms += 700;
         if (++count % 4 == 0)
-            (void)ps_presence_tick(p, clock_ms, send_to_other, NULL, on_gone, NULL);
+            (void)ps_presence_tick(p, clock_ms, (int)(count / 4) % 2, send_to_other, NULL,
+                                   on_gone, NULL);
     }
     (void)ps_presence_flush(p, send_to_other, NULL);
     ps_presence_snapshot(p, send_to_other, NULL, PS_PRESENCE_ALL);

@@ -2108,7 +2108,8 @@ static PyObject *Server_presence_take_gone(ServerObject *self, PyObject *unused)
     while (g) {
         gw_presence_gone *next = g->next;
         if (list) {
-            PyObject *item = Py_BuildValue("(s#s#s#)", g->data, (Py_ssize_t)g->topic_len,
+            PyObject *item = Py_BuildValue("(ss#s#s#)", g->joined ? "join" : "leave",
+                                           g->data, (Py_ssize_t)g->topic_len,
                                            g->data + g->topic_len, (Py_ssize_t)g->id_len,
                                            g->data + g->topic_len + g->id_len,
                                            (Py_ssize_t)g->info_len);
@@ -2344,8 +2345,9 @@ static PyMethodDef Server_methods[] = {
     {"presence_members", (PyCFunction)Server_presence_members, METH_O,
      "presence_members(topic) -> [(id, info_json, local)]: topic's members everywhere."},
     {"presence_take_gone", (PyCFunction)Server_presence_take_gone, METH_NOARGS,
-     "presence_take_gone() -> [(topic, id, info_json)] | None: members of dead processes\n"
-     "whose leaves this process is to announce."},
+     "presence_take_gone() -> [(kind, topic, id, info_json)] | None: members of dead\n"
+     "processes whose leaves (kind 'leave'), or of silent ones back, whose joins ('join'),\n"
+     "this process is to announce."},
     {"presence_stats", (PyCFunction)Server_presence_stats, METH_NOARGS,
      "presence_stats() -> dict: the presence table's counters."},
     {"_test_hold_fanout", (PyCFunction)Server_test_hold_fanout, METH_VARARGS,

@@ -122,26 +122,27 @@ static int bus_reaches_others(gw_presence *gp)
     return 0;
 }
 
-static void on_gone(void *ctx, const char *topic, size_t tl, const char *id, size_t il,
-                    const char *info, size_t infl, int announce)
+static void on_event(void *ctx, int kind, const char *topic, size_t tl, const char *id,
+                     size_t il, const char *info, size_t infl, int announce)
 {
     gw_presence *gp = ctx;
-    if (!announce || !bus_reaches_others(gp))
+    if (!announce)
         return;
     gw_presence_gone *g = malloc(sizeof(*g) + tl + il + infl);
     pthread_mutex_lock(&gp->gone_lock);
     if (!g || gp->gone_count >= GW_PRESENCE_GONE_LIMIT) {
         atomic_fetch_add(&gp->gone_dropped, 1);
         if (!gp->gone_logged)
-            lwsl_err("presence: %s; the leaves of a dead process's members are not all "
-                     "announced\n", g ? "too many leaves wait for the loop thread" :
-                                        "out of memory");
+            lwsl_err("presence: %s; the leaves (or returns) of a dead (or silent) process's "
+                     "members are not all announced\n",
+                     g ? "too many wait for the loop thread" : "out of memory");
         gp->gone_logged = 1;
         pthread_mutex_unlock(&gp->gone_lock);
         free(g);
         return;
     }
     g->next = NULL;
+    g->joined = kind == PS_PRESENCE_JOIN;
     g->topic_len = tl;
     g->id_len = il;
     g->info_len = infl;
@@ -181,7 +182,8 @@ static uint64_t siblings_in(void *ctx, unsigned slot, const unsigned char *msg, 
 {
     gw_presence *gp = ctx;
     uint64_t sender = 0;
-    if (ps_presence_receive(gp->table, msg, len, now_ms(), slot, send_on_bus, gp, &sender) < 0)
+    if (ps_presence_receive(gp->table, msg, len, now_ms(), slot, send_on_bus, gp, on_event, gp,
+                            &sender) < 0)
         return 0;
     return sender;
 }
@@ -195,7 +197,7 @@ static void siblings_link(void *ctx, unsigned slot, int up, uint64_t origin)
         if (gp->bus)
             ps_presence_snapshot(gp->table, send_on_bus, gp, slot);
     } else if (origin) {
-        (void)ps_presence_drop(gp->table, origin, on_gone, gp);
+        (void)ps_presence_drop(gp->table, origin, on_event, gp);
     }
 }
 
@@ -213,7 +215,8 @@ void gw_presence_redis_in(gw_server *srv, const unsigned char *msg, size_t len)
     gw_presence *gp = gw_presence_of(srv);
     uint64_t sender;
     if (gp)
-        (void)ps_presence_receive(gp->table, msg, len, now_ms(), 0, send_on_bus, gp, &sender);
+        (void)ps_presence_receive(gp->table, msg, len, now_ms(), 0, send_on_bus, gp, on_event,
+                                  gp, &sender);
 }
 
 void gw_presence_redis_online(gw_server *srv)
@@ -238,7 +241,8 @@ static void beat(lws_sorted_usec_list_t *sul)
         return;
     atomic_store(&gp->pending, 0);
     (void)ps_presence_flush(gp->table, send_on_bus, gp);
-    (void)ps_presence_tick(gp->table, now_ms(), send_on_bus, gp, on_gone, gp);
+    (void)ps_presence_tick(gp->table, now_ms(), bus_reaches_others(gp), send_on_bus, gp,
+                           on_event, gp);
     lws_sul_schedule(ctx, 0, &gp->timer, beat, (lws_usec_t)PS_PRESENCE_REFRESH_MS * 1000);
     gp->beating = 1;
 }

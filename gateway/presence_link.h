@@ -53,9 +53,11 @@ int gw_presence_join(gw_presence *gp, const char *topic, size_t tl, const char *
                      const char *info, size_t infl);
 int gw_presence_leave(gw_presence *gp, const char *topic, size_t tl, const char *id, size_t il);
 
-/* One member a dead origin took with it, which this process is to announce. */
+/* One member a dead origin took with it (joined 0), or that a silent one brought back
+ * (joined 1), which this process is to announce. */
 typedef struct gw_presence_gone {
     struct gw_presence_gone *next;
+    int joined;
     size_t topic_len, id_len, info_len;
     char data[]; /* topic, id, info */
 } gw_presence_gone;

@@ -22,6 +22,7 @@
 #include "envelope.h" /* ps_utf8_valid */
 
 #define HEAD_BYTES (2u + 8u + 8u + 8u)
+#define PR_BURIED 64u
 
 /* ---- bytes ------------------------------------------------------------------------------ */
 
@@ -194,6 +195,10 @@ struct ps_presence {
     int shared; /* a bus carries this origin's changes: queue them */
     int resync; /* the outbox overflowed: send a snapshot instead of it */
     uint64_t seed; /* mixed into every hash: a peer cannot aim its names at one chain */
+    /* The last origins whose leaves this table announced: if one comes back (it was only
+     * silent), the joins of its members are announced by the same table. */
+    uint64_t buried[PR_BURIED];
+    size_t nburied, buried_next;
     ps_presence_stats stats;
 };
 
@@ -399,8 +404,8 @@ static pr_member *member_find(ps_presence *p, pr_origin *o, const char *t, size_
     return *member_slot(p, o, tp, id, il, h);
 }
 
-/* The members an origin took with it, copied so that they can be reported (gone) outside
- * the lock. */
+/* Members an origin took with it (or brought back), copied so that they can be reported
+ * outside the lock. */
 typedef struct pr_dead {
     struct pr_dead *next;
     size_t topic_len, id_len, info_len;
@@ -408,46 +413,76 @@ typedef struct pr_dead {
 } pr_dead;
 
 typedef struct pr_gone {
-    pr_dead *head;
+    pr_dead *head, *tail;
+    int kind; /* PS_PRESENCE_LEAVE or PS_PRESENCE_JOIN */
     int announce;
 } pr_gone;
+
+/* Appends a copy of m to g (a member that cannot be copied goes unreported: out of memory,
+ * nothing else can be done). */
+static void gone_add(pr_gone *g, const pr_member *m)
+{
+    size_t tl = m->topic->len;
+    pr_dead *d = malloc(sizeof(*d) + tl + m->id_len + m->info_len);
+    if (!d)
+        return;
+    d->next = NULL;
+    d->topic_len = tl;
+    d->id_len = m->id_len;
+    d->info_len = m->info_len;
+    memcpy(d->data, m->topic->name, tl);
+    memcpy(d->data + tl, m->id, m->id_len);
+    memcpy(d->data + tl + m->id_len, m->info, m->info_len);
+    if (g->tail)
+        g->tail->next = d;
+    else
+        g->head = d;
+    g->tail = d;
+}
 
 /* Unlinks and frees every member of o, keeping a copy of each in g (when not NULL). */
 static void origin_clear(ps_presence *p, pr_origin *o, pr_gone *g)
 {
     while (o->head) {
         pr_member *m = o->head;
-        if (g) {
-            size_t tl = m->topic->len;
-            pr_dead *d = malloc(sizeof(*d) + tl + m->id_len + m->info_len);
-            if (d) { /* else that member goes unreported: nothing else can be done */
-                d->topic_len = tl;
-                d->id_len = m->id_len;
-                d->info_len = m->info_len;
-                memcpy(d->data, m->topic->name, tl);
-                memcpy(d->data + tl, m->id, m->id_len);
-                memcpy(d->data + tl + m->id_len, m->info, m->info_len);
-                d->next = g->head;
-                g->head = d;
-            }
-        }
+        if (g)
+            gone_add(g, m);
         member_unlink(p, m);
         member_free(m);
     }
 }
 
-static void gone_report(pr_gone *g, ps_presence_gone_fn gone, void *ctx)
+static void gone_report(pr_gone *g, ps_presence_event_fn event, void *ctx)
 {
     pr_dead *d = g->head;
     while (d) {
         pr_dead *next = d->next;
-        if (gone)
-            gone(ctx, d->data, d->topic_len, d->data + d->topic_len, d->id_len,
-                 d->data + d->topic_len + d->id_len, d->info_len, g->announce);
+        if (event)
+            event(ctx, g->kind, d->data, d->topic_len, d->data + d->topic_len, d->id_len,
+                  d->data + d->topic_len + d->id_len, d->info_len, g->announce);
         free(d);
         d = next;
     }
-    g->head = NULL;
+    g->head = g->tail = NULL;
+}
+
+static void bury(ps_presence *p, uint64_t id)
+{
+    p->buried[p->buried_next] = id;
+    p->buried_next = (p->buried_next + 1) % PR_BURIED;
+    if (p->nburied < PR_BURIED)
+        p->nburied++;
+}
+
+/* Whether id was buried here (it is not any more). */
+static int unbury(ps_presence *p, uint64_t id)
+{
+    for (size_t i = 0; i < p->nburied; i++)
+        if (p->buried[i] == id) {
+            p->buried[i] = 0; /* no origin is 0 */
+            return 1;
+        }
+    return 0;
 }
 
 static pr_origin *origin_find(ps_presence *p, uint64_t id, size_t *index)
@@ -490,12 +525,20 @@ static void origin_remove(ps_presence *p, size_t index, pr_gone *g)
     free(o);
 }
 
-/* Whether this origin is the one to announce: the lowest (rank, id) of those left. */
-static int lowest_alive(const ps_presence *p)
+static int expired(const pr_origin *o, uint64_t now_ms)
+{
+    return now_ms - o->heard_ms > PS_PRESENCE_EXPIRY_MS;
+}
+
+/* Whether this origin is the one to announce: the lowest (rank, id) of those left (those
+ * expired at now_ms, unless now_ms is 0, and skip are not left). */
+static int lowest_alive(const ps_presence *p, uint64_t now_ms, const pr_origin *skip)
 {
     const pr_origin *self = p->origins[0];
     for (size_t i = 1; i < p->norigins; i++) {
         const pr_origin *o = p->origins[i];
+        if (o == skip || (now_ms && expired(o, now_ms)))
+            continue;
         if (o->rank < self->rank || (o->rank == self->rank && o->id < self->id))
             return 0;
     }
@@ -920,45 +963,51 @@ void ps_presence_ask_all(ps_presence *p, ps_presence_send_fn send, void *ctx, ui
     out_send(&o, send, ctx);
 }
 
-size_t ps_presence_tick(ps_presence *p, uint64_t now_ms, ps_presence_send_fn send, void *ctx,
-                        ps_presence_gone_fn gone, void *gone_ctx)
+size_t ps_presence_tick(ps_presence *p, uint64_t now_ms, int may_announce,
+                        ps_presence_send_fn send, void *ctx, ps_presence_event_fn event,
+                        void *event_ctx)
 {
     pr_out o = {0};
-    pr_gone g = {0};
+    pr_gone g = {.kind = PS_PRESENCE_LEAVE};
     size_t dropped = 0;
     pthread_mutex_lock(&p->lock);
     pr_buf b = {0};
     put_head(&b, PS_PRESENCE_BEAT, p->origins[0]);
     (void)out_add(&o, PS_PRESENCE_ALL, &b);
     free(b.data);
+    /* Who announces is decided among those that stay: before any is removed. */
+    g.announce = may_announce && lowest_alive(p, now_ms, NULL);
     for (size_t i = p->norigins; i-- > 1;) {
-        if (now_ms - p->origins[i]->heard_ms > PS_PRESENCE_EXPIRY_MS) {
+        if (expired(p->origins[i], now_ms)) {
+            if (g.announce)
+                bury(p, p->origins[i]->id);
             origin_remove(p, i, &g);
             dropped++;
         }
     }
     p->stats.expired += dropped;
-    g.announce = lowest_alive(p);
     pthread_mutex_unlock(&p->lock);
     out_send(&o, send, ctx);
-    gone_report(&g, gone, gone_ctx);
+    gone_report(&g, event, event_ctx);
     return dropped;
 }
 
-int ps_presence_drop(ps_presence *p, uint64_t origin, ps_presence_gone_fn gone, void *ctx)
+int ps_presence_drop(ps_presence *p, uint64_t origin, ps_presence_event_fn event, void *ctx)
 {
-    pr_gone g = {0};
+    pr_gone g = {.kind = PS_PRESENCE_LEAVE};
     size_t i;
     pthread_mutex_lock(&p->lock);
-    int found = origin != p->origins[0]->id && origin_find(p, origin, &i) != NULL;
-    if (found) {
+    pr_origin *o = origin != p->origins[0]->id ? origin_find(p, origin, &i) : NULL;
+    if (o) {
+        g.announce = lowest_alive(p, 0, o);
+        if (g.announce)
+            bury(p, origin);
         origin_remove(p, i, &g);
         p->stats.dropped++;
-        g.announce = lowest_alive(p);
     }
     pthread_mutex_unlock(&p->lock);
-    gone_report(&g, gone, ctx);
-    return found;
+    gone_report(&g, event, ctx);
+    return o != NULL;
 }
 
 /* Asks o for its snapshot, at most once per refresh period (under the lock). */
@@ -985,10 +1034,12 @@ static void apply_part(ps_presence *p, pr_origin *o, const pr_view *v)
 }
 
 int ps_presence_receive(ps_presence *p, const unsigned char *msg, size_t len, uint64_t now_ms,
-                        uint32_t link, ps_presence_send_fn send, void *ctx, uint64_t *sender)
+                        uint32_t link, ps_presence_send_fn send, void *ctx,
+                        ps_presence_event_fn event, void *event_ctx, uint64_t *sender)
 {
     pr_view v;
     pr_out out = {0};
+    pr_gone back = {.kind = PS_PRESENCE_JOIN, .announce = 1};
     if (decode(msg, len, &v)) {
         pthread_mutex_lock(&p->lock);
         p->stats.bad++;
@@ -1076,6 +1127,9 @@ int ps_presence_receive(ps_presence *p, const unsigned char *msg, size_t len, ui
             o->seq = v.seq;
             o->asked = 0;
             p->stats.snapshots_in++;
+            if (unbury(p, o->id)) /* it was only silent: its members are back */
+                for (const pr_member *m = o->head; m; m = m->onext)
+                    gone_add(&back, m);
         }
         break;
     case PS_PRESENCE_ASK:
@@ -1090,6 +1144,7 @@ int ps_presence_receive(ps_presence *p, const unsigned char *msg, size_t len, ui
     }
     pthread_mutex_unlock(&p->lock);
     out_send(&out, send, ctx);
+    gone_report(&back, event, event_ctx);
     return 1;
 }
 

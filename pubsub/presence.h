@@ -118,11 +118,17 @@ PS_MUST_CHECK long ps_presence_copy(ps_presence *p, const char *topic, size_t to
 typedef void (*ps_presence_send_fn)(void *ctx, uint32_t to, const unsigned char *msg,
                                     size_t len);
 
-/* A member dropped with its origin: announce says this process is the one that should
- * publish its leave (the lowest rank among the origins still alive). Borrowed bytes. */
-typedef void (*ps_presence_gone_fn)(void *ctx, const char *topic, size_t topic_len,
-                                    const char *id, size_t id_len, const char *info,
-                                    size_t info_len, int announce);
+/*
+ * A member of another origin that this table lost or got back without a delta saying so:
+ * kind PS_PRESENCE_LEAVE when it was dropped with its origin, PS_PRESENCE_JOIN when an
+ * origin this table had announced dead came back (its snapshot listed the member again).
+ * announce says this process is the one that should publish it: for a leave, the lowest
+ * (rank, id) among the origins still alive, and only when the bus reaches the others; for a
+ * join, the process that announced the origin's leaves. Borrowed bytes.
+ */
+typedef void (*ps_presence_event_fn)(void *ctx, int kind, const char *topic, size_t topic_len,
+                                     const char *id, size_t id_len, const char *info,
+                                     size_t info_len, int announce);
 
 /* Sends the deltas waiting in the outbox, in order, to every link; if they overflowed it
  * (PS_PRESENCE_OUTBOX_BYTES), one snapshot instead. Returns the messages sent. */
@@ -137,27 +143,32 @@ void ps_presence_ask_all(ps_presence *p, ps_presence_send_fn send, void *ctx, ui
 
 /*
  * The periodic work, every PS_PRESENCE_REFRESH_MS: sends a BEAT to every link, then drops
- * every origin not heard from since now_ms - PS_PRESENCE_EXPIRY_MS, calling gone for each
- * of its members. Returns the origins dropped.
+ * every origin not heard from since now_ms - PS_PRESENCE_EXPIRY_MS, calling event (a
+ * LEAVE) for each of its members. may_announce is 0 while the bus is cut off from the
+ * others (they are out of sight, not known dead: nothing is announced). Returns the origins
+ * dropped.
  */
-size_t ps_presence_tick(ps_presence *p, uint64_t now_ms, ps_presence_send_fn send,
-                        void *ctx, ps_presence_gone_fn gone, void *gone_ctx);
+size_t ps_presence_tick(ps_presence *p, uint64_t now_ms, int may_announce,
+                        ps_presence_send_fn send, void *ctx, ps_presence_event_fn event,
+                        void *event_ctx);
 
 /*
  * Applies one message that came on link (the bus's number for where it came from, to
  * which an ASK or a snapshot for its sender is sent), at now_ms. Sends what it calls for:
  * an ASK to the sender when this table needs its snapshot (at most one per refresh period
- * per origin), this origin's snapshot when asked. Returns 1 (applied; *sender is its
+ * per origin), this origin's snapshot when asked; calls event (a JOIN) for each member of
+ * an origin it had announced dead whose snapshot just came in. Returns 1 (applied; *sender is its
  * origin), 0 for a well-formed message of this origin itself (a Redis echo) or one refused
  * because the table is full (*sender set too), or -EPROTO for malformed bytes (nothing
  * changed).
  */
 int ps_presence_receive(ps_presence *p, const unsigned char *msg, size_t len, uint64_t now_ms,
-                        uint32_t link, ps_presence_send_fn send, void *ctx, uint64_t *sender);
+                        uint32_t link, ps_presence_send_fn send, void *ctx,
+                        ps_presence_event_fn event, void *event_ctx, uint64_t *sender);
 
-/* Drops origin (its link closed) with all its members, calling gone for each. Returns 1,
- * or 0 when the origin was not known. */
-int ps_presence_drop(ps_presence *p, uint64_t origin, ps_presence_gone_fn gone, void *ctx);
+/* Drops origin (its link closed) with all its members, calling event (a LEAVE) for each.
+ * Returns 1, or 0 when the origin was not known. */
+int ps_presence_drop(ps_presence *p, uint64_t origin, ps_presence_event_fn event, void *ctx);
 
 /* Counters, for tests and operators. */
 typedef struct ps_presence_stats {

@@ -433,21 +433,22 @@ class Robyn(RouterBase):
         return self._topics.count(topic)
 
     def _announce_gone(self) -> None:
-        """Publishes the leaves of members whose process died, when the table chose this
-        process to announce them (presence_events topics only)."""
+        """Publishes the leaves of members whose process died (and the joins of those whose
+        process was only silent and came back), when the table chose this process to
+        announce them (presence_events topics only)."""
         gone = self._server.presence_take_gone()
         if not gone:
             return
         from .ws import _announce
 
-        for topic, conn_id, info in gone:
+        for kind, topic, conn_id, info in gone:
             options = self._topics.of(topic)
             if options is None or not options.presence_events:
                 continue
             try:
-                _announce(self, topic, options, "leave", conn_id, json.loads(info))
+                _announce(self, topic, options, kind, conn_id, json.loads(info))
             except Exception:  # one that cannot be published must not cost the others
-                logger.exception("robyn: cannot announce the leave of %s from %r", conn_id,
+                logger.exception("robyn: cannot announce the %s of %s on %r", kind, conn_id,
                                  topic)
 
     def _presence_topic(self, topic: str) -> None:

@@ -33,7 +33,33 @@ typedef struct net {
     sent *head, *tail;
     int dropping; /* messages are lost instead of queued */
     uint64_t now;
+    struct gone_log *logs; /* per node: the events its table reported (NULL: not kept) */
 } net;
+
+typedef struct gone_log {
+    int calls, announced; /* leaves */
+    int joins, joins_announced;
+    char last_id[64], last_info[64], last_topic[64];
+} gone_log;
+
+static void on_gone(void *ctx, int kind, const char *topic, size_t tl, const char *id,
+                    size_t il, const char *info, size_t infl, int announce)
+{
+    gone_log *g = ctx;
+    if (!g)
+        return;
+    if (kind == PS_PRESENCE_JOIN) {
+        g->joins++;
+        g->joins_announced += announce;
+    } else {
+        assert_int_equal(kind, PS_PRESENCE_LEAVE);
+        g->calls++;
+        g->announced += announce;
+    }
+    snprintf(g->last_topic, sizeof(g->last_topic), "%.*s", (int)tl, topic);
+    snprintf(g->last_id, sizeof(g->last_id), "%.*s", (int)il, id);
+    snprintf(g->last_info, sizeof(g->last_info), "%.*s", (int)infl, info);
+}
 
 typedef struct endpoint {
     net *net;
@@ -76,7 +102,8 @@ static int deliver_all(net *w)
                 continue;
             uint64_t sender = 0;
             int rc = ps_presence_receive(w->node[i], s->data, s->len, w->now,
-                                         (uint32_t)s->from, queue_send, &ends[i], &sender);
+                                         (uint32_t)s->from, queue_send, &ends[i], on_gone,
+                                         w->logs ? &w->logs[i] : NULL, &sender);
             assert_int_equal(rc, 1);
             assert_true(sender == ps_presence_origin(w->node[s->from]));
             n++;
@@ -118,28 +145,14 @@ static void flush_all(net *w)
     deliver_all(w);
 }
 
-typedef struct gone_log {
-    int calls, announced;
-    char last_id[64], last_info[64], last_topic[64];
-} gone_log;
-
-static void on_gone(void *ctx, const char *topic, size_t tl, const char *id, size_t il,
-                    const char *info, size_t infl, int announce)
-{
-    gone_log *g = ctx;
-    g->calls++;
-    g->announced += announce;
-    snprintf(g->last_topic, sizeof(g->last_topic), "%.*s", (int)tl, topic);
-    snprintf(g->last_id, sizeof(g->last_id), "%.*s", (int)il, id);
-    snprintf(g->last_info, sizeof(g->last_info), "%.*s", (int)infl, info);
-}
-
 static void tick_all(net *w, gone_log *logs)
 {
+    w->logs = logs;
     for (int i = 0; i < w->n; i++)
-        (void)ps_presence_tick(w->node[i], w->now, queue_send, &ends[i], on_gone,
+        (void)ps_presence_tick(w->node[i], w->now, 1, queue_send, &ends[i], on_gone,
                                logs ? &logs[i] : NULL);
     deliver_all(w);
+    w->logs = NULL;
 }
 
 /* topic's members as "id=info,id=info" in *out (cap bytes), with L for this node's own. */
@@ -307,12 +320,35 @@ static void test_silence_expires_and_the_lowest_rank_announces(void **state)
     ps_presence_get_stats(w.node[0], &st);
     assert_int_equal(st.expired, 1);
     assert_int_equal(st.origins, 1);
-    /* Node 2 comes back: its beat names an origin they forgot; they ask, it answers. */
+    /* Node 2 comes back: its beat names an origin they forgot; they ask, it answers. The
+     * one that announced its members' leaves announces their joins; the other, which
+     * announced nothing, reports nothing. */
     w.n = 3;
     w.now += 10;
     tick_all(&w, logs);
     for (int i = 0; i < 3; i++)
         assert_int_equal(ps_presence_count(w.node[i], "room", 4), 3);
+    assert_int_equal(logs[0].joins, 2);
+    assert_int_equal(logs[0].joins_announced, 2);
+    assert_int_equal(logs[1].joins, 0); /* it announced nothing, so it buried nothing */
+    /* Silent again, while the bus is cut off (may_announce 0): dropped, nothing announced,
+     * and nothing announced when it comes back either. */
+    memset(logs, 0, sizeof(logs));
+    w.n = 2;
+    w.now += 1500;
+    tick_all(&w, NULL); /* 0 and 1 hear each other; 2 is silent from here */
+    w.now += PS_PRESENCE_EXPIRY_MS + 1 - 1500;
+    w.logs = logs;
+    for (int i = 0; i < 2; i++)
+        (void)ps_presence_tick(w.node[i], w.now, 0, queue_send, &ends[i], on_gone, &logs[i]);
+    deliver_all(&w);
+    assert_int_equal(logs[0].calls, 2);
+    assert_int_equal(logs[0].announced, 0);
+    w.n = 3;
+    w.now += 10;
+    tick_all(&w, logs);
+    assert_int_equal(ps_presence_count(w.node[0], "room", 4), 3);
+    assert_int_equal(logs[0].joins, 0);
     net_free(&w);
 }
 
@@ -394,7 +430,7 @@ static void test_own_echo_and_ask_all(void **state)
     pthread_mutex_unlock(&w.node[1]->lock);
     uint64_t sender = 0;
     assert_int_equal(ps_presence_receive(w.node[1], o.head->data, o.head->len, w.now, 0,
-                                         queue_send, &ends[1], &sender), 0);
+                                         queue_send, &ends[1], NULL, NULL, &sender), 0);
     assert_true(sender == ps_presence_origin(w.node[1]));
     out_free(&o);
     assert_int_equal(ps_presence_count(w.node[1], "room", 4), 1);
@@ -436,7 +472,8 @@ static void test_decoder_refuses_bad_input(void **state)
     uint64_t sender;
     size_t n;
 #define REFUSED(len) \
-    assert_int_equal(ps_presence_receive(p, b, (len), 0, 0, send_nowhere, NULL, &sender), \
+    assert_int_equal(ps_presence_receive(p, b, (len), 0, 0, send_nowhere, NULL, NULL, NULL, \
+                                         &sender), \
                      -EPROTO)
     n = head(b, PS_PRESENCE_BEAT, 5);
     REFUSED(n - 1);                 /* shorter than a head */
@@ -486,7 +523,8 @@ static void test_decoder_refuses_bad_input(void **state)
     assert_int_equal(st.origins, 0); /* nothing refused made an origin */
     /* The same bytes, well-formed, are taken. */
     memcpy(b + n, "\x00\x00\x00\x00\x01\x01\x00\x00\x00\x01\x00t\x01\x00i\x02\x00\x00\x00{}", 21);
-    assert_int_equal(ps_presence_receive(p, b, n + 21, 0, 0, send_nowhere, NULL, &sender), 1);
+    assert_int_equal(ps_presence_receive(p, b, n + 21, 0, 0, send_nowhere, NULL, NULL, NULL,
+                                         &sender), 1);
     assert_int_equal(ps_presence_count(p, "t", 1), 1);
     ps_presence_free(p);
 #undef REFUSED
@@ -501,7 +539,7 @@ static void test_origins_are_bounded(void **state)
     uint64_t sender;
     for (uint64_t o = 2; o < 2 + PS_PRESENCE_MAX_ORIGINS + 5; o++) {
         size_t n = head(b, PS_PRESENCE_BEAT, o);
-        int rc = ps_presence_receive(p, b, n, 0, 0, send_nowhere, NULL, &sender);
+        int rc = ps_presence_receive(p, b, n, 0, 0, send_nowhere, NULL, NULL, NULL, &sender);
         assert_int_equal(rc, o < 2 + PS_PRESENCE_MAX_ORIGINS ? 1 : 0);
     }
     ps_presence_stats st;

@@ -1,7 +1,8 @@
 """Presence across the processes of one machine (--processes N, the siblings bus), with real
 worker processes of apps/presence_cluster_app.py: every worker lists every member, a SIGKILLed
 worker's members leave every list at once and their leaves are announced once, a stopped
-worker's members expire after the refresh bound and come back when it resumes, and the
+worker's members expire after the refresh bound and come back when it resumes (their leaves
+and then their joins announced once each), and the
 replacement worker's members appear everywhere."""
 
 from __future__ import annotations
@@ -121,9 +122,13 @@ def test_a_stopped_worker_expires_and_comes_back(start_app):
         assert leaves(got) == listing(by_pid[b]), got
     finally:
         os.kill(b, signal.SIGCONT)
-    # b resumes: its next beat names an origin a no longer knows, a asks for its snapshot.
-    took = wait_listing(pin_a, "hall", everyone, timeout=REFRESH + 2, what="a's list with b back")
+    # b resumes: its next beat names an origin a no longer knows, a asks for its snapshot,
+    # and a, which announced their leaves, announces their joins, once.
+    wait_listing(pin_a, "hall", everyone, timeout=REFRESH + 2, what="a's list with b back")
     assert pin_a.presence("hall")["stats"]["snapshots_in"] >= 2
+    got = observer.events(1.0)
+    assert sorted((e["id"], e["info"]) for e in got) == listing(by_pid[b]), got
+    assert all(e["presence"] == "join" for e in got), got
     pin_b = Pinned(server, b)
     wait_listing(pin_b, "hall", everyone, timeout=2, what="b's list")
     for member in everyone:
