@@ -30,6 +30,7 @@ struct gw_presence {
     pthread_mutex_t gone_lock;
     gw_presence_gone *gone_head, *gone_tail;
     size_t gone_count;
+    atomic_int has_gone; /* gone_head is not NULL: the loop thread's check without the lock */
     atomic_uint_fast64_t gone_dropped;
     int gone_logged;
 };
@@ -155,6 +156,7 @@ static void on_event(void *ctx, int kind, const char *topic, size_t tl, const ch
         gp->gone_head = g;
     gp->gone_tail = g;
     int first = gp->gone_count++ == 0;
+    atomic_store(&gp->has_gone, 1);
     pthread_mutex_unlock(&gp->gone_lock);
     if (first)
         gw__wake_loop(gp->srv);
@@ -162,7 +164,11 @@ static void on_event(void *ctx, int kind, const char *topic, size_t tl, const ch
 
 gw_presence_gone *gw_presence_take_gone(gw_presence *gp)
 {
+    /* Asked at every wake-up of the loop thread of an app with presence events. */
+    if (!atomic_load(&gp->has_gone))
+        return NULL;
     pthread_mutex_lock(&gp->gone_lock);
+    atomic_store(&gp->has_gone, 0);
     gw_presence_gone *list = gp->gone_head;
     gp->gone_head = gp->gone_tail = NULL;
     gp->gone_count = 0;
