@@ -16,7 +16,8 @@ from typing import Any
 
 from .ws import Reached
 
-__all__ = ["TopicOptions", "HistoryGone", "HistoryMessage", "Published", "Recovered", "Member"]
+__all__ = ["TopicOptions", "HistoryGone", "HistoryUnavailable", "HistoryMessage", "Published",
+           "Recovered", "Member"]
 
 # The glob characters fnmatch(3) and Python's fnmatch read alike; a backslash is an escape
 # for one and a plain character for the other, so it is refused.
@@ -46,6 +47,13 @@ class HistoryGone(LookupError):
         self.topic = topic
         self.epoch = epoch
         self.offset = offset
+
+
+class HistoryUnavailable(RuntimeError):
+    """With the Redis bus, a topic's history cannot be read now: Redis is not connected,
+    did not answer in time, or answered something unexpected (docs/redis.md). Nothing was
+    subscribed; the handler may close the connection (the client comes back later) or
+    subscribe without recovery."""
 
 
 @dataclass(frozen=True)
