@@ -336,3 +336,44 @@ def test_websocket_publish_cannot_leave_the_sender_out(start_app: StartApp,
             "the sender's included): use app.publish() (docs/redis.md)")}
     assert history(b, "feed:say") == (200, {"messages": []})
     still_serving(a, b)
+
+
+def test_a_node_reads_its_own_publishes_at_once(start_app: StartApp, redis: RedisServer) -> None:
+    """app.history() goes to Redis after every publish the process made before it (one FIFO
+    to the I/O thread, one connection): no wait is needed to see them."""
+    a, b = two_nodes(start_app, redis)
+    for i in range(1, 21):
+        publish(a, "feed:own", str(i))
+        status, body = history(a, "feed:own", limit=1)
+        assert status == 200 and [m[1:] for m in body["messages"]] == [[i, str(i)]]
+    still_serving(a, b)
+
+
+def test_a_redis_that_does_not_answer_in_time(start_app: StartApp, redis: RedisServer) -> None:
+    a, b = two_nodes(start_app, redis)
+    publish(a, "feed:slow", "one")
+    epoch = held(a, "feed:slow", 1)[0][0]
+    # Redis holds every client's commands for 6 s: the subscribe gives up after 5.
+    assert redis.cli("CLIENT", "PAUSE", "6000", "ALL") == "OK"
+    started = time.monotonic()
+    with sconnect(url(b, f"/live/feed:slow?epoch={epoch}&offset=0"), open_timeout=RECV) as ws:
+        assert json.loads(ws.recv(timeout=8)) == {
+            "type": "unavailable", "error": "HistoryUnavailable: the history of 'feed:slow' "
+            "cannot be read: Redis did not answer within 5 s"}
+        assert 4.5 < time.monotonic() - started < 6
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=RECV)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    # Once Redis answers again, the late answer is dropped (nothing was subscribed) and the
+    # same position recovers.
+    wait_until(lambda: history(b, "feed:slow")[0] == 200, 10, what="Redis answering again")
+    with sconnect(url(b, f"/live/feed:slow?epoch={epoch}&offset=0"), open_timeout=RECV) as ws:
+        m = recv_json(ws)
+        assert (m["epoch"], m["offset"], m["data"]) == (epoch, 1, "one")
+        assert recv_json(ws) == {"type": "recovered", "replayed": 1, "epoch": epoch, "offset": 1}
+        publish(a, "feed:slow", "two")
+        m = recv_json(ws)
+        assert (m["offset"], m["data"]) == (2, "two")
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.3)
+    still_serving(a, b)
