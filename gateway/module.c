@@ -897,6 +897,9 @@ static PyObject *redis_history_error(int rc, const char *topic)
     case -EPROTO:
         why = "Redis answered something the history script does not write";
         break;
+    case -ENOEXEC:
+        why = "Redis refused the history scripts (SCRIPT LOAD; is scripting disabled?)";
+        break;
     case -ENOBUFS:
         why = "more than 10000 live messages came while the history was read; the "
               "connection is closed with 1013 (try again later)";
@@ -966,6 +969,7 @@ static PyObject *Conn_subscribe_since(ConnObject *self, PyObject *args)
     case -ETIMEDOUT:
     case -EPROTO:
     case -ENOBUFS:
+    case -ENOEXEC:
         return redis_history_error(rc, topic);
     default:
         return PyErr_NoMemory();
@@ -1693,7 +1697,7 @@ static PyObject *Server_history(ServerObject *self, PyObject *args)
         result = no_history(topic);
     } else if (rc == -ESTALE) {
         result = Py_NewRef(Py_None);
-    } else if (rc == -EHOSTDOWN || rc == -ETIMEDOUT || rc == -EPROTO) {
+    } else if (rc == -EHOSTDOWN || rc == -ETIMEDOUT || rc == -EPROTO || rc == -ENOEXEC) {
         result = redis_history_error(rc, topic);
     } else if (rc < 0) {
         result = PyErr_NoMemory();

@@ -497,6 +497,7 @@ struct bus_redis {
     int down_logged;       /* the current outage was reported */
     int overflow_logged;   /* this outage's overflow was reported */
     int refused_logged;    /* Redis refused a publish: reported once */
+    int scripts_refused_logged; /* Redis refused SCRIPT LOAD: reported once */
     struct held *held_head, *held_tail;
     size_t held_count, held_bytes;
     uint64_t dropped_this_outage;
@@ -756,25 +757,31 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     if (reply == NULL || b->closing || (ac != b->pub && ac != b->sub))
         return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        snprintf(why, sizeof(why), "Redis refused %s: %s",
-                 privdata == &TAG_AUTH ? "AUTH" : privdata == &TAG_PUB ? "SELECT"
-                 : privdata == &TAG_SUB ? "PING" : "SCRIPT LOAD (the history scripts)",
-                 reply->str);
-        teardown(b, why);
-        return;
-    }
     if (privdata == &TAG_LOAD_PUBLISH || privdata == &TAG_LOAD_READ) {
         char *sha = privdata == &TAG_LOAD_PUBLISH ? b->sha_publish : b->sha_read;
-        if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
-            teardown(b, "Redis answered SCRIPT LOAD with something other than a SHA1");
-            return;
+        if (reply->type == REDIS_REPLY_STRING && reply->len == 40) {
+            memcpy(sha, reply->str, 40);
+            sha[40] = '\0';
+        } else {
+            /* A Redis that forbids scripts still carries plain topics; topics with
+             * history are refused, each publish and read saying so. */
+            sha[0] = '\0';
+            if (!b->scripts_refused_logged) {
+                b->scripts_refused_logged = 1;
+                say("Redis at %s refused SCRIPT LOAD (%s): topics with history cannot be kept "
+                    "in it; their publishes are dropped and their reads fail",
+                    b->where, reply->type == REDIS_REPLY_ERROR ? reply->str : "not a SHA1");
+            }
         }
-        memcpy(sha, reply->str, 40);
-        sha[40] = '\0';
         /* The read script's is the last set-up reply on this connection. */
         if (privdata == &TAG_LOAD_READ)
             b->pub_ready = 1;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(why, sizeof(why), "Redis refused %s: %s",
+                 privdata == &TAG_AUTH ? "AUTH" : privdata == &TAG_PUB ? "SELECT" : "PING",
+                 reply->str);
+        teardown(b, why);
+        return;
     } else if (privdata == &TAG_SUB) {
         b->sub_ready = 1;
         /* Subscribe to every channel wanted now. */
@@ -1398,6 +1405,10 @@ static void send_history_publish(struct bus_redis *b, const char *topic, size_t 
     char *chan = key_of(b, "", topic, len, &chan_len);
     char epoch[PS_RH_EPOCH_MAX], cap[24], ttl[24];
 
+    if (b->sha_publish[0] == '\0') {
+        drop_one(b, "Redis refused the history scripts (SCRIPT LOAD)");
+        goto out;
+    }
     if (meta == NULL || stream == NULL || chan == NULL) {
         drop_one(b, "out of memory");
         goto out;
@@ -1545,6 +1556,8 @@ int ps_bus_redis_read_history(ps_bus *bus, const char *topic, size_t len,
 
     if (b->pub == NULL || !b->pub_ready || b->closing)
         return -ENOTCONN;
+    if (b->sha_read[0] == '\0')
+        return -ENOEXEC;
     char *meta = key_of(b, PS_RH_EPOCH_KEY, topic, len, &meta_len);
     char *stream = key_of(b, PS_RH_STREAM_KEY, topic, len, &stream_len);
     struct history_read *rd = malloc(sizeof(*rd));

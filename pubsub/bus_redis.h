@@ -157,7 +157,8 @@ struct ps_rh_result;
 typedef void (*ps_rh_done_fn)(void *arg, int rc, const struct ps_rh_result *res);
 
 /* Loop thread: reads topic's history on the command connection. Returns 0 (done will be
- * called), -ENOTCONN (Redis is not connected now) or -ENOMEM (done is never called). */
+ * called), -ENOTCONN (Redis is not connected now), -ENOEXEC (Redis refused the scripts) or
+ * -ENOMEM (done is never called). */
 int ps_bus_redis_read_history(ps_bus *bus, const char *topic, size_t len,
                               const ps_rh_query *q, ps_rh_done_fn done, void *arg);
 

@@ -1,7 +1,8 @@
 """Topic options, history and presence (docs/realtime.md).
 
 `app.topic(pattern, history=N, ttl=s, presence=True)` says, before the app starts, what the
-topics matching a glob keep. History lives in C (pubsub/history.c, on the server's hub);
+topics matching a glob keep. History lives in C (pubsub/history.c, on the server's hub; in
+Redis with the Redis bus, pubsub/redis_history.c);
 this module checks the options, builds the envelope every message of a topic with history
 is sent in, and keeps presence: who is subscribed to a presence topic in this process, with
 the info each gave.
@@ -67,7 +68,8 @@ class HistoryMessage:
 
 class Published(Reached):
     """app.publish()'s answer: an int (the subscribers reached in this process, as before),
-    with the message's `epoch` and `offset` when its topic keeps history (else None)."""
+    with the message's `epoch` and `offset` when its topic keeps history (else None; None
+    too with the Redis bus, where Redis numbers the message after publish() returns)."""
 
     epoch: str | None
     offset: int | None

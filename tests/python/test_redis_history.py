@@ -386,3 +386,25 @@ def test_a_redis_that_does_not_answer_in_time(start_app: StartApp, redis: RedisS
         with pytest.raises(TimeoutError):
             ws.recv(timeout=0.3)
     still_serving(a, b)
+
+
+def test_a_redis_that_refuses_scripts(start_app: StartApp, redis: RedisServer) -> None:
+    """Scripting denied (an ACL here): the bus still connects (plain topics need no script);
+    topics with history say why they cannot work."""
+    assert redis.cli("ACL", "SETUSER", "default", "-@scripting") == "OK"
+    a, b = two_nodes(start_app, redis)
+    with sconnect(url(a, "/live/feed:noscript?last=0"), open_timeout=RECV) as ws:
+        assert recv_json(ws) == {"type": "unavailable", "error": "HistoryUnavailable: the "
+                                 "history of 'feed:noscript' cannot be read: Redis refused the "
+                                 "history scripts (SCRIPT LOAD; is scripting disabled?)"}
+    assert history(b, "feed:noscript") == (503, {"error": "HistoryUnavailable: the history of "
+                                                 "'feed:noscript' cannot be read: Redis refused "
+                                                 "the history scripts (SCRIPT LOAD; is "
+                                                 "scripting disabled?)"})
+    dropped = http_json(a.address, "GET", "/stats")["pubsub_dropped"]
+    publish(a, "feed:noscript", "lost")
+    wait_until(lambda: http_json(a.address, "GET", "/stats")["pubsub_dropped"] == dropped + 1,
+               what="the publish counted as dropped")
+    for app in (a, b):
+        assert http(app.address, "GET", "/") == (200, b"ok")
+        assert "refused SCRIPT LOAD" in app.log()
