@@ -1173,6 +1173,9 @@ static void hold(struct bus_redis *b, const char *chan, size_t chan_len, unsigne
     memcpy(h->chan, chan, chan_len + 1);
     h->env = env;
     h->env_len = env_len;
+    h->history = 0;
+    h->capacity = 0;
+    h->ttl_ms = 0;
     if (b->held_tail)
         b->held_tail->next = h;
     else
