@@ -59,6 +59,23 @@ static void check_reply(const redisReply *r)
     ps_rh_result_free(&res);
 }
 
+/* Whether the RESP in p claims an array of more than 65,536 elements at the start of a
+ * line. hiredis 0.14's reader allocates a claimed array's element table before any element
+ * arrives (hiredis' own behaviour, the same on a real connection, not the decoder's): such
+ * inputs only measure that allocation, so the target leaves them out. */
+static int claims_huge_array(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '*' || (i > 0 && p[i - 1] != '\n'))
+            continue;
+        unsigned long long v = 0;
+        for (size_t j = i + 1; j < n && p[j] >= '0' && p[j] <= '9'; j++)
+            if ((v = v * 10 + (unsigned)(p[j] - '0')) > 65536)
+                return 1;
+    }
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -69,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(copy, data + 1, size - 1);
     if (data[0] == 'h') {
         check_head(copy, size - 1);
-    } else {
+    } else if (!claims_huge_array(copy, size - 1)) {
         redisReader *rd = redisReaderCreate();
         if (rd != NULL && redisReaderFeed(rd, copy, size - 1) == REDIS_OK) {
             /* Every whole reply in the input, until the reader errs or wants more. */
