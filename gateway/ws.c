@@ -2724,7 +2724,18 @@ void gw__ws_deliver_history(gw_server *srv, const char *topic, size_t len, const
                             size_t epoch_len, uint64_t offset, ps_frame *frame)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
+    /* The subscribers' references in one go, as run_publish() takes them. */
+    size_t n = ps_topics_subscriber_count(hub->topics, topic, len);
+    if (n > 1) {
+        hub->prepaid = ps_frame_ref_many(frame, n);
+        hub->prepaid_left = n;
+    }
     (void)ps_topics_publish(hub->topics, topic, len, frame, NULL);
+    if (hub->prepaid) {
+        ps_frame_unref_many(hub->prepaid, hub->prepaid_left);
+        hub->prepaid = NULL;
+        hub->prepaid_left = 0;
+    }
     for (struct gw_recovery *rec = hub->recoveries; rec; rec = rec->next) {
         if (rec->len != len || memcmp(rec->topic, topic, len) || rec->overflow)
             continue;
