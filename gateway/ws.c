@@ -2433,7 +2433,8 @@ static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *to
      * this thread, when it gives up waiting) takes the entry back if the subscribe fails. */
     pthread_mutex_lock(&hub->cmd_lock);
     int joined = !h->ledger ? -ENOTCONN : ps_topics_subscribe(h->ledger, topic, len);
-    int was_empty = joined == 1 ? append_command_locked(hub, c) : 0;
+    if (joined == 1)
+        (void)append_command_locked(hub, c);
     pthread_mutex_unlock(&hub->cmd_lock);
     if (joined != 1) {
         cmd_free(c);
@@ -2442,7 +2443,6 @@ static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *to
     }
     /* Woken now, not at the end of the loop thread's pass (gw_ws_defer_wakes): this
      * thread waits for the answer. */
-    (void)was_empty;
     gw__wake_io(hub->srv);
     int rc;
     if (redis_req_wait(r)) {
