@@ -408,3 +408,27 @@ def test_a_redis_that_refuses_scripts(start_app: StartApp, redis: RedisServer) -
     for app in (a, b):
         assert http(app.address, "GET", "/") == (200, b"ok")
         assert "refused SCRIPT LOAD" in app.log()
+
+
+def test_every_worker_of_processes_2_recovers_every_client(start_app: StartApp,
+                                                           redis: RedisServer) -> None:
+    """With --processes 2 and the Redis bus, history is Redis', not each worker's: whichever
+    worker SO_REUSEPORT hands a reconnection to recovers it exactly."""
+    server = start_app("redis_history_app", env={"ROBYN_PUBSUB_URL": redis.url,
+                                                 "ROBYN_PROCESSES": "2"})
+    for n in range(1, 6):
+        publish(server, "feed:procs", str(n))
+    epoch = held(server, "feed:procs", 5)[0][0]
+    pids = set()
+    for _ in range(40):  # bounded: until both workers have answered, or 40 connections
+        with sconnect(url(server, f"/pid-live/feed:procs?epoch={epoch}&offset=3"),
+                      open_timeout=RECV) as ws:
+            got = [recv_json(ws) for _ in range(3)]
+            assert [(m["epoch"], m["offset"], m["data"]) for m in got[:2]] == [
+                (epoch, 4, "4"), (epoch, 5, "5")]
+            assert got[2]["type"] == "recovered" and got[2]["replayed"] == 2
+            pids.add(got[2]["pid"])
+        if len(pids) == 2:
+            break
+    assert len(pids) == 2
+    assert http(server.address, "GET", "/") == (200, b"ok")

@@ -20,12 +20,15 @@ Routes:
                                   "offset"} and joins from there, or {"type": "unavailable",
                                   "error"} (HistoryUnavailable) and closes with 1013
   WS   /say/:topic                each message -> websocket.publish(topic, message): the error
+  WS   /pid-live/:topic?epoch=&offset=   subscribe(topic, since=(epoch, offset)), then sends
+                                  {"type": "recovered", "replayed", "pid"} (this worker's pid)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 from robyn import Request, Response, Robyn, WebSocket
@@ -137,6 +140,14 @@ async def say(websocket: WebSocket) -> None:
             websocket.publish(topic, message)
         except ValueError as exc:
             await websocket.send_json({"error": f"{type(exc).__name__}: {exc}"})
+
+
+@app.websocket("/pid-live/:topic")
+async def pid_live(websocket: WebSocket) -> None:
+    got = websocket.subscribe(websocket.path_params["topic"], since=position(websocket.request))
+    await websocket.send_json({"type": "recovered", "replayed": got.replayed, "pid": os.getpid()})
+    async for _ in websocket:
+        pass
 
 
 if __name__ == "__main__":
