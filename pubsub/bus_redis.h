@@ -8,7 +8,9 @@
  * the local subscribers at once, directly, and sent to Redis in an envelope
  * (envelope.h) carrying this process's random origin id and a sequence
  * number; when Redis hands it back to this same process, the origin says so
- * and it is dropped, so nobody here gets it twice.
+ * and it is dropped, so nobody here gets it twice. Topics with history are the
+ * exception (redis_history.h): Redis numbers their messages and every process, this one
+ * included, delivers them from the channel.
  *
  * While Redis is unreachable, local delivery goes on; publishes wait in a
  * bounded buffer (messages and bytes) and go out, in order, once both
