@@ -171,6 +171,15 @@ if os.environ.get("ROBYN_BENCH_MEMORY") == "1":
         _memsplit.restype = ctypes.c_long
         ctypes.CDLL(None).memsplit_rescan()
 
+    # With ROBYN_BENCH_MEMORY_DUMP=DIR, each GET /memory also leaves DIR/N.tracemalloc (a
+    # tracemalloc snapshot) and DIR/N.sites (memsplit's live blocks by call site), N counting
+    # the calls from 0: bench/memsites compares two of them.
+    _dump_dir = os.environ.get("ROBYN_BENCH_MEMORY_DUMP")
+    _dumps = [0]
+    if _dump_dir:
+        tracemalloc.stop()
+        tracemalloc.start(8)
+
     @app.get("/memory")
     def memory():
         import json
@@ -178,6 +187,13 @@ if os.environ.get("ROBYN_BENCH_MEMORY") == "1":
         out = {"python": tracemalloc.get_traced_memory()[0]}
         if _memsplit is not None:
             out.update(c_gateway=_memsplit(0), c_lws=_memsplit(1), c_zlib=_memsplit(2))
+        if _dump_dir:
+            n = _dumps[0]
+            _dumps[0] += 1
+            tracemalloc.take_snapshot().dump(os.path.join(_dump_dir, f"{n}.tracemalloc"))
+            sites = getattr(ctypes.CDLL(None), "memsplit_sites", None)
+            if sites is not None:
+                sites(os.path.join(_dump_dir, f"{n}.sites").encode())
         return json.dumps(out)
 
 
