@@ -219,7 +219,7 @@ void gw_ws_handle_unref(gw_ws_handle *h)
 {
     if (!h || atomic_fetch_sub(&h->refs, 1) != 1)
         return;
-    gw_request_free_unanswered(h->handshake);
+    free(h->handshake);
     free(h);
 }
 
@@ -1157,17 +1157,18 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
         req->nparams++;
     }
     req->route = route;
-    /* The handshake stays with the connection for Python (headers, query, parameters):
-     * the room the parser grew for it is given back. */
-    gw_request_shrink(req);
+    /* The handshake stays with the connection for Python (headers, query, parameters),
+     * packed into a block of its own; the request goes back to its pool at the end. */
+    gw_packed_request *kept = gw_request_pack(req);
 
-    gw_ws_conn *c = calloc(1, sizeof(*c));
+    gw_ws_conn *c = kept ? calloc(1, sizeof(*c)) : NULL;
     gw_ws_handle *h = c ? calloc(1, sizeof(*h)) : NULL;
     char *answer = h ? gw_response_alloc(HANDSHAKE_ANSWER_MAX) : NULL;
     if (!c || !h || !answer || track_conn(hub, c)) {
         gw_response_free(answer);
         free(h);
         free(c);
+        free(kept);
         status = 503, *body = "Service Unavailable";
         goto refuse;
     }
@@ -1193,7 +1194,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     atomic_init(&h->refs, 1); /* the I/O side's reference, dropped in conn_gone */
     h->id = ++hub->next_id;
     h->route = route;
-    h->handshake = req;
+    h->handshake = kept;
     h->io = c;
     lws_set_opaque_user_data(wsi, c);
 
@@ -1229,6 +1230,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
         if (frc > 0)
             request_close(c, frc, why, 1);
     }
+    gw_request_release(req);
     return 0;
 refuse:
     gw_request_release(req);

@@ -38,7 +38,7 @@ typedef struct gw_ws_handle {
     uint64_t id;
     atomic_int refs;
     const gw_route *route;
-    gw_request *handshake; /* the upgrade request: path, query, params, headers */
+    gw_packed_request *handshake; /* the upgrade request, packed: path, query, params, headers */
     void *user;            /* the bridge's object for this connection; GIL-protected */
     atomic_size_t cmd_bytes; /* bytes sent by Python that the I/O thread has not queued */
     atomic_size_t queued;    /* ps_queue_footprint() of the send queue, as the I/O thread last saw it */
