@@ -157,6 +157,20 @@ async def ws_pubsub(websocket):
             await send(message)
 
 
+async def ws_pubsub_topics(websocket):
+    """/ws/pubsub on this project: the same delivery as ws_pubsub, written as an app for
+    this project writes it (docs/websocket.md). An idle connection's handler holds its
+    coroutine and the topic string, and nothing of the feature detection ws_pubsub needs to
+    run on Robyn 0.88 too (a closure, two bound methods and the cells they close over: about
+    470 bytes per connection, docs/benchmarks.md "idle")."""
+    topic = _query(websocket, "topic", "bench")
+    if _query(websocket, "role", "sub") != "pub":
+        websocket.subscribe(topic)
+    # app.publish reaches every subscriber, the sender included (as on every peer).
+    async for message in websocket:
+        app.publish(topic, message)
+
+
 # bench/run's idle workload, in its attribution round, asks where the memory went: GET
 # /memory answers the bytes Python's allocator holds (tracemalloc, started here) and, when
 # bench/build/memsplit.so is preloaded, the bytes malloc'd by this project's C, by
@@ -200,10 +214,12 @@ if os.environ.get("ROBYN_BENCH_MEMORY") == "1":
 # A build of this project without WebSockets yet still serves the HTTP routes.
 if hasattr(app, "websocket"):
     app.websocket("/ws")(ws_echo)
-    app.websocket("/ws/pubsub")(ws_pubsub)
+    # This project has topics (app.publish); Robyn 0.88 broadcasts to the endpoint instead.
+    pubsub = ws_pubsub_topics if hasattr(app, "publish") else ws_pubsub
+    app.websocket("/ws/pubsub")(pubsub)
     # Builds that compress what they send (and Robyn 0.88, which has no such keyword, not).
     if "compression_threshold" in inspect.signature(app.websocket).parameters:
-        app.websocket("/ws/zpubsub", compression=True)(ws_pubsub)
+        app.websocket("/ws/zpubsub", compression=True)(pubsub)
 
 # What counting costs (docs/realtime.md): `bench/ab HEAD --current-env ROBYN_BENCH_METRICS=1`.
 if os.environ.get("ROBYN_BENCH_METRICS") and hasattr(app, "enable_metrics"):
