@@ -158,7 +158,7 @@ struct gw_ws_hub {
      * commands in. Held for a lookup and a list append, never across a fan-out. */
     pthread_mutex_t cmd_lock;
     gw_ws_cmd *cmd_head, *cmd_tail;
-    ps_topics *ledger;
+    ps_ledger *ledger;
 
     pthread_mutex_t ev_lock;
     gw_ws_event *ev_head, *ev_tail;
@@ -513,9 +513,9 @@ static int post_subscription(gw_ws_hub *hub, gw_ws_handle *h, cmd_type type, con
         return -ENOMEM;
     int was_empty = 0;
     pthread_mutex_lock(&hub->cmd_lock);
-    int rc = !h->ledger                ? -ENOTCONN
-             : type == CMD_SUBSCRIBE ? ps_topics_subscribe(h->ledger, topic, len)
-                                     : ps_topics_unsubscribe(h->ledger, topic, len);
+    int rc = !h->in_ledger             ? -ENOTCONN
+             : type == CMD_SUBSCRIBE ? ps_ledger_join(hub->ledger, &h->ledger, topic, len)
+                                     : ps_ledger_leave(hub->ledger, &h->ledger, topic, len);
     if (rc == 1)
         was_empty = append_command_locked(hub, c);
     pthread_mutex_unlock(&hub->cmd_lock);
@@ -540,7 +540,7 @@ size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
     pthread_mutex_lock(&hub->cmd_lock);
-    size_t n = ps_topics_subscriber_count(hub->ledger, topic, len);
+    size_t n = ps_ledger_count(hub->ledger, topic, len);
     pthread_mutex_unlock(&hub->cmd_lock);
     return n;
 }
@@ -550,8 +550,9 @@ size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len)
 static size_t publish_count_locked(gw_ws_hub *hub, const char *topic, size_t len,
                                    const gw_ws_handle *exclude)
 {
-    size_t n = ps_topics_subscriber_count(hub->ledger, topic, len);
-    if (n && exclude && exclude->ledger && ps_topics_is_subscribed(exclude->ledger, topic, len))
+    size_t n = ps_ledger_count(hub->ledger, topic, len);
+    if (n && exclude && exclude->in_ledger &&
+        ps_ledger_is_member(hub->ledger, &exclude->ledger, topic, len))
         n--;
     return n;
 }
@@ -594,7 +595,7 @@ void gw_ws_get_stats(gw_server *srv, gw_ws_stats *out)
     gw_ws_hub *hub = gw__server_hub(srv);
     out->connections = atomic_load(&hub->open_count);
     pthread_mutex_lock(&hub->cmd_lock);
-    out->topics = ps_topics_count(hub->ledger);
+    out->topics = ps_ledger_topics(hub->ledger);
     pthread_mutex_unlock(&hub->cmd_lock);
     out->slow_closed = atomic_load(&hub->slow_closed);
     out->slow_dropped = atomic_load(&hub->slow_dropped);
@@ -797,8 +798,8 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
     h->sub = NULL;
     /* Counts drop now; commands about h still queued find it gone. */
     pthread_mutex_lock(&hub->cmd_lock);
-    ps_subscriber_free(h->ledger);
-    h->ledger = NULL;
+    ps_ledger_leave_all(hub->ledger, &h->ledger);
+    h->in_ledger = 0;
     pthread_mutex_unlock(&hub->cmd_lock);
     atomic_store(&h->gone, 1);
     h->io = NULL;
@@ -960,8 +961,8 @@ static void run_subscribe(gw_ws_hub *hub, gw_ws_cmd *cmd)
     if (!h->sub || ps_topics_subscribe(h->sub, cmd->topic, cmd->topic_len) >= 0)
         return; /* gone meanwhile (its ledger entry went with it), or done */
     pthread_mutex_lock(&hub->cmd_lock);
-    if (h->ledger)
-        (void)ps_topics_unsubscribe(h->ledger, cmd->topic, cmd->topic_len);
+    if (h->in_ledger)
+        (void)ps_ledger_leave(hub->ledger, &h->ledger, cmd->topic, cmd->topic_len);
     pthread_mutex_unlock(&hub->cmd_lock);
     lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
     if (h->io)
@@ -1205,8 +1206,8 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     int rc = h->sub ? ps_topics_subscribe(h->sub, route_topic, (size_t)tl) : -ENOMEM;
     if (rc >= 0) {
         pthread_mutex_lock(&hub->cmd_lock);
-        h->ledger = ps_subscriber_new(hub->ledger, h->id, NULL);
-        rc = h->ledger ? ps_topics_subscribe(h->ledger, route_topic, (size_t)tl) : -ENOMEM;
+        h->in_ledger = 1;
+        rc = ps_ledger_join(hub->ledger, &h->ledger, route_topic, (size_t)tl);
         pthread_mutex_unlock(&hub->cmd_lock);
     }
     atomic_fetch_add(&hub->open_count, 1);
@@ -1474,10 +1475,10 @@ gw_ws_hub *gw_ws_hub_new(gw_server *srv)
         return NULL;
     hub->srv = srv;
     hub->topics = ps_topics_new(deliver, hub);
-    hub->ledger = hub->topics ? ps_topics_new(NULL, NULL) : NULL;
+    hub->ledger = hub->topics ? ps_ledger_new() : NULL;
     hub->bus = hub->ledger ? ps_bus_local_new(hub->topics) : NULL;
     if (!hub->bus) {
-        ps_topics_free(hub->ledger);
+        ps_ledger_free(hub->ledger);
         ps_topics_free(hub->topics);
         free(hub);
         return NULL;
@@ -1529,7 +1530,7 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     free(hub->redis_cfg);
     ps_bus_close(hub->bus);
     ps_topics_free(hub->topics);
-    ps_topics_free(hub->ledger);
+    ps_ledger_free(hub->ledger);
     pthread_mutex_destroy(&hub->bus_lock);
     pthread_mutex_destroy(&hub->hold.lock);
     pthread_cond_destroy(&hub->hold.cond);
@@ -2023,7 +2024,7 @@ int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, si
          * has joined, so the replay meets them with no gap and no duplicate. The ledger
          * changes with the queueing, as for a plain subscribe (post_subscription). */
         pthread_mutex_lock(&hub->cmd_lock);
-        int joined = !h->ledger ? -ENOTCONN : ps_topics_subscribe(h->ledger, topic, len);
+        int joined = !h->in_ledger ? -ENOTCONN : ps_ledger_join(hub->ledger, &h->ledger, topic, len);
         if (joined == 1)
             was_empty = append_command_locked(hub, c);
         pthread_mutex_unlock(&hub->cmd_lock);
