@@ -48,7 +48,8 @@ typedef struct gw_ws_reasons {
  * send queue's ring) are made when needed and freed when done. */
 typedef struct gw_ws_conn {
     int tag;              /* GW_TAG_WS: the wsi's user data is this, not HTTP's */
-    int close_code;       /* set: send a close frame with it once the queue is written */
+    uint16_t close_code;  /* set: send a close frame with it once the queue is written */
+    uint16_t peer_code;   /* what the peer's close frame said */
     struct lws *wsi;      /* the raw connection, the same one the handshake came on */
     gw_ws_handle *h;
     /* The endpoint's counters (NULL without metrics): kept here, since a fan-out touches
@@ -60,8 +61,7 @@ typedef struct gw_ws_conn {
     char *refusal;       /* an HTTP answer refusing the upgrade (Python's decision) */
     gw_ws_reasons *reasons; /* NULL until a close starts (or when out of memory then) */
     uint32_t handshake_len;
-    size_t refusal_len;
-    int peer_code;       /* what the peer's close frame said */
+    uint32_t refusal_len;
     unsigned accepted : 1;    /* Python's pre-check said yes (or there was none) */
     unsigned open : 1;        /* the 101 has been queued: messages may flow */
     unsigned close_sent : 1;
@@ -69,10 +69,12 @@ typedef struct gw_ws_conn {
     unsigned peer_closed : 1;
     unsigned paused : 1;      /* reading stopped because Python's inbox is full */
     unsigned ping_out : 1;    /* a ping is waiting for its pong */
+    /* Narrower than size_t: every idle connection holds these (connections stay far
+     * below 2^32 by the descriptor limit). */
+    uint32_t flush_slot;  /* 1 + its index in hub->flush while marked, else 0 */
+    uint32_t conns_index; /* where it is in hub->conns */
     int64_t last_rx_us;  /* when the peer was last heard from */
     int64_t ping_sent_us; /* when the outstanding ping went out */
-    size_t flush_slot;    /* 1 + its index in hub->flush while marked, else 0 */
-    size_t conns_index;   /* where it is in hub->conns */
     char *access_what;    /* "IP METHOD /path" when the access log is on, else NULL */
     int64_t opened_us;
 } gw_ws_conn;
@@ -464,7 +466,8 @@ int gw_ws_refuse(gw_server *srv, gw_ws_handle *h, char *response, size_t len)
         gw_response_free(response);
         return -ENOTCONN;
     }
-    gw_ws_cmd *c = new_command(CMD_REFUSE, h);
+    /* The connection keeps the answer's length in 32 bits. */
+    gw_ws_cmd *c = len <= UINT32_MAX ? new_command(CMD_REFUSE, h) : NULL;
     if (!c) {
         gw_response_free(response);
         return -ENOMEM;
@@ -634,7 +637,7 @@ static void mark_for_flush(gw_ws_hub *hub, gw_ws_conn *c)
         hub->flush_cap = cap;
     }
     hub->flush[hub->nflush++] = c;
-    c->flush_slot = hub->nflush;
+    c->flush_slot = (uint32_t)hub->nflush;
 }
 
 /* Asks for a close frame with code once what is queued has been written. `now`: close the
@@ -646,7 +649,7 @@ static void request_close(gw_ws_conn *c, int code, const char *reason, int now)
         c->close_now = 1;
     if (c->close_code)
         return;
-    c->close_code = code;
+    c->close_code = (uint16_t)code;
     char *buf = reason_buffer(c, 0);
     if (buf)
         snprintf(buf, sizeof(c->reasons->ours), "%s", reason);
@@ -774,7 +777,7 @@ static int track_conn(gw_ws_hub *hub, gw_ws_conn *c)
         hub->conns = conns;
         hub->conns_cap = cap;
     }
-    c->conns_index = hub->nconns;
+    c->conns_index = (uint32_t)hub->nconns;
     hub->conns[hub->nconns++] = c;
     return 0;
 }
@@ -786,7 +789,7 @@ static void untrack_conn(gw_ws_hub *hub, gw_ws_conn *c)
     if (i >= hub->nconns || hub->conns[i] != c)
         return; /* never tracked (adoption failed) */
     hub->conns[i] = hub->conns[--hub->nconns];
-    hub->conns[i]->conns_index = i;
+    hub->conns[i]->conns_index = (uint32_t)i;
 }
 
 /* The connection is gone (or never completed its upgrade): tells Python with the code it
@@ -1019,7 +1022,7 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
     case CMD_REFUSE:
         if (c && !c->accepted && !c->refusal) {
             c->refusal = cmd->topic;
-            c->refusal_len = cmd->topic_len;
+            c->refusal_len = (uint32_t)cmd->topic_len;
             gw_metrics_observe(gw__server_metrics(hub->srv),
                                gw_metrics_status_of(c->refusal, c->refusal_len),
                                now_us() - c->opened_us);
@@ -1293,7 +1296,7 @@ static int on_frame_close(void *ctx, int code, const char *reason, size_t reason
 {
     gw_ws_conn *c = ctx;
     c->peer_closed = 1;
-    c->peer_code = code;
+    c->peer_code = (uint16_t)code;
     char *buf = reason_buffer(c, 1);
     if (buf) {
         size_t n = reason_len < sizeof(c->reasons->peer) - 1 ? reason_len : sizeof(c->reasons->peer) - 1;

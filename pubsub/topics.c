@@ -61,7 +61,7 @@ struct ps_subscriber {
     uint64_t id;
     void *user;
     struct membership *mem; /* inline_mem until more than SUB_INLINE are needed */
-    size_t n, cap;
+    uint32_t n, cap; /* 32 bits: every connection has a subscriber, and few have many topics */
     ps_subscriber *prev, *next; /* the registry's list of subscribers */
     struct membership inline_mem[SUB_INLINE];
 };
@@ -473,6 +473,8 @@ int ps_topics_subscribe(ps_subscriber *s, const char *name, size_t len)
 
     if (t != NULL && find_membership(s, t) != SIZE_MAX)
         return 0;
+    if (s->n >= UINT32_MAX / 2)
+        return -ENOMEM; /* cap, twice n at most, must stay in 32 bits */
     if (s->mem == s->inline_mem && s->n + 1 > SUB_INLINE) {
         /* Out of the inline slots: the array moves to the heap. */
         mem = malloc(VEC_MIN * sizeof(*mem));
@@ -481,9 +483,11 @@ int ps_topics_subscribe(ps_subscriber *s, const char *name, size_t len)
         memcpy(mem, s->inline_mem, s->n * sizeof(*mem));
         s->cap = VEC_MIN;
     } else {
-        mem = vec_reserve(s->mem, &s->cap, s->n + 1, sizeof(*mem));
+        size_t cap = s->cap;
+        mem = vec_reserve(s->mem, &cap, (size_t)s->n + 1, sizeof(*mem));
         if (mem == NULL)
             return -ENOMEM;
+        s->cap = (uint32_t)cap;
     }
     s->mem = mem;
     if (t == NULL) {
