@@ -662,6 +662,20 @@ async def _in_own_thread(fn: Callable[[], Any]) -> Any:
     return await done
 
 
+class _HandlerTask(asyncio.Task[Any]):
+    """The task running a WebSocket handler's coroutine. It carries its connection, so
+    that one function shared by every connection takes the handler's outcome: a bound
+    method as the done callback would be one more object (64 bytes) per connection."""
+
+    __slots__ = ("websocket",)
+    websocket: WebSocket
+
+
+def _handler_task_done(task: asyncio.Task[Any]) -> None:
+    assert isinstance(task, _HandlerTask)
+    task.websocket._handler_done(task)
+
+
 class _Binder:
     """How one user function (handler, on_connect or on_close) is called for a connection.
 
@@ -906,9 +920,15 @@ class WebSocketEndpoint:
         # connection. The handler itself still runs in a context of its own.
         if self._done_context is None:
             self._done_context = contextvars.copy_context()
-        task = loop.create_task(run(), name=self._task_name)
+        task: asyncio.Task[Any]
+        if loop.get_task_factory() is None:
+            task = _HandlerTask(run(), loop=loop, name=self._task_name)
+            task.websocket = ws
+            task.add_done_callback(_handler_task_done, context=self._done_context)
+        else:  # the app's factory makes the task; the callback then carries the socket
+            task = loop.create_task(run(), name=self._task_name)
+            task.add_done_callback(ws._handler_done, context=self._done_context)
         self.app._tasks.add(task)
-        task.add_done_callback(ws._handler_done, context=self._done_context)
 
     async def _run(self, ws: WebSocket, finished: asyncio.Task[Any] | None = None) -> None:
         """Runs the handler (finished is None) or takes the outcome of its task (from
