@@ -215,7 +215,10 @@ if os.environ.get("ROBYN_BENCH_MEMORY") == "1":
 if hasattr(app, "websocket"):
     app.websocket("/ws")(ws_echo)
     # This project has topics (app.publish); Robyn 0.88 broadcasts to the endpoint instead.
-    pubsub = ws_pubsub_topics if hasattr(app, "publish") else ws_pubsub
+    # ROBYN_BENCH_PORTABLE_PUBSUB=1 runs the portable handler here too (what it costs:
+    # docs/benchmarks.md, "idle").
+    portable = os.environ.get("ROBYN_BENCH_PORTABLE_PUBSUB") == "1"
+    pubsub = ws_pubsub_topics if hasattr(app, "publish") and not portable else ws_pubsub
     app.websocket("/ws/pubsub")(pubsub)
     # Builds that compress what they send (and Robyn 0.88, which has no such keyword, not).
     if "compression_threshold" in inspect.signature(app.websocket).parameters:
