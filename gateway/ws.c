@@ -222,6 +222,9 @@ void gw_ws_handle_unref(gw_ws_handle *h)
     if (!h || atomic_fetch_sub(&h->refs, 1) != 1)
         return;
     free(h->handshake);
+    /* NULL once the connection left the ledger (conn_gone); a handle outliving its hub
+     * still gives back the array of its topics. */
+    free(h->ledger.topics);
     free(h);
 }
 
