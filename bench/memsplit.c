@@ -18,6 +18,13 @@
  *   long memsplit_bytes(int which)   live bytes: 0 this project, 1 lws, 2 zlib
  *   long memsplit_blocks(int which)  live blocks, likewise
  *   int memsplit_rescan(void)        finds the objects again; returns how many it tracks
+ *   long memsplit_sites(const char *path)
+ *                                    writes the live tracked blocks grouped by the code that
+ *                                    allocated them, one line per (caller, block size):
+ *                                    "which object offset bytes count", offset being the
+ *                                    return address inside the object (addr2line -f -e
+ *                                    object offset names the function); returns the lines
+ *                                    written, or -1
  *
  * Reached through ctypes (ctypes.CDLL(None).memsplit_bytes). Only for measuring: a lock
  * is taken on every allocation.
@@ -26,6 +33,7 @@
 #include <link.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -42,11 +50,14 @@ extern void __libc_free(void *);
 
 typedef struct {
     uintptr_t lo, hi;
+    uintptr_t base; /* the object's load address */
+    const char *name;
     int which;
 } range;
 
 typedef struct {
     uintptr_t ptr; /* 0: empty */
+    uintptr_t caller; /* the return address of the allocating call */
     uint32_t bytes;
     uint32_t which;
 } slot;
@@ -70,7 +81,7 @@ static size_t slot_of(uintptr_t p)
     return (size_t)((p >> 4) * UINT64_C(0x9E3779B97F4A7C15) >> (64 - TABLE_BITS));
 }
 
-static void remember(void *p, int which)
+static void remember(void *p, int which, uintptr_t caller)
 {
     uintptr_t u = (uintptr_t)p;
     size_t i;
@@ -81,6 +92,7 @@ static void remember(void *p, int which)
     for (i = slot_of(u); table[i].ptr != 0; i = (i + 1) & (TABLE_SIZE - 1))
         ;
     table[i].ptr = u;
+    table[i].caller = caller;
     table[i].bytes = (uint32_t)(malloc_usable_size(p) + sizeof(size_t));
     table[i].which = (uint32_t)which;
     live_bytes[which] += table[i].bytes;
@@ -146,6 +158,8 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *data)
             continue;
         ranges[nranges].lo = info->dlpi_addr + ph->p_vaddr;
         ranges[nranges].hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+        ranges[nranges].base = info->dlpi_addr;
+        ranges[nranges].name = name;
         ranges[nranges].which = which;
         nranges++;
     }
@@ -176,17 +190,81 @@ long memsplit_blocks(int which)
     return which >= 0 && which < WHICH ? live_blocks[which] : -1;
 }
 
+#define CALLER ((uintptr_t)__builtin_return_address(0))
+
+static const range *range_of(uintptr_t addr)
+{
+    for (int i = 0; i < nranges; i++)
+        if (addr >= ranges[i].lo && addr < ranges[i].hi)
+            return &ranges[i];
+    return NULL;
+}
+
+typedef struct {
+    uintptr_t caller;
+    uint32_t bytes;
+    long count;
+} site;
+
+long memsplit_sites(const char *path)
+{
+    enum { SITES = 1 << 14 };
+    site *sites;
+    long lines = 0;
+    FILE *out;
+
+    if (table == NULL)
+        return -1;
+    sites = mmap(NULL, SITES * sizeof(site), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (sites == MAP_FAILED)
+        return -1;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < TABLE_SIZE; i++) {
+        if (table[i].ptr == 0)
+            continue;
+        size_t h = (size_t)((table[i].caller ^ (uintptr_t)table[i].bytes << 48) *
+                            UINT64_C(0x9E3779B97F4A7C15) >> 50);
+        for (int probes = 0; probes < SITES; probes++, h = (h + 1) & (SITES - 1)) {
+            if (sites[h].count == 0) {
+                sites[h].caller = table[i].caller;
+                sites[h].bytes = table[i].bytes;
+            } else if (sites[h].caller != table[i].caller || sites[h].bytes != table[i].bytes) {
+                continue;
+            }
+            sites[h].count++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    /* Written after the lock is let go: stdio allocates, and this library counts that. */
+    out = fopen(path, "w");
+    if (out != NULL) {
+        for (size_t h = 0; h < SITES; h++) {
+            const range *r = sites[h].count ? range_of(sites[h].caller) : NULL;
+            if (r == NULL)
+                continue;
+            fprintf(out, "%d %s %#lx %u %ld\n", r->which, r->name,
+                    (unsigned long)(sites[h].caller - r->base), sites[h].bytes, sites[h].count);
+            lines++;
+        }
+        fclose(out);
+    }
+    munmap(sites, SITES * sizeof(site));
+    return out != NULL ? lines : -1;
+}
+
 void *malloc(size_t n)
 {
     void *p = __libc_malloc(n);
-    remember(p, which_of((uintptr_t)__builtin_return_address(0)));
+    remember(p, which_of(CALLER), CALLER);
     return p;
 }
 
 void *calloc(size_t n, size_t m)
 {
     void *p = __libc_calloc(n, m);
-    remember(p, which_of((uintptr_t)__builtin_return_address(0)));
+    remember(p, which_of(CALLER), CALLER);
     return p;
 }
 
@@ -197,10 +275,10 @@ void *realloc(void *old, size_t n)
     p = __libc_realloc(old, n);
     if (p == NULL && n != 0 && old != NULL) {
         /* The old block is still there: count it again, as the caller's. */
-        remember(old, which_of((uintptr_t)__builtin_return_address(0)));
+        remember(old, which_of(CALLER), CALLER);
         return NULL;
     }
-    remember(p, which_of((uintptr_t)__builtin_return_address(0)));
+    remember(p, which_of(CALLER), CALLER);
     return p;
 }
 
@@ -216,7 +294,7 @@ char *strdup(const char *s)
     char *p = __libc_malloc(n);
     if (p != NULL)
         memcpy(p, s, n);
-    remember(p, which_of((uintptr_t)__builtin_return_address(0)));
+    remember(p, which_of(CALLER), CALLER);
     return p;
 }
 
@@ -228,6 +306,6 @@ char *strndup(const char *s, size_t max)
         memcpy(p, s, n);
         p[n] = 0;
     }
-    remember(p, which_of((uintptr_t)__builtin_return_address(0)));
+    remember(p, which_of(CALLER), CALLER);
     return p;
 }

@@ -67,7 +67,8 @@ typedef struct {
     PyObject_HEAD
     ServerObject *server; /* strong reference */
     gw_request *req;
-    PyObject *owner; /* when set, req belongs to it (a handshake) and is not freed here */
+    PyObject *owner; /* when set, req is a handshake's copy for this Job (the Connection's,
+                      * unpacked): it is freed here unanswered, and cannot be answered */
     PyObject *on_writable; /* a stream writer's callback while it waits (see on_writable) */
 } JobObject;
 
@@ -143,7 +144,8 @@ static PyObject *pairs_to_list(const gw_request *req, uint32_t from, uint32_t n)
     return list;
 }
 
-/* Returns a new Job over req (which it frees, unless an owner is set afterwards). */
+/* Returns a new Job over req, which it frees (answering it first, unless an owner is set
+ * afterwards). */
 static PyObject *Job_new_for(ServerObject *server, gw_request *req)
 {
     JobObject *job = PyObject_GC_New(JobObject, server->job_type);
@@ -173,7 +175,7 @@ static int Job_clear(JobObject *self)
     if (self->req && !self->owner && self->on_writable)
         (void)gw_stream_take_waiter(self->req);
     Py_CLEAR(self->on_writable);
-    /* The owner stays until deallocation: req lives in it. */
+    /* The owner stays until deallocation: it says how req is freed. */
     return 0;
 }
 
@@ -186,6 +188,8 @@ static void Job_dealloc(JobObject *self)
         /* Answers 500 if the handler path never answered (or ends a stream that was
          * left unfinished), and frees the request. */
         gw_request_free(self->server->srv, self->req);
+    } else if (self->req) {
+        gw_request_release(self->req);
     }
     self->req = NULL;
     Py_CLEAR(self->owner);
@@ -1023,9 +1027,16 @@ static PyObject *Conn_get_closed(ConnObject *self, void *closure)
 static PyObject *Conn_get_request(ConnObject *self, void *closure)
 {
     (void)closure;
-    JobObject *job = (JobObject *)Job_new_for(self->server, self->h->handshake);
-    if (job)
-        job->owner = Py_NewRef(self);
+    /* The connection keeps its handshake packed (request.h): each read gets a copy. */
+    gw_request *req = gw_request_unpack(self->h->handshake);
+    if (!req)
+        return PyErr_NoMemory();
+    JobObject *job = (JobObject *)Job_new_for(self->server, req);
+    if (!job) {
+        gw_request_release(req);
+        return NULL;
+    }
+    job->owner = Py_NewRef(self);
     return (PyObject *)job;
 }
 

@@ -50,7 +50,8 @@ typedef struct gw_ws_reasons {
  * send queue's ring) are made when needed and freed when done. */
 typedef struct gw_ws_conn {
     int tag;              /* GW_TAG_WS: the wsi's user data is this, not HTTP's */
-    int close_code;       /* set: send a close frame with it once the queue is written */
+    uint16_t close_code;  /* set: send a close frame with it once the queue is written */
+    uint16_t peer_code;   /* what the peer's close frame said */
     struct lws *wsi;      /* the raw connection, the same one the handshake came on */
     gw_ws_handle *h;
     /* The endpoint's counters (NULL without metrics): kept here, since a fan-out touches
@@ -62,8 +63,7 @@ typedef struct gw_ws_conn {
     char *refusal;       /* an HTTP answer refusing the upgrade (Python's decision) */
     gw_ws_reasons *reasons; /* NULL until a close starts (or when out of memory then) */
     uint32_t handshake_len;
-    size_t refusal_len;
-    int peer_code;       /* what the peer's close frame said */
+    uint32_t refusal_len;
     unsigned accepted : 1;    /* Python's pre-check said yes (or there was none) */
     unsigned open : 1;        /* the 101 has been queued: messages may flow */
     unsigned close_sent : 1;
@@ -71,10 +71,12 @@ typedef struct gw_ws_conn {
     unsigned peer_closed : 1;
     unsigned paused : 1;      /* reading stopped because Python's inbox is full */
     unsigned ping_out : 1;    /* a ping is waiting for its pong */
+    /* Narrower than size_t: every idle connection holds these (connections stay far
+     * below 2^32 by the descriptor limit). */
+    uint32_t flush_slot;  /* 1 + its index in hub->flush while marked, else 0 */
+    uint32_t conns_index; /* where it is in hub->conns */
     int64_t last_rx_us;  /* when the peer was last heard from */
     int64_t ping_sent_us; /* when the outstanding ping went out */
-    size_t flush_slot;    /* 1 + its index in hub->flush while marked, else 0 */
-    size_t conns_index;   /* where it is in hub->conns */
     char *access_what;    /* "IP METHOD /path" when the access log is on, else NULL */
     int64_t opened_us;
 } gw_ws_conn;
@@ -166,7 +168,7 @@ struct gw_ws_hub {
      * commands in. Held for a lookup and a list append, never across a fan-out. */
     pthread_mutex_t cmd_lock;
     gw_ws_cmd *cmd_head, *cmd_tail;
-    ps_topics *ledger;
+    ps_ledger *ledger;
 
     pthread_mutex_t ev_lock;
     gw_ws_event *ev_head, *ev_tail;
@@ -229,7 +231,10 @@ void gw_ws_handle_unref(gw_ws_handle *h)
 {
     if (!h || atomic_fetch_sub(&h->refs, 1) != 1)
         return;
-    gw_request_free_unanswered(h->handshake);
+    free(h->handshake);
+    /* NULL once the connection left the ledger (conn_gone); a handle outliving its hub
+     * still gives back the array of its topics. */
+    free(h->ledger.topics);
     free(h);
 }
 
@@ -476,7 +481,8 @@ int gw_ws_refuse(gw_server *srv, gw_ws_handle *h, char *response, size_t len)
         gw_response_free(response);
         return -ENOTCONN;
     }
-    gw_ws_cmd *c = new_command(CMD_REFUSE, h);
+    /* The connection keeps the answer's length in 32 bits. */
+    gw_ws_cmd *c = len <= UINT32_MAX ? new_command(CMD_REFUSE, h) : NULL;
     if (!c) {
         gw_response_free(response);
         return -ENOMEM;
@@ -525,9 +531,9 @@ static int post_subscription(gw_ws_hub *hub, gw_ws_handle *h, cmd_type type, con
         return -ENOMEM;
     int was_empty = 0;
     pthread_mutex_lock(&hub->cmd_lock);
-    int rc = !h->ledger                ? -ENOTCONN
-             : type == CMD_SUBSCRIBE ? ps_topics_subscribe(h->ledger, topic, len)
-                                     : ps_topics_unsubscribe(h->ledger, topic, len);
+    int rc = !h->in_ledger             ? -ENOTCONN
+             : type == CMD_SUBSCRIBE ? ps_ledger_join(hub->ledger, &h->ledger, topic, len)
+                                     : ps_ledger_leave(hub->ledger, &h->ledger, topic, len);
     if (rc == 1)
         was_empty = append_command_locked(hub, c);
     pthread_mutex_unlock(&hub->cmd_lock);
@@ -552,7 +558,7 @@ size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
     pthread_mutex_lock(&hub->cmd_lock);
-    size_t n = ps_topics_subscriber_count(hub->ledger, topic, len);
+    size_t n = ps_ledger_count(hub->ledger, topic, len);
     pthread_mutex_unlock(&hub->cmd_lock);
     return n;
 }
@@ -562,8 +568,9 @@ size_t gw_ws_subscribers(gw_server *srv, const char *topic, size_t len)
 static size_t publish_count_locked(gw_ws_hub *hub, const char *topic, size_t len,
                                    const gw_ws_handle *exclude)
 {
-    size_t n = ps_topics_subscriber_count(hub->ledger, topic, len);
-    if (n && exclude && exclude->ledger && ps_topics_is_subscribed(exclude->ledger, topic, len))
+    size_t n = ps_ledger_count(hub->ledger, topic, len);
+    if (n && exclude && exclude->in_ledger &&
+        ps_ledger_is_member(hub->ledger, &exclude->ledger, topic, len))
         n--;
     return n;
 }
@@ -606,7 +613,7 @@ void gw_ws_get_stats(gw_server *srv, gw_ws_stats *out)
     gw_ws_hub *hub = gw__server_hub(srv);
     out->connections = atomic_load(&hub->open_count);
     pthread_mutex_lock(&hub->cmd_lock);
-    out->topics = ps_topics_count(hub->ledger);
+    out->topics = ps_ledger_topics(hub->ledger);
     pthread_mutex_unlock(&hub->cmd_lock);
     out->slow_closed = atomic_load(&hub->slow_closed);
     out->slow_dropped = atomic_load(&hub->slow_dropped);
@@ -645,7 +652,7 @@ static void mark_for_flush(gw_ws_hub *hub, gw_ws_conn *c)
         hub->flush_cap = cap;
     }
     hub->flush[hub->nflush++] = c;
-    c->flush_slot = hub->nflush;
+    c->flush_slot = (uint32_t)hub->nflush;
 }
 
 /* Asks for a close frame with code once what is queued has been written. `now`: close the
@@ -657,7 +664,7 @@ static void request_close(gw_ws_conn *c, int code, const char *reason, int now)
         c->close_now = 1;
     if (c->close_code)
         return;
-    c->close_code = code;
+    c->close_code = (uint16_t)code;
     char *buf = reason_buffer(c, 0);
     if (buf)
         snprintf(buf, sizeof(c->reasons->ours), "%s", reason);
@@ -785,7 +792,7 @@ static int track_conn(gw_ws_hub *hub, gw_ws_conn *c)
         hub->conns = conns;
         hub->conns_cap = cap;
     }
-    c->conns_index = hub->nconns;
+    c->conns_index = (uint32_t)hub->nconns;
     hub->conns[hub->nconns++] = c;
     return 0;
 }
@@ -797,7 +804,7 @@ static void untrack_conn(gw_ws_hub *hub, gw_ws_conn *c)
     if (i >= hub->nconns || hub->conns[i] != c)
         return; /* never tracked (adoption failed) */
     hub->conns[i] = hub->conns[--hub->nconns];
-    hub->conns[i]->conns_index = i;
+    hub->conns[i]->conns_index = (uint32_t)i;
 }
 
 /* The connection is gone (or never completed its upgrade): tells Python with the code it
@@ -809,8 +816,8 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
     h->sub = NULL;
     /* Counts drop now; commands about h still queued find it gone. */
     pthread_mutex_lock(&hub->cmd_lock);
-    ps_subscriber_free(h->ledger);
-    h->ledger = NULL;
+    ps_ledger_leave_all(hub->ledger, &h->ledger);
+    h->in_ledger = 0;
     pthread_mutex_unlock(&hub->cmd_lock);
     atomic_store(&h->gone, 1);
     h->io = NULL;
@@ -973,8 +980,8 @@ static void run_subscribe(gw_ws_hub *hub, gw_ws_cmd *cmd)
     if (!h->sub || ps_topics_subscribe(h->sub, cmd->topic, cmd->topic_len) >= 0)
         return; /* gone meanwhile (its ledger entry went with it), or done */
     pthread_mutex_lock(&hub->cmd_lock);
-    if (h->ledger)
-        (void)ps_topics_unsubscribe(h->ledger, cmd->topic, cmd->topic_len);
+    if (h->in_ledger)
+        (void)ps_ledger_leave(hub->ledger, &h->ledger, cmd->topic, cmd->topic_len);
     pthread_mutex_unlock(&hub->cmd_lock);
     lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
     if (h->io)
@@ -1031,7 +1038,7 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
     case CMD_REFUSE:
         if (c && !c->accepted && !c->refusal) {
             c->refusal = cmd->topic;
-            c->refusal_len = cmd->topic_len;
+            c->refusal_len = (uint32_t)cmd->topic_len;
             gw_metrics_observe(gw__server_metrics(hub->srv),
                                gw_metrics_status_of(c->refusal, c->refusal_len),
                                now_us() - c->opened_us);
@@ -1173,17 +1180,18 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
         req->nparams++;
     }
     req->route = route;
-    /* The handshake stays with the connection for Python (headers, query, parameters):
-     * the room the parser grew for it is given back. */
-    gw_request_shrink(req);
+    /* The handshake stays with the connection for Python (headers, query, parameters),
+     * packed into a block of its own; the request goes back to its pool at the end. */
+    gw_packed_request *kept = gw_request_pack(req);
 
-    gw_ws_conn *c = calloc(1, sizeof(*c));
+    gw_ws_conn *c = kept ? calloc(1, sizeof(*c)) : NULL;
     gw_ws_handle *h = c ? calloc(1, sizeof(*h)) : NULL;
     char *answer = h ? gw_response_alloc(HANDSHAKE_ANSWER_MAX) : NULL;
     if (!c || !h || !answer || track_conn(hub, c)) {
         gw_response_free(answer);
         free(h);
         free(c);
+        free(kept);
         status = 503, *body = "Service Unavailable";
         goto refuse;
     }
@@ -1209,7 +1217,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     atomic_init(&h->refs, 1); /* the I/O side's reference, dropped in conn_gone */
     h->id = ++hub->next_id;
     h->route = route;
-    h->handshake = req;
+    h->handshake = kept;
     h->io = c;
     lws_set_opaque_user_data(wsi, c);
 
@@ -1220,8 +1228,8 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     int rc = h->sub ? ps_topics_subscribe(h->sub, route_topic, (size_t)tl) : -ENOMEM;
     if (rc >= 0) {
         pthread_mutex_lock(&hub->cmd_lock);
-        h->ledger = ps_subscriber_new(hub->ledger, h->id, NULL);
-        rc = h->ledger ? ps_topics_subscribe(h->ledger, route_topic, (size_t)tl) : -ENOMEM;
+        h->in_ledger = 1;
+        rc = ps_ledger_join(hub->ledger, &h->ledger, route_topic, (size_t)tl);
         pthread_mutex_unlock(&hub->cmd_lock);
     }
     atomic_fetch_add(&hub->open_count, 1);
@@ -1245,6 +1253,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
         if (frc > 0)
             request_close(c, frc, why, 1);
     }
+    gw_request_release(req);
     return 0;
 refuse:
     gw_request_release(req);
@@ -1306,7 +1315,7 @@ static int on_frame_close(void *ctx, int code, const char *reason, size_t reason
 {
     gw_ws_conn *c = ctx;
     c->peer_closed = 1;
-    c->peer_code = code;
+    c->peer_code = (uint16_t)code;
     char *buf = reason_buffer(c, 1);
     if (buf) {
         size_t n = reason_len < sizeof(c->reasons->peer) - 1 ? reason_len : sizeof(c->reasons->peer) - 1;
@@ -1488,12 +1497,12 @@ gw_ws_hub *gw_ws_hub_new(gw_server *srv)
         return NULL;
     hub->srv = srv;
     hub->topics = ps_topics_new(deliver, hub);
-    hub->ledger = hub->topics ? ps_topics_new(NULL, NULL) : NULL;
+    hub->ledger = hub->topics ? ps_ledger_new() : NULL;
     hub->bus = hub->ledger ? ps_bus_local_new(hub->topics) : NULL;
     hub->presence = hub->bus ? gw_presence_new(srv) : NULL;
     if (!hub->presence) {
         ps_bus_close(hub->bus);
-        ps_topics_free(hub->ledger);
+        ps_ledger_free(hub->ledger);
         ps_topics_free(hub->topics);
         free(hub);
         return NULL;
@@ -1546,7 +1555,7 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     ps_bus_close(hub->bus);
     gw_presence_free(hub->presence);
     ps_topics_free(hub->topics);
-    ps_topics_free(hub->ledger);
+    ps_ledger_free(hub->ledger);
     pthread_mutex_destroy(&hub->bus_lock);
     pthread_mutex_destroy(&hub->hold.lock);
     pthread_cond_destroy(&hub->hold.cond);
@@ -2072,7 +2081,7 @@ int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, si
          * has joined, so the replay meets them with no gap and no duplicate. The ledger
          * changes with the queueing, as for a plain subscribe (post_subscription). */
         pthread_mutex_lock(&hub->cmd_lock);
-        int joined = !h->ledger ? -ENOTCONN : ps_topics_subscribe(h->ledger, topic, len);
+        int joined = !h->in_ledger ? -ENOTCONN : ps_ledger_join(hub->ledger, &h->ledger, topic, len);
         if (joined == 1)
             was_empty = append_command_locked(hub, c);
         pthread_mutex_unlock(&hub->cmd_lock);
@@ -2453,7 +2462,7 @@ static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *to
     /* The ledger changes with the queueing, as for a plain subscribe; the I/O thread (or
      * this thread, when it gives up waiting) takes the entry back if the subscribe fails. */
     pthread_mutex_lock(&hub->cmd_lock);
-    int joined = !h->ledger ? -ENOTCONN : ps_topics_subscribe(h->ledger, topic, len);
+    int joined = !h->in_ledger ? -ENOTCONN : ps_ledger_join(hub->ledger, &h->ledger, topic, len);
     if (joined == 1)
         (void)append_command_locked(hub, c);
     pthread_mutex_unlock(&hub->cmd_lock);
@@ -2472,8 +2481,8 @@ static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *to
     } else {
         rc = -ETIMEDOUT;
         pthread_mutex_lock(&hub->cmd_lock);
-        if (h->ledger)
-            (void)ps_topics_unsubscribe(h->ledger, topic, len);
+        if (h->in_ledger)
+            (void)ps_ledger_leave(hub->ledger, &h->ledger, topic, len);
         pthread_mutex_unlock(&hub->cmd_lock);
     }
     redis_req_unref(r);
@@ -2621,8 +2630,8 @@ static void recovery_end(struct gw_recovery *rec, int rc, const ps_rh_result *re
         if (rc != 0) {
             /* Not subscribed after all: the ledger forgets it too. */
             pthread_mutex_lock(&hub->cmd_lock);
-            if (h->ledger)
-                (void)ps_topics_unsubscribe(h->ledger, rec->topic, rec->len);
+            if (h->in_ledger)
+                (void)ps_ledger_leave(hub->ledger, &h->ledger, rec->topic, rec->len);
             pthread_mutex_unlock(&hub->cmd_lock);
         }
         if (rc == -ENOBUFS && h->io)
@@ -2674,8 +2683,8 @@ static void recovery_start(gw_ws_hub *hub, gw_ws_cmd *cmd)
     struct gw_recovery *rec = calloc(1, sizeof(*rec));
     if (!rec) {
         pthread_mutex_lock(&hub->cmd_lock);
-        if (cmd->h->ledger)
-            (void)ps_topics_unsubscribe(cmd->h->ledger, cmd->topic, cmd->topic_len);
+        if (cmd->h->in_ledger)
+            (void)ps_ledger_leave(hub->ledger, &cmd->h->ledger, cmd->topic, cmd->topic_len);
         pthread_mutex_unlock(&hub->cmd_lock);
         redis_req_answer(cmd->req, -ENOMEM, NULL);
         return;
@@ -2710,8 +2719,8 @@ static void run_redis_history(gw_ws_hub *hub, gw_ws_cmd *cmd)
         /* The bus has stopped (the server is stopping). */
         if (r->kind == RQ_RECOVER) {
             pthread_mutex_lock(&hub->cmd_lock);
-            if (cmd->h->ledger)
-                (void)ps_topics_unsubscribe(cmd->h->ledger, cmd->topic, cmd->topic_len);
+            if (cmd->h->in_ledger)
+                (void)ps_ledger_leave(hub->ledger, &cmd->h->ledger, cmd->topic, cmd->topic_len);
             pthread_mutex_unlock(&hub->cmd_lock);
         }
         if (r->kind != RQ_PUBLISH)

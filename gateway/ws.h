@@ -26,6 +26,7 @@
 #include <libwebsockets.h>
 
 #include "frame.h"
+#include "ledger.h"
 #include "server.h"
 
 typedef struct gw_ws_hub gw_ws_hub;
@@ -37,17 +38,18 @@ struct lws;
 typedef struct gw_ws_handle {
     uint64_t id;
     atomic_int refs;
+    atomic_int inbox;      /* messages handed to Python and not consumed yet */
     const gw_route *route;
-    gw_request *handshake; /* the upgrade request: path, query, params, headers */
+    gw_packed_request *handshake; /* the upgrade request, packed: path, query, params, headers */
     void *user;            /* the bridge's object for this connection; GIL-protected */
     atomic_size_t cmd_bytes; /* bytes sent by Python that the I/O thread has not queued */
     atomic_size_t queued;    /* ps_queue_footprint() of the send queue, as the I/O thread last saw it */
-    atomic_int inbox;      /* messages handed to Python and not consumed yet */
     atomic_int gone;       /* set once the connection has closed */
     atomic_int want_drain; /* a sender waits for the backlog to fall */
+    int in_ledger;         /* under the hub's command lock: ledger below is in use */
     struct gw_ws_conn *io;       /* I/O thread */
     struct ps_subscriber *sub;   /* I/O thread: the connection in the registry */
-    struct ps_subscriber *ledger; /* under the hub's command lock: in the ledger */
+    ps_ledger_member ledger;     /* under the hub's command lock: its topics in the ledger */
 } gw_ws_handle;
 
 enum gw_ws_event_type {

@@ -20,13 +20,12 @@
  * collisions.
  */
 #include "topics.h"
+#include "siphash.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #define TABLE_MIN 16 /* table slots: a power of two, never fewer */
 #define VEC_MIN 4    /* first allocation of a slot or membership array */
@@ -62,7 +61,7 @@ struct ps_subscriber {
     uint64_t id;
     void *user;
     struct membership *mem; /* inline_mem until more than SUB_INLINE are needed */
-    size_t n, cap;
+    uint32_t n, cap; /* 32 bits: every connection has a subscriber, and few have many topics */
     ps_subscriber *prev, *next; /* the registry's list of subscribers */
     struct membership inline_mem[SUB_INLINE];
 };
@@ -78,83 +77,6 @@ struct ps_topics {
     ps_subscriber *subs;
     unsigned busy; /* publishes and interest callbacks in progress */
 };
-
-/* --- SipHash-1-3 ------------------------------------------------------ */
-
-static inline uint64_t rotl64(uint64_t x, int b)
-{
-    return (x << b) | (x >> (64 - b));
-}
-
-static inline uint64_t load_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-#define SIPROUND                                                               \
-    do {                                                                       \
-        v0 += v1;                                                              \
-        v1 = rotl64(v1, 13);                                                   \
-        v1 ^= v0;                                                              \
-        v0 = rotl64(v0, 32);                                                   \
-        v2 += v3;                                                              \
-        v3 = rotl64(v3, 16);                                                   \
-        v3 ^= v2;                                                              \
-        v0 += v3;                                                              \
-        v3 = rotl64(v3, 21);                                                   \
-        v3 ^= v0;                                                              \
-        v2 += v1;                                                              \
-        v1 = rotl64(v1, 17);                                                   \
-        v1 ^= v2;                                                              \
-        v2 = rotl64(v2, 32);                                                   \
-    } while (0)
-
-/* Returns SipHash-1-3 of the len bytes at p under key k. */
-static uint64_t siphash13(const uint64_t k[2], const void *p, size_t len)
-{
-    const unsigned char *in = p;
-    uint64_t v0 = 0x736f6d6570736575ULL ^ k[0];
-    uint64_t v1 = 0x646f72616e646f6dULL ^ k[1];
-    uint64_t v2 = 0x6c7967656e657261ULL ^ k[0];
-    uint64_t v3 = 0x7465646279746573ULL ^ k[1];
-    uint64_t b = (uint64_t)len << 56;
-    size_t whole = len & ~(size_t)7;
-
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load_le64(in + i);
-        v3 ^= m;
-        SIPROUND;
-        v0 ^= m;
-    }
-    for (size_t i = 0; i < (len & 7); i++)
-        b |= (uint64_t)in[whole + i] << (8 * i);
-    v3 ^= b;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
-/* Fills key with random bytes; falls back to the clock and an address if the
- * kernel has no entropy to give without blocking. */
-static void random_key(uint64_t key[2], const void *salt)
-{
-    struct timespec ts;
-
-    if (getrandom(key, 2 * sizeof(*key), GRND_NONBLOCK) ==
-        (ssize_t)(2 * sizeof(*key)))
-        return;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    key[0] = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ULL ^ (uintptr_t)salt;
-    key[1] = (uint64_t)ts.tv_sec * 0xC2B2AE3D27D4EB4FULL ^ (uintptr_t)&ts;
-}
 
 /* --- the name table --------------------------------------------------- */
 
@@ -178,7 +100,7 @@ static size_t table_find(const ps_topics *r, uint64_t hash, const char *name,
 
 static struct topic *lookup(const ps_topics *r, const char *name, size_t len)
 {
-    uint64_t hash = siphash13(r->key, name, len);
+    uint64_t hash = ps_siphash13(r->key, name, len);
 
     return r->table[table_find(r, hash, name, len)];
 }
@@ -343,7 +265,7 @@ ps_topics *ps_topics_new(ps_deliver_fn deliver, void *deliver_ctx)
     r->cap = TABLE_MIN;
     r->deliver = deliver;
     r->deliver_ctx = deliver_ctx;
-    random_key(r->key, r);
+    ps_random_key(r->key, r);
     return r;
 }
 
@@ -542,7 +464,7 @@ static struct topic *topic_new(ps_topics *r, uint64_t hash, size_t at,
 int ps_topics_subscribe(ps_subscriber *s, const char *name, size_t len)
 {
     ps_topics *r = s->reg;
-    uint64_t hash = siphash13(r->key, name, len);
+    uint64_t hash = ps_siphash13(r->key, name, len);
     size_t at = table_find(r, hash, name, len);
     struct topic *t = r->table[at];
     struct membership *mem;
@@ -551,6 +473,8 @@ int ps_topics_subscribe(ps_subscriber *s, const char *name, size_t len)
 
     if (t != NULL && find_membership(s, t) != SIZE_MAX)
         return 0;
+    if (s->n >= UINT32_MAX / 2)
+        return -ENOMEM; /* cap, twice n at most, must stay in 32 bits */
     if (s->mem == s->inline_mem && s->n + 1 > SUB_INLINE) {
         /* Out of the inline slots: the array moves to the heap. */
         mem = malloc(VEC_MIN * sizeof(*mem));
@@ -559,9 +483,11 @@ int ps_topics_subscribe(ps_subscriber *s, const char *name, size_t len)
         memcpy(mem, s->inline_mem, s->n * sizeof(*mem));
         s->cap = VEC_MIN;
     } else {
-        mem = vec_reserve(s->mem, &s->cap, s->n + 1, sizeof(*mem));
+        size_t cap = s->cap;
+        mem = vec_reserve(s->mem, &cap, (size_t)s->n + 1, sizeof(*mem));
         if (mem == NULL)
             return -ENOMEM;
+        s->cap = (uint32_t)cap;
     }
     s->mem = mem;
     if (t == NULL) {

@@ -24,11 +24,10 @@
  * thread (the I/O thread that owns those connections); nothing here locks.
  * Run one registry per I/O thread. Only the frames are shared across threads.
  *
- * A registry made without a delivery callback is a ledger: it records who is
- * subscribed to what and answers counts, and is never published on. The
- * gateway keeps one beside the I/O thread's registry so that other threads
- * can count without touching the registry (see gateway/ws.c); whoever shares
- * a ledger between threads guards it.
+ * A registry made without a delivery callback records who is subscribed to
+ * what and answers counts, and is never published on; whoever shares one
+ * between threads guards it. ledger.h does the same with less memory per
+ * member (the gateway's ledger beside the I/O thread's registry).
  */
 #ifndef PS_TOPICS_H
 #define PS_TOPICS_H

@@ -12,6 +12,7 @@ docs/websocket.md is the reference.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import json
@@ -122,20 +123,41 @@ def _as_message(value: Any) -> Message:
     return jsonify(value)
 
 
+class _Seldom:
+    """The part of a connection's state that most connections never set (a close's reason,
+    a kept Request, an id, what on_connect decided, a pending close): made on the first
+    such value, so an idle connection does not carry these slots."""
+
+    __slots__ = ("close_reason", "request", "closed_waiter", "greeting", "id", "refusal",
+                 "run_handler", "closing", "on_close_done")
+
+    def __init__(self) -> None:
+        self.close_reason = ""
+        self.request: Request | None = None
+        self.closed_waiter: asyncio.Future[None] | None = None  # see _wait_closed
+        self.greeting: Any = None
+        self.id: str | None = None
+        # Set by the handshake: why the handler's (or on_connect's) parameters could not be
+        # filled; the connection then gets "Error: <why>" and is closed with 1008.
+        self.refusal: str | None = None
+        self.run_handler: Callable[[], Any] | None = None
+        self.closing = False  # close() has started (on_close, then the close frame)
+        self.on_close_done = False
+
+
 class WebSocket:
     """One WebSocket connection, as a handler sees it (Robyn's `WebSocketAdapter`).
 
     An idle connection costs what it holds, times every connection a server keeps: the
-    attributes are slots, and the inbox, the drain waiters and the close waiter are made
-    only when something needs them (docs/websocket.md, "Memory per connection"). A
-    `__dict__` slot keeps attributes an application sets on the socket working; its dict
-    is made on the first such attribute.
+    attributes are slots, what most connections never set lives in a `_Seldom` made on
+    first use, and the inbox, the drain waiters and the close waiter are made only when
+    something needs them (docs/websocket.md, "Memory per connection"). A `__dict__` slot
+    keeps attributes an application sets on the socket working; its dict is made on the
+    first such attribute.
     """
 
     __slots__ = ("_conn", "_endpoint", "_loop", "_inbox", "_waiter", "_waiter_iterates",
-                 "_drain_waiters", "_close_code", "_close_reason", "_request", "_closed_waiter",
-                 "_greeting", "_id", "_refusal", "_run_handler", "_closing", "_on_close_done",
-                 "__dict__", "__weakref__")
+                 "_drain_waiters", "_close_code", "_seldom", "__dict__", "__weakref__")
 
     def __init__(self, conn: Any, endpoint: WebSocketEndpoint, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
@@ -147,17 +169,96 @@ class WebSocket:
         self._waiter_iterates = False
         self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._close_code: int | None = None
-        self._close_reason = ""
-        self._request: Request | None = None
-        self._closed_waiter: asyncio.Future[None] | None = None  # see _wait_closed
-        self._greeting: Any = None
-        self._id: str | None = None
-        # Set by the handshake: why the handler's (or on_connect's) parameters could not be
-        # filled; the connection then gets "Error: <why>" and is closed with 1008.
-        self._refusal: str | None = None
-        self._run_handler: Callable[[], Any] | None = None
-        self._closing = False  # close() has started (on_close, then the close frame)
-        self._on_close_done = False
+        self._seldom: _Seldom | None = None
+
+    def _more(self) -> _Seldom:
+        seldom = self._seldom
+        if seldom is None:
+            seldom = self._seldom = _Seldom()
+        return seldom
+
+    # The seldom-set state, read as attributes of the connection. Setting one to its
+    # default makes nothing.
+    @property
+    def _close_reason(self) -> str:
+        return self._seldom.close_reason if self._seldom is not None else ""
+
+    @_close_reason.setter
+    def _close_reason(self, value: str) -> None:
+        if value or self._seldom is not None:
+            self._more().close_reason = value
+
+    @property
+    def _request(self) -> Request | None:
+        return self._seldom.request if self._seldom is not None else None
+
+    @_request.setter
+    def _request(self, value: Request | None) -> None:
+        if value is not None or self._seldom is not None:
+            self._more().request = value
+
+    @property
+    def _closed_waiter(self) -> asyncio.Future[None] | None:
+        return self._seldom.closed_waiter if self._seldom is not None else None
+
+    @_closed_waiter.setter
+    def _closed_waiter(self, value: asyncio.Future[None] | None) -> None:
+        if value is not None or self._seldom is not None:
+            self._more().closed_waiter = value
+
+    @property
+    def _greeting(self) -> Any:
+        return self._seldom.greeting if self._seldom is not None else None
+
+    @_greeting.setter
+    def _greeting(self, value: Any) -> None:
+        if value is not None or self._seldom is not None:
+            self._more().greeting = value
+
+    @property
+    def _id(self) -> str | None:
+        return self._seldom.id if self._seldom is not None else None
+
+    @_id.setter
+    def _id(self, value: str | None) -> None:
+        if value is not None or self._seldom is not None:
+            self._more().id = value
+
+    @property
+    def _refusal(self) -> str | None:
+        return self._seldom.refusal if self._seldom is not None else None
+
+    @_refusal.setter
+    def _refusal(self, value: str | None) -> None:
+        if value is not None or self._seldom is not None:
+            self._more().refusal = value
+
+    @property
+    def _run_handler(self) -> Callable[[], Any] | None:
+        return self._seldom.run_handler if self._seldom is not None else None
+
+    @_run_handler.setter
+    def _run_handler(self, value: Callable[[], Any] | None) -> None:
+        if value is not None or self._seldom is not None:
+            self._more().run_handler = value
+
+    @property
+    def _closing(self) -> bool:
+        return self._seldom.closing if self._seldom is not None else False
+
+    @_closing.setter
+    def _closing(self, value: bool) -> None:
+        if value or self._seldom is not None:
+            self._more().closing = value
+
+    @property
+    def _on_close_done(self) -> bool:
+        return self._seldom.on_close_done if self._seldom is not None else False
+
+    @_on_close_done.setter
+    def _on_close_done(self, value: bool) -> None:
+        if value or self._seldom is not None:
+            self._more().on_close_done = value
 
     # ---- the handshake request ---------------------------------------------------------
 
@@ -577,6 +678,20 @@ async def _in_own_thread(fn: Callable[[], Any]) -> Any:
     return await done
 
 
+class _HandlerTask(asyncio.Task[Any]):
+    """The task running a WebSocket handler's coroutine. It carries its connection, so
+    that one function shared by every connection takes the handler's outcome: a bound
+    method as the done callback would be one more object (64 bytes) per connection."""
+
+    __slots__ = ("websocket",)
+    websocket: WebSocket
+
+
+def _handler_task_done(task: asyncio.Task[Any]) -> None:
+    assert isinstance(task, _HandlerTask)
+    task.websocket._handler_done(task)
+
+
 class _Binder:
     """How one user function (handler, on_connect or on_close) is called for a connection.
 
@@ -684,6 +799,8 @@ class WebSocketEndpoint:
         self._close: _Binder | None = None
         self._sync = not self._handler.is_async
         self._auth_required = bool(auth_required)
+        self._task_name = f"websocket {path}"
+        self._done_context: contextvars.Context | None = None
         self.__name__ = getattr(handler, "__name__", "websocket")
         self.__doc__ = getattr(handler, "__doc__", None)
 
@@ -751,11 +868,17 @@ class WebSocketEndpoint:
 
     def _prepare(self, ws: WebSocket) -> None:
         """Fills the handler's parameters for ws, or notes why they cannot be."""
+        ws._run_handler = self._bound(ws)
+
+    def _bound(self, ws: WebSocket) -> Callable[[], Any] | None:
+        """The handler's call for ws, or None after noting why its parameters cannot be
+        filled."""
         try:
-            ws._run_handler = self._handler.bind(ws)
+            return self._handler.bind(ws)
         except QueryParamValidationError as exc:
             logger.warning("WebSocket connection to %s rejected: %s", self.path, exc.detail)
             ws._refusal = exc.detail
+            return None
 
     async def _precheck(self, ws: WebSocket) -> None:
         """Runs authentication and on_connect while the client waits for its upgrade's answer."""
@@ -797,18 +920,31 @@ class WebSocketEndpoint:
         keep that frame): what comes after it (its return value sent, its exception
         turned into a close code, on_close) is a second task, started when it ends. A
         greeting, a refusal or a sync handler go through _run whole."""
-        if ws._run_handler is None and ws._refusal is None:
-            self._prepare(ws)  # no handshake precheck ran
         run = ws._run_handler
+        if run is None and ws._refusal is None:
+            run = self._bound(ws)  # no handshake precheck ran
+        else:
+            ws._run_handler = None
         if self._sync or run is None or ws._greeting is not None or ws._refusal is not None:
+            ws._run_handler = run
             self.app._spawn(self._run(ws))
             return
-        ws._run_handler = None
         loop = self.app._loop
         assert loop is not None
-        task = loop.create_task(run())
+        # One name and one context for the done callbacks, shared by the endpoint's tasks:
+        # asyncio would otherwise make a "Task-N" string and a copy of the context for each
+        # connection. The handler itself still runs in a context of its own.
+        if self._done_context is None:
+            self._done_context = contextvars.copy_context()
+        task: asyncio.Task[Any]
+        if loop.get_task_factory() is None:
+            task = _HandlerTask(run(), loop=loop, name=self._task_name)
+            task.websocket = ws
+            task.add_done_callback(_handler_task_done, context=self._done_context)
+        else:  # the app's factory makes the task; the callback then carries the socket
+            task = loop.create_task(run(), name=self._task_name)
+            task.add_done_callback(ws._handler_done, context=self._done_context)
         self.app._tasks.add(task)
-        task.add_done_callback(ws._handler_done)
 
     async def _run(self, ws: WebSocket, finished: asyncio.Task[Any] | None = None) -> None:
         """Runs the handler (finished is None) or takes the outcome of its task (from

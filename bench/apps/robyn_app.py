@@ -157,6 +157,20 @@ async def ws_pubsub(websocket):
             await send(message)
 
 
+async def ws_pubsub_topics(websocket):
+    """/ws/pubsub on this project: the same delivery as ws_pubsub, written as an app for
+    this project writes it (docs/websocket.md). An idle connection's handler holds its
+    coroutine and the topic string, and nothing of the feature detection ws_pubsub needs to
+    run on Robyn 0.88 too (a closure, two bound methods and the cells they close over: about
+    470 bytes per connection, docs/benchmarks.md "idle")."""
+    topic = _query(websocket, "topic", "bench")
+    if _query(websocket, "role", "sub") != "pub":
+        websocket.subscribe(topic)
+    # app.publish reaches every subscriber, the sender included (as on every peer).
+    async for message in websocket:
+        app.publish(topic, message)
+
+
 # bench/run's idle workload, in its attribution round, asks where the memory went: GET
 # /memory answers the bytes Python's allocator holds (tracemalloc, started here) and, when
 # bench/build/memsplit.so is preloaded, the bytes malloc'd by this project's C, by
@@ -171,6 +185,15 @@ if os.environ.get("ROBYN_BENCH_MEMORY") == "1":
         _memsplit.restype = ctypes.c_long
         ctypes.CDLL(None).memsplit_rescan()
 
+    # With ROBYN_BENCH_MEMORY_DUMP=DIR, each GET /memory also leaves DIR/N.tracemalloc (a
+    # tracemalloc snapshot) and DIR/N.sites (memsplit's live blocks by call site), N counting
+    # the calls from 0: bench/memsites compares two of them.
+    _dump_dir = os.environ.get("ROBYN_BENCH_MEMORY_DUMP")
+    _dumps = [0]
+    if _dump_dir:
+        tracemalloc.stop()
+        tracemalloc.start(8)
+
     @app.get("/memory")
     def memory():
         import json
@@ -178,16 +201,28 @@ if os.environ.get("ROBYN_BENCH_MEMORY") == "1":
         out = {"python": tracemalloc.get_traced_memory()[0]}
         if _memsplit is not None:
             out.update(c_gateway=_memsplit(0), c_lws=_memsplit(1), c_zlib=_memsplit(2))
+        if _dump_dir:
+            n = _dumps[0]
+            _dumps[0] += 1
+            tracemalloc.take_snapshot().dump(os.path.join(_dump_dir, f"{n}.tracemalloc"))
+            sites = getattr(ctypes.CDLL(None), "memsplit_sites", None)
+            if sites is not None:
+                sites(os.path.join(_dump_dir, f"{n}.sites").encode())
         return json.dumps(out)
 
 
 # A build of this project without WebSockets yet still serves the HTTP routes.
 if hasattr(app, "websocket"):
     app.websocket("/ws")(ws_echo)
-    app.websocket("/ws/pubsub")(ws_pubsub)
+    # This project has topics (app.publish); Robyn 0.88 broadcasts to the endpoint instead.
+    # ROBYN_BENCH_PORTABLE_PUBSUB=1 runs the portable handler here too (what it costs:
+    # docs/benchmarks.md, "idle").
+    portable = os.environ.get("ROBYN_BENCH_PORTABLE_PUBSUB") == "1"
+    pubsub = ws_pubsub_topics if hasattr(app, "publish") and not portable else ws_pubsub
+    app.websocket("/ws/pubsub")(pubsub)
     # Builds that compress what they send (and Robyn 0.88, which has no such keyword, not).
     if "compression_threshold" in inspect.signature(app.websocket).parameters:
-        app.websocket("/ws/zpubsub", compression=True)(ws_pubsub)
+        app.websocket("/ws/zpubsub", compression=True)(pubsub)
 
 # What counting costs (docs/realtime.md): `bench/ab HEAD --current-env ROBYN_BENCH_METRICS=1`.
 if os.environ.get("ROBYN_BENCH_METRICS") and hasattr(app, "enable_metrics"):

@@ -564,6 +564,78 @@ static void test_query_decoding(void **state)
     assert_int_equal(req->query_at, req->nheaders);
 }
 
+/* Compares two sets of pairs exactly, lengths and bytes. */
+static void assert_same_pairs(const gw_request *a, uint32_t a_at, const gw_request *b,
+                              uint32_t b_at, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const gw_pair *p = &a->pairs[a_at + i], *q = &b->pairs[b_at + i];
+        assert_int_equal(p->name_len, q->name_len);
+        assert_int_equal(p->value_len, q->value_len);
+        assert_memory_equal(a->buf + p->name_off, b->buf + q->name_off, p->name_len);
+        assert_memory_equal(a->buf + p->value_off, b->buf + q->value_off, p->value_len);
+        assert_int_equal(b->buf[q->name_off + q->name_len], '\0');
+        assert_int_equal(b->buf[q->value_off + q->value_len], '\0');
+    }
+}
+
+/* What a WebSocket connection keeps of its handshake (gw_request_pack) unpacks to the same
+ * method, path, host, address, body, headers, query pairs (an escaped one and a 200-byte
+ * value, whose length takes two bytes, included) and path parameters. */
+static void test_request_pack_round_trip(void **state)
+{
+    rig *r = *state;
+    char long_value[201];
+    memset(long_value, 'v', 200);
+    long_value[200] = '\0';
+    char in[1024];
+    int n = snprintf(in, sizeof(in),
+                     "GET /room/l%%C3%%A9bby?q=a%%26b&long=%s&empty= HTTP/1.1\r\n"
+                     "Host: example.test\r\nUpgrade: websocket\r\nX-Repeat: 1\r\n"
+                     "X-Repeat: 2\r\n\r\n", long_value);
+    assert_true(n > 0 && (size_t)n < sizeof(in));
+    feed_ok(r, in, (size_t)n);
+    assert_int_equal(r->ngot, 1);
+    gw_request *req = r->got[0];
+    assert_int_equal(req->refuse, 0);
+    assert_int_equal(req->nheaders, 4);
+    assert_int_equal(req->nquery, 3);
+    strcpy(req->ip, "2001:db8::1");
+    req->param_at = req->npairs;
+    assert_int_equal(gw_request_add_pair(req, "name", 4, "l\xc3\xa9" "bby", 6), 0);
+    req->nparams = 1;
+    req->route = (const struct gw_route *)&r->pool; /* any address: it is only carried */
+
+    gw_packed_request *packed = gw_request_pack(req);
+    assert_non_null(packed);
+    assert_ptr_equal(gw_packed_request_route(packed), req->route);
+    gw_request *copy = gw_request_unpack(packed);
+    free(packed);
+    assert_non_null(copy);
+    assert_null(copy->pool);
+    assert_null(copy->pending);
+    assert_int_equal(copy->method, GW_METHOD_GET);
+    assert_int_equal(copy->version, 11);
+    assert_int_equal(copy->keep_alive, req->keep_alive);
+    assert_string_equal(path(copy), "/room/l\xc3\xa9" "bby");
+    assert_int_equal(copy->path_len, req->path_len);
+    assert_int_equal(copy->host_len, strlen("example.test"));
+    assert_string_equal(gw_request_str(copy, copy->host_off), "example.test");
+    assert_string_equal(copy->ip, "2001:db8::1");
+    assert_int_equal(copy->body_len, 0);
+    assert_int_equal(copy->nheaders, 4);
+    assert_int_equal(copy->nquery, 3);
+    assert_int_equal(copy->nparams, 1);
+    assert_int_equal(copy->npairs, 8);
+    assert_same_pairs(req, req->header_at, copy, copy->header_at, 4);
+    assert_same_pairs(req, req->query_at, copy, copy->query_at, 3);
+    assert_same_pairs(req, req->param_at, copy, copy->param_at, 1);
+    assert_int_equal(copy->pairs[copy->query_at].value_len, 3); /* "a&b" */
+    assert_int_equal(copy->pairs[copy->query_at + 1].value_len, 200);
+    assert_string_equal(header(copy, "x-repeat"), "1");
+    gw_request_release(copy); /* no pool: freed (valgrind and ASan check it) */
+}
+
 /* A stray '%' in one part of a pair keeps that part as sent; the other is decoded, and
  * neither is damaged by the decoding of the other. */
 static void test_query_stray_percent_keeps_part(void **state)
@@ -1823,6 +1895,7 @@ int main(void)
         T(test_methods),
         T(test_headers),
         T(test_query_decoding),
+        T(test_request_pack_round_trip),
         T(test_query_stray_percent_keeps_part),
         T(test_query_long_piece),
         T(test_path_decoding),

@@ -19,6 +19,7 @@
 #include "frame.h"
 #include "queue.h"
 #include "topics.h"
+#include "ledger.h"
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -1059,6 +1060,79 @@ static void topics_ledger_counts_and_reaches_nobody(void **state)
     ps_frame_unref(f);
 }
 
+/* The ledger counts members, answers membership, and keeps a member's topics inside its
+ * record up to PS_LEDGER_INLINE, in a sorted array beyond, and back inside once they fit. */
+static void ledger_counts_and_memberships(void **state)
+{
+    ps_ledger *l = ps_ledger_new();
+    ps_ledger_member a = {0}, b = {0};
+    char name[16];
+
+    (void)state;
+    assert_non_null(l);
+    assert_int_equal(ps_ledger_join(l, &a, "room", 4), 1);
+    assert_int_equal(ps_ledger_join(l, &a, "room", 4), 0);
+    assert_int_equal(ps_ledger_join(l, &b, "room", 4), 1);
+    assert_int_equal(ps_ledger_join(l, &b, "r\0om", 4), 1);
+    assert_int_equal(ps_ledger_join(l, &b, "", 0), 1);
+    assert_true(ps_ledger_is_member(l, &a, "room", 4));
+    assert_false(ps_ledger_is_member(l, &a, "r\0om", 4));
+    assert_true(ps_ledger_is_member(l, &b, "r\0om", 4));
+    assert_true(ps_ledger_is_member(l, &b, "", 0));
+    assert_false(ps_ledger_is_member(l, &a, "nowhere", 7));
+    assert_int_equal(ps_ledger_count(l, "room", 4), 2);
+    assert_int_equal(ps_ledger_count(l, "nowhere", 7), 0);
+    assert_int_equal(ps_ledger_topics(l), 3);
+    assert_non_null(b.topics); /* three topics: past the record's two */
+    assert_int_equal(ps_ledger_leave(l, &a, "room", 4), 1);
+    assert_int_equal(ps_ledger_leave(l, &a, "room", 4), 0);
+    assert_false(ps_ledger_is_member(l, &a, "room", 4));
+    assert_int_equal(ps_ledger_count(l, "room", 4), 1);
+    assert_int_equal(ps_ledger_leave(l, &b, "", 0), 1);
+    assert_null(b.topics); /* two again: back inside the record */
+    assert_true(ps_ledger_is_member(l, &b, "room", 4));
+    assert_true(ps_ledger_is_member(l, &b, "r\0om", 4));
+
+    /* Many topics: every one found by its binary search, counted, and left. */
+    for (int i = 0; i < 300; i++) {
+        int n = snprintf(name, sizeof(name), "t%d", i);
+        assert_int_equal(ps_ledger_join(l, &a, name, (size_t)n), 1);
+        if (i % 3 == 0)
+            assert_int_equal(ps_ledger_join(l, &b, name, (size_t)n), 1);
+    }
+    assert_int_equal(a.n, 300);
+    assert_int_equal(ps_ledger_topics(l), 302);
+    for (int i = 0; i < 300; i++) {
+        int n = snprintf(name, sizeof(name), "t%d", i);
+        assert_true(ps_ledger_is_member(l, &a, name, (size_t)n));
+        assert_int_equal(ps_ledger_is_member(l, &b, name, (size_t)n), i % 3 == 0);
+        assert_int_equal(ps_ledger_count(l, name, (size_t)n), i % 3 == 0 ? 2 : 1);
+    }
+    for (int i = 0; i < 300; i += 2) {
+        int n = snprintf(name, sizeof(name), "t%d", i);
+        assert_int_equal(ps_ledger_leave(l, &a, name, (size_t)n), 1);
+    }
+    assert_int_equal(a.n, 150);
+    for (int i = 0; i < 300; i++) {
+        int n = snprintf(name, sizeof(name), "t%d", i);
+        assert_int_equal(ps_ledger_is_member(l, &a, name, (size_t)n), i % 2 == 1);
+    }
+    /* t0, t6, ... were b's and a's: b still holds them. */
+    ps_ledger_leave_all(l, &a);
+    assert_int_equal(a.n, 0);
+    assert_null(a.topics);
+    assert_int_equal(ps_ledger_count(l, "t3", 2), 1);
+    assert_int_equal(ps_ledger_count(l, "t1", 2), 0);
+    assert_int_equal(ps_ledger_topics(l), 2 + 100);
+    ps_ledger_leave_all(l, &b);
+    assert_int_equal(ps_ledger_topics(l), 0);
+    assert_int_equal(ps_ledger_count(l, "room", 4), 0);
+    /* A member left with nothing joins again. */
+    assert_int_equal(ps_ledger_join(l, &a, "room", 4), 1);
+    ps_ledger_leave_all(l, &a);
+    ps_ledger_free(l);
+}
+
 /* A subscriber the callback reports unreached is not counted. */
 static void topics_publish_counts_dropped(void **state)
 {
@@ -1775,6 +1849,7 @@ int main(void)
         cmocka_unit_test(memory_bounded_stalled),
         cmocka_unit_test(memory_close_policy),
         cmocka_unit_test(topics_free_with_live_subscribers),
+        cmocka_unit_test(ledger_counts_and_memberships),
         cmocka_unit_test(bus_local_publish),
         cmocka_unit_test(bus_interface_interest),
     };
