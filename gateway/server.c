@@ -469,8 +469,11 @@ static gw_server *new_shard(gw_server *srv, unsigned k)
     s->limits = srv->limits;
     memcpy(s->host, srv->host, sizeof(s->host));
     s->async_fd = srv->async_fd;
-    if (srv->ws_configured)
-        gw_ws_configure(s->ws, &srv->ws_cfg);
+    if (srv->ws_configured) {
+        gw_ws_config share = srv->ws_cfg;
+        share.max_connections = (share.max_connections + srv->nshards - 1) / srv->nshards;
+        gw_ws_configure(s->ws, &share);
+    }
     gw_ws_number_ids(s->ws, k, srv->nshards);
     return s;
 }
@@ -514,6 +517,13 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
         }
         /* Every shard binds the port: the kernel spreads connections between them. */
         srv->cfg.reuse_port = 1;
+        /* The WebSocket limit is the process's: each shard takes its share, rounded up. */
+        if (srv->ws_configured) {
+            size_t max = srv->ws_cfg.max_connections;
+            srv->ws_cfg.max_connections = (max + srv->nshards - 1) / srv->nshards;
+            gw_ws_configure(srv->ws, &srv->ws_cfg);
+            srv->ws_cfg.max_connections = max;
+        }
     }
     /* lws reads RLIMIT_NOFILE at context creation: raise the soft limit to the hard one
      * so that tens of thousands of connections fit. */
