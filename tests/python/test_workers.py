@@ -195,3 +195,24 @@ def test_two_processes_of_two_shards_share_a_room(start_app, tmp_path):
     for client in clients:
         client.close()
     wait_everywhere(server, "all", 0)
+
+
+def test_the_redis_bus_is_refused_with_more_than_one_shard(tmp_path):
+    from apps.redis_server import RedisServer
+
+    redis = RedisServer(tmp_path / "redis")
+    redis.start()
+    try:
+        env = {"ROBYN_WORKERS": "2", "ROBYN_PUBSUB_URL": redis.url}
+        server = launch("workers_app", tmp_path, env=env, wait=False)
+        assert server.proc.wait(timeout=10) == 1
+        server.stopped = True
+        assert ("robyn: cannot start the server: the Redis bus (pubsub_url / "
+                "ROBYN_PUBSUB_URL) cannot be used with --workers above 1 yet") in server.log()
+        ok = launch("workers_app", tmp_path, env={**env, "ROBYN_WORKERS": "1"})
+        try:
+            assert get(ok, "/") == (200, b"Hello, world!")
+        finally:
+            ok.stop()
+    finally:
+        redis.stop()
