@@ -89,6 +89,14 @@ def test_a_room_on_both_shards_gets_every_message_once_in_order(start_app):
     server = start_app("workers_app", env={"ROBYN_WORKERS": "2"})
     clients = clients_on_every_shard(server, "seq", per_shard=2)
     n = len(clients)
+    # Each shard has the room and the endpoint's own topic (for broadcast()); the process
+    # counts each topic once, and every connection.
+    _, stats = shard_stats(server)
+    assert [s["topics"] for s in stats] == [2, 2]
+    status, body = get(server, "/stats")
+    assert status == 200
+    totals = json.loads(body)
+    assert (totals["connections"], totals["topics"]) == (n, 2)
     assert subscribers(server, "seq")["here"] == n
     assert subscribers(server, "seq")["everywhere"] == n
     sender, receivers = clients[0], clients[1:]

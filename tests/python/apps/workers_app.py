@@ -7,6 +7,7 @@ Routes:
   GET  /async               "async hello" (an async handler)
   GET  /pid                 {"pid": ..., "slot": this worker's slot under --processes, or null}
   GET  /shards              {"pid": ..., "shards": app's per-shard figures (shard_stats)}
+  GET  /stats               app.websocket_stats()
   GET  /slow                sleeps 0.5 s, then answers "slow done" (a request in flight)
   GET  /subscribers/:topic  {"here": app.subscribers(topic), "everywhere": ...(everywhere=True),
                             "pid": ...}
@@ -60,6 +61,11 @@ def pid():
 @app.get("/shards")
 def shards():
     return json.dumps({"pid": os.getpid(), "shards": app._server.shard_stats()})
+
+
+@app.get("/stats")
+def stats():
+    return json.dumps(app.websocket_stats())
 
 
 @app.get("/slow")
