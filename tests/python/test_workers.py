@@ -127,6 +127,31 @@ def test_a_room_on_both_shards_gets_every_message_once_in_order(start_app):
         client.close()
 
 
+def test_broadcast_and_static_files_on_both_shards(start_app, tmp_path):
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "a.txt").write_bytes(b"static bytes\n")
+    server = start_app("workers_app", env={"ROBYN_WORKERS": "2", "WORKERS_STATIC": str(public)})
+    _, before = shard_stats(server)
+    for _ in range(16):  # each on a new connection: both shards serve the mount
+        assert get(server, "/static/a.txt") == (200, b"static bytes\n")
+    assert get(server, "/static/missing.txt")[0] == 404
+    assert get(server, "/static/../workers_app.py")[0] == 400  # a dot segment: docs/static.md
+    _, after = shard_stats(server)
+    assert all(a["accepted"] - b["accepted"] > 0 for a, b in zip(after, before)), after
+    # broadcast() reaches every connection of the endpoint, whatever room and shard.
+    clients = clients_on_every_shard(server, "one", per_shard=1)
+    clients += [RoomClient(server, "two"), RoomClient(server, "two")]
+    n = len(clients)
+    clients[0].send("broadcast hi")
+    for client in clients:
+        assert client.recv() == f"{clients[0].pid}:hi"
+    assert clients[0].recv() == f"broadcast {n}"
+    for client in clients:
+        client.close()
+    assert get(server, "/static/a.txt") == (200, b"static bytes\n")
+
+
 def test_sigterm_drains_both_shards(start_app, tmp_path):
     events = tmp_path / "events.txt"
     server = start_app("workers_app", env={"ROBYN_WORKERS": "2", "WORKERS_EVENTS": str(events)})

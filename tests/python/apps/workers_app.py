@@ -12,9 +12,12 @@ Routes:
   GET  /subscribers/:topic  {"here": app.subscribers(topic), "everywhere": ...(everywhere=True),
                             "pid": ...}
   POST /publish/:topic      app.publish(topic, body) -> {"reached": n, "pid": ...}
+  GET  /static/<file>       files of $WORKERS_STATIC (when set), served by the I/O shards
   WS   /room/:name          subscribes to the room; greets "hello <pid>"; each message is
                             published to the room (the sender left out) as "<pid>:<message>",
-                            and the sender is told "sent <reached>"
+                            and the sender is told "sent <reached>"; "broadcast <text>" goes to
+                            every client of the endpoint, the sender included, as "<pid>:<text>"
+                            (websocket.broadcast), and the sender is told "broadcast <reached>"
 
 $WORKERS_EVENTS (when set): every on_close appends "close <pid>" to that file.
 $WORKERS_METRICS, $WORKERS_HISTORY (when set): app.enable_metrics() / a topic with history,
@@ -95,6 +98,10 @@ async def room(websocket: WebSocket) -> None:
     await websocket.send_text(f"hello {os.getpid()}")
     async for message in websocket:
         text = message if isinstance(message, str) else message.decode()
+        if text.startswith("broadcast "):
+            reached = websocket.broadcast(f"{os.getpid()}:{text[10:]}")
+            await websocket.send_text(f"broadcast {reached}")
+            continue
         reached = websocket.publish(name, f"{os.getpid()}:{text}")
         await websocket.send_text(f"sent {reached}")
 
@@ -106,6 +113,8 @@ def room_closed(websocket: WebSocket) -> None:
             f.write(f"close {os.getpid()}\n")
 
 
+if os.environ.get("WORKERS_STATIC"):
+    app.serve_directory("/static", os.environ["WORKERS_STATIC"])
 if os.environ.get("WORKERS_METRICS"):
     app.enable_metrics()
 if os.environ.get("WORKERS_HISTORY"):
