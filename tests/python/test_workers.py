@@ -249,3 +249,32 @@ def test_the_redis_bus_is_refused_with_more_than_one_shard(tmp_path):
             ok.stop()
     finally:
         redis.stop()
+
+
+def test_the_connection_limit_is_the_process_s_split_between_the_shards(start_app):
+    # ROBYN_WS_MAX_CONNECTIONS 2 with two shards: one each, so never more than 2 open.
+    server = start_app("workers_app", env={"ROBYN_WORKERS": "2",
+                                           "ROBYN_WS_MAX_CONNECTIONS": "2"})
+    opened: list[RoomClient] = []
+    refused = 0
+    for _ in range(6):
+        try:
+            opened.append(RoomClient(server, "full"))
+        except websocket.WebSocketBadStatusException as exc:
+            assert exc.status_code == 503
+            refused += 1
+    _, stats = shard_stats(server)
+    assert len(opened) <= 2 and refused == 6 - len(opened)
+    assert [s["connections"] <= 1 for s in stats] == [True, True]
+    assert sum(s["connections"] for s in stats) == len(opened)
+    for client in opened:
+        client.close()
+    deadline = time.monotonic() + 5
+    while (sum(s["connections"] for s in shard_stats(server)[1]) != 0
+           and time.monotonic() < deadline):
+        time.sleep(0.02)
+    assert sum(s["connections"] for s in shard_stats(server)[1]) == 0
+    # The server still serves: HTTP, and a WebSocket once a slot is free.
+    assert get(server, "/") == (200, b"Hello, world!")
+    client = RoomClient(server, "full")
+    client.close()
