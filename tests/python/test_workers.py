@@ -278,3 +278,24 @@ def test_the_connection_limit_is_the_process_s_split_between_the_shards(start_ap
     assert get(server, "/") == (200, b"Hello, world!")
     client = RoomClient(server, "full")
     client.close()
+
+
+@pytest.mark.parametrize("count", [0, 65, -1])
+def test_server_start_refuses_an_io_thread_count_out_of_range(count):
+    from conftest import free_port
+    from robyn import _gateway
+
+    server = _gateway.Server()
+    port = free_port()
+    with pytest.raises(ValueError, match=rf"^io_threads must be between 1 and 64, not {count}$"):
+        server.start("127.0.0.1", port, io_threads=count)
+    # Refused before anything started: the same server starts with a count in range.
+    server.start("127.0.0.1", port, io_threads=2)
+    try:
+        assert [s["accepted"] for s in server.shard_stats()] == [0, 0]
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+            sock.sendall(b"GET /none HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            assert sock.recv(64).startswith(b"HTTP/1.1 404 Not Found")
+        assert sum(s["accepted"] for s in server.shard_stats()) == 1
+    finally:
+        server.stop()
