@@ -168,6 +168,13 @@ struct gw_server {
     gw_ws_config ws_cfg;  /* as given to gw_server_configure_ws, for the shards made at start */
     int ws_configured;
     atomic_size_t accepted; /* connections this shard's listening socket took (stats) */
+    /* Metrics on, shards 1..M-1: their WebSocket endpoints' counters, by route index (shard
+     * 0's hang on the routes). */
+    struct gw_metrics_endpoint *endpoints;
+    /* Metrics on, shard 0 with M above 1: its bus's figures as of its last sweep, for the
+     * scrapes the other shards answer (the bus's own counters are its thread's). */
+    pthread_mutex_t bus_snapshot_lock;
+    gw_metrics_bus bus_snapshot;
 };
 
 /* The server whose Python queues (sync, async, the loop's eventfd) a shard uses: shard 0. */

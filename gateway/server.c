@@ -216,6 +216,14 @@ gw_server *gw_server_shard(gw_server *srv, unsigned k)
     return srv->shards ? srv->shards[k] : srv;
 }
 
+struct gw_metrics_endpoint *gw__server_endpoint(gw_server *srv, const gw_route *route)
+{
+    if (!srv->primary)
+        return route->metrics;
+    return srv->endpoints && route->method == GW_METHOD_WS ? &srv->endpoints[route->index]
+                                                           : NULL;
+}
+
 size_t gw_server_accepted(const gw_server *srv)
 {
     return atomic_load_explicit(&srv->accepted, memory_order_relaxed);
@@ -246,6 +254,7 @@ gw_server *gw_server_new(void)
     pthread_mutex_init(&srv->answer_lock, NULL);
     pthread_mutex_init(&srv->stream_lock, NULL);
     pthread_cond_init(&srv->stream_cond, NULL);
+    pthread_mutex_init(&srv->bus_snapshot_lock, NULL);
     srv->listen_fd = -1;
     srv->nshards = 1;
     return srv;
@@ -275,6 +284,7 @@ gw_route *gw_server_add_route(gw_server *srv, int method, const char *pattern, i
     route->kind = kind;
     route->method = method;
     route->handler = handler;
+    route->index = rl->len;
     int rc = gw_router_add(srv->router, method, pattern, route, err, errlen);
     if (rc) {
         free(route->pattern);
@@ -318,6 +328,7 @@ gw_route *gw_server_set_fallback(gw_server *srv, int kind, void *handler, int *c
     route->kind = kind;
     route->method = -1;
     route->handler = handler;
+    route->index = rl->len;
     rl->items[rl->len++] = route;
     srv->fallback = route;
     *code = 0;
@@ -469,6 +480,17 @@ static gw_server *new_shard(gw_server *srv, unsigned k)
     s->limits = srv->limits;
     memcpy(s->host, srv->host, sizeof(s->host));
     s->async_fd = srv->async_fd;
+    if (srv->metrics) {
+        /* Counters of its own (its thread writes them), summed with the others' on scrape. */
+        s->metrics = gw_metrics_new(-1);
+        s->endpoints = calloc(srv->routes.len ? srv->routes.len : 1, sizeof(*s->endpoints));
+        if (!s->metrics || !s->endpoints) {
+            gw_server_free(s);
+            return NULL;
+        }
+        memcpy(s->metrics->labels, srv->metrics->labels, sizeof(s->metrics->labels));
+        s->metrics_route = srv->metrics_route;
+    }
     if (srv->ws_configured) {
         gw_ws_config share = srv->ws_cfg;
         share.max_connections = (share.max_connections + srv->nshards - 1) / srv->nshards;
@@ -510,7 +532,7 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
     }
     if (srv->nshards > 1) {
         /* What keeps per-process state that one shard alone could not keep right. */
-        const char *alone = srv->metrics ? "app.enable_metrics()" : gw__ws_unsharded_feature(srv);
+        const char *alone = gw__ws_unsharded_feature(srv);
         if (alone) {
             snprintf(err, errlen, "%s cannot be used with --workers above 1 yet", alone);
             return -EINVAL;
@@ -538,8 +560,13 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
         snprintf(err, errlen, "eventfd: %s", strerror(e));
         return -e;
     }
-    int rc = 0;
-    if (srv->nshards > 1) {
+    /* The routes' counters before any shard serves: a scrape on another shard reads them. */
+    int rc = gw__metrics_prepare(srv);
+    if (rc)
+        snprintf(err, errlen, "out of memory making the metrics");
+    else if (srv->metrics && srv->nshards > 1)
+        gw_ws_bus_state(srv, &srv->bus_snapshot); /* until shard 0's first sweep */
+    if (!rc && srv->nshards > 1) {
         /* All made before any starts, so that no shard ever finds another missing. */
         srv->shards = calloc(srv->nshards, sizeof(*srv->shards));
         rc = srv->shards ? 0 : -ENOMEM;
@@ -652,6 +679,7 @@ void gw_server_free(gw_server *srv)
     }
     free(srv->routes.items);
     free(srv->flush);
+    free(srv->endpoints);
     free_shards(srv);
     gw_router_free(srv->router);
     gw_static_set_free(srv->statics);
@@ -664,5 +692,6 @@ void gw_server_free(gw_server *srv)
     pthread_mutex_destroy(&srv->answer_lock);
     pthread_mutex_destroy(&srv->stream_lock);
     pthread_cond_destroy(&srv->stream_cond);
+    pthread_mutex_destroy(&srv->bus_snapshot_lock);
     free(srv);
 }

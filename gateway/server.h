@@ -61,6 +61,7 @@ typedef struct gw_route {
     size_t const_head_len;
     gw_ws_options ws;
     struct gw_metrics_endpoint *metrics; /* WS routes, when metrics are on (metrics.h) */
+    size_t index; /* in the server's route list: the other shards' counters are kept by it */
 } gw_route;
 
 /* The limits and deadlines of docs/http.md. */

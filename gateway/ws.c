@@ -807,8 +807,9 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
     untrack_conn(hub, c);
     atomic_fetch_sub(&hub->open_count, 1);
     if (c->open) /* with the code on_close gets, below */
-        gw_metrics_ws_closed(h->route->metrics, c->peer_closed  ? c->peer_code
-                                                : c->close_sent ? c->close_code : 1006);
+        gw_metrics_ws_closed(gw__server_endpoint(hub->srv, h->route),
+                             c->peer_closed  ? c->peer_code
+                             : c->close_sent ? c->close_code : 1006);
 
     gw_ws_event *ev = new_event(GW_WS_CLOSE, h);
     if (ev) {
@@ -1188,7 +1189,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     c->handshake_out = answer;
     gw_wsp_init_deflate(&c->parser, hub->cfg.max_message, deflate ? &deflate_terms : NULL);
     c->h = h;
-    c->metrics = route->metrics;
+    c->metrics = gw__server_endpoint(srv, route);
     c->peer_code = 1005;
     atomic_init(&h->refs, 1); /* the I/O side's reference, dropped in conn_gone */
     h->id = (hub->next_id += hub->id_step);
@@ -1223,7 +1224,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     }
     /* Frames a client sent right behind its handshake, without waiting for the 101. */
     if (rest_len && !c->close_code) {
-        gw_metrics_ws_bytes_in(route->metrics, rest_len);
+        gw_metrics_ws_bytes_in(gw__server_endpoint(srv, route), rest_len);
         const char *why = "";
         int frc = gw_wsp_feed(&c->parser, (const unsigned char *)rest, rest_len, &frame_callbacks, c, &why);
         if (frc > 0)

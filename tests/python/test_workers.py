@@ -152,6 +152,30 @@ def test_broadcast_and_static_files_on_both_shards(start_app, tmp_path):
     assert get(server, "/static/a.txt") == (200, b"static bytes\n")
 
 
+def test_metrics_sum_both_shards(start_app):
+    server = start_app("workers_app", env={"ROBYN_WORKERS": "2", "WORKERS_METRICS": "1"})
+
+    def scrape() -> str:
+        status, body = get(server, "/metrics")
+        assert status == 200
+        return body.decode()
+
+    def total_2xx(text: str) -> int:
+        line = next(l for l in text.splitlines()
+                    if l.startswith('robyn_http_responses_total{status_class="2xx"}'))
+        return int(line.split()[-1])
+
+    before = total_2xx(scrape())
+    _, stats_before = shard_stats(server)
+    for _ in range(20):
+        assert get(server, "/") == (200, b"Hello, world!")
+    _, stats_after = shard_stats(server)
+    # Both shards answered some of them, and every answer is counted once: the 20, the two
+    # /shards answers around them and the first scrape.
+    assert all(a["accepted"] > b["accepted"] for a, b in zip(stats_after, stats_before))
+    assert total_2xx(scrape()) - before == 20 + 2 + 1
+
+
 def test_sigterm_drains_both_shards(start_app, tmp_path):
     events = tmp_path / "events.txt"
     server = start_app("workers_app", env={"ROBYN_WORKERS": "2", "WORKERS_EVENTS": str(events)})
@@ -180,7 +204,6 @@ def test_sigterm_drains_both_shards(start_app, tmp_path):
 
 
 @pytest.mark.parametrize("env, feature", [
-    ({"WORKERS_METRICS": "1"}, "app.enable_metrics()"),
     ({"WORKERS_HISTORY": "1"}, "app.topic(history=...)"),
 ])
 def test_what_one_shard_alone_keeps_is_refused_at_start(tmp_path, env, feature):
