@@ -20,8 +20,9 @@ Routes:
                             (websocket.broadcast), and the sender is told "broadcast <reached>"
 
 $WORKERS_EVENTS (when set): every on_close appends "close <pid>" to that file.
-$WORKERS_METRICS, $WORKERS_HISTORY (when set): app.enable_metrics() / a topic with history,
-which --workers above 1 refuses at start.
+$WORKERS_METRICS (when set): app.enable_metrics() serves GET /metrics.
+$WORKERS_HISTORY (when set): topics "news:*" keep history, which --workers above 1 refuses at
+start.
 """
 
 from __future__ import annotations
