@@ -875,9 +875,53 @@ static PyObject *history_publish_common(ServerObject *server, PyObject *const *a
                                    exclude, &pos);
     if (rc == -ENOENT)
         return no_history(topic);
+    if (rc == -EXDEV) {
+        PyErr_Format(PyExc_ValueError, "websocket.publish('%s', ...) cannot leave the sender "
+                     "out on a topic with history with the Redis bus (every node delivers "
+                     "what Redis numbered, the sender's included): use app.publish() "
+                     "(docs/redis.md)", topic);
+        return NULL;
+    }
     if (rc < 0)
         return PyErr_NoMemory();
+    if (!pos.epoch[0]) /* with the Redis bus: Redis numbers it later */
+        return Py_BuildValue("(lOO)", pos.reached, Py_None, Py_None);
     return Py_BuildValue("(lsK)", pos.reached, pos.epoch, (unsigned long long)pos.offset);
+}
+
+/* Raises one of the errors of history kept in Redis (docs/redis.md) as
+ * robyn.realtime.HistoryUnavailable; always NULL. */
+static PyObject *redis_history_error(int rc, const char *topic)
+{
+    const char *why;
+    switch (rc) {
+    case -EHOSTDOWN:
+        why = "the Redis bus is not connected";
+        break;
+    case -ETIMEDOUT:
+        why = "Redis did not answer within 5 s";
+        break;
+    case -EPROTO:
+        why = "Redis answered something the history script does not write";
+        break;
+    case -ENOEXEC:
+        why = "Redis refused the history scripts (SCRIPT LOAD; is scripting disabled?)";
+        break;
+    case -ENOBUFS:
+        why = "more than 10000 live messages came while the history was read; the "
+              "connection is closed with 1013 (try again later)";
+        break;
+    default:
+        return PyErr_NoMemory();
+    }
+    PyObject *mod = PyImport_ImportModule("robyn.realtime");
+    PyObject *cls = mod ? PyObject_GetAttrString(mod, "HistoryUnavailable") : NULL;
+    Py_XDECREF(mod);
+    if (!cls)
+        return NULL;
+    PyErr_Format(cls, "the history of '%s' cannot be read: %s", topic, why);
+    Py_DECREF(cls);
+    return NULL;
 }
 
 static PyObject *Conn_publish_history(ConnObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -908,8 +952,12 @@ static PyObject *Conn_subscribe_since(ConnObject *self, PyObject *args)
         return NULL;
     }
     gw_ws_position pos;
-    int rc = gw_ws_subscribe_since(self->shard, self->h, topic, (size_t)tlen, epoch,
-                                   (uint64_t)since, (size_t)last, &pos);
+    int rc;
+    /* With the Redis bus this waits for Redis (a round trip or two). */
+    Py_BEGIN_ALLOW_THREADS
+    rc = gw_ws_subscribe_since(self->shard, self->h, topic, (size_t)tlen, epoch,
+                               (uint64_t)since, (size_t)last, &pos);
+    Py_END_ALLOW_THREADS
     switch (rc) {
     case 0:
         return Py_BuildValue("(nsK)", (Py_ssize_t)pos.replayed, pos.epoch,
@@ -924,6 +972,12 @@ static PyObject *Conn_subscribe_since(ConnObject *self, PyObject *args)
         return NULL;
     case -ENOTCONN:
         return not_connected();
+    case -EHOSTDOWN:
+    case -ETIMEDOUT:
+    case -EPROTO:
+    case -ENOBUFS:
+    case -ENOEXEC:
+        return redis_history_error(rc, topic);
     default:
         return PyErr_NoMemory();
     }
@@ -1648,13 +1702,19 @@ static PyObject *Server_history(ServerObject *self, PyObject *args)
         return NULL;
     }
     gw_ws_history hist;
-    int rc = gw_ws_history_read(self->srv, topic, (size_t)tlen, epoch, (uint64_t)since,
-                                (size_t)limit, &hist);
+    int rc;
+    /* With the Redis bus this waits for Redis. */
+    Py_BEGIN_ALLOW_THREADS
+    rc = gw_ws_history_read(self->srv, topic, (size_t)tlen, epoch, (uint64_t)since,
+                            (size_t)limit, &hist);
+    Py_END_ALLOW_THREADS
     PyObject *result = NULL;
     if (rc == -ENOENT) {
         result = no_history(topic);
     } else if (rc == -ESTALE) {
         result = Py_NewRef(Py_None);
+    } else if (rc == -EHOSTDOWN || rc == -ETIMEDOUT || rc == -EPROTO || rc == -ENOEXEC) {
+        result = redis_history_error(rc, topic);
     } else if (rc < 0) {
         result = PyErr_NoMemory();
     } else {

@@ -125,6 +125,25 @@ static size_t host_deliver(void *ctx, const char *topic, size_t len, ps_frame *f
     return gw__ws_deliver_remote(host->srv, topic, len, frame);
 }
 
+static void host_deliver_history(void *ctx, const char *topic, size_t len, const char *epoch,
+                                 size_t epoch_len, uint64_t offset, ps_frame *frame)
+{
+    gw_redis_host *host = ctx;
+    gw__ws_deliver_history(host->srv, topic, len, epoch, epoch_len, offset, frame);
+}
+
+static void host_channel_ready(void *ctx, const char *topic, size_t len)
+{
+    gw_redis_host *host = ctx;
+    gw__ws_redis_channel_ready(host->srv, topic, len);
+}
+
+static void host_down(void *ctx)
+{
+    gw_redis_host *host = ctx;
+    gw__ws_redis_down(host->srv);
+}
+
 ps_bus *gw__redis_bus_new(gw_server *srv, ps_topics *topics, const ps_redis_config *cfg,
                           gw_redis_host **host_out)
 {
@@ -138,6 +157,9 @@ ps_bus *gw__redis_bus_new(gw_server *srv, ps_topics *topics, const ps_redis_conf
         .schedule = host_schedule,
         .wake = host_wake,
         .deliver = host_deliver,
+        .deliver_history = host_deliver_history,
+        .channel_ready = host_channel_ready,
+        .down = host_down,
     };
     host->bus = ps_bus_redis_new(topics, cfg, &h);
     if (!host->bus) {

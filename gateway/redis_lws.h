@@ -41,6 +41,12 @@ ps_bus *gw__ws_bus(gw_server *srv);
  * subscribers of topic, like a local publish; the writes happen at gw__ws_flush(). I/O
  * thread. Returns how many subscribers it reached. */
 size_t gw__ws_deliver_remote(gw_server *srv, const char *topic, size_t len, ps_frame *frame);
+/* Topics with history in Redis (gateway/ws.c): a numbered message from a channel, a
+ * channel's SUBSCRIBE confirmed, Redis lost. I/O thread. */
+void gw__ws_deliver_history(gw_server *srv, const char *topic, size_t len, const char *epoch,
+                            size_t epoch_len, uint64_t offset, ps_frame *frame);
+void gw__ws_redis_channel_ready(gw_server *srv, const char *topic, size_t len);
+void gw__ws_redis_down(gw_server *srv);
 
 /* Writes what the deliveries since the last call queued. I/O thread. */
 void gw__ws_flush(gw_server *srv);

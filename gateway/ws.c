@@ -24,6 +24,7 @@
 #include "queue.h"
 #include "topics.h"
 #include "history.h"
+#include "redis_history.h"
 #include <sys/random.h>
 
 _Static_assert(PS_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes in front");
@@ -111,8 +112,12 @@ typedef enum {
     CMD_SUBSCRIBE,
     CMD_UNSUBSCRIBE,
     CMD_SUBSCRIBE_SINCE, /* a subscribe with a replay of history before it: one command */
-    CMD_DELIVER_LOCAL    /* a sibling's message on a topic with history, numbered here */
+    CMD_DELIVER_LOCAL,   /* a sibling's message on a topic with history, numbered here */
+    CMD_REDIS_HISTORY    /* a topic with history in Redis: publish, recover or read (req) */
 } cmd_type;
+
+struct gw_redis_req;
+struct gw_recovery;
 
 struct gw_count_wait;
 
@@ -129,6 +134,7 @@ typedef struct gw_ws_cmd {
     struct gw_count_wait *wait; /* COUNT_EVERYWHERE: a reference */
     ps_frame **replay;          /* SUBSCRIBE_SINCE: references to the frames to send first */
     size_t nreplay;
+    struct gw_redis_req *req;   /* REDIS_HISTORY: a reference */
 } gw_ws_cmd;
 
 struct gw_ws_hub {
@@ -206,6 +212,8 @@ struct gw_ws_hub {
     ps_history *history;
     unsigned history_forks; /* the process's fork count when its epochs were named */
     lws_sorted_usec_list_t history_timer;
+    /* Subscribes with recovery from Redis in progress (I/O thread). */
+    struct gw_recovery *recoveries;
 };
 
 /* ---- handles and events ------------------------------------------------------------ */
@@ -297,9 +305,11 @@ gw_ws_event *gw_ws_take_events(gw_server *srv)
 /* ---- commands from other threads ---------------------------------------------------- */
 
 static void count_wait_unref(struct gw_count_wait *w);
+static void redis_req_unref(struct gw_redis_req *r);
 
 static void cmd_free(gw_ws_cmd *c)
 {
+    redis_req_unref(c->req);
     for (size_t i = 0; i < c->nreplay; i++)
         ps_frame_unref(c->replay[i]);
     free(c->replay);
@@ -899,6 +909,7 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
 
 static void run_count_everywhere(gw_ws_hub *hub, gw_ws_cmd *cmd);
 static void run_subscribe_since(gw_ws_hub *hub, gw_ws_cmd *cmd);
+static void run_redis_history(gw_ws_hub *hub, gw_ws_cmd *cmd);
 
 /* Whether this publish is the one gw_ws_test_hold_fanout() waits for; if so its fan-out
  * counts deliveries (see deliver()). */
@@ -1039,6 +1050,9 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         break;
     case CMD_DELIVER_LOCAL:
         (void)ps_topics_publish(hub->topics, cmd->topic, cmd->topic_len, cmd->frame, NULL);
+        break;
+    case CMD_REDIS_HISTORY:
+        run_redis_history(hub, cmd);
         break;
     }
 }
@@ -1757,11 +1771,14 @@ long gw_ws_subscribers_everywhere(gw_server *srv, const char *topic, size_t len,
     return total;
 }
 
+static void redis_recoveries_cancel(gw_ws_hub *hub);
+
 void gw__ws_stop_bus(gw_server *srv)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
     if (!hub->redis_host)
         return;
+    redis_recoveries_cancel(hub);
     ps_bus *local = ps_bus_local_new(hub->topics);
     pthread_mutex_lock(&hub->bus_lock);
     ps_topics_set_interest(hub->topics, NULL, NULL);
@@ -1935,6 +1952,15 @@ static int publish_history(gw_ws_hub *hub, cmd_type type, const char *topic, siz
     return rc;
 }
 
+static int redis_publish_history(gw_ws_hub *hub, const char *topic, size_t len,
+                                 const char *rest, size_t rest_len, gw_ws_handle *exclude,
+                                 gw_ws_position *out);
+static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *topic,
+                                 size_t len, const char *epoch, uint64_t since, size_t last,
+                                 gw_ws_position *out);
+static int redis_history_read(gw_ws_hub *hub, const char *topic, size_t len, const char *epoch,
+                              uint64_t since, size_t limit, gw_ws_history *out);
+
 int gw_ws_publish_history(gw_server *srv, const char *topic, size_t len, const char *rest,
                           size_t rest_len, gw_ws_handle *exclude, gw_ws_position *out)
 {
@@ -1942,6 +1968,8 @@ int gw_ws_publish_history(gw_server *srv, const char *topic, size_t len, const c
     memset(out, 0, sizeof(*out));
     if (!hub->history)
         return -ENOENT;
+    if (hub->redis_cfg)
+        return redis_publish_history(hub, topic, len, rest, rest_len, exclude, out);
     return publish_history(hub, CMD_PUBLISH, topic, len, rest, rest_len, exclude, out);
 }
 
@@ -1997,6 +2025,8 @@ int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, si
         return -ENOTCONN;
     if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
         return -ENOENT;
+    if (hub->redis_cfg)
+        return redis_subscribe_since(hub, h, topic, len, epoch, since, last, out);
     gw_ws_cmd *c = new_topic_command(CMD_SUBSCRIBE_SINCE, h, topic, len);
     if (!c)
         return -ENOMEM;
@@ -2059,6 +2089,8 @@ int gw_ws_history_read(gw_server *srv, const char *topic, size_t len, const char
     memset(out, 0, sizeof(*out));
     if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
         return -ENOENT;
+    if (hub->redis_cfg)
+        return redis_history_read(hub, topic, len, epoch, since, limit, out);
     int rc = 0;
     pthread_mutex_lock(&hub->hist_lock);
     ps_history_topic *t = history_topic(hub, topic, len, history_now_ms(), false, &rc);
@@ -2363,4 +2395,540 @@ size_t gw_ws_topics_all(gw_server *srv)
     for (unsigned k = m; k-- > 0;)
         pthread_mutex_unlock(&hubs[k]->cmd_lock);
     return d.n;
+}
+
+/* ---- topics with history kept in Redis (pubsub/redis_history.h, docs/redis.md) ---------
+ *
+ * With the Redis bus, Redis numbers and keeps the messages of topics with history; this
+ * process only asks. Python's publishes, subscribes with recovery and reads become one
+ * command each (CMD_REDIS_HISTORY) for the I/O thread, which owns the hiredis connections.
+ * A publish is fire-and-forget (Python cannot wait for Redis' number); a subscribe and a
+ * read wait, with the GIL released, for the I/O thread's answer (struct gw_redis_req).
+ *
+ * A subscribe with recovery (struct gw_recovery), on the I/O thread:
+ *   1. pin the topic's channel and wait for its SUBSCRIBE to be confirmed: from then on
+ *      every message Redis numbers reaches this process;
+ *   2. hold, for this connection, every message of the topic arriving meanwhile;
+ *   3. read the range from the stream (one script run, after the confirmation, so every
+ *      message is in the range, or held, or both);
+ *   4. in one go: join the topic, queue the range, then the held messages after the range's
+ *      last offset; unpin. Nothing reaches the connection in between, so there is no gap
+ *      and no duplicate at the seam.
+ */
+
+/* How long Python waits for the I/O thread's answer from Redis. */
+#define GW_REDIS_HISTORY_TIMEOUT_MS 5000
+/* Live messages held for one recovery while its read is in flight; past it the recovery
+ * fails (-ENOBUFS) and the connection is closed with 1013, try again later. */
+#define GW_RECOVERY_HELD_MAX 10000
+
+enum { RQ_PUBLISH, RQ_RECOVER, RQ_READ };
+
+struct gw_redis_req {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int refs; /* under lock */
+    int kind;
+    size_t capacity; /* the topic's pattern */
+    int64_t ttl_ms;
+    ps_rh_query q;
+    char epoch[PS_RH_EPOCH_MAX]; /* q.epoch points here */
+    /* The answer, under lock: written once, unless the waiter gave up first. */
+    int done, abandoned, rc;
+    gw_ws_position pos;
+    gw_ws_history hist;
+};
+
+struct gw_held_msg {
+    ps_frame *frame;
+    uint64_t offset;
+    char epoch[PS_RH_EPOCH_MAX];
+};
+
+struct gw_recovery {
+    struct gw_recovery *next;
+    gw_ws_hub *hub;
+    gw_ws_handle *h;
+    char *topic;
+    size_t len;
+    struct gw_redis_req *req;
+    int pinned, reading, overflow;
+    struct gw_held_msg *held;
+    size_t nheld, held_cap;
+};
+
+static struct gw_redis_req *redis_req_new(int kind)
+{
+    struct gw_redis_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    r->refs = 1;
+    r->kind = kind;
+    return r;
+}
+
+static struct gw_redis_req *redis_req_ref(struct gw_redis_req *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->refs++;
+    pthread_mutex_unlock(&r->lock);
+    return r;
+}
+
+static void redis_req_unref(struct gw_redis_req *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    int last = --r->refs == 0;
+    pthread_mutex_unlock(&r->lock);
+    if (last) {
+        gw_ws_history_free(&r->hist);
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
+        free(r);
+    }
+}
+
+/* The pattern of topic (hist_lock taken here): its capacity and ttl. -ENOENT for none. */
+static int redis_limits(gw_ws_hub *hub, const char *topic, size_t len, size_t *capacity,
+                        int64_t *ttl_ms)
+{
+    pthread_mutex_lock(&hub->hist_lock);
+    int i = ps_history_match(hub->history, topic, len);
+    int rc = i < 0 ? -ENOENT : ps_history_pattern_limits(hub->history, i, capacity, ttl_ms);
+    pthread_mutex_unlock(&hub->hist_lock);
+    return rc;
+}
+
+/* Python thread: waits for the I/O thread's answer. 1 when it came; 0 when the wait timed
+ * out, and then the request is abandoned: the I/O thread drops its answer. */
+static int redis_req_wait(struct gw_redis_req *r)
+{
+    struct timespec until = deadline_in(GW_REDIS_HISTORY_TIMEOUT_MS);
+    pthread_mutex_lock(&r->lock);
+    while (!r->done && pthread_cond_timedwait(&r->cond, &r->lock, &until) == 0) {
+    }
+    int done = r->done;
+    if (!done)
+        r->abandoned = 1;
+    pthread_mutex_unlock(&r->lock);
+    return done;
+}
+
+static int redis_publish_history(gw_ws_hub *hub, const char *topic, size_t len,
+                                 const char *rest, size_t rest_len, gw_ws_handle *exclude,
+                                 gw_ws_position *out)
+{
+    /* Every node delivers what Redis sends back, this one included, and that message says
+     * nothing of who sent it: the sender cannot be left out. */
+    if (exclude)
+        return -EXDEV;
+    struct gw_redis_req *r = redis_req_new(RQ_PUBLISH);
+    gw_ws_cmd *c = r ? new_topic_command(CMD_REDIS_HISTORY, NULL, topic, len) : NULL;
+    if (c)
+        c->frame = ps_frame_new(PS_OP_TEXT, rest, rest_len);
+    if (!c || !c->frame || redis_limits(hub, topic, len, &r->capacity, &r->ttl_ms)) {
+        if (c)
+            cmd_free(c);
+        redis_req_unref(r);
+        return -ENOMEM;
+    }
+    c->req = r;
+    pthread_mutex_lock(&hub->cmd_lock);
+    out->reached = (long)publish_count_locked(hub, topic, len, NULL);
+    int was_empty = append_command_locked(hub, c);
+    pthread_mutex_unlock(&hub->cmd_lock);
+    if (was_empty)
+        wake_for_commands(hub);
+    return 0; /* epoch "" and offset 0: Redis numbers it later */
+}
+
+static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *topic,
+                                 size_t len, const char *epoch, uint64_t since, size_t last,
+                                 gw_ws_position *out)
+{
+    struct gw_redis_req *r = redis_req_new(RQ_RECOVER);
+    gw_ws_cmd *c = r ? new_topic_command(CMD_REDIS_HISTORY, h, topic, len) : NULL;
+    if (!c || redis_limits(hub, topic, len, &r->capacity, &r->ttl_ms)) {
+        if (c)
+            cmd_free(c);
+        redis_req_unref(r);
+        return -ENOMEM;
+    }
+    r->q.create = 1;
+    r->q.mode = epoch ? 's' : 'l';
+    if (epoch) {
+        snprintf(r->epoch, sizeof(r->epoch), "%s", epoch);
+        r->q.epoch = r->epoch;
+    }
+    r->q.since = since;
+    r->q.limit = epoch ? 0 : last;
+    r->q.ttl_ms = r->ttl_ms;
+    c->req = redis_req_ref(r);
+    /* The ledger changes with the queueing, as for a plain subscribe; the I/O thread (or
+     * this thread, when it gives up waiting) takes the entry back if the subscribe fails. */
+    pthread_mutex_lock(&hub->cmd_lock);
+    int joined = !h->ledger ? -ENOTCONN : ps_topics_subscribe(h->ledger, topic, len);
+    if (joined == 1)
+        (void)append_command_locked(hub, c);
+    pthread_mutex_unlock(&hub->cmd_lock);
+    if (joined != 1) {
+        cmd_free(c);
+        redis_req_unref(r);
+        return joined == 0 ? -EALREADY : joined;
+    }
+    /* Woken now, not at the end of the loop thread's pass (gw_ws_defer_wakes): this
+     * thread waits for the answer. */
+    gw__wake_io(hub->srv);
+    int rc;
+    if (redis_req_wait(r)) {
+        rc = r->rc;
+        *out = r->pos;
+    } else {
+        rc = -ETIMEDOUT;
+        pthread_mutex_lock(&hub->cmd_lock);
+        if (h->ledger)
+            (void)ps_topics_unsubscribe(h->ledger, topic, len);
+        pthread_mutex_unlock(&hub->cmd_lock);
+    }
+    redis_req_unref(r);
+    return rc;
+}
+
+static int redis_history_read(gw_ws_hub *hub, const char *topic, size_t len, const char *epoch,
+                              uint64_t since, size_t limit, gw_ws_history *out)
+{
+    struct gw_redis_req *r = redis_req_new(RQ_READ);
+    gw_ws_cmd *c = r ? new_topic_command(CMD_REDIS_HISTORY, NULL, topic, len) : NULL;
+    if (!c || redis_limits(hub, topic, len, &r->capacity, &r->ttl_ms)) {
+        if (c)
+            cmd_free(c);
+        redis_req_unref(r);
+        return -ENOMEM;
+    }
+    r->q.mode = epoch ? 's' : limit ? 'l' : 'a';
+    if (epoch) {
+        snprintf(r->epoch, sizeof(r->epoch), "%s", epoch);
+        r->q.epoch = r->epoch;
+    }
+    r->q.since = since;
+    r->q.limit = limit;
+    r->q.ttl_ms = r->ttl_ms;
+    c->req = redis_req_ref(r);
+    pthread_mutex_lock(&hub->cmd_lock);
+    (void)append_command_locked(hub, c);
+    pthread_mutex_unlock(&hub->cmd_lock);
+    gw__wake_io(hub->srv); /* now: this thread waits for the answer */
+    int rc = -ETIMEDOUT;
+    if (redis_req_wait(r)) {
+        rc = r->rc;
+        out->pos = r->pos;
+        /* The entries move to the caller (the I/O thread is done with them). */
+        pthread_mutex_lock(&r->lock);
+        out->n = r->hist.n;
+        out->entries = r->hist.entries;
+        r->hist.n = 0;
+        r->hist.entries = NULL;
+        pthread_mutex_unlock(&r->lock);
+    }
+    redis_req_unref(r);
+    return rc;
+}
+
+/* I/O thread: the answer of a request, unless its waiter gave up. */
+static void redis_req_answer(struct gw_redis_req *r, int rc, const ps_rh_result *res)
+{
+    pthread_mutex_lock(&r->lock);
+    if (!r->abandoned && !r->done) {
+        r->rc = rc;
+        if (res)
+            snprintf(r->pos.epoch, sizeof(r->pos.epoch), "%s", res->epoch);
+        r->pos.offset = res ? res->last : 0;
+        r->done = 1;
+        pthread_cond_signal(&r->cond);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Redis' answer to app.history(): copies of its messages, as frames. */
+static void redis_read_done(void *arg, int rc, const ps_rh_result *res)
+{
+    struct gw_redis_req *r = arg;
+    if (rc == 0 && res->status == PS_RH_NONE)
+        rc = r->q.epoch ? -ESTALE : 0; /* no epoch yet: no client can hold one of it */
+    else if (rc == 0 && res->status == PS_RH_GONE)
+        rc = -ESTALE;
+    if (rc == 0 && res->n) {
+        gw_ws_history hist = {.n = 0, .entries = malloc(res->n * sizeof(*hist.entries))};
+        for (size_t i = 0; hist.entries && i < res->n; i++) {
+            ps_frame *f = ps_frame_new(PS_OP_TEXT, res->entries[i].data, res->entries[i].len);
+            if (!f)
+                break;
+            hist.entries[hist.n].offset = res->entries[i].offset;
+            hist.entries[hist.n++].frame = f;
+        }
+        if (hist.n < res->n) {
+            gw_ws_history_free(&hist);
+            rc = -ENOMEM;
+        } else {
+            pthread_mutex_lock(&r->lock);
+            r->hist = hist;
+            pthread_mutex_unlock(&r->lock);
+        }
+    }
+    redis_req_answer(r, rc == -ECONNRESET || rc == -ECANCELED ? -EHOSTDOWN : rc, res);
+    redis_req_unref(r);
+}
+
+/* Queues the recovery's range, then its held messages after it (the connection has just
+ * joined the topic). Returns how many of the range were queued. */
+static size_t recovery_replay(gw_ws_hub *hub, struct gw_recovery *rec, const ps_rh_result *res)
+{
+    gw_ws_handle *h = rec->h;
+    size_t replayed = 0;
+    for (size_t i = 0; i < res->n && h->sub; i++) {
+        ps_frame *f = ps_frame_new(PS_OP_TEXT, res->entries[i].data, res->entries[i].len);
+        if (!f) {
+            if (h->io)
+                request_close(h->io, 1011, "out of memory", 1);
+            return replayed;
+        }
+        (void)deliver(hub, h->sub, f);
+        ps_frame_unref(f);
+        replayed++;
+    }
+    for (size_t i = 0; i < rec->nheld && h->sub; i++) {
+        const struct gw_held_msg *m = &rec->held[i];
+        if (m->offset > res->last && !strcmp(m->epoch, res->epoch))
+            (void)deliver(hub, h->sub, m->frame);
+    }
+    return replayed;
+}
+
+/* Ends a recovery: answers its waiter, and on success joins the topic and replays. */
+static void recovery_end(struct gw_recovery *rec, int rc, const ps_rh_result *res)
+{
+
+    gw_ws_hub *hub = rec->hub;
+    for (struct gw_recovery **pp = &hub->recoveries; *pp; pp = &(*pp)->next)
+        if (*pp == rec) {
+            *pp = rec->next;
+            break;
+        }
+    gw_ws_handle *h = rec->h;
+    struct gw_redis_req *r = rec->req;
+    if (rc == 0 && res && res->status != PS_RH_OK)
+        rc = -ESTALE;
+    if (rc == 0 && rec->overflow)
+        rc = -ENOBUFS;
+    pthread_mutex_lock(&r->lock);
+    if (!r->abandoned) {
+        size_t replayed = 0;
+        if (rc == 0 && (!h->sub || !h->io))
+            rc = -ENOTCONN;
+        if (rc == 0 && ps_topics_subscribe(h->sub, rec->topic, rec->len) < 0) {
+            lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
+            request_close(h->io, 1011, "out of memory", 1);
+            rc = -ENOMEM;
+        }
+        if (rc == 0)
+            replayed = recovery_replay(hub, rec, res);
+        if (rc != 0) {
+            /* Not subscribed after all: the ledger forgets it too. */
+            pthread_mutex_lock(&hub->cmd_lock);
+            if (h->ledger)
+                (void)ps_topics_unsubscribe(h->ledger, rec->topic, rec->len);
+            pthread_mutex_unlock(&hub->cmd_lock);
+        }
+        if (rc == -ENOBUFS && h->io)
+            request_close(h->io, 1013, "live messages outran the history read", 0);
+        r->rc = rc == -ECONNRESET || rc == -ECANCELED ? -EHOSTDOWN : rc;
+        if (res)
+            snprintf(r->pos.epoch, sizeof(r->pos.epoch), "%s", res->epoch);
+        r->pos.offset = res ? res->last : 0;
+        r->pos.replayed = replayed;
+        r->done = 1;
+        pthread_cond_signal(&r->cond);
+    }
+    pthread_mutex_unlock(&r->lock);
+    /* After the join: the channel stays subscribed throughout. Not while the bus closes. */
+    if (rec->pinned && rc != -ECANCELED)
+        ps_bus_redis_unpin(hub->bus, rec->topic, rec->len);
+    for (size_t i = 0; i < rec->nheld; i++)
+        ps_frame_unref(rec->held[i].frame);
+    free(rec->held);
+    free(rec->topic);
+    gw_ws_handle_unref(rec->h);
+    redis_req_unref(rec->req);
+    free(rec);
+}
+
+static void recovery_read_done(void *arg, int rc, const ps_rh_result *res)
+{
+    struct gw_recovery *rec = arg;
+    rec->reading = 0;
+    recovery_end(rec, rc, res);
+}
+
+static void recovery_read(struct gw_recovery *rec)
+{
+    rec->reading = 1;
+    int rc = ps_bus_redis_read_history(rec->hub->bus, rec->topic, rec->len, &rec->req->q,
+                                       recovery_read_done, rec);
+    if (rc) {
+        rec->reading = 0;
+        recovery_end(rec, rc == -ENOTCONN ? -EHOSTDOWN : rc, NULL);
+    }
+}
+
+static void recovery_start(gw_ws_hub *hub, gw_ws_cmd *cmd)
+{
+
+    ps_redis_stats st;
+    ps_bus_redis_stats(hub->bus, &st);
+    struct gw_recovery *rec = calloc(1, sizeof(*rec));
+    if (!rec) {
+        pthread_mutex_lock(&hub->cmd_lock);
+        if (cmd->h->ledger)
+            (void)ps_topics_unsubscribe(cmd->h->ledger, cmd->topic, cmd->topic_len);
+        pthread_mutex_unlock(&hub->cmd_lock);
+        redis_req_answer(cmd->req, -ENOMEM, NULL);
+        return;
+    }
+    rec->hub = hub;
+    rec->h = gw_ws_handle_ref(cmd->h);
+    rec->topic = cmd->topic;
+    rec->len = cmd->topic_len;
+    cmd->topic = NULL;
+    rec->req = redis_req_ref(cmd->req);
+    rec->next = hub->recoveries;
+    hub->recoveries = rec;
+    if (!st.connected) {
+        /* History cannot be read without Redis: said at once, not after a timeout. */
+        recovery_end(rec, -EHOSTDOWN, NULL);
+        return;
+    }
+    int pinned = ps_bus_redis_pin(hub->bus, rec->topic, rec->len);
+    if (pinned < 0) {
+        recovery_end(rec, -ENOMEM, NULL);
+        return;
+    }
+    rec->pinned = 1;
+    if (pinned == 1)
+        recovery_read(rec);
+}
+
+static void run_redis_history(gw_ws_hub *hub, gw_ws_cmd *cmd)
+{
+    struct gw_redis_req *r = cmd->req;
+    if (!ps_bus_is_redis(hub->bus)) {
+        /* The bus has stopped (the server is stopping). */
+        if (r->kind == RQ_RECOVER) {
+            pthread_mutex_lock(&hub->cmd_lock);
+            if (cmd->h->ledger)
+                (void)ps_topics_unsubscribe(cmd->h->ledger, cmd->topic, cmd->topic_len);
+            pthread_mutex_unlock(&hub->cmd_lock);
+        }
+        if (r->kind != RQ_PUBLISH)
+            redis_req_answer(r, -EHOSTDOWN, NULL);
+        return;
+    }
+    switch (r->kind) {
+    case RQ_PUBLISH:
+        (void)ps_bus_redis_publish_history(hub->bus, cmd->topic, cmd->topic_len,
+                                           (const char *)ps_frame_payload(cmd->frame),
+                                           ps_frame_payload_len(cmd->frame), r->capacity,
+                                           r->ttl_ms);
+        break;
+    case RQ_READ: {
+        int rc = ps_bus_redis_read_history(hub->bus, cmd->topic, cmd->topic_len, &r->q,
+                                           redis_read_done, redis_req_ref(r));
+        if (rc) {
+            redis_req_unref(r);
+            redis_req_answer(r, rc == -ENOTCONN ? -EHOSTDOWN : rc, NULL);
+        }
+        break;
+    }
+    case RQ_RECOVER:
+        recovery_start(hub, cmd);
+        break;
+    }
+}
+
+/* I/O thread: a message Redis numbered, from the topic's channel. */
+void gw__ws_deliver_history(gw_server *srv, const char *topic, size_t len, const char *epoch,
+                            size_t epoch_len, uint64_t offset, ps_frame *frame)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    /* The subscribers' references in one go, as run_publish() takes them. */
+    size_t n = ps_topics_subscriber_count(hub->topics, topic, len);
+    if (n > 1) {
+        hub->prepaid = ps_frame_ref_many(frame, n);
+        hub->prepaid_left = n;
+    }
+    (void)ps_topics_publish(hub->topics, topic, len, frame, NULL);
+    if (hub->prepaid) {
+        ps_frame_unref_many(hub->prepaid, hub->prepaid_left);
+        hub->prepaid = NULL;
+        hub->prepaid_left = 0;
+    }
+    for (struct gw_recovery *rec = hub->recoveries; rec; rec = rec->next) {
+        if (rec->len != len || memcmp(rec->topic, topic, len) || rec->overflow)
+            continue;
+        if (rec->nheld == rec->held_cap) {
+            size_t cap = rec->held_cap ? rec->held_cap * 2 : 16;
+            struct gw_held_msg *held = cap <= GW_RECOVERY_HELD_MAX
+                                           ? realloc(rec->held, cap * sizeof(*held)) : NULL;
+            if (!held) {
+                /* Decided when the read answers: the recovery fails then. */
+                rec->overflow = 1;
+                continue;
+            }
+            rec->held = held;
+            rec->held_cap = cap;
+        }
+        struct gw_held_msg *m = &rec->held[rec->nheld++];
+        m->frame = ps_frame_ref(frame);
+        m->offset = offset;
+        memcpy(m->epoch, epoch, epoch_len); /* epoch_len < PS_RH_EPOCH_MAX: ps_rh_head_parse */
+        m->epoch[epoch_len] = '\0';
+    }
+}
+
+/* I/O thread: a channel's SUBSCRIBE was confirmed; the recoveries waiting for it read. */
+void gw__ws_redis_channel_ready(gw_server *srv, const char *topic, size_t len)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    struct gw_recovery *rec = hub->recoveries, *next;
+    for (; rec; rec = next) {
+        next = rec->next; /* recovery_read may end rec */
+        if (rec->pinned && !rec->reading && rec->len == len && !memcmp(rec->topic, topic, len))
+            recovery_read(rec);
+    }
+}
+
+/* I/O thread: Redis is gone; recoveries waiting for a channel end now (those reading get
+ * their read's failure from hiredis). */
+void gw__ws_redis_down(gw_server *srv)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    struct gw_recovery *rec = hub->recoveries, *next;
+    for (; rec; rec = next) {
+        next = rec->next;
+        if (!rec->reading)
+            recovery_end(rec, -EHOSTDOWN, NULL);
+    }
+}
+
+static void redis_recoveries_cancel(gw_ws_hub *hub)
+{
+    struct gw_recovery *rec = hub->recoveries, *next;
+    for (; rec; rec = next) {
+        next = rec->next;
+        if (!rec->reading)
+            recovery_end(rec, -ECANCELED, NULL);
+    }
 }

@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "envelope.h"
+#include "redis_history.h"
 
 #define RETRY_MIN_US (100 * 1000)
 /* A settle period is the backoff cap plus this, for a reconnection's round trips. */
@@ -454,6 +455,7 @@ struct chan {
     struct chan *next_dirty; /* the dirty list, while dirty */
     int wanted;              /* under the lock */
     int dirty;               /* under the lock */
+    int pins;                /* ps_bus_redis_pin()s not undone (loop thread, under the lock) */
     enum chan_state state;   /* what Redis was told (loop thread, under the lock) */
     size_t len;              /* topic length */
     char topic[];            /* NUL-terminated */
@@ -463,6 +465,10 @@ struct held {
     struct held *next;
     size_t chan_len, env_len;
     unsigned char *env;
+    /* A publish to a topic with history: chan is then the topic, env the message's rest. */
+    int history;
+    size_t capacity;
+    int64_t ttl_ms;
     char chan[];
 };
 
@@ -491,6 +497,7 @@ struct bus_redis {
     int down_logged;       /* the current outage was reported */
     int overflow_logged;   /* this outage's overflow was reported */
     int refused_logged;    /* Redis refused a publish: reported once */
+    int scripts_refused_logged; /* Redis refused SCRIPT LOAD: reported once */
     struct held *held_head, *held_tail;
     size_t held_count, held_bytes;
     uint64_t dropped_this_outage;
@@ -498,6 +505,11 @@ struct bus_redis {
     char *scratch;
     size_t scratch_cap;
     struct origin_slot origins[ORIGIN_SLOTS];
+    /* The history scripts' SHA1s (SCRIPT LOAD on the publishing connection), and what new
+     * epochs are named after: a random token of this process and a counter. */
+    char sha_publish[41], sha_read[41];
+    char epoch_node[11];
+    uint64_t epoch_seq;
 
     /* Channels: guarded by lock. */
     pthread_mutex_t lock;
@@ -512,11 +524,23 @@ struct bus_redis {
 
 static const ps_bus_ops redis_ops;
 
-static const char TAG_AUTH = 'a', TAG_PUB = 'p', TAG_SUB = 's';
+static const char TAG_AUTH = 'a', TAG_PUB = 'p', TAG_SUB = 's', TAG_LOAD_PUBLISH = 'l',
+                  TAG_LOAD_READ = 'r';
 
 static void connect_all(struct bus_redis *b);
 static void teardown(struct bus_redis *b, const char *why);
 static void apply(struct bus_redis *b, struct chan *c);
+static void send_history_publish(struct bus_redis *b, const char *topic, size_t len,
+                                 const char *rest, size_t rest_len, size_t capacity,
+                                 int64_t ttl_ms);
+static void on_history_message(struct bus_redis *b, const char *topic, size_t len,
+                               const redisReply *data);
+
+/* Whether Redis should have channel c subscribed: a local subscriber, or a pin. */
+static int chan_wanted(const struct chan *c)
+{
+    return c->wanted || c->pins > 0;
+}
 
 /* ---- channel records (under b->lock) ----------------------------------------------- */
 
@@ -679,7 +703,13 @@ static void flush_held(struct bus_redis *b)
     while (h) {
         struct held *next = h->next;
 
-        send_publish(b, h->chan, h->chan_len, h->env, h->env_len);
+        if (h->history) {
+            send_history_publish(b, h->chan, h->chan_len, (const char *)h->env, h->env_len,
+                                 h->capacity, h->ttl_ms);
+            free(h->env);
+        } else {
+            send_publish(b, h->chan, h->chan_len, h->env, h->env_len);
+        }
         free(h);
         h = next;
     }
@@ -727,15 +757,31 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     if (reply == NULL || b->closing || (ac != b->pub && ac != b->sub))
         return;
-    if (reply->type == REDIS_REPLY_ERROR) {
+    if (privdata == &TAG_LOAD_PUBLISH || privdata == &TAG_LOAD_READ) {
+        char *sha = privdata == &TAG_LOAD_PUBLISH ? b->sha_publish : b->sha_read;
+        if (reply->type == REDIS_REPLY_STRING && reply->len == 40) {
+            memcpy(sha, reply->str, 40);
+            sha[40] = '\0';
+        } else {
+            /* A Redis that forbids scripts still carries plain topics; topics with
+             * history are refused, each publish and read saying so. */
+            sha[0] = '\0';
+            if (!b->scripts_refused_logged) {
+                b->scripts_refused_logged = 1;
+                say("Redis at %s refused SCRIPT LOAD (%s): topics with history cannot be kept "
+                    "in it; their publishes are dropped and their reads fail",
+                    b->where, reply->type == REDIS_REPLY_ERROR ? reply->str : "not a SHA1");
+            }
+        }
+        /* The read script's is the last set-up reply on this connection. */
+        if (privdata == &TAG_LOAD_READ)
+            b->pub_ready = 1;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
         snprintf(why, sizeof(why), "Redis refused %s: %s",
                  privdata == &TAG_AUTH ? "AUTH" : privdata == &TAG_PUB ? "SELECT" : "PING",
                  reply->str);
         teardown(b, why);
         return;
-    }
-    if (privdata == &TAG_PUB) {
-        b->pub_ready = 1;
     } else if (privdata == &TAG_SUB) {
         b->sub_ready = 1;
         /* Subscribe to every channel wanted now. */
@@ -797,6 +843,12 @@ static void on_message(struct bus_redis *b, const redisReply *chan, const redisR
         atomic_fetch_add(&b->st_bad, 1);
         return;
     }
+    /* A message Redis numbered is the JSON subscribers get; an envelope is msgpack (an
+     * array: never '{'). */
+    if (data->len > 0 && data->str[0] == '{') {
+        on_history_message(b, chan->str + pl, chan->len - pl, data);
+        return;
+    }
     rc = ps_envelope_decode(data->str, data->len, &env);
     if (rc == PS_ENV_OK && (env.topic_len != chan->len - pl ||
                             memcmp(env.topic, chan->str + pl, env.topic_len)))
@@ -853,10 +905,12 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
         return;
     pthread_mutex_lock(&b->lock);
     struct chan *c = chan_get(b, chan->str + pl, chan->len - pl, 0);
+    int ready = 0;
     if (c != NULL) {
         if (!strcmp(kind, "subscribe")) {
             c->state = C_SUBSCRIBED;
             atomic_fetch_add(&b->st_channels, 1);
+            ready = 1;
         } else if (!strcmp(kind, "unsubscribe")) {
             c->state = C_IDLE;
             atomic_fetch_sub(&b->st_channels, 1);
@@ -865,6 +919,9 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
             apply(b, c);
     }
     pthread_mutex_unlock(&b->lock);
+    /* Outside the lock: the host may pin, unpin or read in answer. */
+    if (ready && b->host.channel_ready)
+        b->host.channel_ready(b->host.ctx, chan->str + pl, chan->len - pl);
 }
 
 /* Brings Redis in line with what is wanted of channel c (under b->lock). */
@@ -874,17 +931,19 @@ static void apply(struct bus_redis *b, struct chan *c)
     size_t lens[2];
     size_t n;
 
+    int wanted = chan_wanted(c);
+
     if (!b->sub_ready) {
-        if (!c->wanted && c->state == C_IDLE)
+        if (!wanted && c->state == C_IDLE)
             chan_remove(b, c);
         return;
     }
-    if (c->wanted && c->state == C_IDLE) {
+    if (wanted && c->state == C_IDLE) {
         argv[0] = "SUBSCRIBE";
-    } else if (!c->wanted && c->state == C_SUBSCRIBED) {
+    } else if (!wanted && c->state == C_SUBSCRIBED) {
         argv[0] = "UNSUBSCRIBE";
     } else {
-        if (!c->wanted && c->state == C_IDLE)
+        if (!wanted && c->state == C_IDLE)
             chan_remove(b, c);
         return; /* in flight: decided again when its reply comes */
     }
@@ -896,7 +955,7 @@ static void apply(struct bus_redis *b, struct chan *c)
     lens[1] = n;
     if (redisAsyncCommandArgv(b->sub, on_sub_reply, b, 2, argv, lens) != REDIS_OK)
         return;
-    c->state = c->wanted ? C_SUBSCRIBING : C_UNSUBSCRIBING;
+    c->state = wanted ? C_SUBSCRIBING : C_UNSUBSCRIBING;
 }
 
 static void conn_gone(struct bus_redis *b, const redisAsyncContext *ac, const char *why)
@@ -969,7 +1028,7 @@ static void teardown(struct bus_redis *b, const char *why)
             struct chan *next = c->next;
 
             c->state = C_IDLE;
-            if (!c->wanted && !c->dirty)
+            if (!chan_wanted(c) && !c->dirty)
                 chan_remove(b, c);
             c = next;
         }
@@ -977,6 +1036,8 @@ static void teardown(struct bus_redis *b, const char *why)
     atomic_store(&b->st_channels, 0);
     pthread_mutex_unlock(&b->lock);
     b->host.schedule(b->host.ctx, b->backoff_us);
+    if (was_up && b->host.down)
+        b->host.down(b->host.ctx);
     b->backoff_us *= 2;
     if (b->backoff_us > (int64_t)b->cfg.retry_max_ms * 1000)
         b->backoff_us = (int64_t)b->cfg.retry_max_ms * 1000;
@@ -1018,6 +1079,13 @@ static redisAsyncContext *open_conn(struct bus_redis *b, const char *tag)
         const char *argv[2] = {"SELECT", dbs};
         size_t lens[2] = {6, strlen(dbs)};
         redisAsyncCommandArgv(ac, on_setup_reply, (void *)tag, 2, argv, lens);
+        /* Loaded once per connection, run by EVALSHA (redis_history.h). */
+        const char *load[3] = {"SCRIPT", "LOAD", ps_redis_history_publish_lua};
+        size_t load_lens[3] = {6, 4, strlen(ps_redis_history_publish_lua)};
+        redisAsyncCommandArgv(ac, on_setup_reply, (void *)&TAG_LOAD_PUBLISH, 3, load, load_lens);
+        load[2] = ps_redis_history_read_lua;
+        load_lens[2] = strlen(ps_redis_history_read_lua);
+        redisAsyncCommandArgv(ac, on_setup_reply, (void *)&TAG_LOAD_READ, 3, load, load_lens);
     } else {
         const char *argv[1] = {"PING"};
         size_t lens[1] = {4};
@@ -1105,6 +1173,9 @@ static void hold(struct bus_redis *b, const char *chan, size_t chan_len, unsigne
     memcpy(h->chan, chan, chan_len + 1);
     h->env = env;
     h->env_len = env_len;
+    h->history = 0;
+    h->capacity = 0;
+    h->ttl_ms = 0;
     if (b->held_tail)
         b->held_tail->next = h;
     else
@@ -1250,6 +1321,11 @@ ps_bus *ps_bus_redis_new(ps_topics *topics, const ps_redis_config *cfg,
         memcpy(b->origin, &ts, sizeof(ts) < 16 ? sizeof(ts) : 16);
         memcpy(b->origin + 8, &self, sizeof(self) < 8 ? sizeof(self) : 8);
     }
+    unsigned char r[5];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        memcpy(r, b->origin, sizeof(r));
+    snprintf(b->epoch_node, sizeof(b->epoch_node), "%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+             r[3], r[4]);
     b->backoff_us = RETRY_MIN_US;
     pthread_mutex_init(&b->lock, NULL);
     /* The probe at start has just succeeded: connect now, not after a backoff. */
@@ -1277,4 +1353,275 @@ void ps_bus_redis_stats(ps_bus *bus, ps_redis_stats *out)
 int ps_bus_is_redis(const ps_bus *bus)
 {
     return bus != NULL && bus->ops == &redis_ops;
+}
+
+/* ---- topics with history kept in Redis (redis_history.h) ------------------------------ */
+
+/* prefix + what + topic, as a new string of *out_len bytes (NULL when out of memory). */
+static char *key_of(const struct bus_redis *b, const char *what, const char *topic, size_t len,
+                    size_t *out_len)
+{
+    size_t pl = strlen(b->cfg.prefix), wl = strlen(what);
+    char *k = malloc(pl + wl + len + 1);
+
+    if (k == NULL)
+        return NULL;
+    memcpy(k, b->cfg.prefix, pl);
+    memcpy(k + pl, what, wl);
+    memcpy(k + pl + wl, topic, len);
+    k[pl + wl + len] = '\0';
+    *out_len = pl + wl + len;
+    return k;
+}
+
+static void on_history_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct bus_redis *b = privdata;
+    redisReply *reply = r;
+
+    (void)ac;
+    if (b->inflight)
+        b->inflight--;
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR || b->closing)
+        return;
+    atomic_fetch_add(&b->st_dropped, 1);
+    if (!strncmp(reply->str, "NOSCRIPT", 8)) {
+        /* Someone flushed Redis' scripts: a new connection loads them again. */
+        teardown(b, "Redis no longer has the history scripts (SCRIPT FLUSH?)");
+        return;
+    }
+    if (!b->refused_logged) {
+        b->refused_logged = 1;
+        say("Redis at %s refused a publish to a topic with history: %s (such publishes are "
+            "counted in websocket_stats()['pubsub_dropped'])", b->where, reply->str);
+    }
+}
+
+/* EVALSHA of the publish script; the caller checked that Redis is up. */
+static void send_history_publish(struct bus_redis *b, const char *topic, size_t len,
+                                 const char *rest, size_t rest_len, size_t capacity,
+                                 int64_t ttl_ms)
+{
+    size_t meta_len = 0, stream_len = 0, chan_len = 0;
+    char *meta = key_of(b, PS_RH_EPOCH_KEY, topic, len, &meta_len);
+    char *stream = key_of(b, PS_RH_STREAM_KEY, topic, len, &stream_len);
+    char *chan = key_of(b, "", topic, len, &chan_len);
+    char epoch[PS_RH_EPOCH_MAX], cap[24], ttl[24];
+
+    if (b->sha_publish[0] == '\0') {
+        drop_one(b, "Redis refused the history scripts (SCRIPT LOAD)");
+        goto out;
+    }
+    if (meta == NULL || stream == NULL || chan == NULL) {
+        drop_one(b, "out of memory");
+        goto out;
+    }
+    snprintf(epoch, sizeof(epoch), "%s.%llu", b->epoch_node,
+             (unsigned long long)++b->epoch_seq);
+    snprintf(cap, sizeof(cap), "%zu", capacity);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
+    const char *argv[10] = {"EVALSHA", b->sha_publish, "2", meta, stream, epoch, cap, ttl,
+                            rest, chan};
+    size_t lens[10] = {7, 40, 1, meta_len, stream_len, strlen(epoch), strlen(cap), strlen(ttl),
+                       rest_len, chan_len};
+    if (redisAsyncCommandArgv(b->pub, on_history_publish_reply, b, 10, argv, lens) != REDIS_OK) {
+        drop_one(b, "a publish to a topic with history could not be queued");
+        goto out;
+    }
+    b->inflight++;
+    atomic_fetch_add(&b->st_published, 1);
+out:
+    free(meta);
+    free(stream);
+    free(chan);
+}
+
+int ps_bus_redis_publish_history(ps_bus *bus, const char *topic, size_t len, const char *rest,
+                                 size_t rest_len, size_t capacity, int64_t ttl_ms)
+{
+    struct bus_redis *b = (struct bus_redis *)bus;
+
+    if (b->state == UP) {
+        if (b->inflight >= (b->cfg.buffer_messages > MIN_INFLIGHT_LIMIT ? b->cfg.buffer_messages
+                                                                         : MIN_INFLIGHT_LIMIT)) {
+            drop_one(b, "Redis is not keeping up (too many publishes unanswered)");
+            return -ENOBUFS;
+        }
+        send_history_publish(b, topic, len, rest, rest_len, capacity, ttl_ms);
+        return 0;
+    }
+    /* Kept as the topic and the rest: it is numbered only once Redis runs the script. */
+    if (b->held_count >= b->cfg.buffer_messages ||
+        b->held_bytes + rest_len > b->cfg.buffer_bytes) {
+        char what[160];
+        snprintf(what, sizeof(what), "the outage buffer is full (%zu messages, %zu bytes)",
+                 b->held_count, b->held_bytes);
+        drop_one(b, what);
+        return -ENOBUFS;
+    }
+    struct held *h = malloc(sizeof(*h) + len + 1);
+    unsigned char *copy = malloc(rest_len ? rest_len : 1);
+    if (h == NULL || copy == NULL) {
+        free(h);
+        free(copy);
+        drop_one(b, "out of memory buffering a publish");
+        return -ENOMEM;
+    }
+    memcpy(copy, rest, rest_len);
+    h->next = NULL;
+    h->chan_len = len;
+    memcpy(h->chan, topic, len);
+    h->chan[len] = '\0';
+    h->env = copy;
+    h->env_len = rest_len;
+    h->history = 1;
+    h->capacity = capacity;
+    h->ttl_ms = ttl_ms;
+    if (b->held_tail)
+        b->held_tail->next = h;
+    else
+        b->held_head = h;
+    b->held_tail = h;
+    b->held_count++;
+    b->held_bytes += rest_len;
+    atomic_store(&b->st_buffered, b->held_count);
+    return 0;
+}
+
+/* A message on a topic's channel that Redis numbered: checked, then handed to the host. */
+static void on_history_message(struct bus_redis *b, const char *topic, size_t len,
+                               const redisReply *data)
+{
+    ps_rh_head head;
+
+    if (ps_rh_head_parse(data->str, data->len, &head) ||
+        !ps_utf8_valid((const unsigned char *)data->str, data->len)) {
+        if (atomic_fetch_add(&b->st_bad, 1) == 0)
+            say("a message on the channel of '%.*s' is neither a Robyn envelope nor a "
+                "numbered history message; such messages are dropped and counted in "
+                "websocket_stats()['pubsub_bad']", (int)(len > 200 ? 200 : len), topic);
+        return;
+    }
+    ps_frame *f = ps_frame_new(PS_OP_TEXT, data->str, data->len);
+    if (f == NULL) {
+        atomic_fetch_add(&b->st_bad, 1);
+        return;
+    }
+    if (b->host.deliver_history)
+        b->host.deliver_history(b->host.ctx, topic, len, head.epoch, head.epoch_len,
+                                head.offset, f);
+    else
+        b->host.deliver(b->host.ctx, topic, len, f);
+    ps_frame_unref(f);
+    atomic_fetch_add(&b->st_received, 1);
+}
+
+struct history_read {
+    struct bus_redis *b;
+    ps_rh_done_fn done;
+    void *arg;
+};
+
+static void on_history_read_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct history_read *rd = privdata;
+    redisReply *reply = r;
+    ps_rh_result res;
+    int rc;
+
+    (void)ac;
+    memset(&res, 0, sizeof(res));
+    if (rd->b->closing)
+        rc = -ECANCELED;
+    else if (reply == NULL)
+        rc = -ECONNRESET;
+    else if (reply->type == REDIS_REPLY_ERROR) {
+        say("Redis at %s refused a read of a topic's history: %s", rd->b->where, reply->str);
+        rc = -EPROTO;
+    } else {
+        rc = ps_rh_decode(reply, &res);
+        if (rc == -EPROTO)
+            say("Redis at %s answered a read of a topic's history with something the history "
+                "script does not write; treated as an error", rd->b->where);
+    }
+    rd->done(rd->arg, rc, rc ? NULL : &res);
+    ps_rh_result_free(&res);
+    free(rd);
+}
+
+int ps_bus_redis_read_history(ps_bus *bus, const char *topic, size_t len,
+                              const ps_rh_query *q, ps_rh_done_fn done, void *arg)
+{
+    struct bus_redis *b = (struct bus_redis *)bus;
+    size_t meta_len = 0, stream_len = 0;
+    char epoch[PS_RH_EPOCH_MAX], since[24], limit[24], ttl[24], mode[2] = {q->mode, '\0'};
+    int rc = 0;
+
+    if (b->pub == NULL || !b->pub_ready || b->closing)
+        return -ENOTCONN;
+    if (b->sha_read[0] == '\0')
+        return -ENOEXEC;
+    char *meta = key_of(b, PS_RH_EPOCH_KEY, topic, len, &meta_len);
+    char *stream = key_of(b, PS_RH_STREAM_KEY, topic, len, &stream_len);
+    struct history_read *rd = malloc(sizeof(*rd));
+    if (meta == NULL || stream == NULL || rd == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    snprintf(epoch, sizeof(epoch), "%s.%llu", b->epoch_node,
+             (unsigned long long)++b->epoch_seq);
+    snprintf(since, sizeof(since), "%llu", (unsigned long long)q->since);
+    snprintf(limit, sizeof(limit), "%zu", q->limit);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)q->ttl_ms);
+    const char *pos_epoch = q->epoch ? q->epoch : "";
+    const char *argv[12] = {"EVALSHA", b->sha_read, "2", meta, stream, q->create ? "1" : "0",
+                            epoch, mode, pos_epoch, since, limit, ttl};
+    size_t lens[12] = {7, 40, 1, meta_len, stream_len, 1, strlen(epoch), 1, strlen(pos_epoch),
+                       strlen(since), strlen(limit), strlen(ttl)};
+    rd->b = b;
+    rd->done = done;
+    rd->arg = arg;
+    if (redisAsyncCommandArgv(b->pub, on_history_read_reply, rd, 12, argv, lens) != REDIS_OK) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rd = NULL;
+out:
+    free(rd);
+    free(meta);
+    free(stream);
+    return rc;
+}
+
+int ps_bus_redis_pin(ps_bus *bus, const char *topic, size_t len)
+{
+    struct bus_redis *b = (struct bus_redis *)bus;
+    int rc;
+
+    pthread_mutex_lock(&b->lock);
+    struct chan *c = chan_get(b, topic, len, 1);
+    if (c == NULL) {
+        rc = -ENOMEM;
+    } else {
+        c->pins++;
+        rc = c->state == C_SUBSCRIBED && b->sub_ready;
+        if (!rc && !c->dirty)
+            apply(b, c);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+void ps_bus_redis_unpin(ps_bus *bus, const char *topic, size_t len)
+{
+    struct bus_redis *b = (struct bus_redis *)bus;
+
+    pthread_mutex_lock(&b->lock);
+    struct chan *c = chan_get(b, topic, len, 0);
+    if (c != NULL && c->pins > 0) {
+        c->pins--;
+        if (!c->dirty)
+            apply(b, c);
+    }
+    pthread_mutex_unlock(&b->lock);
 }

@@ -8,7 +8,9 @@
  * the local subscribers at once, directly, and sent to Redis in an envelope
  * (envelope.h) carrying this process's random origin id and a sequence
  * number; when Redis hands it back to this same process, the origin says so
- * and it is dropped, so nobody here gets it twice.
+ * and it is dropped, so nobody here gets it twice. Topics with history are the
+ * exception (redis_history.h): Redis numbers their messages and every process, this one
+ * included, delivers them from the channel.
  *
  * While Redis is unreachable, local delivery goes on; publishes wait in a
  * bounded buffer (messages and bytes) and go out, in order, once both
@@ -85,6 +87,14 @@ typedef struct ps_redis_host {
     /* Delivers a frame received from Redis (borrowed) to this process's
      * subscribers of topic (len bytes). Returns how many it reached. */
     size_t (*deliver)(void *ctx, const char *topic, size_t len, ps_frame *frame);
+    /* Topics with history (redis_history.h), all optional: a message Redis numbered
+     * (frame borrowed, epoch/offset its head's; NULL: delivered with deliver()); a
+     * channel's SUBSCRIBE confirmed (topic valid until the callback calls into the bus);
+     * both connections lost (once per outage). */
+    void (*deliver_history)(void *ctx, const char *topic, size_t len, const char *epoch,
+                            size_t epoch_len, uint64_t offset, ps_frame *frame);
+    void (*channel_ready)(void *ctx, const char *topic, size_t len);
+    void (*down)(void *ctx);
 } ps_redis_host;
 
 /*
@@ -118,6 +128,48 @@ typedef struct ps_redis_stats {
 } ps_redis_stats;
 
 void ps_bus_redis_stats(ps_bus *bus, ps_redis_stats *out);
+
+/* ---- topics with history kept in Redis (redis_history.h, docs/redis.md) ---------------- */
+
+/*
+ * Loop thread: publishes to a topic with history. Redis numbers the message, keeps it in
+ * the topic's stream (capacity messages, ttl_ms at most, 0: no age limit) and PUBLISHes it
+ * on the topic's channel, from which every node delivers it, this one included (nothing is
+ * delivered here now). rest is what follows the message's head ("topic":...,"data":...}),
+ * copied. While Redis is away the publish waits in the outage buffer like any other.
+ * Returns 0, or -ENOMEM / -ENOBUFS (dropped, counted).
+ */
+int ps_bus_redis_publish_history(ps_bus *bus, const char *topic, size_t len, const char *rest,
+                                 size_t rest_len, size_t capacity, int64_t ttl_ms);
+
+/* What to read from a topic's stream. */
+typedef struct ps_rh_query {
+    int create;            /* make the epoch when there is none (a subscribe) */
+    char mode;             /* 's' after (epoch, since), 'l' the newest limit, 'a' all */
+    const char *epoch;     /* 's' only */
+    uint64_t since;        /* 's' only */
+    size_t limit;          /* 's': at most this many (0: all); 'l': how many */
+    int64_t ttl_ms;        /* the topic's ttl (0: none) */
+} ps_rh_query;
+
+struct ps_rh_result;
+/* The answer of a read: rc 0 and res decoded (borrowed for the call), or rc -ECONNRESET
+ * (Redis went away first), -EPROTO (a reply the decoder refused), -ENOMEM, -ECANCELED
+ * (the bus is closing). Called exactly once, on the loop thread. */
+typedef void (*ps_rh_done_fn)(void *arg, int rc, const struct ps_rh_result *res);
+
+/* Loop thread: reads topic's history on the command connection. Returns 0 (done will be
+ * called), -ENOTCONN (Redis is not connected now), -ENOEXEC (Redis refused the scripts) or
+ * -ENOMEM (done is never called). */
+int ps_bus_redis_read_history(ps_bus *bus, const char *topic, size_t len,
+                              const ps_rh_query *q, ps_rh_done_fn done, void *arg);
+
+/* Loop thread: keeps topic's channel subscribed while pinned, whether or not this
+ * process has subscribers of it (a recovery's live messages must be heard before its
+ * read). Returns 1 when the subscription is confirmed now, 0 when host->channel_ready
+ * will say so, -ENOMEM. Every pin is undone by one unpin. */
+int ps_bus_redis_pin(ps_bus *bus, const char *topic, size_t len);
+void ps_bus_redis_unpin(ps_bus *bus, const char *topic, size_t len);
 
 /* Whether bus is a Redis bus. */
 int ps_bus_is_redis(const ps_bus *bus);

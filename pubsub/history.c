@@ -132,6 +132,15 @@ void ps_history_free(ps_history *h)
     free(h);
 }
 
+int ps_history_pattern_limits(const ps_history *h, int i, size_t *capacity, int64_t *ttl_ms)
+{
+    if (i < 0 || (size_t)i >= h->npatterns)
+        return -EINVAL;
+    *capacity = h->patterns[i].capacity;
+    *ttl_ms = h->patterns[i].ttl_ms;
+    return 0;
+}
+
 int ps_history_add_pattern(ps_history *h, const char *glob, size_t capacity, int64_t ttl_ms)
 {
     if (!glob || !*glob || capacity == 0 || capacity > PS_HISTORY_MAX_CAPACITY || ttl_ms < 0)

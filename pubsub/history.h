@@ -71,6 +71,10 @@ void ps_history_free(ps_history *h);
 #define PS_HISTORY_MAX_CAPACITY 1000000u
 int ps_history_add_pattern(ps_history *h, const char *glob, size_t capacity, int64_t ttl_ms);
 
+/* What pattern i (a ps_history_match() answer) keeps: its capacity and ttl. 0, or -EINVAL
+ * for no such pattern. */
+int ps_history_pattern_limits(const ps_history *h, int i, size_t *capacity, int64_t *ttl_ms);
+
 /* Number of patterns. */
 size_t ps_history_pattern_count(const ps_history *h);
 

@@ -358,7 +358,9 @@ class Robyn(RouterBase):
         """Sends message to every subscriber of topic; returns how many there are in this
         process (an int). Fan-out happens in C: the message is framed once for all of them.
         On a topic with history (app.topic) the message (str or any JSON value) is sent in
-        its envelope, and the answer's `epoch` and `offset` say where it was kept."""
+        its envelope, and the answer's `epoch` and `offset` say where it was kept; with the
+        Redis bus they are None: Redis numbers the message after this returns
+        (docs/redis.md)."""
         return self._publish(topic, message, None)
 
     def _publish(self, topic: str, message: Any, conn: Any) -> Published:
@@ -728,12 +730,8 @@ class Robyn(RouterBase):
             "stream_high_water": _limit("ROBYN_STREAM_HIGH_WATER", "", None, 65536),
         }
 
+        # With the Redis bus, topics with history keep it in Redis (docs/redis.md).
         pubsub_url = os.environ.get("ROBYN_PUBSUB_URL") or self._pubsub_url
-        if pubsub_url and self._topics.has_history():
-            raise ValueError("app.topic(history=...) cannot be used with the Redis bus "
-                             "(pubsub_url / ROBYN_PUBSUB_URL) yet: a node hears a topic only "
-                             "while it has subscribers, so its history would have gaps "
-                             "(docs/realtime.md)")
         if pubsub_url:
             where = "ROBYN_PUBSUB_URL" if os.environ.get("ROBYN_PUBSUB_URL") else "pubsub_url"
             try:

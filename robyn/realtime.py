@@ -1,7 +1,8 @@
 """Topic options, history and presence (docs/realtime.md).
 
 `app.topic(pattern, history=N, ttl=s, presence=True)` says, before the app starts, what the
-topics matching a glob keep. History lives in C (pubsub/history.c, on the server's hub);
+topics matching a glob keep. History lives in C (pubsub/history.c, on the server's hub; in
+Redis with the Redis bus, pubsub/redis_history.c);
 this module checks the options, builds the envelope every message of a topic with history
 is sent in, and keeps presence: who is subscribed to a presence topic in this process, with
 the info each gave.
@@ -16,7 +17,8 @@ from typing import Any
 
 from .ws import Reached
 
-__all__ = ["TopicOptions", "HistoryGone", "HistoryMessage", "Published", "Recovered", "Member"]
+__all__ = ["TopicOptions", "HistoryGone", "HistoryUnavailable", "HistoryMessage", "Published",
+           "Recovered", "Member"]
 
 # The glob characters fnmatch(3) and Python's fnmatch read alike; a backslash is an escape
 # for one and a plain character for the other, so it is refused.
@@ -48,6 +50,13 @@ class HistoryGone(LookupError):
         self.offset = offset
 
 
+class HistoryUnavailable(RuntimeError):
+    """With the Redis bus, a topic's history cannot be read now: Redis is not connected,
+    did not answer in time, or answered something unexpected (docs/redis.md). Nothing was
+    subscribed; the handler may close the connection (the client comes back later) or
+    subscribe without recovery."""
+
+
 @dataclass(frozen=True)
 class HistoryMessage:
     """One message a topic's history holds: the data as published."""
@@ -59,7 +68,8 @@ class HistoryMessage:
 
 class Published(Reached):
     """app.publish()'s answer: an int (the subscribers reached in this process, as before),
-    with the message's `epoch` and `offset` when its topic keeps history (else None)."""
+    with the message's `epoch` and `offset` when its topic keeps history (else None; None
+    too with the Redis bus, where Redis numbers the message after publish() returns)."""
 
     epoch: str | None
     offset: int | None

@@ -374,8 +374,10 @@ class WebSocket:
         replays the messages after offset, or last=N the newest N held, then goes on live
         with no gap and no duplicate at the seam; it returns a Recovered (how many were
         replayed, and the topic's position), and raises HistoryGone when the messages after
-        offset are not all held any more. On a presence topic, info (a JSON object) is what
-        app.presence() shows for this connection."""
+        offset are not all held any more; with the Redis bus it reads Redis (waiting, GIL
+        released) and raises HistoryUnavailable when Redis cannot answer (docs/redis.md).
+        On a presence topic, info (a JSON object) is what app.presence() shows for this
+        connection."""
         if since is None and last is None and info is None:
             options = self._endpoint.app._topics.of(topic) if isinstance(topic, str) else None
             if options is None or not options.presence:

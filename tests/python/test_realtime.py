@@ -430,13 +430,3 @@ def test_topic_options_are_checked() -> None:
         app.history("room:1", since=("e.1",))  # type: ignore[arg-type]
     assert str(caught.value) == "since must be an (epoch, offset) pair of a str and an int, not ('e.1',)"
     assert app.presence("room:1") == [] and app.presence_count("room:1") == 0
-
-
-def test_history_is_refused_with_the_redis_bus(start_app: StartApp) -> None:
-    server = start_app("realtime_app", env={"ROBYN_PUBSUB_URL": "redis://127.0.0.1:1"}, wait=False)
-    assert server.proc.wait(timeout=10) == 1
-    server.stopped = True
-    log = server.log_path.read_text()
-    assert ("ValueError: app.topic(history=...) cannot be used with the Redis bus (pubsub_url / "
-            "ROBYN_PUBSUB_URL) yet: a node hears a topic only while it has subscribers, so its "
-            "history would have gaps (docs/realtime.md)") in log
