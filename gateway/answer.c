@@ -268,6 +268,11 @@ void gw_pending_release(gw_pending *p)
     gw__pending_unref(p);
 }
 
+gw_server *gw_request_shard(const gw_request *req)
+{
+    return req->pending ? req->pending->srv : NULL;
+}
+
 void gw_request_free(gw_server *srv, gw_request *req)
 {
     if (!req)

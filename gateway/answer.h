@@ -81,5 +81,9 @@ void gw_response_free(char *response);
 /* Frees a request taken from a queue. If it was never answered, it is answered 500. */
 void gw_request_free(struct gw_server *srv, gw_request *req);
 
+/* The shard (--workers M) whose connection a request came from, or NULL once it has been
+ * answered: its answers and stream calls go to that shard. */
+struct gw_server *gw_request_shard(const gw_request *req);
+
 
 #endif

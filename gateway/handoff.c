@@ -36,41 +36,43 @@ static uint64_t now_ns(void)
 static void sync_timer_fired(lws_sorted_usec_list_t *sul);
 
 /*
- * I/O thread, sync_lock held, queue not empty. Wakes a worker when none is awake, or
- * when the awake ones have taken nothing for GW_SYNC_STALL_NS (they are blocked inside
- * handlers); otherwise arms a timer to look again, so queued requests never wait on a
- * blocked handler for longer than that.
+ * I/O thread of shard `io`, the sync_lock of its queue owner q held, queue not empty.
+ * Wakes a worker when none is awake, or when the awake ones have taken nothing for
+ * GW_SYNC_STALL_NS (they are blocked inside handlers); otherwise arms io's timer to look
+ * again, so queued requests never wait on a blocked handler for longer than that. The
+ * timer is the calling shard's: a context's timers belong to its own I/O thread.
  */
-static void sync_kick_locked(gw_server *srv)
+static void sync_kick_locked(gw_server *q, gw_server *io)
 {
-    int awake = srv->sync_awake + srv->sync_signalled;
-    int stalled = awake > 0 && now_ns() - srv->sync_progress_ns > GW_SYNC_STALL_NS;
-    if (srv->sync_idle > srv->sync_signalled && (awake == 0 || stalled)) {
-        srv->sync_signalled++;
-        srv->sync_progress_ns = now_ns();
-        pthread_cond_signal(&srv->sync_cond);
+    int awake = q->sync_awake + q->sync_signalled;
+    int stalled = awake > 0 && now_ns() - q->sync_progress_ns > GW_SYNC_STALL_NS;
+    if (q->sync_idle > q->sync_signalled && (awake == 0 || stalled)) {
+        q->sync_signalled++;
+        q->sync_progress_ns = now_ns();
+        pthread_cond_signal(&q->sync_cond);
     }
-    if (!srv->sync_timer_armed && srv->context) {
-        srv->sync_timer_armed = 1;
-        lws_sul_schedule(srv->context, 0, &srv->sync_timer, sync_timer_fired,
+    if (!io->sync_timer_armed && io->context) {
+        io->sync_timer_armed = 1;
+        lws_sul_schedule(io->context, 0, &io->sync_timer, sync_timer_fired,
                          GW_SYNC_STALL_NS / 1000);
     }
 }
 
 static void sync_timer_fired(lws_sorted_usec_list_t *sul)
 {
-    gw_server *srv = lws_container_of(sul, gw_server, sync_timer);
-    srv->sync_timer_armed = 0;
-    pthread_mutex_lock(&srv->sync_lock);
-    if (srv->sync_head && !srv->sync_closed)
-        sync_kick_locked(srv);
-    pthread_mutex_unlock(&srv->sync_lock);
+    gw_server *io = lws_container_of(sul, gw_server, sync_timer);
+    gw_server *q = gw__queue_owner(io);
+    io->sync_timer_armed = 0;
+    pthread_mutex_lock(&q->sync_lock);
+    if (q->sync_head && !q->sync_closed)
+        sync_kick_locked(q, io);
+    pthread_mutex_unlock(&q->sync_lock);
 }
 
 void gw__wake_loop(gw_server *srv)
 {
     uint64_t one = 1;
-    if (write(srv->async_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+    if (write(gw__queue_owner(srv)->async_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         lwsl_err("gateway: eventfd write failed: %s\n", strerror(errno));
 }
 
@@ -87,32 +89,34 @@ void gw__dispatch(gw_server *srv, gw_request *req)
                   offsetof(gw_request, next));
 }
 
-/* I/O thread, after each lws_service() round: hands the round's requests over. */
+/* I/O thread, after each lws_service() round: hands the round's requests over, to the
+ * queues of shard 0 whichever shard took them (one loop and one sync pool per process). */
 void gw__flush_round(gw_server *srv)
 {
+    gw_server *q = gw__queue_owner(srv);
     if (srv->round_async_head) {
-        pthread_mutex_lock(&srv->async_lock);
-        int was_empty = srv->async_head == NULL;
-        if (srv->async_tail)
-            srv->async_tail->next = srv->round_async_head;
+        pthread_mutex_lock(&q->async_lock);
+        int was_empty = q->async_head == NULL;
+        if (q->async_tail)
+            q->async_tail->next = srv->round_async_head;
         else
-            srv->async_head = srv->round_async_head;
-        srv->async_tail = srv->round_async_tail;
-        pthread_mutex_unlock(&srv->async_lock);
+            q->async_head = srv->round_async_head;
+        q->async_tail = srv->round_async_tail;
+        pthread_mutex_unlock(&q->async_lock);
         srv->round_async_head = srv->round_async_tail = NULL;
         if (was_empty)
-            gw__wake_loop(srv);
+            gw__wake_loop(q);
     }
     if (srv->round_sync_head) {
-        pthread_mutex_lock(&srv->sync_lock);
-        if (srv->sync_tail)
-            srv->sync_tail->next = srv->round_sync_head;
+        pthread_mutex_lock(&q->sync_lock);
+        if (q->sync_tail)
+            q->sync_tail->next = srv->round_sync_head;
         else
-            srv->sync_head = srv->round_sync_head;
-        srv->sync_tail = srv->round_sync_tail;
+            q->sync_head = srv->round_sync_head;
+        q->sync_tail = srv->round_sync_tail;
         srv->round_sync_head = srv->round_sync_tail = NULL;
-        sync_kick_locked(srv);
-        pthread_mutex_unlock(&srv->sync_lock);
+        sync_kick_locked(q, srv);
+        pthread_mutex_unlock(&q->sync_lock);
     }
 }
 

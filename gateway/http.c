@@ -1071,6 +1071,7 @@ void gw_http_take_answers(gw_server *srv)
 static void sweep(lws_sorted_usec_list_t *sul)
 {
     gw_server *srv = lws_container_of(sul, gw_server, sweep_timer);
+    gw__metrics_sweep(srv);
     int64_t now = now_us();
     int64_t idle = (int64_t)srv->cfg.keepalive_timeout * 1000000;
     int64_t head = (int64_t)srv->cfg.header_timeout * 1000000;

@@ -156,7 +156,32 @@ struct gw_server {
 
     struct gw_metrics *metrics;  /* NULL unless gw_server_enable_metrics() (metrics.h) */
     gw_route *metrics_route;
+
+    /* --workers M (docs/architecture.md, "I/O shards"): the server Python holds is shard 0
+     * and owns shards[1..M-1], each a gw_server of its own (context, listening socket, I/O
+     * thread, hub) that borrows shard 0's router, routes, static mounts and Python queues.
+     * With M = 1 shards is NULL, nshards 1 and primary NULL: nothing on any path changes. */
+    gw_server *primary;   /* shard 0 for shards 1..M-1; NULL in shard 0 */
+    gw_server **shards;   /* shard 0 only: all M, itself first; NULL when M = 1 */
+    unsigned nshards;     /* shard 0: M (set before start); others: 1 */
+    unsigned shard_index; /* 0..M-1 */
+    gw_ws_config ws_cfg;  /* as given to gw_server_configure_ws, for the shards made at start */
+    int ws_configured;
+    atomic_size_t accepted; /* connections this shard's listening socket took (stats) */
+    /* Metrics on, shards 1..M-1: their WebSocket endpoints' counters, by route index (shard
+     * 0's hang on the routes). */
+    struct gw_metrics_endpoint *endpoints;
+    /* Metrics on, shard 0 with M above 1: its bus's figures as of its last sweep, for the
+     * scrapes the other shards answer (the bus's own counters are its thread's). */
+    pthread_mutex_t bus_snapshot_lock;
+    gw_metrics_bus bus_snapshot;
 };
+
+/* The server whose Python queues (sync, async, the loop's eventfd) a shard uses: shard 0. */
+static inline gw_server *gw__queue_owner(gw_server *srv)
+{
+    return srv->primary ? srv->primary : srv;
+}
 
 /* I/O thread, after each lws_service() round: hands the round's requests over
  * (handoff.c). */

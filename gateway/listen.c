@@ -106,6 +106,8 @@ static void accept_some(gw_server *srv)
             return;
         }
         srv->accept_warned = 0;
+        /* Written by this thread only: a relaxed add, for the stats per shard. */
+        atomic_fetch_add_explicit(&srv->accepted, 1, memory_order_relaxed);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         lws_sock_file_fd_type sock;

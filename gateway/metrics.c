@@ -46,15 +46,15 @@ void gw_metrics_observe(gw_metrics *m, int status, int64_t us)
     if (!m)
         return;
     if (status >= 100 && status <= 599)
-        m->responses[status / 100 - 1]++;
+        gw_count(&m->responses[status / 100 - 1], 1);
     if (us < 0)
         return;
     size_t i = 0;
     while (i < GW_METRICS_BUCKETS && (uint64_t)us > gw_metrics_bucket_us[i])
         i++;
-    m->latency_buckets[i]++;
-    m->latency_count++;
-    m->latency_sum_us += (uint64_t)us;
+    gw_count(&m->latency_buckets[i], 1);
+    gw_count(&m->latency_count, 1);
+    gw_count(&m->latency_sum_us, (uint64_t)us);
 }
 
 int gw_metrics_status_of(const char *data, size_t len)
@@ -75,17 +75,19 @@ void gw_metrics_ws_closed(gw_metrics_endpoint *e, int code)
     if (!e)
         return;
     for (size_t i = 0; i < GW_METRICS_CLOSE_CODES; i++) {
-        if (e->closes[i].code == code) {
-            e->closes[i].count++;
+        int here = atomic_load_explicit(&e->closes[i].code, memory_order_relaxed);
+        if (here == code) {
+            gw_count(&e->closes[i].count, 1);
             return;
         }
-        if (!e->closes[i].code) {
-            e->closes[i].code = code;
-            e->closes[i].count = 1;
+        if (!here) {
+            /* The count first: a reader that sees the code sees its count (release). */
+            gw_count(&e->closes[i].count, 1);
+            atomic_store_explicit(&e->closes[i].code, code, memory_order_release);
             return;
         }
     }
-    e->closes_other++;
+    gw_count(&e->closes_other, 1);
 }
 
 /* ---- rendering ---------------------------------------------------------------------------- */
@@ -175,8 +177,7 @@ static void per_endpoint(mbuf *b, const gw_metrics *m, const gw_metrics_view *v,
     family(b, name, type, help);
     for (size_t i = 0; i < v->nendpoints; i++) {
         const gw_route *r = v->endpoints[i];
-        uint64_t value;
-        memcpy(&value, (const char *)r->metrics + offset, sizeof(value));
+        uint64_t value = gw_counted((const gw_counter *)((const char *)r->metrics + offset));
         endpoint_sample(b, m, name, r, NULL, value);
     }
 }
@@ -187,14 +188,14 @@ static void render_http(mbuf *b, const gw_metrics *m, const gw_metrics_view *v)
     sample(b, m, "robyn_http_open_connections", NULL, v->http_connections);
     family(b, "robyn_http_connections_total", "counter",
            "Connections accepted (each starts as HTTP; WebSocket ones are upgraded).");
-    sample(b, m, "robyn_http_connections_total", NULL, m->http_connections_total);
+    sample(b, m, "robyn_http_connections_total", NULL, gw_counted(&m->http_connections_total));
 
     family(b, "robyn_http_responses_total", "counter",
            "Final answers to HTTP requests, by status class (101 for WebSocket upgrades).");
     for (int i = 0; i < 5; i++) {
         char label[32];
         snprintf(label, sizeof(label), "status_class=\"%s\"", status_classes[i]);
-        sample(b, m, "robyn_http_responses_total", label, m->responses[i]);
+        sample(b, m, "robyn_http_responses_total", label, gw_counted(&m->responses[i]));
     }
 
     family(b, "robyn_http_request_duration_seconds", "histogram",
@@ -202,15 +203,17 @@ static void render_http(mbuf *b, const gw_metrics *m, const gw_metrics_view *v)
     uint64_t cumulative = 0;
     for (int i = 0; i <= GW_METRICS_BUCKETS; i++) {
         char label[32];
-        cumulative += m->latency_buckets[i];
+        cumulative += gw_counted(&m->latency_buckets[i]);
         snprintf(label, sizeof(label), "le=\"%s\"", i < GW_METRICS_BUCKETS ? bucket_le[i] : "+Inf");
         sample(b, m, "robyn_http_request_duration_seconds_bucket", label, cumulative);
     }
     int any = m->labels[0] != 0;
+    uint64_t sum_us = gw_counted(&m->latency_sum_us);
     put(b, "robyn_http_request_duration_seconds_sum%s%s%s %llu.%06llu\n", any ? "{" : "",
-        m->labels, any ? "}" : "", (unsigned long long)(m->latency_sum_us / 1000000),
-        (unsigned long long)(m->latency_sum_us % 1000000));
-    sample(b, m, "robyn_http_request_duration_seconds_count", NULL, m->latency_count);
+        m->labels, any ? "}" : "", (unsigned long long)(sum_us / 1000000),
+        (unsigned long long)(sum_us % 1000000));
+    sample(b, m, "robyn_http_request_duration_seconds_count", NULL,
+           gw_counted(&m->latency_count));
 }
 
 #define EP(field) offsetof(gw_metrics_endpoint, field)
@@ -248,13 +251,18 @@ static void render_ws(mbuf *b, const gw_metrics *m, const gw_metrics_view *v)
     for (size_t i = 0; i < v->nendpoints; i++) {
         const gw_route *r = v->endpoints[i];
         const gw_metrics_endpoint *e = r->metrics;
-        for (size_t j = 0; j < GW_METRICS_CLOSE_CODES && e->closes[j].code; j++) {
+        for (size_t j = 0; j < GW_METRICS_CLOSE_CODES; j++) {
+            int code = atomic_load_explicit(&e->closes[j].code, memory_order_acquire);
+            if (!code)
+                break;
             char label[32];
-            snprintf(label, sizeof(label), "code=\"%d\"", e->closes[j].code);
-            endpoint_sample(b, m, "robyn_ws_closes_total", r, label, e->closes[j].count);
+            snprintf(label, sizeof(label), "code=\"%d\"", code);
+            endpoint_sample(b, m, "robyn_ws_closes_total", r, label,
+                            gw_counted(&e->closes[j].count));
         }
-        if (e->closes_other)
-            endpoint_sample(b, m, "robyn_ws_closes_total", r, "code=\"other\"", e->closes_other);
+        if (gw_counted(&e->closes_other))
+            endpoint_sample(b, m, "robyn_ws_closes_total", r, "code=\"other\"",
+                            gw_counted(&e->closes_other));
     }
 }
 
@@ -396,32 +404,184 @@ static void count_open(const gw_route *route, size_t queued, void *arg)
 {
     (void)arg;
     if (route->metrics) {
-        route->metrics->open++;
-        route->metrics->queued_bytes += queued;
+        gw_count(&route->metrics->open, 1);
+        gw_count(&route->metrics->queued_bytes, queued);
     }
+}
+
+/* The sums of a walk over one shard's connections, by route index. */
+typedef struct gauge_walk {
+    uint64_t *open, *queued;
+} gauge_walk;
+
+static void count_open_by_index(const gw_route *route, size_t queued, void *arg)
+{
+    gauge_walk *w = arg;
+    w->open[route->index]++;
+    w->queued[route->index] += queued;
+}
+
+/* --workers M, the shard's own I/O thread: its gauges into its counters (open connections
+ * and queued bytes per endpoint, open HTTP connections), where the scrapes other shards
+ * answer read them; a walk is summed before it is stored, so a reader never sees half of
+ * one. shard 0 also keeps its bus's figures for them. 0, or -ENOMEM. */
+static int publish_gauges(gw_server *srv)
+{
+    gw_server *owner = gw__queue_owner(srv);
+    size_t n = owner->routes.len ? owner->routes.len : 1;
+    gauge_walk w = {calloc(n, sizeof(uint64_t)), calloc(n, sizeof(uint64_t))};
+    if (!w.open || !w.queued) {
+        free(w.open);
+        free(w.queued);
+        return -ENOMEM;
+    }
+    gw_ws_each_open(srv, count_open_by_index, &w);
+    for (size_t i = 0; i < owner->routes.len; i++) {
+        gw_metrics_endpoint *e = gw__server_endpoint(srv, owner->routes.items[i]);
+        if (e) {
+            atomic_store_explicit(&e->open, w.open[i], memory_order_relaxed);
+            atomic_store_explicit(&e->queued_bytes, w.queued[i], memory_order_relaxed);
+        }
+    }
+    free(w.open);
+    free(w.queued);
+    atomic_store_explicit(&srv->metrics->http_open, srv->n_http_conns, memory_order_relaxed);
+    if (srv == owner) {
+        gw_metrics_bus bus;
+        gw_ws_bus_state(srv, &bus);
+        pthread_mutex_lock(&srv->bus_snapshot_lock);
+        srv->bus_snapshot = bus;
+        pthread_mutex_unlock(&srv->bus_snapshot_lock);
+    }
+    return 0;
+}
+
+void gw__metrics_sweep(gw_server *srv)
+{
+    if (srv->metrics && gw__server_nshards(srv) > 1 && publish_gauges(srv))
+        lwsl_warn("gateway: out of memory refreshing the metrics' gauges\n");
+}
+
+static void add_counter(gw_counter *to, const gw_counter *from)
+{
+    gw_count(to, gw_counted(from));
+}
+
+/* Adds an endpoint's counters into sum (a scrape's own copy, no other thread sees it). */
+static void add_endpoint(gw_metrics_endpoint *sum, const gw_metrics_endpoint *e)
+{
+    add_counter(&sum->connections_total, &e->connections_total);
+    add_counter(&sum->messages_received, &e->messages_received);
+    add_counter(&sum->messages_sent, &e->messages_sent);
+    add_counter(&sum->deliveries, &e->deliveries);
+    add_counter(&sum->dropped, &e->dropped);
+    add_counter(&sum->slow_closes, &e->slow_closes);
+    add_counter(&sum->bytes_received, &e->bytes_received);
+    add_counter(&sum->bytes_sent, &e->bytes_sent);
+    add_counter(&sum->open, &e->open);
+    add_counter(&sum->queued_bytes, &e->queued_bytes);
+    add_counter(&sum->closes_other, &e->closes_other);
+    for (size_t j = 0; j < GW_METRICS_CLOSE_CODES; j++) {
+        int code = atomic_load_explicit(&e->closes[j].code, memory_order_acquire);
+        if (!code)
+            break;
+        uint64_t count = gw_counted(&e->closes[j].count);
+        size_t k = 0;
+        while (k < GW_METRICS_CLOSE_CODES && sum->closes[k].code && sum->closes[k].code != code)
+            k++;
+        if (k == GW_METRICS_CLOSE_CODES) {
+            gw_count(&sum->closes_other, count);
+            continue;
+        }
+        sum->closes[k].code = code;
+        gw_count(&sum->closes[k].count, count);
+    }
+}
+
+/* The process's figures with --workers M: every shard's counters summed; the gauges of
+ * this shard fresh, the others' as of their last sweep (250 ms at most). */
+static int render_shards(gw_server *srv, char **body, size_t *body_len)
+{
+    gw_server *owner = gw__queue_owner(srv);
+    unsigned m = owner->nshards;
+    size_t n = owner->routes.len ? owner->routes.len : 1;
+    gw_metrics *total = calloc(1, sizeof(*total));
+    gw_route *routes = calloc(n, sizeof(*routes));
+    gw_metrics_endpoint *sums = calloc(n, sizeof(*sums));
+    const gw_route **endpoints = calloc(n, sizeof(*endpoints));
+    int rc = -ENOMEM;
+    if (!total || !routes || !sums || !endpoints || publish_gauges(srv))
+        goto done;
+    memcpy(total->labels, srv->metrics->labels, sizeof(total->labels));
+    atomic_store(&total->publishes, atomic_load(&owner->metrics->publishes));
+    gw_metrics_view view = {0};
+    for (unsigned k = 0; k < m; k++) {
+        const gw_metrics *sm = owner->shards[k]->metrics;
+        add_counter(&total->http_connections_total, &sm->http_connections_total);
+        for (int i = 0; i < 5; i++)
+            add_counter(&total->responses[i], &sm->responses[i]);
+        for (int i = 0; i <= GW_METRICS_BUCKETS; i++)
+            add_counter(&total->latency_buckets[i], &sm->latency_buckets[i]);
+        add_counter(&total->latency_count, &sm->latency_count);
+        add_counter(&total->latency_sum_us, &sm->latency_sum_us);
+        view.http_connections += gw_counted(&sm->http_open);
+    }
+    for (size_t i = 0; i < owner->routes.len; i++) {
+        const gw_route *r = owner->routes.items[i];
+        if (r->method != GW_METHOD_WS || !r->metrics)
+            continue;
+        routes[view.nendpoints] = *r;
+        routes[view.nendpoints].metrics = &sums[view.nendpoints];
+        for (unsigned k = 0; k < m; k++)
+            add_endpoint(&sums[view.nendpoints], gw__server_endpoint(owner->shards[k], r));
+        endpoints[view.nendpoints] = &routes[view.nendpoints];
+        view.nendpoints++;
+    }
+    view.endpoints = endpoints;
+    if (srv == owner) {
+        gw_ws_bus_state(srv, &view.bus);
+    } else {
+        pthread_mutex_lock(&owner->bus_snapshot_lock);
+        view.bus = owner->bus_snapshot;
+        pthread_mutex_unlock(&owner->bus_snapshot_lock);
+    }
+    rc = gw_metrics_render(total, &view, body, body_len);
+done:
+    free(total);
+    free(routes);
+    free(sums);
+    free(endpoints);
+    return rc;
 }
 
 char *gw__metrics_answer(gw_server *srv, int head_only, int keep_alive_header,
                          int close_header, size_t *len)
 {
-    const gw_route **endpoints = calloc(srv->routes.len ? srv->routes.len : 1, sizeof(*endpoints));
-    if (!endpoints)
-        return NULL;
-    gw_metrics_view view = {.http_connections = srv->n_http_conns};
-    for (size_t i = 0; i < srv->routes.len; i++) {
-        gw_route *r = srv->routes.items[i];
-        if (r->method == GW_METHOD_WS && r->metrics) {
-            r->metrics->open = r->metrics->queued_bytes = 0;
-            endpoints[view.nendpoints++] = r;
-        }
-    }
-    view.endpoints = endpoints;
-    gw_ws_each_open(srv, count_open, NULL);
-    gw_ws_bus_state(srv, &view.bus);
     char *body = NULL;
     size_t body_len = 0;
-    int rc = gw_metrics_render(srv->metrics, &view, &body, &body_len);
-    free(endpoints);
+    int rc;
+    if (gw__server_nshards(srv) > 1) {
+        rc = render_shards(srv, &body, &body_len);
+    } else {
+        const gw_route **endpoints =
+            calloc(srv->routes.len ? srv->routes.len : 1, sizeof(*endpoints));
+        if (!endpoints)
+            return NULL;
+        gw_metrics_view view = {.http_connections = srv->n_http_conns};
+        for (size_t i = 0; i < srv->routes.len; i++) {
+            gw_route *r = srv->routes.items[i];
+            if (r->method == GW_METHOD_WS && r->metrics) {
+                atomic_store_explicit(&r->metrics->open, 0, memory_order_relaxed);
+                atomic_store_explicit(&r->metrics->queued_bytes, 0, memory_order_relaxed);
+                endpoints[view.nendpoints++] = r;
+            }
+        }
+        view.endpoints = endpoints;
+        gw_ws_each_open(srv, count_open, NULL);
+        gw_ws_bus_state(srv, &view.bus);
+        rc = gw_metrics_render(srv->metrics, &view, &body, &body_len);
+        free(endpoints);
+    }
     if (rc)
         return NULL;
     char head[256];

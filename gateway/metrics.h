@@ -2,11 +2,12 @@
  * The server's counters and their Prometheus text exposition (format 0.0.4), served by
  * the I/O thread at the path given to gw_server_enable_metrics() (docs/realtime.md).
  *
- * Every counter here but one is written and read on the I/O thread only: the increments
- * are plain additions, the scrape that renders them runs on the same thread, and nothing
- * else reads them, so there is no lock and no atomic on the hot paths. The exception is
- * the publish count, bumped by the Python threads that publish (an atomic, relaxed: it
- * orders nothing). What other parts own (the send queues, the buses' counters) is read
+ * Every counter here but one is written by one I/O thread only: the increments are a
+ * relaxed load and store (gw_count(), a plain add on x86, no lock prefix), so that the
+ * scrape of another I/O thread of the process (--workers M, each thread with counters of
+ * its own, summed on scrape) reads them without a data race, and there is no lock on the
+ * hot paths. The exception is the publish count, bumped by the Python threads that
+ * publish (an atomic add, relaxed: it orders nothing). What other parts own (the send queues, the buses' counters) is read
  * at scrape time through the calls their owner gives for that.
  *
  * The increments are inline and do nothing when metrics are off (a NULL pointer), so
@@ -30,34 +31,52 @@ extern const uint32_t gw_metrics_bucket_us[GW_METRICS_BUCKETS];
  * code="other", so that a peer sending every code cannot grow the exposition. */
 #define GW_METRICS_CLOSE_CODES 16
 
-/* One WebSocket endpoint's counters, hung on its route (gw_route.metrics). */
+/* A counter one thread writes and any thread may read. */
+typedef _Atomic uint64_t gw_counter;
+
+static inline void gw_count(gw_counter *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t gw_counted(const gw_counter *c)
+{
+    return atomic_load_explicit((gw_counter *)c, memory_order_relaxed);
+}
+
+/* One WebSocket endpoint's counters, hung on its route (gw_route.metrics) for shard 0 and
+ * kept per route by the other shards (--workers M). */
 typedef struct gw_metrics_endpoint {
-    uint64_t connections_total;  /* upgrades accepted (101 queued) */
-    uint64_t messages_received;  /* whole data messages from peers */
-    uint64_t messages_sent;      /* data messages queued: sends and deliveries */
-    uint64_t deliveries;         /* of them, those a publish or broadcast queued */
-    uint64_t dropped;            /* deliveries dropped by the "drop" policy */
-    uint64_t slow_closes;        /* connections closed 1008 for a full send queue */
-    uint64_t bytes_received;     /* raw bytes read after the handshake */
-    uint64_t bytes_sent;         /* raw bytes written: frames, close frames */
+    gw_counter connections_total;  /* upgrades accepted (101 queued) */
+    gw_counter messages_received;  /* whole data messages from peers */
+    gw_counter messages_sent;      /* data messages queued: sends and deliveries */
+    gw_counter deliveries;         /* of them, those a publish or broadcast queued */
+    gw_counter dropped;            /* deliveries dropped by the "drop" policy */
+    gw_counter slow_closes;        /* connections closed 1008 for a full send queue */
+    gw_counter bytes_received;     /* raw bytes read after the handshake */
+    gw_counter bytes_sent;         /* raw bytes written: frames, close frames */
     struct {
         int code;
-        uint64_t count;
+        gw_counter count;
     } closes[GW_METRICS_CLOSE_CODES];
-    uint64_t closes_other;
+    gw_counter closes_other;
     /* Gauges, filled by the scrape. */
-    uint64_t open;
-    uint64_t queued_bytes;
+    gw_counter open;
+    gw_counter queued_bytes;
 } gw_metrics_endpoint;
 
 typedef struct gw_metrics {
     char labels[32];                 /* added to every sample: worker="2", or "" */
-    uint64_t http_connections_total; /* sockets accepted */
-    uint64_t responses[5];           /* final answers by class, 1xx .. 5xx */
-    uint64_t latency_buckets[GW_METRICS_BUCKETS + 1]; /* not cumulative; last: +Inf */
-    uint64_t latency_count;
-    uint64_t latency_sum_us;
+    gw_counter http_connections_total; /* sockets accepted */
+    gw_counter responses[5];           /* final answers by class, 1xx .. 5xx */
+    gw_counter latency_buckets[GW_METRICS_BUCKETS + 1]; /* not cumulative; last: +Inf */
+    gw_counter latency_count;
+    gw_counter latency_sum_us;
     atomic_uint_fast64_t publishes;  /* any thread: app.publish(), websocket.publish() ... */
+    /* --workers M: this shard's gauges as of its last sweep (every 250 ms), for the scrapes
+     * other shards answer; written by this shard's thread only. */
+    gw_counter http_open;
 } gw_metrics;
 
 /* What the bus reports at scrape time (ws.c fills it: gw_ws_bus_state). */
@@ -106,7 +125,7 @@ void gw_metrics_observe(gw_metrics *m, int status, int64_t us);
 static inline void gw_metrics_http_accepted(gw_metrics *m)
 {
     if (m)
-        m->http_connections_total++;
+        gw_count(&m->http_connections_total, 1);
 }
 
 /* Any thread: a publish was asked for (heard by anyone or not). */
@@ -119,51 +138,51 @@ static inline void gw_metrics_published(gw_metrics *m)
 static inline void gw_metrics_ws_opened(gw_metrics_endpoint *e)
 {
     if (e)
-        e->connections_total++;
+        gw_count(&e->connections_total, 1);
 }
 
 static inline void gw_metrics_ws_received(gw_metrics_endpoint *e)
 {
     if (e)
-        e->messages_received++;
+        gw_count(&e->messages_received, 1);
 }
 
 static inline void gw_metrics_ws_sent(gw_metrics_endpoint *e)
 {
     if (e)
-        e->messages_sent++;
+        gw_count(&e->messages_sent, 1);
 }
 
 static inline void gw_metrics_ws_delivered(gw_metrics_endpoint *e)
 {
     if (e) {
-        e->messages_sent++;
-        e->deliveries++;
+        gw_count(&e->messages_sent, 1);
+        gw_count(&e->deliveries, 1);
     }
 }
 
 static inline void gw_metrics_ws_dropped(gw_metrics_endpoint *e)
 {
     if (e)
-        e->dropped++;
+        gw_count(&e->dropped, 1);
 }
 
 static inline void gw_metrics_ws_slow_closed(gw_metrics_endpoint *e)
 {
     if (e)
-        e->slow_closes++;
+        gw_count(&e->slow_closes, 1);
 }
 
 static inline void gw_metrics_ws_bytes_in(gw_metrics_endpoint *e, size_t n)
 {
     if (e)
-        e->bytes_received += n;
+        gw_count(&e->bytes_received, n);
 }
 
 static inline void gw_metrics_ws_bytes_out(gw_metrics_endpoint *e, size_t n)
 {
     if (e)
-        e->bytes_sent += n;
+        gw_count(&e->bytes_sent, n);
 }
 
 /* The status of an HTTP answer from its first bytes ("HTTP/1.1 403 ..."), or 0. */
@@ -187,6 +206,10 @@ gw_route *gw_server_enable_metrics(gw_server *srv, const char *path, int worker,
 /* Gives every WebSocket route its counters when metrics are on (gw_server_start). 0 or
  * -ENOMEM. */
 int gw__metrics_prepare(gw_server *srv);
+
+/* --workers M, each shard's sweep (every 250 ms, its I/O thread): refreshes the gauges the
+ * other shards' scrapes read. Does nothing with one shard or metrics off. */
+void gw__metrics_sweep(gw_server *srv);
 
 /* The whole answer to a scrape (head, and the body unless head_only), in a new
  * gw_response_alloc() buffer; keep_alive_header adds "connection: keep-alive" (an

@@ -66,6 +66,7 @@ typedef struct ServerObject {
 typedef struct {
     PyObject_HEAD
     ServerObject *server; /* strong reference */
+    gw_server *shard;     /* the shard that took the request: its answers go there */
     gw_request *req;
     PyObject *owner; /* when set, req is a handshake's copy for this Job (the Connection's,
                       * unpacked): it is freed here unanswered, and cannot be answered */
@@ -76,6 +77,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     ServerObject *server; /* strong reference */
+    gw_server *shard;     /* the shard the connection lives on: its commands go there */
     gw_ws_handle *h;      /* one reference */
     PyObject *user;       /* the Python layer's object for this connection */
 } ConnObject;
@@ -152,6 +154,8 @@ static PyObject *Job_new_for(ServerObject *server, gw_request *req)
     if (!job)
         return NULL;
     job->server = (ServerObject *)Py_NewRef(server);
+    gw_server *shard = req ? gw_request_shard(req) : NULL;
+    job->shard = shard ? shard : server->srv;
     job->req = req;
     job->owner = NULL;
     job->on_writable = NULL;
@@ -187,7 +191,7 @@ static void Job_dealloc(JobObject *self)
     if (self->req && !self->owner) {
         /* Answers 500 if the handler path never answered (or ends a stream that was
          * left unfinished), and frees the request. */
-        gw_request_free(self->server->srv, self->req);
+        gw_request_free(self->shard, self->req);
     } else if (self->req) {
         gw_request_release(self->req);
     }
@@ -483,7 +487,7 @@ static PyObject *Job_respond(JobObject *self, PyObject *const *args, Py_ssize_t 
                                req->method == GW_METHOD_HEAD, &len);
     if (!out)
         return NULL;
-    if (gw_server_respond(self->server->srv, req, out, len))
+    if (gw_server_respond(self->shard, req, out, len))
         Py_RETURN_FALSE;
     Py_RETURN_TRUE;
 }
@@ -519,7 +523,7 @@ static PyObject *Job_start_stream(JobObject *self, PyObject *const *args, Py_ssi
                              chunked ? FRAME_CHUNKED : FRAME_CLOSE, &len);
     if (!out)
         return NULL;
-    if (gw_stream_start(self->server->srv, req, out, len))
+    if (gw_stream_start(self->shard, req, out, len))
         Py_RETURN_FALSE;
     Py_RETURN_TRUE;
 }
@@ -543,7 +547,7 @@ static PyObject *Job_write(JobObject *self, PyObject *data)
         PyErr_SetString(PyExc_RuntimeError, "write() needs a stream started by start_stream()");
         return NULL;
     }
-    int rc = gw_stream_write(self->server->srv, req, s, (size_t)n);
+    int rc = gw_stream_write(self->shard, req, s, (size_t)n);
     Py_XDECREF(keep);
     if (rc == -ENOTCONN)
         return client_gone_error();
@@ -559,7 +563,7 @@ static PyObject *Job_wait_writable(JobObject *self, PyObject *unused)
         Py_RETURN_FALSE;
     int ok;
     Py_BEGIN_ALLOW_THREADS
-    ok = gw_stream_wait(self->server->srv, self->req);
+    ok = gw_stream_wait(self->shard, self->req);
     Py_END_ALLOW_THREADS
     return PyBool_FromLong(ok);
 }
@@ -578,7 +582,7 @@ static PyObject *Job_on_writable(JobObject *self, PyObject *callback)
     }
     if (self->owner || !self->req->pending)
         Py_RETURN_FALSE;
-    if (!gw_stream_want_writable(self->server->srv, self->req, self))
+    if (!gw_stream_want_writable(self->shard, self->req, self))
         Py_RETURN_FALSE;
     Py_XSETREF(self->on_writable, Py_NewRef(callback));
     Py_RETURN_TRUE;
@@ -592,7 +596,7 @@ static PyObject *Job_end_stream(JobObject *self, PyObject *unused)
             (void)gw_stream_take_waiter(self->req);
             Py_CLEAR(self->on_writable);
         }
-        (void)gw_stream_end(self->server->srv, self->req);
+        (void)gw_stream_end(self->shard, self->req);
     }
     Py_RETURN_NONE;
 }
@@ -653,12 +657,13 @@ static PyType_Spec Job_spec = {
 /* ---- Connection (WebSocket) --------------------------------------------------------- */
 
 /* Returns a new Connection for h (taking a new reference to h), or NULL. */
-static PyObject *Conn_new_for(ServerObject *server, gw_ws_handle *h)
+static PyObject *Conn_new_for(ServerObject *server, gw_server *shard, gw_ws_handle *h)
 {
     ConnObject *c = PyObject_GC_New(ConnObject, server->conn_type);
     if (!c)
         return NULL;
     c->server = (ServerObject *)Py_NewRef(server);
+    c->shard = shard;
     c->h = gw_ws_handle_ref(h);
     c->user = NULL;
     PyObject_GC_Track(c);
@@ -745,7 +750,7 @@ static PyObject *Conn_send(ConnObject *self, PyObject *msg)
     PyObject *keep;
     if (message_arg(msg, &s, &n, &op, &keep))
         return NULL;
-    int rc = gw_ws_send(self->server->srv, self->h, op, s, (size_t)n);
+    int rc = gw_ws_send(self->shard, self->h, op, s, (size_t)n);
     Py_XDECREF(keep);
     if (rc == -ENOTCONN)
         return not_connected();
@@ -757,7 +762,7 @@ static PyObject *Conn_send(ConnObject *self, PyObject *msg)
 static PyObject *Conn_wait_drain(ConnObject *self, PyObject *unused)
 {
     (void)unused;
-    return PyBool_FromLong(gw_ws_wait_drain(self->server->srv, self->h));
+    return PyBool_FromLong(gw_ws_wait_drain(self->shard, self->h));
 }
 
 static PyObject *Conn_close(ConnObject *self, PyObject *args)
@@ -776,7 +781,7 @@ static PyObject *Conn_close(ConnObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "a close reason is at most 123 bytes of UTF-8");
         return NULL;
     }
-    return PyBool_FromLong(gw_ws_close(self->server->srv, self->h, code, reason) == 0);
+    return PyBool_FromLong(gw_ws_close(self->shard, self->h, code, reason) == 0);
 }
 
 static PyObject *Conn_subscribe(ConnObject *self, PyObject *topic)
@@ -785,7 +790,7 @@ static PyObject *Conn_subscribe(ConnObject *self, PyObject *topic)
     Py_ssize_t n;
     if (topic_arg(topic, &s, &n))
         return NULL;
-    int rc = gw_ws_subscribe(self->server->srv, self->h, s, (size_t)n);
+    int rc = gw_ws_subscribe(self->shard, self->h, s, (size_t)n);
     if (rc == -ENOTCONN)
         return not_connected();
     if (rc < 0)
@@ -799,7 +804,7 @@ static PyObject *Conn_unsubscribe(ConnObject *self, PyObject *topic)
     Py_ssize_t n;
     if (topic_arg(topic, &s, &n))
         return NULL;
-    int rc = gw_ws_unsubscribe(self->server->srv, self->h, s, (size_t)n);
+    int rc = gw_ws_unsubscribe(self->shard, self->h, s, (size_t)n);
     if (rc == -ENOTCONN)
         Py_RETURN_FALSE;
     if (rc < 0)
@@ -808,7 +813,8 @@ static PyObject *Conn_unsubscribe(ConnObject *self, PyObject *topic)
 }
 
 static PyObject *publish_common(ServerObject *server, PyObject *topic, const char *tname,
-                                Py_ssize_t tlen, PyObject *msg, gw_ws_handle *exclude)
+                                Py_ssize_t tlen, PyObject *msg, gw_ws_handle *exclude,
+                                gw_server *exclude_shard)
 {
     const char *s;
     Py_ssize_t n;
@@ -818,7 +824,8 @@ static PyObject *publish_common(ServerObject *server, PyObject *topic, const cha
         return NULL;
     if (message_arg(msg, &s, &n, &op, &keep))
         return NULL;
-    long count = gw_ws_publish(server->srv, tname, (size_t)tlen, op, s, (size_t)n, exclude);
+    long count = gw_ws_publish_all(server->srv, tname, (size_t)tlen, op, s, (size_t)n, exclude,
+                                   exclude_shard);
     Py_XDECREF(keep);
     if (count < 0)
         return PyErr_NoMemory();
@@ -831,14 +838,14 @@ static PyObject *Conn_publish(ConnObject *self, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_TypeError, "publish() takes a topic and a message");
         return NULL;
     }
-    return publish_common(self->server, args[0], NULL, 0, args[1], self->h);
+    return publish_common(self->server, args[0], NULL, 0, args[1], self->h, self->shard);
 }
 
 static PyObject *Conn_broadcast(ConnObject *self, PyObject *msg)
 {
     char topic[64];
     int tl = snprintf(topic, sizeof(topic), GW_WS_ROUTE_TOPIC_FMT, (const void *)self->h->route);
-    return publish_common(self->server, NULL, topic, tl, msg, NULL);
+    return publish_common(self->server, NULL, topic, tl, msg, NULL, NULL);
 }
 
 /* ---- topics with history (docs/realtime.md) ---------------------------------------- */
@@ -953,7 +960,7 @@ static PyObject *Conn_subscribe_since(ConnObject *self, PyObject *args)
     int rc;
     /* With the Redis bus this waits for Redis (a round trip or two). */
     Py_BEGIN_ALLOW_THREADS
-    rc = gw_ws_subscribe_since(self->server->srv, self->h, topic, (size_t)tlen, epoch,
+    rc = gw_ws_subscribe_since(self->shard, self->h, topic, (size_t)tlen, epoch,
                                (uint64_t)since, (size_t)last, &pos);
     Py_END_ALLOW_THREADS
     switch (rc) {
@@ -984,7 +991,7 @@ static PyObject *Conn_subscribe_since(ConnObject *self, PyObject *args)
 static PyObject *Conn_accept(ConnObject *self, PyObject *unused)
 {
     (void)unused;
-    return PyBool_FromLong(gw_ws_accept(self->server->srv, self->h) == 0);
+    return PyBool_FromLong(gw_ws_accept(self->shard, self->h) == 0);
 }
 
 PyDoc_STRVAR(Conn_refuse_doc, "refuse(status, headers, body) -> bool\n--\n\n"
@@ -1000,7 +1007,7 @@ static PyObject *Conn_refuse(ConnObject *self, PyObject *args)
     char *out = build_response(status, headers, body, 0, 0, &len);
     if (!out)
         return NULL;
-    return PyBool_FromLong(gw_ws_refuse(self->server->srv, self->h, out, len) == 0);
+    return PyBool_FromLong(gw_ws_refuse(self->shard, self->h, out, len) == 0);
 }
 
 static PyObject *Conn_consumed(ConnObject *self, PyObject *arg)
@@ -1008,7 +1015,7 @@ static PyObject *Conn_consumed(ConnObject *self, PyObject *arg)
     long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred())
         return NULL;
-    gw_ws_consumed(self->server->srv, self->h, (int)n);
+    gw_ws_consumed(self->shard, self->h, (int)n);
     Py_RETURN_NONE;
 }
 
@@ -1103,13 +1110,13 @@ static PyType_Spec Conn_spec = {
 };
 
 /* Hands one WebSocket event to its route's callable: handler(kind, connection, payload). */
-static void run_ws_event(ServerObject *self, gw_ws_event *ev)
+static void run_ws_event(ServerObject *self, gw_server *shard, gw_ws_event *ev)
 {
     gw_ws_handle *h = ev->conn;
     PyObject *handler = (PyObject *)h->route->handler;
     PyObject *conn = NULL, *payload = NULL, *res = NULL;
     if ((ev->type == GW_WS_OPEN || ev->type == GW_WS_HANDSHAKE) && !h->user) {
-        conn = Conn_new_for(self, h);
+        conn = Conn_new_for(self, shard, h);
         if (!conn)
             goto error;
         h->user = Py_NewRef(conn); /* the handle's reference, dropped at CLOSE */
@@ -1166,7 +1173,7 @@ static void run_request(ServerObject *self, gw_request *req)
     PyObject *job = Job_new_for(self, req);
     if (!job) {
         report_error(self, "the request bridge");
-        gw_request_free(self->srv, req);
+        gw_request_free(gw_request_shard(req) ? gw_request_shard(req) : self->srv, req);
         return;
     }
     PyObject *res = PyObject_CallOneArg(handler, job);
@@ -1482,8 +1489,10 @@ static PyObject *Server_enable_metrics(ServerObject *self, PyObject *args, PyObj
 PyDoc_STRVAR(Server_start_doc,
 "start(host, port, max_body=1000000, max_header=16384, workers=8, keepalive_timeout=20,\n"
 "      max_header_count=100, max_url=8192, header_timeout=10, body_timeout=10,\n"
-"      max_pipeline=64, stream_high_water=65536, reuse_port=False, access_log=False)\n--\n\n"
-"Binds, starts the I/O thread and the sync worker threads, and returns at once.\n"
+"      max_pipeline=64, stream_high_water=65536, reuse_port=False, access_log=False,\n"
+"      io_threads=1)\n--\n\n"
+"Binds, starts the I/O threads (io_threads: --workers, each with its own listening socket)\n"
+"and the sync worker threads, and returns at once.\n"
 "The limits are those of docs/http.md. Raises OSError with a clear message when the\n"
 "address cannot be used, ValueError for a limit out of range.");
 
@@ -1492,17 +1501,18 @@ static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds
     static char *kwlist[] = {"host", "port", "max_body", "max_header", "workers",
                              "keepalive_timeout", "max_header_count", "max_url",
                              "header_timeout", "body_timeout", "max_pipeline",
-                             "stream_high_water", "reuse_port", "access_log", NULL};
+                             "stream_high_water", "reuse_port", "access_log", "io_threads",
+                             NULL};
     const char *host;
-    int port, workers = 8, reuse_port = 0, access_log = 0;
+    int port, workers = 8, reuse_port = 0, access_log = 0, io_threads = 1;
     Py_ssize_t max_body = 1000000, max_header = 16384, max_header_count = 100, max_url = 8192;
     Py_ssize_t stream_high_water = 65536;
     unsigned int keepalive = 20, header_timeout = 10, body_timeout = 10, max_pipeline = 64;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "si|nniInnIIInpp:start", kwlist, &host, &port,
-                                     &max_body, &max_header, &workers, &keepalive,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "si|nniInnIIInppi:start", kwlist, &host,
+                                     &port, &max_body, &max_header, &workers, &keepalive,
                                      &max_header_count, &max_url, &header_timeout,
                                      &body_timeout, &max_pipeline, &stream_high_water,
-                                     &reuse_port, &access_log))
+                                     &reuse_port, &access_log, &io_threads))
         return NULL;
     if (self->started) {
         PyErr_SetString(PyExc_RuntimeError, "the server is already running");
@@ -1510,6 +1520,12 @@ static PyObject *Server_start(ServerObject *self, PyObject *args, PyObject *kwds
     }
     if (workers < 1 || workers > 1024) {
         PyErr_Format(PyExc_ValueError, "workers must be between 1 and 1024, not %d", workers);
+        return NULL;
+    }
+    if (io_threads < 1 || io_threads > GW_MAX_SHARDS ||
+        gw_server_set_shards(self->srv, (unsigned)io_threads)) {
+        PyErr_Format(PyExc_ValueError, "io_threads must be between 1 and %d, not %d",
+                     GW_MAX_SHARDS, io_threads);
         return NULL;
     }
     if (max_body < 0 || max_header < 256 || max_header > 1048576) {
@@ -1636,7 +1652,7 @@ static PyObject *Server_publish(ServerObject *self, PyObject *const *args, Py_ss
         PyErr_SetString(PyExc_TypeError, "publish() takes a topic and a message");
         return NULL;
     }
-    return publish_common(self, args[0], NULL, 0, args[1], NULL);
+    return publish_common(self, args[0], NULL, 0, args[1], NULL, NULL);
 }
 
 static PyObject *Server_publish_history(ServerObject *self, PyObject *const *args,
@@ -1745,13 +1761,14 @@ static PyObject *Server_subscribers(ServerObject *self, PyObject *topic)
     Py_ssize_t n;
     if (topic_arg(topic, &s, &n))
         return NULL;
-    return PyLong_FromSize_t(gw_ws_subscribers(self->srv, s, (size_t)n));
+    return PyLong_FromSize_t(gw_ws_subscribers_all(self->srv, s, (size_t)n));
 }
 
 static PyObject *Server_close_websockets(ServerObject *self, PyObject *unused)
 {
     (void)unused;
-    gw_ws_close_all(self->srv);
+    for (unsigned k = 0; k < gw_server_shard_count(self->srv); k++)
+        gw_ws_close_all(gw_server_shard(self->srv, k));
     Py_RETURN_NONE;
 }
 
@@ -1760,8 +1777,19 @@ static int add_pubsub_stats(ServerObject *self, PyObject *d);
 static PyObject *Server_ws_stats(ServerObject *self, PyObject *unused)
 {
     (void)unused;
-    gw_ws_stats st;
-    gw_ws_get_stats(self->srv, &st);
+    /* The process's figures, summed over its shards (--workers M). */
+    gw_ws_stats st = {0};
+    unsigned m = gw_server_shard_count(self->srv);
+    for (unsigned k = 0; k < m; k++) {
+        gw_ws_stats one;
+        gw_ws_get_stats(gw_server_shard(self->srv, k), &one);
+        st.connections += one.connections;
+        st.topics = one.topics;
+        st.slow_closed += one.slow_closed;
+        st.slow_dropped += one.slow_dropped;
+    }
+    if (m > 1)
+        st.topics = gw_ws_topics_all(self->srv); /* a topic on two shards is one topic */
     PyObject *d = Py_BuildValue("{s:n,s:n,s:n,s:n}", "connections", (Py_ssize_t)st.connections,
                                 "topics", (Py_ssize_t)st.topics, "slow_closed",
                                 (Py_ssize_t)st.slow_closed, "slow_dropped",
@@ -1771,6 +1799,32 @@ static PyObject *Server_ws_stats(ServerObject *self, PyObject *unused)
         return NULL;
     }
     return d;
+}
+
+PyDoc_STRVAR(Server_shard_stats_doc,
+"shard_stats() -> list[dict]\n--\n\n"
+"One dict per I/O shard (--workers M; one before start): 'accepted', the connections its\n"
+"listening socket took, 'connections', its open WebSockets, 'topics', its topics.");
+
+static PyObject *Server_shard_stats(ServerObject *self, PyObject *unused)
+{
+    (void)unused;
+    unsigned m = self->started ? gw_server_shard_count(self->srv) : 1;
+    PyObject *list = PyList_New(m);
+    for (unsigned k = 0; list && k < m; k++) {
+        gw_server *shard = gw_server_shard(self->srv, k);
+        gw_ws_stats one;
+        gw_ws_get_stats(shard, &one);
+        PyObject *d = Py_BuildValue("{s:n,s:n,s:n}", "accepted",
+                                    (Py_ssize_t)gw_server_accepted(shard), "connections",
+                                    (Py_ssize_t)one.connections, "topics",
+                                    (Py_ssize_t)one.topics);
+        if (!d)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, k, d);
+    }
+    return list;
 }
 
 static PyObject *Server_async_fd(ServerObject *self, PyObject *unused)
@@ -1789,30 +1843,36 @@ static PyObject *Server_run_async(ServerObject *self, PyObject *unused)
     (void)unused;
     long count = 0;
     gw_server_reset_wake(self->srv);
-    gw_pending *w = gw_server_take_writable(self->srv);
-    while (w) {
-        gw_pending *next = gw_pending_next_writable(w);
-        JobObject *job = gw_pending_take_waiter(w);
-        gw_pending_release(w);
-        if (job && job->on_writable) {
-            PyObject *cb = job->on_writable;
-            job->on_writable = NULL;
-            PyObject *res = PyObject_CallNoArgs(cb);
-            if (!res)
-                report_error(self, "a stream's writable callback");
-            Py_XDECREF(res);
-            Py_DECREF(cb);
+    /* Every shard shares this eventfd: each one's streams and events are taken. */
+    for (unsigned k = 0, m = gw_server_shard_count(self->srv); k < m; k++) {
+        gw_server *shard = gw_server_shard(self->srv, k);
+        if (!shard)
+            break; /* not started: nothing of its own yet */
+        gw_pending *w = gw_server_take_writable(shard);
+        while (w) {
+            gw_pending *next = gw_pending_next_writable(w);
+            JobObject *job = gw_pending_take_waiter(w);
+            gw_pending_release(w);
+            if (job && job->on_writable) {
+                PyObject *cb = job->on_writable;
+                job->on_writable = NULL;
+                PyObject *res = PyObject_CallNoArgs(cb);
+                if (!res)
+                    report_error(self, "a stream's writable callback");
+                Py_XDECREF(res);
+                Py_DECREF(cb);
+            }
+            w = next;
+            count++;
         }
-        w = next;
-        count++;
-    }
-    gw_ws_event *ev = gw_ws_take_events(self->srv);
-    while (ev) {
-        gw_ws_event *next = ev->next;
-        run_ws_event(self, ev);
-        gw_ws_event_free(ev);
-        ev = next;
-        count++;
+        gw_ws_event *ev = gw_ws_take_events(shard);
+        while (ev) {
+            gw_ws_event *next = ev->next;
+            run_ws_event(self, shard, ev);
+            gw_ws_event_free(ev);
+            ev = next;
+            count++;
+        }
     }
     gw_request *req = gw_server_take_async(self->srv);
     while (req) {
@@ -2044,13 +2104,17 @@ static PyObject *Server_subscribers_everywhere(ServerObject *self, PyObject *arg
     }
     unsigned answered = 0;
     long total;
+    size_t others = 0;
     Py_BEGIN_ALLOW_THREADS
+    /* Shard 0 asks the siblings and adds its own ledger; the other shards add theirs. */
+    for (unsigned k = 1; k < gw_server_shard_count(self->srv); k++)
+        others += gw_ws_subscribers(gw_server_shard(self->srv, k), s, (size_t)n);
     total = gw_ws_subscribers_everywhere(self->srv, s, (size_t)n, (unsigned)(timeout * 1000),
                                          &answered);
     Py_END_ALLOW_THREADS
     if (total < 0)
         return PyErr_NoMemory();
-    return Py_BuildValue("(lI)", total, answered);
+    return Py_BuildValue("(lI)", total + (long)others, answered);
 }
 
 /* ---- end of sibling processes ------------------------------------------------------- */
@@ -2396,6 +2460,7 @@ static PyMethodDef Server_methods[] = {
      "defer_ws_wakes(), and stops deferring."},
     {"drain", (PyCFunction)Server_drain, METH_NOARGS,
      "Answers new requests 503 from now on; requests in flight finish."},
+    {"shard_stats", (PyCFunction)Server_shard_stats, METH_NOARGS, Server_shard_stats_doc},
     {"in_flight", (PyCFunction)Server_in_flight, METH_NOARGS,
      "The number of requests handed to Python and not answered yet."},
     {"stop", (PyCFunction)Server_stop, METH_NOARGS, Server_stop_doc},

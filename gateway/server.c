@@ -173,7 +173,60 @@ int gw__server_draining(gw_server *srv)
 
 void gw_server_configure_ws(gw_server *srv, const gw_ws_config *cfg)
 {
+    srv->ws_cfg = *cfg; /* for the shards gw_server_start makes */
+    srv->ws_configured = 1;
     gw_ws_configure(srv->ws, cfg);
+}
+
+unsigned gw__server_nshards(const gw_server *srv)
+{
+    return gw__queue_owner((gw_server *)srv)->nshards;
+}
+
+gw_server *gw__server_shard(gw_server *srv, unsigned k)
+{
+    gw_server *owner = gw__queue_owner(srv);
+    return owner->shards ? owner->shards[k] : owner;
+}
+
+unsigned gw__server_shard_index(const gw_server *srv)
+{
+    return srv->shard_index;
+}
+
+int gw_server_set_shards(gw_server *srv, unsigned count)
+{
+    if (srv->io_started || srv->primary)
+        return -EALREADY;
+    if (count < 1 || count > GW_MAX_SHARDS)
+        return -EINVAL;
+    srv->nshards = count;
+    return 0;
+}
+
+unsigned gw_server_shard_count(const gw_server *srv)
+{
+    return srv->nshards;
+}
+
+gw_server *gw_server_shard(gw_server *srv, unsigned k)
+{
+    if (k >= srv->nshards)
+        return NULL;
+    return srv->shards ? srv->shards[k] : srv;
+}
+
+struct gw_metrics_endpoint *gw__server_endpoint(gw_server *srv, const gw_route *route)
+{
+    if (!srv->primary)
+        return route->metrics;
+    return srv->endpoints && route->method == GW_METHOD_WS ? &srv->endpoints[route->index]
+                                                           : NULL;
+}
+
+size_t gw_server_accepted(const gw_server *srv)
+{
+    return atomic_load_explicit(&srv->accepted, memory_order_relaxed);
 }
 
 /* ---- routes --------------------------------------------------------------------- */
@@ -201,7 +254,9 @@ gw_server *gw_server_new(void)
     pthread_mutex_init(&srv->answer_lock, NULL);
     pthread_mutex_init(&srv->stream_lock, NULL);
     pthread_cond_init(&srv->stream_cond, NULL);
+    pthread_mutex_init(&srv->bus_snapshot_lock, NULL);
     srv->listen_fd = -1;
+    srv->nshards = 1;
     return srv;
 }
 
@@ -229,6 +284,7 @@ gw_route *gw_server_add_route(gw_server *srv, int method, const char *pattern, i
     route->kind = kind;
     route->method = method;
     route->handler = handler;
+    route->index = rl->len;
     int rc = gw_router_add(srv->router, method, pattern, route, err, errlen);
     if (rc) {
         free(route->pattern);
@@ -272,6 +328,7 @@ gw_route *gw_server_set_fallback(gw_server *srv, int kind, void *handler, int *c
     route->kind = kind;
     route->method = -1;
     route->handler = handler;
+    route->index = rl->len;
     rl->items[rl->len++] = route;
     srv->fallback = route;
     *code = 0;
@@ -330,7 +387,10 @@ void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg)
 static void *io_main(void *arg)
 {
     gw_server *srv = arg;
-    pthread_setname_np(pthread_self(), "robyn-io"); /* what top -H and gdb show */
+    char name[16] = "robyn-io"; /* what top -H and gdb show */
+    if (srv->shard_index)
+        snprintf(name, sizeof(name), "robyn-io%u", srv->shard_index % GW_MAX_SHARDS);
+    pthread_setname_np(pthread_self(), name);
     while (!atomic_load(&srv->stopping)) {
         int rc = lws_service(srv->context, 0);
         gw__flush_round(srv);
@@ -348,44 +408,14 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errlen)
+/* Opens srv's listening socket and context and starts its I/O thread. */
+static int start_shard(gw_server *srv, char *err, size_t errlen)
 {
-    if (srv->io_started) {
-        snprintf(err, errlen, "the server is already running");
-        return -EALREADY;
-    }
-    srv->cfg = *cfg;
-    if (!srv->cfg.max_pipeline)
-        srv->cfg.max_pipeline = 64;
-    srv->limits.max_head = cfg->max_header;
-    srv->limits.max_headers = cfg->max_header_count ? cfg->max_header_count : 100;
-    srv->limits.max_url = cfg->max_url ? cfg->max_url : 8192;
-    srv->limits.max_body = cfg->max_body;
-    snprintf(srv->host, sizeof(srv->host), "%s",
-             !strcmp(cfg->host, "localhost") ? "127.0.0.1" : cfg->host);
-    if (cfg->port <= 0 || cfg->port > 65535) {
-        snprintf(err, errlen, "port %d is out of range (1-65535)", cfg->port);
-        return -EINVAL;
-    }
-    /* lws reads RLIMIT_NOFILE at context creation: raise the soft limit to the hard one
-     * so that tens of thousands of connections fit. */
-    struct rlimit rl;
-    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max && rl.rlim_max <= 10000000) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    const gw_config *cfg = &srv->cfg;
     int fd = gw__listen_open(srv->host, cfg->port, cfg->reuse_port, err, errlen);
     if (fd < 0)
         return fd;
     srv->listen_fd = fd;
-    srv->async_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (srv->async_fd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "eventfd: %s", strerror(e));
-        close(fd);
-        srv->listen_fd = -1;
-        return -e;
-    }
 
     /* lws' lines go to Python's logging (gateway/lwslog.c), at the levels it asked for. */
     gw_lwslog_set_mask(gw_lwslog_mask());
@@ -410,8 +440,6 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
         if (srv->listen_fd >= 0 && !srv->listen_wsi)
             close(srv->listen_fd);
         srv->listen_fd = -1;
-        close(srv->async_fd);
-        srv->async_fd = -1;
         return -EIO;
     }
     srv->port = cfg->port;
@@ -420,8 +448,6 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
         lws_context_destroy(srv->context);
         srv->context = NULL;
         srv->listen_fd = -1; /* closed with its wsi */
-        close(srv->async_fd);
-        srv->async_fd = -1;
         return -ENOMEM;
     }
     gw_http_start_sweep(srv);
@@ -438,6 +464,137 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
     return 0;
 }
 
+/* Shard k of srv: a server of its own that borrows srv's routes, mounts and queues. */
+static gw_server *new_shard(gw_server *srv, unsigned k)
+{
+    gw_server *s = gw_server_new();
+    if (!s)
+        return NULL;
+    gw_router_free(s->router);
+    s->router = srv->router;
+    s->fallback = srv->fallback;
+    s->statics = srv->statics;
+    s->primary = srv;
+    s->shard_index = k;
+    s->cfg = srv->cfg;
+    s->limits = srv->limits;
+    memcpy(s->host, srv->host, sizeof(s->host));
+    s->async_fd = srv->async_fd;
+    if (srv->metrics) {
+        /* Counters of its own (its thread writes them), summed with the others' on scrape. */
+        s->metrics = gw_metrics_new(-1);
+        s->endpoints = calloc(srv->routes.len ? srv->routes.len : 1, sizeof(*s->endpoints));
+        if (!s->metrics || !s->endpoints) {
+            gw_server_free(s);
+            return NULL;
+        }
+        memcpy(s->metrics->labels, srv->metrics->labels, sizeof(s->metrics->labels));
+        s->metrics_route = srv->metrics_route;
+    }
+    if (srv->ws_configured) {
+        gw_ws_config share = srv->ws_cfg;
+        share.max_connections = (share.max_connections + srv->nshards - 1) / srv->nshards;
+        gw_ws_configure(s->ws, &share);
+    }
+    gw_ws_number_ids(s->ws, k, srv->nshards);
+    return s;
+}
+
+/* Stops and frees what start made of the shards after shard 0 (any that started). */
+static void free_shards(gw_server *srv)
+{
+    if (!srv->shards)
+        return;
+    for (unsigned k = 1; k < srv->nshards; k++)
+        gw_server_free(srv->shards[k]);
+    free(srv->shards);
+    srv->shards = NULL;
+}
+
+int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errlen)
+{
+    if (srv->io_started) {
+        snprintf(err, errlen, "the server is already running");
+        return -EALREADY;
+    }
+    srv->cfg = *cfg;
+    if (!srv->cfg.max_pipeline)
+        srv->cfg.max_pipeline = 64;
+    srv->limits.max_head = cfg->max_header;
+    srv->limits.max_headers = cfg->max_header_count ? cfg->max_header_count : 100;
+    srv->limits.max_url = cfg->max_url ? cfg->max_url : 8192;
+    srv->limits.max_body = cfg->max_body;
+    snprintf(srv->host, sizeof(srv->host), "%s",
+             !strcmp(cfg->host, "localhost") ? "127.0.0.1" : cfg->host);
+    if (cfg->port <= 0 || cfg->port > 65535) {
+        snprintf(err, errlen, "port %d is out of range (1-65535)", cfg->port);
+        return -EINVAL;
+    }
+    if (srv->nshards > 1) {
+        /* What keeps per-process state that one shard alone could not keep right. */
+        const char *alone = gw__ws_unsharded_feature(srv);
+        if (alone) {
+            snprintf(err, errlen, "%s cannot be used with --workers above 1 yet", alone);
+            return -EINVAL;
+        }
+        /* Every shard binds the port: the kernel spreads connections between them. */
+        srv->cfg.reuse_port = 1;
+        /* The WebSocket limit is the process's: each shard takes its share, rounded up. */
+        if (srv->ws_configured) {
+            size_t max = srv->ws_cfg.max_connections;
+            srv->ws_cfg.max_connections = (max + srv->nshards - 1) / srv->nshards;
+            gw_ws_configure(srv->ws, &srv->ws_cfg);
+            srv->ws_cfg.max_connections = max;
+        }
+    }
+    /* lws reads RLIMIT_NOFILE at context creation: raise the soft limit to the hard one
+     * so that tens of thousands of connections fit. */
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max && rl.rlim_max <= 10000000) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    srv->async_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (srv->async_fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "eventfd: %s", strerror(e));
+        return -e;
+    }
+    /* The routes' counters before any shard serves: a scrape on another shard reads them. */
+    int rc = gw__metrics_prepare(srv);
+    if (rc)
+        snprintf(err, errlen, "out of memory making the metrics");
+    else if (srv->metrics && srv->nshards > 1)
+        gw_ws_bus_state(srv, &srv->bus_snapshot); /* until shard 0's first sweep */
+    if (!rc && srv->nshards > 1) {
+        /* All made before any starts, so that no shard ever finds another missing. */
+        srv->shards = calloc(srv->nshards, sizeof(*srv->shards));
+        rc = srv->shards ? 0 : -ENOMEM;
+        if (srv->shards)
+            srv->shards[0] = srv;
+        for (unsigned k = 1; !rc && k < srv->nshards; k++)
+            if (!(srv->shards[k] = new_shard(srv, k)))
+                rc = -ENOMEM;
+        if (rc)
+            snprintf(err, errlen, "out of memory making the I/O shards");
+        /* Shard 0 last: it runs the bus to the other processes, whose messages it hands
+         * to the others from its first round. */
+        for (unsigned k = 1; !rc && k < srv->nshards; k++)
+            rc = start_shard(srv->shards[k], err, errlen);
+    }
+    if (!rc)
+        rc = start_shard(srv, err, errlen);
+    if (rc) {
+        for (unsigned k = 1; srv->shards && k < srv->nshards; k++)
+            if (srv->shards[k])
+                gw_server_stop(srv->shards[k]);
+        free_shards(srv);
+        close(srv->async_fd);
+        srv->async_fd = -1;
+    }
+    return rc;
+}
+
 int gw_server_port(const gw_server *srv)
 {
     return srv->io_started ? srv->port : 0;
@@ -445,12 +602,16 @@ int gw_server_port(const gw_server *srv)
 
 void gw_server_drain(gw_server *srv)
 {
-    atomic_store(&srv->draining, 1);
+    for (unsigned k = 0; k < srv->nshards; k++)
+        atomic_store(&gw_server_shard(srv, k)->draining, 1);
 }
 
 size_t gw_server_in_flight(const gw_server *srv)
 {
-    return atomic_load(&srv->in_flight);
+    size_t n = 0;
+    for (unsigned k = 0; k < srv->nshards; k++)
+        n += atomic_load(&gw_server_shard((gw_server *)srv, k)->in_flight);
+    return n;
 }
 
 void gw_server_stop(gw_server *srv)
@@ -461,6 +622,9 @@ void gw_server_stop(gw_server *srv)
     pthread_mutex_unlock(&srv->sync_lock);
     if (!srv->io_started)
         return;
+    /* The other shards first: their requests wait in this one's queues. */
+    for (unsigned k = 1; srv->shards && k < srv->nshards; k++)
+        gw_server_stop(srv->shards[k]);
     atomic_store(&srv->stopping, 1);
     lws_cancel_service(srv->context);
     pthread_join(srv->io_thread, NULL);
@@ -492,6 +656,12 @@ void gw_server_free(gw_server *srv)
         return;
     gw_server_stop(srv);
     gw__discard_answers(srv);
+    if (srv->primary) {
+        /* Borrowed from shard 0, which frees them. */
+        srv->router = NULL;
+        srv->statics = NULL;
+        srv->async_fd = -1;
+    }
     each_request(srv->round_sync_head, gw__req_discard);
     each_request(srv->round_async_head, gw__req_discard);
     each_request(srv->sync_head, gw__req_discard);
@@ -509,6 +679,8 @@ void gw_server_free(gw_server *srv)
     }
     free(srv->routes.items);
     free(srv->flush);
+    free(srv->endpoints);
+    free_shards(srv);
     gw_router_free(srv->router);
     gw_static_set_free(srv->statics);
     gw_ws_hub_free(srv->ws);
@@ -520,5 +692,6 @@ void gw_server_free(gw_server *srv)
     pthread_mutex_destroy(&srv->answer_lock);
     pthread_mutex_destroy(&srv->stream_lock);
     pthread_cond_destroy(&srv->stream_cond);
+    pthread_mutex_destroy(&srv->bus_snapshot_lock);
     free(srv);
 }

@@ -61,6 +61,7 @@ typedef struct gw_route {
     size_t const_head_len;
     gw_ws_options ws;
     struct gw_metrics_endpoint *metrics; /* WS routes, when metrics are on (metrics.h) */
+    size_t index; /* in the server's route list: the other shards' counters are kept by it */
 } gw_route;
 
 /* The limits and deadlines of docs/http.md. */
@@ -126,6 +127,27 @@ void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg)
  */
 __attribute__((warn_unused_result))
 int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errlen);
+
+/* --workers M: the most I/O shards one process runs. */
+#define GW_MAX_SHARDS 64
+
+/*
+ * Before gw_server_start(): serve with count I/O shards (1..GW_MAX_SHARDS), each its own
+ * thread, event loop, listening socket (SO_REUSEPORT) and share of the WebSocket
+ * connections, while Python keeps one loop and one sync pool (docs/architecture.md, "I/O
+ * shards"). Returns 0, -EINVAL for a count out of range, -EALREADY once started.
+ */
+int gw_server_set_shards(gw_server *srv, unsigned count);
+
+/* The number of shards asked for (1 unless gw_server_set_shards). */
+unsigned gw_server_shard_count(const gw_server *srv);
+
+/* Shard k (0 is srv itself) while the server runs; NULL for k out of range. The shard is a
+ * gw_server for the WebSocket calls (ws.h) and answers of the requests it took. */
+gw_server *gw_server_shard(gw_server *srv, unsigned k);
+
+/* How many connections the shard's listening socket has taken. Any thread. */
+size_t gw_server_accepted(const gw_server *srv);
 
 /* The port actually bound (useful after port 0), or 0 when not started. */
 int gw_server_port(const gw_server *srv);

@@ -23,6 +23,16 @@ void gw__wake_io(gw_server *srv);
 /* The server's WebSocket hub (ws.c's own state). */
 gw_ws_hub *gw__server_hub(gw_server *srv);
 
+/* The process's shards (--workers M): how many, shard k of srv's process (0 is the one
+ * Python holds), and which one srv is. */
+unsigned gw__server_nshards(const gw_server *srv);
+gw_server *gw__server_shard(gw_server *srv, unsigned k);
+unsigned gw__server_shard_index(const gw_server *srv);
+
+/* The counters of route's endpoint on this shard, or NULL (metrics off, not a WebSocket
+ * route). Set before the server starts. */
+struct gw_metrics_endpoint *gw__server_endpoint(gw_server *srv, const gw_route *route);
+
 /* The router, for WebSocket routes. Read-only once the server runs. */
 const gw_router *gw__server_router(const gw_server *srv);
 

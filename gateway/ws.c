@@ -179,6 +179,7 @@ struct gw_ws_hub {
 
     /* I/O thread */
     uint64_t next_id;
+    uint64_t id_step; /* ids go up by the number of shards: id % M names the shard */
     gw_ws_conn **conns; /* every open connection, for close_all */
     size_t nconns, conns_cap;
     gw_ws_conn **flush; /* given messages by the commands being run (see flush_marked) */
@@ -376,21 +377,21 @@ static int append_command_locked(gw_ws_hub *hub, gw_ws_cmd *c)
  * the hub whose wake-up this thread holds back, and whether one is owed. Per thread, so a
  * sync worker's commands wake the I/O thread as before.
  */
-static __thread gw_ws_hub *wakes_deferred_for;
-static __thread int wake_owed;
+static __thread gw_ws_hub *wakes_deferred_for; /* shard 0's hub of the deferring process */
+static __thread uint64_t wakes_owed;           /* bit k: shard k (k < 64) is owed one */
 
 /* Wakes the I/O thread for the commands just queued, unless this thread defers that. */
 static void wake_for_commands(gw_ws_hub *hub)
 {
-    if (wakes_deferred_for == hub)
-        wake_owed = 1;
+    if (wakes_deferred_for && wakes_deferred_for->srv == gw__server_shard(hub->srv, 0))
+        wakes_owed |= (uint64_t)1 << gw__server_shard_index(hub->srv);
     else
         gw__wake_io(hub->srv);
 }
 
 void gw_ws_defer_wakes(gw_server *srv)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
+    gw_ws_hub *hub = gw__server_hub(gw__server_shard(srv, 0));
     if (wakes_deferred_for && wakes_deferred_for != hub)
         gw_ws_flush_wakes(wakes_deferred_for->srv);
     wakes_deferred_for = hub;
@@ -398,14 +399,13 @@ void gw_ws_defer_wakes(gw_server *srv)
 
 void gw_ws_flush_wakes(gw_server *srv)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
+    gw_ws_hub *hub = gw__server_hub(gw__server_shard(srv, 0));
     if (wakes_deferred_for != hub)
         return;
     wakes_deferred_for = NULL;
-    if (wake_owed) {
-        wake_owed = 0;
-        gw__wake_io(hub->srv);
-    }
+    for (unsigned k = 0; wakes_owed; k++, wakes_owed >>= 1)
+        if (wakes_owed & 1)
+            gw__wake_io(gw__server_shard(hub->srv, k));
 }
 
 static void post_command(gw_ws_hub *hub, gw_ws_cmd *c)
@@ -826,8 +826,9 @@ static void conn_gone(gw_ws_hub *hub, gw_ws_conn *c)
     untrack_conn(hub, c);
     atomic_fetch_sub(&hub->open_count, 1);
     if (c->open) /* with the code on_close gets, below */
-        gw_metrics_ws_closed(h->route->metrics, c->peer_closed  ? c->peer_code
-                                                : c->close_sent ? c->close_code : 1006);
+        gw_metrics_ws_closed(gw__server_endpoint(hub->srv, h->route),
+                             c->peer_closed  ? c->peer_code
+                             : c->close_sent ? c->close_code : 1006);
 
     gw_ws_event *ev = new_event(GW_WS_CLOSE, h);
     if (ev) {
@@ -1212,10 +1213,10 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     c->handshake_out = answer;
     gw_wsp_init_deflate(&c->parser, hub->cfg.max_message, deflate ? &deflate_terms : NULL);
     c->h = h;
-    c->metrics = route->metrics;
+    c->metrics = gw__server_endpoint(srv, route);
     c->peer_code = 1005;
     atomic_init(&h->refs, 1); /* the I/O side's reference, dropped in conn_gone */
-    h->id = ++hub->next_id;
+    h->id = (hub->next_id += hub->id_step);
     h->route = route;
     h->handshake = kept;
     h->io = c;
@@ -1247,7 +1248,7 @@ int gw__ws_upgrade(gw_server *srv, struct lws *wsi, gw_request *req, const char 
     }
     /* Frames a client sent right behind its handshake, without waiting for the 101. */
     if (rest_len && !c->close_code) {
-        gw_metrics_ws_bytes_in(route->metrics, rest_len);
+        gw_metrics_ws_bytes_in(gw__server_endpoint(srv, route), rest_len);
         const char *why = "";
         int frc = gw_wsp_feed(&c->parser, (const unsigned char *)rest, rest_len, &frame_callbacks, c, &why);
         if (frc > 0)
@@ -1496,6 +1497,7 @@ gw_ws_hub *gw_ws_hub_new(gw_server *srv)
     if (!hub)
         return NULL;
     hub->srv = srv;
+    hub->id_step = 1;
     hub->topics = ps_topics_new(deliver, hub);
     hub->ledger = hub->topics ? ps_ledger_new() : NULL;
     hub->bus = hub->ledger ? ps_bus_local_new(hub->topics) : NULL;
@@ -1570,6 +1572,8 @@ void gw_ws_hub_free(gw_ws_hub *hub)
 /* ---- the siblings bus (robyn --processes N) ------------------------------------------- */
 
 static void siblings_deliver(void *ctx, const char *topic, size_t len, ps_frame *frame);
+static size_t siblings_count(void *ctx, const char *topic, size_t len);
+static void forward_to_shards(gw_ws_hub *hub, const char *topic, size_t len, ps_frame *frame);
 
 int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigned count,
                        size_t queue_limit, char *err, size_t errlen)
@@ -1587,6 +1591,7 @@ int gw_ws_use_siblings(gw_server *srv, const char *group, unsigned slot, unsigne
         /* Nothing a sibling sends can be larger than what it may queue. */
         .max_message = queue_limit,
         .deliver = siblings_deliver,
+        .count_here = siblings_count,
         .deliver_ctx = hub,
     };
     gw_presence_siblings_config(hub->presence, &cfg);
@@ -2037,6 +2042,8 @@ static void siblings_deliver(void *ctx, const char *topic, size_t len, ps_frame 
     if (!rest || publish_history(hub, CMD_DELIVER_LOCAL, topic, len, rest, rest_len, NULL,
                                  &pos) < 0)
         (void)ps_topics_publish(hub->topics, topic, len, frame, NULL);
+    if (gw__server_nshards(hub->srv) > 1)
+        forward_to_shards(hub, topic, len, frame);
 }
 
 int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len,
@@ -2286,6 +2293,138 @@ void gw_ws_bus_state(gw_server *srv, gw_metrics_bus *out)
         out->siblings_connected = st.connected;
         out->cut_off = st.cut_off;
     }
+}
+
+/* ---- I/O shards (--workers M; docs/architecture.md, "I/O shards") ------------------- */
+
+void gw_ws_number_ids(gw_ws_hub *hub, unsigned first, unsigned step)
+{
+    hub->next_id = first;
+    hub->id_step = step;
+}
+
+const char *gw__ws_unsharded_feature(gw_server *srv)
+{
+    gw_ws_hub *hub = gw__server_hub(srv);
+    if (hub->history)
+        return "app.topic(history=...)";
+    if (hub->redis_cfg)
+        return "the Redis bus (pubsub_url / ROBYN_PUBSUB_URL)";
+    return NULL;
+}
+
+/* Queues frame to hub as a publish when its ledger has subscribers for the topic (the
+ * handle's ledger entry left out when it is this hub's). Returns the count, or -ENOMEM. */
+static long publish_to_shard(gw_ws_hub *hub, const char *topic, size_t len, ps_frame *f,
+                             gw_ws_handle *exclude, cmd_type type)
+{
+    gw_ws_cmd *c = new_topic_command(type, exclude, topic, len);
+    if (!c)
+        return -ENOMEM;
+    c->frame = ps_frame_ref(f);
+    pthread_mutex_lock(&hub->cmd_lock);
+    size_t n = publish_count_locked(hub, topic, len, exclude);
+    int queued = n || atomic_load(&hub->bus_remote);
+    int was_empty = queued ? append_command_locked(hub, c) : 0;
+    pthread_mutex_unlock(&hub->cmd_lock);
+    if (!queued)
+        cmd_free(c);
+    else if (was_empty)
+        wake_for_commands(hub);
+    return (long)n;
+}
+
+long gw_ws_publish_all(gw_server *srv, const char *topic, size_t len, unsigned opcode,
+                       const void *data, size_t dlen, gw_ws_handle *exclude,
+                       gw_server *exclude_shard)
+{
+    unsigned m = gw__server_nshards(srv);
+    if (m <= 1)
+        return gw_ws_publish(srv, topic, len, opcode, data, dlen, exclude);
+    gw_metrics_published(gw__server_metrics(srv));
+    /* One frame for every shard (its count and its variants are atomic), queued to each
+     * shard in turn: each shard's FIFO holds one publisher's messages in its order. Shard
+     * 0's bus carries it to the other processes; the others' buses are local. */
+    ps_frame *f = ps_frame_new(opcode, data, dlen);
+    if (!f)
+        return -ENOMEM;
+    long total = 0;
+    for (unsigned k = 0; k < m; k++) {
+        gw_server *shard = gw__server_shard(srv, k);
+        long n = publish_to_shard(gw__server_hub(shard), topic, len, f,
+                                  shard == exclude_shard ? exclude : NULL, CMD_PUBLISH);
+        if (n < 0) {
+            total = n;
+            break;
+        }
+        total += n;
+    }
+    ps_frame_unref(f);
+    return total;
+}
+
+size_t gw_ws_subscribers_all(gw_server *srv, const char *topic, size_t len)
+{
+    size_t n = 0;
+    for (unsigned k = 0, m = gw__server_nshards(srv); k < m; k++)
+        n += gw_ws_subscribers(gw__server_shard(srv, k), topic, len);
+    return n;
+}
+
+/* Shard 0's I/O thread: a sibling's message, delivered here, goes on to the other shards'
+ * subscribers through their FIFOs (in the order the sibling sent it). */
+static void forward_to_shards(gw_ws_hub *hub, const char *topic, size_t len, ps_frame *frame)
+{
+    for (unsigned k = 1, m = gw__server_nshards(hub->srv); k < m; k++)
+        if (publish_to_shard(gw__server_hub(gw__server_shard(hub->srv, k)), topic, len, frame,
+                             NULL, CMD_DELIVER_LOCAL) < 0)
+            lwsl_err("gateway: out of memory handing a sibling's message to shard %u\n", k);
+}
+
+/* Shard 0's I/O thread: a sibling's QUERY for this process's subscribers. Shard 0's own from
+ * its registry (what the I/O thread applied, as before), the others' from their ledgers
+ * (their registries belong to their threads). */
+static size_t siblings_count(void *ctx, const char *topic, size_t len)
+{
+    gw_ws_hub *hub = ctx;
+    size_t n = ps_topics_subscriber_count(hub->topics, topic, len);
+    for (unsigned k = 1, m = gw__server_nshards(hub->srv); k < m; k++)
+        n += gw_ws_subscribers(gw__server_shard(hub->srv, k), topic, len);
+    return n;
+}
+
+struct distinct_topics {
+    gw_ws_hub **hubs; /* the shards before the one being walked */
+    unsigned before;
+    size_t n;
+};
+
+static void count_if_new(void *ctx, const char *topic, size_t len)
+{
+    struct distinct_topics *d = ctx;
+    for (unsigned j = 0; j < d->before; j++)
+        if (ps_topics_subscriber_count(d->hubs[j]->ledger, topic, len))
+            return;
+    d->n++;
+}
+
+size_t gw_ws_topics_all(gw_server *srv)
+{
+    unsigned m = gw__server_nshards(srv);
+    gw_ws_hub *hubs[GW_MAX_SHARDS];
+    for (unsigned k = 0; k < m; k++)
+        hubs[k] = gw__server_hub(gw__server_shard(srv, k));
+    /* Every ledger at once, taken in shard order (no other path holds two). */
+    for (unsigned k = 0; k < m; k++)
+        pthread_mutex_lock(&hubs[k]->cmd_lock);
+    struct distinct_topics d = {hubs, 0, 0};
+    for (unsigned k = 0; k < m; k++) {
+        d.before = k;
+        ps_topics_each(hubs[k]->ledger, count_if_new, &d);
+    }
+    for (unsigned k = m; k-- > 0;)
+        pthread_mutex_unlock(&hubs[k]->cmd_lock);
+    return d.n;
 }
 
 /* ---- topics with history kept in Redis (pubsub/redis_history.h, docs/redis.md) ---------

@@ -277,4 +277,27 @@ void gw_ws_history_free(gw_ws_history *hist);
 /* The topic name every connection of a route is subscribed to, for broadcast(). */
 #define GW_WS_ROUTE_TOPIC_FMT "\x01route:%p"
 
+/* ---- I/O shards (--workers M) ------------------------------------------------------ */
+
+/* Before the shard starts: its connection ids are first + step, first + 2 step, ... so that
+ * ids are unique in the process and id % step names the shard. */
+void gw_ws_number_ids(gw_ws_hub *hub, unsigned first, unsigned step);
+
+/* What the hub is configured with that a process of several shards cannot keep right yet
+ * (a name for the error), or NULL. Before start. */
+const char *gw__ws_unsharded_feature(gw_server *srv);
+
+/* A publish from Python to every shard of srv's process: the same frame queued to each
+ * shard's FIFO (exclude left out where it belongs, exclude_shard). Returns the sum of the
+ * shards' counts, as gw_ws_publish does for one. With one shard it is gw_ws_publish. */
+long gw_ws_publish_all(gw_server *srv, const char *topic, size_t len, unsigned opcode,
+                       const void *data, size_t dlen, gw_ws_handle *exclude,
+                       gw_server *exclude_shard);
+
+/* Topics with subscribers in any of the process's shards, each counted once. */
+size_t gw_ws_topics_all(gw_server *srv);
+
+/* gw_ws_subscribers summed over the process's shards. */
+size_t gw_ws_subscribers_all(gw_server *srv, const char *topic, size_t len);
+
 #endif

@@ -134,7 +134,10 @@ typedef struct ps_siblings_config {
     /* Optional: hands each message from a sibling to this instead of delivering it into
      * topics (e.g. to number it first, as topics with history do); frame is borrowed. */
     void (*deliver)(void *ctx, const char *topic, size_t len, ps_frame *frame);
-    void *deliver_ctx;
+    /* Optional: answers a sibling's count of this process's subscribers instead of
+     * topics' count (e.g. when the process keeps more registries than topics). */
+    size_t (*count_here)(void *ctx, const char *topic, size_t len);
+    void *deliver_ctx; /* for deliver and count_here */
     /* Optional: presence (presence.h). presence_in gets each PRESENCE message a sibling
      * sent (borrowed bytes) with its slot and returns the origin it came from (0: none);
      * presence_link hears that this process's connection to slot is up (up 1: send it a

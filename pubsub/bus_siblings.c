@@ -683,7 +683,8 @@ static int handle(struct bus_siblings *b, sib_conn *c, const sib_view *v)
         return 0;
     }
     case SIB_QUERY: {
-        size_t n = ps_topics_subscriber_count(b->topics, v->topic, v->topic_len);
+        size_t n = b->cfg.count_here ? b->cfg.count_here(b->cfg.deliver_ctx, v->topic, v->topic_len)
+                                : ps_topics_subscriber_count(b->topics, v->topic, v->topic_len);
         sib_msg *m = sib_encode_answer(v->qid, n);
         int rc = m ? conn_send(b, c, m) : 0;
         sib_msg_unref(m);

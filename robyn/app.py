@@ -807,7 +807,7 @@ class Robyn(RouterBase):
                 self._server.start(host, port, max_body=max_payload_size, workers=workers,
                                    reuse_port=processes.reuse_port(),
                                    access_log=bool(getattr(command_line, "access_log", False)),
-                                   **limits)
+                                   io_threads=processes.io_threads(self), **limits)
             except OSError as exc:
                 raise SystemExit(f"robyn: cannot start the server: {exc.strerror}") from None
             processes.worker_ready()
@@ -829,7 +829,8 @@ class Robyn(RouterBase):
             loop.add_reader(server.async_fd(), run_async)
             place = processes.worker()
             if place is None:
-                logger.info("%s", start_line(host, port, processes=1, workers=1))
+                logger.info("%s", start_line(host, port, processes=1,
+                                             workers=processes.io_threads(self)))
             else:  # the supervisor wrote the start line
                 logger.debug("Robyn worker %d listening on %s", place.slot, url_of(host, port))
             if getattr(command_line, "open_browser", False) and (place is None or place.slot == 0):

@@ -28,6 +28,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
 # Set by the dev-mode reloader in the environment of the app it runs: that process serves
 # (in dev mode) and never becomes a reloader itself. The name is Robyn's.
 RELOADED_MARKER = "IS_RELOADER_RUNNING"
+# --workers M: the I/O shards of one process (gateway/server.h, GW_MAX_SHARDS).
+MAX_WORKERS = 64
 
 TEMPLATES = ("chat", "dashboard")
 
@@ -252,10 +254,10 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         parser.error("--processes and --workers cannot be used with --dev")
     config.processes = processes_count or 1
     config.workers = workers or 1
-    if config.workers > 1:
-        raise ValueError(
-            f"--workers {config.workers}: this server runs one I/O thread per process, and more "
-            "are not supported yet; use --processes to serve from more cores")
+    if config.workers > MAX_WORKERS:
+        raise ValueError(f"--workers {config.workers}: at most {MAX_WORKERS} I/O threads per "
+                         "process (each is one event loop; more than the cores only adds "
+                         "switching)")
     config.log_level = log_level or ("DEBUG" if config.dev else "INFO")
     access_log = args.access_log if args.access_log is not None else _env_bool(env, "ROBYN_ACCESS_LOG")
     config.access_log = config.dev if access_log is None else access_log

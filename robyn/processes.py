@@ -90,7 +90,8 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--processes", type=_count("--processes"), default=None,
                         help="worker processes sharing the port [default: 1]")
     parser.add_argument("--workers", type=_count("--workers"), default=None,
-                        help="I/O threads per process; only 1 is supported [default: 1]")
+                        help="I/O threads per process, each with its own event loop and "
+                             "listening socket [default: 1]")
     return parser
 
 
@@ -98,7 +99,7 @@ def parse_options(argv: Sequence[str] | None = None,
                   environ: dict[str, str] | None = None) -> ProcessOptions:
     """`--processes`/`--workers` from argv (default sys.argv[1:]), else ROBYN_PROCESSES from
     the environment, else 1. A bad value exits with argparse's message (status 2) for a
-    flag, or raises ValueError naming the variable; `--workers` above 1 is refused."""
+    flag, or raises ValueError naming the variable."""
     env = os.environ if environ is None else environ
     args, _ = argument_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     processes = args.processes
@@ -112,12 +113,13 @@ def parse_options(argv: Sequence[str] | None = None,
             if processes < 1:
                 raise ValueError(f"ROBYN_PROCESSES must be at least 1, not {processes}")
     workers = args.workers or 1
-    if workers > 1:
-        raise ValueError(
-            f"--workers {workers}: this server runs one I/O thread per process, and more are "
-            "not supported yet; use --processes to serve from more cores "
-            "(sync handlers already run on a thread pool: ROBYN_SYNC_WORKERS)")
     return ProcessOptions(processes=processes or 1, workers=workers)
+
+
+def io_threads(app: Any) -> int:
+    """`--workers M` (or ROBYN_WORKERS) of the command line the app was started with: its
+    I/O threads per process, 1 when none was given."""
+    return int(getattr(getattr(app, "_command_line", None), "workers", 1) or 1)
 
 
 def worker() -> WorkerInfo | None:
@@ -397,7 +399,8 @@ class Supervisor:
         old_wakeup = signal.set_wakeup_fd(self._wake_w)
         from .logger import start_line
 
-        logger.info("%s; supervisor pid %d", start_line(self.host, self.port, self.count, 1),
+        logger.info("%s; supervisor pid %d", start_line(self.host, self.port, self.count,
+                                                   io_threads(self.app)),
                     os.getpid())
         try:
             for slot in self.slots:

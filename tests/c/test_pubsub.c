@@ -857,6 +857,51 @@ static void topics_subscribe_unsubscribe(void **state)
     hub_free(&h);
 }
 
+/* ps_topics_each(): every topic with subscribers once, none that lost its last. */
+struct seen_topics {
+    char names[8][8];
+    size_t n;
+};
+
+static void note_topic(void *ctx, const char *topic, size_t len)
+{
+    struct seen_topics *seen = ctx;
+    assert_true(seen->n < 8 && len < 8);
+    memcpy(seen->names[seen->n], topic, len);
+    seen->names[seen->n][len] = '\0';
+    seen->n++;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void topics_each_walks_every_topic_once(void **state)
+{
+    struct hub h;
+    struct conn *a, *b;
+    struct seen_topics seen = {.n = 0};
+
+    (void)state;
+    hub_init(&h, 2);
+    a = hub_open(&h, 0, 0, 0);
+    b = hub_open(&h, 1, 0, 0);
+    ps_topics_each(h.t, note_topic, &seen);
+    assert_int_equal(seen.n, 0);
+    sub_ok(a, "chat");
+    sub_ok(b, "chat");
+    sub_ok(a, "news");
+    sub_ok(b, "gone");
+    assert_int_equal(ps_topics_unsubscribe(b->sub, "gone", 4), 1);
+    ps_topics_each(h.t, note_topic, &seen);
+    assert_int_equal(seen.n, 2);
+    qsort(seen.names, seen.n, sizeof(seen.names[0]), by_name);
+    assert_string_equal(seen.names[0], "chat");
+    assert_string_equal(seen.names[1], "news");
+    hub_free(&h);
+}
+
 static void topics_unsubscribe_all(void **state)
 {
     const char *names[] = {"a", "b", "c", "d", "e"};
@@ -1850,6 +1895,7 @@ int main(void)
         cmocka_unit_test(memory_close_policy),
         cmocka_unit_test(topics_free_with_live_subscribers),
         cmocka_unit_test(ledger_counts_and_memberships),
+        cmocka_unit_test(topics_each_walks_every_topic_once),
         cmocka_unit_test(bus_local_publish),
         cmocka_unit_test(bus_interface_interest),
     };

@@ -332,6 +332,43 @@ static void test_machine_wide_count(void **state)
     ps_topics_free(tb);
 }
 
+/* count_here: what a process with several registries (I/O shards) answers a QUERY with. */
+static size_t seven_more(void *ctx, const char *topic, size_t len)
+{
+    return ps_topics_subscriber_count(ctx, topic, len) + 7;
+}
+
+static void test_count_answered_by_the_embedder(void **state)
+{
+    (void)state;
+    char group[64];
+    group_name(group, sizeof(group), "count-here");
+    got ga = {0}, gb = {0};
+    ps_topics *ta = ps_topics_new(collect, &ga), *tb = ps_topics_new(collect, &gb);
+    ps_bus *a = make(ta, group, 0, 1 << 20);
+    ps_siblings_config cfg = {.group = group, .slot = 1, .count = 2, .queue_limit = 1 << 20,
+                              .max_message = 1 << 20, .count_here = seven_more,
+                              .deliver_ctx = tb};
+    char err[256];
+    ps_bus *b = ps_bus_siblings_new(tb, &cfg, err, sizeof(err));
+    assert_non_null(b);
+    wait_connected(a, b);
+    ps_subscriber *s1 = ps_subscriber_new(tb, 1, NULL);
+    assert_int_equal(ps_topics_subscribe(s1, "room", 4), 1);
+    counted c = {0};
+    assert_int_equal(ps_bus_siblings_count(a, "room", 4, on_count, &c), 0);
+    for (int i = 0; i < 200 && !c.calls; i++)
+        service_both(a, b, 1);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.answered, 1);
+    assert_int_equal(c.remote, 8); /* b's registry's 1, and the 7 the callback adds */
+    ps_subscriber_free(s1);
+    ps_bus_close(a);
+    ps_bus_close(b);
+    ps_topics_free(ta);
+    ps_topics_free(tb);
+}
+
 static void test_sibling_that_stops_reading_is_cut_off(void **state)
 {
     (void)state;
@@ -481,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_queue_partial_writes),
         cmocka_unit_test(test_publish_reaches_the_sibling),
         cmocka_unit_test(test_machine_wide_count),
+        cmocka_unit_test(test_count_answered_by_the_embedder),
         cmocka_unit_test(test_sibling_that_stops_reading_is_cut_off),
         cmocka_unit_test(test_presence_messages_and_links),
         cmocka_unit_test(test_bad_configurations),

@@ -67,10 +67,11 @@ def still_serving(server: AppServer) -> None:
     assert value(scrape(server), "robyn_http_responses_total", status_class="2xx") > 0
 
 
-@pytest.fixture
-def server(start_app: StartApp) -> Iterator[AppServer]:
-    """A fresh server per test: absolute WebSocket counts start at zero."""
-    yield start_app("metrics_app")
+@pytest.fixture(params=["1", "2"], ids=["workers1", "workers2"])
+def server(start_app: StartApp, request: pytest.FixtureRequest) -> Iterator[AppServer]:
+    """A fresh server per test: absolute WebSocket counts start at zero. With --workers 2 the
+    figures are both I/O threads' summed, and must be the same."""
+    yield start_app("metrics_app", env={"ROBYN_WORKERS": request.param})
 
 
 def test_counts_after_a_known_sequence(server: AppServer) -> None:
@@ -102,7 +103,9 @@ def test_counts_after_a_known_sequence(server: AppServer) -> None:
         nonlocal scrapes, after
         scrapes += 1
         after = scrape(server)
+        # With two I/O threads the other one's gauges are as of its last sweep (250 ms).
         return value(after, "robyn_ws_open_connections", endpoint="/echo") == 0 and \
+            value(after, "robyn_http_open_connections") == 1 and \
             ("robyn_ws_closes_total", (("code", "1000"), ("endpoint", "/echo"))) in after
 
     after: Samples = {}
