@@ -2403,7 +2403,7 @@ static void count_if_new(void *ctx, const char *topic, size_t len)
 {
     struct distinct_topics *d = ctx;
     for (unsigned j = 0; j < d->before; j++)
-        if (ps_topics_subscriber_count(d->hubs[j]->ledger, topic, len))
+        if (ps_ledger_count(d->hubs[j]->ledger, topic, len))
             return;
     d->n++;
 }
@@ -2420,7 +2420,7 @@ size_t gw_ws_topics_all(gw_server *srv)
     struct distinct_topics d = {hubs, 0, 0};
     for (unsigned k = 0; k < m; k++) {
         d.before = k;
-        ps_topics_each(hubs[k]->ledger, count_if_new, &d);
+        ps_ledger_each(hubs[k]->ledger, count_if_new, &d);
     }
     for (unsigned k = m; k-- > 0;)
         pthread_mutex_unlock(&hubs[k]->cmd_lock);

@@ -289,3 +289,10 @@ size_t ps_ledger_topics(const ps_ledger *l)
 {
     return l->count;
 }
+
+void ps_ledger_each(const ps_ledger *l, ps_ledger_topic_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < l->cap; i++)
+        if (l->table[i])
+            fn(ctx, l->table[i]->name, l->table[i]->len);
+}

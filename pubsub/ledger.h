@@ -63,4 +63,9 @@ size_t ps_ledger_count(const ps_ledger *l, const char *topic, size_t len);
 /* The topics with at least one member. */
 size_t ps_ledger_topics(const ps_ledger *l);
 
+/* Calls fn once for each topic with a member, in no particular order; fn must not change
+ * l. */
+typedef void (*ps_ledger_topic_fn)(void *ctx, const char *topic, size_t len);
+void ps_ledger_each(const ps_ledger *l, ps_ledger_topic_fn fn, void *ctx);
+
 #endif

@@ -345,13 +345,6 @@ size_t ps_topics_count(const ps_topics *r)
     return r->count;
 }
 
-void ps_topics_each(const ps_topics *r, ps_topic_fn fn, void *ctx)
-{
-    for (size_t i = 0; i < r->cap; i++)
-        if (r->table[i])
-            fn(ctx, r->table[i]->name, r->table[i]->len);
-}
-
 size_t ps_topics_subscriber_count(const ps_topics *r, const char *name,
                                   size_t len)
 {

@@ -91,11 +91,6 @@ size_t ps_topics_publish(ps_topics *t, const char *topic, size_t len,
 /* Number of live topics. */
 size_t ps_topics_count(const ps_topics *t);
 
-/* Calls fn once for each topic with subscribers, in no particular order; fn must not
- * change t. */
-typedef void (*ps_topic_fn)(void *ctx, const char *topic, size_t len);
-void ps_topics_each(const ps_topics *t, ps_topic_fn fn, void *ctx);
-
 /* Number of subscribers of topic (0 when it does not exist). */
 size_t ps_topics_subscriber_count(const ps_topics *t, const char *topic,
                                   size_t len);

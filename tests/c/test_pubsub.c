@@ -857,7 +857,7 @@ static void topics_subscribe_unsubscribe(void **state)
     hub_free(&h);
 }
 
-/* ps_topics_each(): every topic with subscribers once, none that lost its last. */
+/* ps_ledger_each(): every topic with a member once, none that lost its last. */
 struct seen_topics {
     char names[8][8];
     size_t n;
@@ -877,29 +877,29 @@ static int by_name(const void *a, const void *b)
     return strcmp(a, b);
 }
 
-static void topics_each_walks_every_topic_once(void **state)
+static void ledger_each_walks_every_topic_once(void **state)
 {
-    struct hub h;
-    struct conn *a, *b;
+    ps_ledger *l = ps_ledger_new();
+    ps_ledger_member a = {0}, b = {0};
     struct seen_topics seen = {.n = 0};
 
     (void)state;
-    hub_init(&h, 2);
-    a = hub_open(&h, 0, 0, 0);
-    b = hub_open(&h, 1, 0, 0);
-    ps_topics_each(h.t, note_topic, &seen);
+    assert_non_null(l);
+    ps_ledger_each(l, note_topic, &seen);
     assert_int_equal(seen.n, 0);
-    sub_ok(a, "chat");
-    sub_ok(b, "chat");
-    sub_ok(a, "news");
-    sub_ok(b, "gone");
-    assert_int_equal(ps_topics_unsubscribe(b->sub, "gone", 4), 1);
-    ps_topics_each(h.t, note_topic, &seen);
+    assert_int_equal(ps_ledger_join(l, &a, "chat", 4), 1);
+    assert_int_equal(ps_ledger_join(l, &b, "chat", 4), 1);
+    assert_int_equal(ps_ledger_join(l, &a, "news", 4), 1);
+    assert_int_equal(ps_ledger_join(l, &b, "gone", 4), 1);
+    assert_int_equal(ps_ledger_leave(l, &b, "gone", 4), 1);
+    ps_ledger_each(l, note_topic, &seen);
     assert_int_equal(seen.n, 2);
     qsort(seen.names, seen.n, sizeof(seen.names[0]), by_name);
     assert_string_equal(seen.names[0], "chat");
     assert_string_equal(seen.names[1], "news");
-    hub_free(&h);
+    ps_ledger_leave_all(l, &a);
+    ps_ledger_leave_all(l, &b);
+    ps_ledger_free(l);
 }
 
 static void topics_unsubscribe_all(void **state)
@@ -1895,7 +1895,7 @@ int main(void)
         cmocka_unit_test(memory_close_policy),
         cmocka_unit_test(topics_free_with_live_subscribers),
         cmocka_unit_test(ledger_counts_and_memberships),
-        cmocka_unit_test(topics_each_walks_every_topic_once),
+        cmocka_unit_test(ledger_each_walks_every_topic_once),
         cmocka_unit_test(bus_local_publish),
         cmocka_unit_test(bus_interface_interest),
     };
