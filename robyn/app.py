@@ -425,9 +425,9 @@ class Robyn(RouterBase):
             return self._topics.members_everywhere(topic)
         return self._topics.members(topic)
 
-    def presence_count(self, topic: str, everywhere: bool = False) -> int:
-        """How many connections of this process are present on topic; with everywhere=True,
-        of every process and node the bus reaches (what app.presence(topic) lists)."""
+    def presence_count(self, topic: str, everywhere: bool = True) -> int:
+        """How many connections are present on topic in every process and node the bus
+        reaches (what app.presence(topic) lists); with everywhere=False, in this process."""
         self._presence_topic(topic)
         _check_everywhere(everywhere)
         if everywhere:

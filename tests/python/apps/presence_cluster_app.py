@@ -8,7 +8,8 @@ Routes:
   GET  /presence/:topic      {"pid", "slot", "everywhere": app.presence(topic) as
                              [{"id", "info"}], "here": the ids of app.presence(topic,
                              everywhere=False), "count": app.presence_count(topic,
-                             everywhere=True), "count_here": app.presence_count(topic),
+                             everywhere=True), "count_here": app.presence_count(topic,
+                             everywhere=False),
                              "stats": the presence table's counters}
   GET  /bad/:case            what a bad argument raises: {"error": type, "message": str}
   WS   /room/:name?user=u    greets "hello <pid> <connection id>", subscribes to the room
@@ -49,7 +50,7 @@ def presence(request: Request) -> str:
         "everywhere": [{"id": m.id, "info": m.info} for m in app.presence(topic)],
         "here": [m.id for m in app.presence(topic, everywhere=False)],
         "count": app.presence_count(topic, everywhere=True),
-        "count_here": app.presence_count(topic),
+        "count_here": app.presence_count(topic, everywhere=False),
         "stats": app._server.presence_stats(),
     })
 

@@ -5,7 +5,7 @@ events.
 
 Routes:
   GET  /pid                  this worker's pid and slot: {"pid": ..., "slot": ...}
-  GET  /subscribers/:topic   {"here": app.presence_count(topic), "everywhere":
+  GET  /subscribers/:topic   {"here": app.presence_count(topic, everywhere=False), "everywhere":
                              app.presence_count(topic, everywhere=True), "members": the
                              infos of app.presence(topic), "pid": os.getpid()}
   WS   /room/:name           subscribes with info {"pid": <this worker's pid>}; greets
@@ -45,7 +45,7 @@ def pid() -> str:
 @app.get("/subscribers/:topic")
 def subscribers(request: Request) -> str:
     topic = request.path_params["topic"]
-    return json.dumps({"here": app.presence_count(topic),
+    return json.dumps({"here": app.presence_count(topic, everywhere=False),
                        "everywhere": app.presence_count(topic, everywhere=True),
                        "members": [m.info for m in app.presence(topic)],
                        "pid": os.getpid()})
