@@ -570,8 +570,12 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
         /* All made before any starts, so that no shard ever finds another missing. */
         srv->shards = calloc(srv->nshards, sizeof(*srv->shards));
         rc = srv->shards ? 0 : -ENOMEM;
-        if (srv->shards)
+        if (srv->shards) {
             srv->shards[0] = srv;
+            /* Shard 0's ids too go up by M from 0, so that every id names its shard
+             * (id % M), as the others' do (new_shard). */
+            gw_ws_number_ids(srv->ws, 0, srv->nshards);
+        }
         for (unsigned k = 1; !rc && k < srv->nshards; k++)
             if (!(srv->shards[k] = new_shard(srv, k)))
                 rc = -ENOMEM;

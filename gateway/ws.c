@@ -1934,8 +1934,18 @@ static void position_of(const ps_history_topic *t, gw_ws_position *out)
     out->offset = ps_history_topic_last(t);
 }
 
+static long publish_to_shard(gw_ws_hub *hub, const char *topic, size_t len, ps_frame *f,
+                             gw_ws_handle *exclude, cmd_type type);
+
+/* The hub that keeps the process's history: shard 0's, whichever shard srv is (with
+ * --workers M every shard's connections replay from it and publish through it). */
+static gw_ws_hub *history_hub(gw_server *srv)
+{
+    return gw__server_hub(gw__server_shard(srv, 0));
+}
+
 /* Numbers, keeps and posts (as a `type` command: CMD_PUBLISH, or CMD_DELIVER_LOCAL for
- * what came from a sibling) a message on a topic with history. */
+ * what came from a sibling) a message on a topic with history, to every shard. */
 static int publish_history(gw_ws_hub *hub, cmd_type type, const char *topic, size_t len,
                            const char *rest, size_t rest_len, gw_ws_handle *exclude,
                            gw_ws_position *out)
@@ -1966,13 +1976,26 @@ static int publish_history(gw_ws_hub *hub, cmd_type type, const char *topic, siz
     int was_empty = 0;
     if (rc == 0) {
         position_of(t, out);
-        /* Queued under the lock: the FIFO sees the messages of a topic in offset order,
-         * which is what makes a replay's seam exact (run_subscribe_since). Counted as it is
-         * queued, as gw_ws_publish() counts. */
+        /* Queued under the lock: every shard's FIFO sees the messages of a topic in offset
+         * order, which is what makes a replay's seam exact (run_subscribe_since). Counted
+         * as it is queued, as gw_ws_publish() counts. With --workers M this hub (shard 0)
+         * keeps the process's one history, and the same numbered frame goes to the other
+         * shards' FIFOs while the lock is held; the handle left out is in one shard only. */
+        unsigned m = gw__server_nshards(hub->srv);
+        gw_ws_handle *exclude0 = m > 1 && exclude && exclude->id % m != 0 ? NULL : exclude;
         pthread_mutex_lock(&hub->cmd_lock);
-        out->reached = (long)publish_count_locked(hub, topic, len, exclude);
+        out->reached = (long)publish_count_locked(hub, topic, len, exclude0);
         was_empty = append_command_locked(hub, c);
         pthread_mutex_unlock(&hub->cmd_lock);
+        for (unsigned k = 1; k < m; k++) {
+            long n = publish_to_shard(gw__server_hub(gw__server_shard(hub->srv, k)), topic, len,
+                                      c->frame, exclude && exclude->id % m == k ? exclude : NULL,
+                                      type);
+            if (n < 0)
+                lwsl_err("gateway: out of memory handing a numbered message to shard %u\n", k);
+            else
+                out->reached += n;
+        }
     }
     pthread_mutex_unlock(&hub->hist_lock);
     if (rc)
@@ -1994,7 +2017,7 @@ static int redis_history_read(gw_ws_hub *hub, const char *topic, size_t len, con
 int gw_ws_publish_history(gw_server *srv, const char *topic, size_t len, const char *rest,
                           size_t rest_len, gw_ws_handle *exclude, gw_ws_position *out)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
+    gw_ws_hub *hub = history_hub(srv);
     memset(out, 0, sizeof(*out));
     if (!hub->history)
         return -ENOENT;
@@ -2039,9 +2062,10 @@ static void siblings_deliver(void *ctx, const char *topic, size_t len, ps_frame 
                                            ps_frame_payload_len(frame), &rest_len)
                            : NULL;
     gw_ws_position pos;
-    if (!rest || publish_history(hub, CMD_DELIVER_LOCAL, topic, len, rest, rest_len, NULL,
-                                 &pos) < 0)
-        (void)ps_topics_publish(hub->topics, topic, len, frame, NULL);
+    if (rest && publish_history(hub, CMD_DELIVER_LOCAL, topic, len, rest, rest_len, NULL,
+                                &pos) == 0)
+        return; /* numbered here, and queued to every shard */
+    (void)ps_topics_publish(hub->topics, topic, len, frame, NULL);
     if (gw__server_nshards(hub->srv) > 1)
         forward_to_shards(hub, topic, len, frame);
 }
@@ -2049,7 +2073,8 @@ static void siblings_deliver(void *ctx, const char *topic, size_t len, ps_frame 
 int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, size_t len,
                           const char *epoch, uint64_t since, size_t last, gw_ws_position *out)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
+    gw_ws_hub *hub = history_hub(srv);    /* the history (shard 0's) */
+    gw_ws_hub *home = gw__server_hub(srv); /* the connection's shard */
     memset(out, 0, sizeof(*out));
     if (atomic_load(&h->gone))
         return -ENOTCONN;
@@ -2083,22 +2108,25 @@ int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, si
     int was_empty = 0;
     if (rc == 0) {
         out->replayed = c->nreplay;
-        /* The snapshot holds every message whose publish command is already queued, and
-         * this command follows those: the live ones after it reach the subscriber once it
-         * has joined, so the replay meets them with no gap and no duplicate. The ledger
-         * changes with the queueing, as for a plain subscribe (post_subscription). */
-        pthread_mutex_lock(&hub->cmd_lock);
-        int joined = !h->in_ledger ? -ENOTCONN : ps_ledger_join(hub->ledger, &h->ledger, topic, len);
+        /* The snapshot holds every message whose publish command is already queued (to
+         * every shard: publish_history() queues under the same lock), and this command
+         * follows those in the connection's shard: the live ones after it reach the
+         * subscriber once it has joined, so the replay meets them with no gap and no
+         * duplicate. The ledger changes with the queueing, as for a plain subscribe
+         * (post_subscription). */
+        pthread_mutex_lock(&home->cmd_lock);
+        int joined = !h->in_ledger ? -ENOTCONN
+                                   : ps_ledger_join(home->ledger, &h->ledger, topic, len);
         if (joined == 1)
-            was_empty = append_command_locked(hub, c);
-        pthread_mutex_unlock(&hub->cmd_lock);
+            was_empty = append_command_locked(home, c);
+        pthread_mutex_unlock(&home->cmd_lock);
         rc = joined == 1 ? 0 : joined == 0 ? -EALREADY : joined;
     }
     pthread_mutex_unlock(&hub->hist_lock);
     if (rc)
         cmd_free(c);
     else if (was_empty)
-        wake_for_commands(hub);
+        wake_for_commands(home);
     return rc;
 }
 
@@ -2115,7 +2143,7 @@ static void run_subscribe_since(gw_ws_hub *hub, gw_ws_cmd *cmd)
 int gw_ws_history_read(gw_server *srv, const char *topic, size_t len, const char *epoch,
                        uint64_t since, size_t limit, gw_ws_history *out)
 {
-    gw_ws_hub *hub = gw__server_hub(srv);
+    gw_ws_hub *hub = history_hub(srv);
     memset(out, 0, sizeof(*out));
     if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
         return -ENOENT;
@@ -2306,8 +2334,6 @@ void gw_ws_number_ids(gw_ws_hub *hub, unsigned first, unsigned step)
 const char *gw__ws_unsharded_feature(gw_server *srv)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
-    if (hub->history)
-        return "app.topic(history=...)";
     if (hub->redis_cfg)
         return "the Redis bus (pubsub_url / ROBYN_PUBSUB_URL)";
     return NULL;

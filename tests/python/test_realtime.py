@@ -28,9 +28,11 @@ from conftest import AppServer, StartApp
 RECV = 5.0
 
 
-@pytest.fixture(scope="module")
-def server(module_app: StartApp) -> Iterator[AppServer]:
-    yield module_app("realtime_app")
+@pytest.fixture(scope="module", params=["1", "2"], ids=["workers1", "workers2"])
+def server(module_app: StartApp, request: pytest.FixtureRequest) -> Iterator[AppServer]:
+    """With --workers 2 the connections of a test spread over two I/O shards, which share
+    the process's one history (shard 0's) and presence: every test holds for both."""
+    yield module_app("realtime_app", env={"ROBYN_WORKERS": request.param})
 
 
 def url(server: AppServer, path: str) -> str:

@@ -203,23 +203,6 @@ def test_sigterm_drains_both_shards(start_app, tmp_path):
     assert events.read_text().splitlines() == [f"close {server.proc.pid}"] * len(clients)
 
 
-@pytest.mark.parametrize("env, feature", [
-    ({"WORKERS_HISTORY": "1"}, "app.topic(history=...)"),
-])
-def test_what_one_shard_alone_keeps_is_refused_at_start(tmp_path, env, feature):
-    server = launch("workers_app", tmp_path, env={"ROBYN_WORKERS": "2", **env}, wait=False)
-    assert server.proc.wait(timeout=10) == 1
-    server.stopped = True
-    assert (f"robyn: cannot start the server: {feature} cannot be used with --workers above "
-            f"1 yet") in server.log()
-    # With one shard the same app starts and serves.
-    ok = launch("workers_app", tmp_path, env={"ROBYN_WORKERS": "1", **env})
-    try:
-        assert get(ok, "/") == (200, b"Hello, world!")
-    finally:
-        ok.stop()
-
-
 def test_two_processes_of_two_shards_share_a_room(start_app, tmp_path):
     server = start_app("workers_app", env={"ROBYN_PROCESSES": "2", "ROBYN_WORKERS": "2"})
     pids = sorted(worker_pids(server, 2).values())

@@ -21,8 +21,6 @@ Routes:
 
 $WORKERS_EVENTS (when set): every on_close appends "close <pid>" to that file.
 $WORKERS_METRICS (when set): app.enable_metrics() serves GET /metrics.
-$WORKERS_HISTORY (when set): topics "news:*" keep history, which --workers above 1 refuses at
-start.
 """
 
 from __future__ import annotations
@@ -118,8 +116,6 @@ if os.environ.get("WORKERS_STATIC"):
     app.serve_directory("/static", os.environ["WORKERS_STATIC"])
 if os.environ.get("WORKERS_METRICS"):
     app.enable_metrics()
-if os.environ.get("WORKERS_HISTORY"):
-    app.topic("news:*", history=10)
 
 if __name__ == "__main__":
     app.start()
