@@ -2467,9 +2467,13 @@ size_t gw_ws_topics_all(gw_server *srv)
  *   2. hold, for this connection, every message of the topic arriving meanwhile;
  *   3. read the range from the stream (one script run, after the confirmation, so every
  *      message is in the range, or held, or both);
- *   4. in one go: join the topic, queue the range, then the held messages after the range's
- *      last offset; unpin. Nothing reaches the connection in between, so there is no gap
- *      and no duplicate at the seam.
+ *   4. in one go: queue the range, then the held messages after the range's last offset;
+ *   5. join the topic once the channel has caught up with the range, and unpin. The read's
+ *      answer and the channel come on two connections, so messages of the range may still
+ *      be on their way on the channel when the range is in: until one at or past the
+ *      range's last offset arrives, the connection "settles" (the channel's messages after
+ *      the range go to it directly, those of the range are skipped), then joins. Nothing
+ *      reaches the connection twice, and nothing is missed.
  */
 
 /* How long Python waits for the I/O thread's answer from Redis. */
@@ -2511,6 +2515,10 @@ struct gw_recovery {
     int pinned, reading, overflow;
     struct gw_held_msg *held;
     size_t nheld, held_cap;
+    /* Step 5: answered and replayed, waiting for the channel to pass the range's last. */
+    int settling;
+    uint64_t settle_last;
+    char settle_epoch[PS_RH_EPOCH_MAX];
 };
 
 static struct gw_redis_req *redis_req_new(int kind)
@@ -2764,6 +2772,43 @@ static size_t recovery_replay(gw_ws_hub *hub, struct gw_recovery *rec, const ps_
     return replayed;
 }
 
+/* Whether the channel has passed the range: a message of its epoch at or after its last
+ * offset was held (a channel is in order, so every earlier one came before it). */
+static int recovery_caught_up(const struct gw_recovery *rec, const ps_rh_result *res)
+{
+    for (size_t i = 0; i < rec->nheld; i++)
+        if (rec->held[i].offset >= res->last && !strcmp(rec->held[i].epoch, res->epoch))
+            return 1;
+    return 0;
+}
+
+/* Ends a settling recovery (step 5): the connection joins the topic, unless it left it
+ * meanwhile (the ledger says) or `join` is 0 (the server stops); then unpin and free. */
+static void recovery_settled(struct gw_recovery *rec, int join)
+{
+    gw_ws_hub *hub = rec->hub;
+    for (struct gw_recovery **pp = &hub->recoveries; *pp; pp = &(*pp)->next)
+        if (*pp == rec) {
+            *pp = rec->next;
+            break;
+        }
+    gw_ws_handle *h = rec->h;
+    pthread_mutex_lock(&hub->cmd_lock);
+    int wanted = h->in_ledger && ps_ledger_is_member(hub->ledger, &h->ledger, rec->topic,
+                                                     rec->len);
+    pthread_mutex_unlock(&hub->cmd_lock);
+    if (join && wanted && h->sub && h->io &&
+        ps_topics_subscribe(h->sub, rec->topic, rec->len) < 0) {
+        lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
+        request_close(h->io, 1011, "out of memory", 1);
+    }
+    if (join)
+        ps_bus_redis_unpin(hub->bus, rec->topic, rec->len);
+    free(rec->topic);
+    gw_ws_handle_unref(rec->h);
+    free(rec);
+}
+
 /* Ends a recovery: answers its waiter, and on success joins the topic and replays. */
 static void recovery_end(struct gw_recovery *rec, int rc, const ps_rh_result *res)
 {
@@ -2780,12 +2825,15 @@ static void recovery_end(struct gw_recovery *rec, int rc, const ps_rh_result *re
         rc = -ESTALE;
     if (rc == 0 && rec->overflow)
         rc = -ENOBUFS;
+    int settle = 0;
     pthread_mutex_lock(&r->lock);
     if (!r->abandoned) {
         size_t replayed = 0;
         if (rc == 0 && (!h->sub || !h->io))
             rc = -ENOTCONN;
-        if (rc == 0 && ps_topics_subscribe(h->sub, rec->topic, rec->len) < 0) {
+        if (rc == 0)
+            settle = !recovery_caught_up(rec, res);
+        if (rc == 0 && !settle && ps_topics_subscribe(h->sub, rec->topic, rec->len) < 0) {
             lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
             request_close(h->io, 1011, "out of memory", 1);
             rc = -ENOMEM;
@@ -2810,6 +2858,22 @@ static void recovery_end(struct gw_recovery *rec, int rc, const ps_rh_result *re
         pthread_cond_signal(&r->cond);
     }
     pthread_mutex_unlock(&r->lock);
+    if (settle && rc == 0) {
+        /* Step 5: kept (and pinned) until the channel passes the range's last. */
+        for (size_t i = 0; i < rec->nheld; i++)
+            ps_frame_unref(rec->held[i].frame);
+        free(rec->held);
+        rec->held = NULL;
+        rec->nheld = rec->held_cap = 0;
+        rec->settling = 1;
+        rec->settle_last = res->last;
+        snprintf(rec->settle_epoch, sizeof(rec->settle_epoch), "%s", res->epoch);
+        rec->req = NULL;
+        redis_req_unref(r);
+        rec->next = hub->recoveries;
+        hub->recoveries = rec;
+        return;
+    }
     /* After the join: the channel stays subscribed throughout. Not while the bus closes. */
     if (rec->pinned && rc != -ECANCELED)
         ps_bus_redis_unpin(hub->bus, rec->topic, rec->len);
@@ -2931,9 +2995,23 @@ void gw__ws_deliver_history(gw_server *srv, const char *topic, size_t len, const
         hub->prepaid = NULL;
         hub->prepaid_left = 0;
     }
-    for (struct gw_recovery *rec = hub->recoveries; rec; rec = rec->next) {
+    for (struct gw_recovery *rec = hub->recoveries, *next; rec; rec = next) {
+        next = rec->next; /* a settling one may end */
         if (rec->len != len || memcmp(rec->topic, topic, len) || rec->overflow)
             continue;
+        if (rec->settling) {
+            int same_epoch = strlen(rec->settle_epoch) == epoch_len &&
+                             !memcmp(rec->settle_epoch, epoch, epoch_len);
+            if (same_epoch && offset < rec->settle_last)
+                continue; /* in the range: the connection has it */
+            if (!same_epoch || offset > rec->settle_last) {
+                gw_ws_handle *h = rec->h;
+                if (h->sub && h->io)
+                    (void)deliver(hub, h->sub, frame);
+            }
+            recovery_settled(rec, 1);
+            continue;
+        }
         if (rec->nheld == rec->held_cap) {
             size_t cap = rec->held_cap ? rec->held_cap * 2 : 16;
             struct gw_held_msg *held = cap <= GW_RECOVERY_HELD_MAX
@@ -2961,7 +3039,8 @@ void gw__ws_redis_channel_ready(gw_server *srv, const char *topic, size_t len)
     struct gw_recovery *rec = hub->recoveries, *next;
     for (; rec; rec = next) {
         next = rec->next; /* recovery_read may end rec */
-        if (rec->pinned && !rec->reading && rec->len == len && !memcmp(rec->topic, topic, len))
+        if (rec->pinned && !rec->reading && !rec->settling && rec->len == len &&
+            !memcmp(rec->topic, topic, len))
             recovery_read(rec);
     }
 }
@@ -2974,7 +3053,9 @@ void gw__ws_redis_down(gw_server *srv)
     struct gw_recovery *rec = hub->recoveries, *next;
     for (; rec; rec = next) {
         next = rec->next;
-        if (!rec->reading)
+        if (rec->settling)
+            recovery_settled(rec, 1); /* what the channel still owed it is lost with Redis */
+        else if (!rec->reading)
             recovery_end(rec, -EHOSTDOWN, NULL);
     }
 }
@@ -2984,7 +3065,9 @@ static void redis_recoveries_cancel(gw_ws_hub *hub)
     struct gw_recovery *rec = hub->recoveries, *next;
     for (; rec; rec = next) {
         next = rec->next;
-        if (!rec->reading)
+        if (rec->settling)
+            recovery_settled(rec, 0);
+        else if (!rec->reading)
             recovery_end(rec, -ECANCELED, NULL);
     }
 }
