@@ -38,6 +38,13 @@ SEEDS = {
     "error": b"-NOSCRIPT No matching script\r\n",
     "nested": b"*3\r\n*1\r\n:0\r\n$1\r\na\r\n:1\r\n",
     "two_replies": reply(1, b"e", 1, []) + reply(2, b"", 0, []),
+    # Claims the bounded reader refuses before hiredis allocates (a CI run's out-of-memory
+    # finding: hiredis 1.x's RESP3 sets and pushes were not bounded before).
+    "huge_array": b"*2000000000\r\n",
+    "huge_set": b"~693609863\r\n",
+    "huge_push": b">693609863\r\n",
+    "huge_map": b"%346804932\r\n",
+    "huge_nested": b"*3\r\n*9\r\n",
     "head_ok": b"h" + message(b"3f9a0c12be.7", 418),
     "head_max": b'h{"epoch":"e","offset":18446744073709551615,',
     "head_zero": b'h{"epoch":"e","offset":0,',

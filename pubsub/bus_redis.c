@@ -1074,6 +1074,7 @@ static redisAsyncContext *open_conn(struct bus_redis *b, const char *tag)
         return NULL;
     }
     redisEnableKeepAlive(&ac->c);
+    ps_rh_bound_reader(ac->c.reader);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (b->cfg.has_password) {

@@ -6,10 +6,16 @@
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/read.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "envelope.h"
+#include "history.h"
+
+_Static_assert(PS_RH_TOP_ELEMENTS == 3 + 2 * (size_t)PS_HISTORY_MAX_CAPACITY,
+               "a read of a whole history must fit the reader's bound");
 
 /*
  * KEYS[1] the epoch hash, KEYS[2] the stream; ARGV[1] the epoch to take if a new one is
@@ -215,4 +221,44 @@ int ps_rh_decode(const redisReply *r, ps_rh_result *out)
         out->n++;
     }
     return 0;
+}
+
+/* hiredis' default reply functions, with createArray bounded. Every reader starts with the
+ * same default table, so one bounded copy serves them all. */
+#if defined(HIREDIS_MAJOR) && HIREDIS_MAJOR >= 1
+typedef size_t claimed_elements;
+#define CLAIM_OVER(n, bound) ((n) > (bound))
+#else
+typedef int claimed_elements;
+#define CLAIM_OVER(n, bound) ((n) < 0 || (size_t)(n) > (bound))
+#endif
+
+static redisReplyObjectFunctions bounded_functions;
+static void *(*default_create_array)(const redisReadTask *, claimed_elements);
+static pthread_once_t bounded_once = PTHREAD_ONCE_INIT;
+static const redisReplyObjectFunctions *bounded_from;
+
+static void *bounded_create_array(const redisReadTask *task, claimed_elements elements)
+{
+    size_t bound = task->parent == NULL ? PS_RH_TOP_ELEMENTS : PS_RH_NESTED_ELEMENTS;
+
+    if (CLAIM_OVER(elements, bound))
+        return NULL;
+    return default_create_array(task, elements);
+}
+
+static void make_bounded_functions(void)
+{
+    bounded_functions = *bounded_from;
+    default_create_array = bounded_from->createArray;
+    bounded_functions.createArray = bounded_create_array;
+}
+
+void ps_rh_bound_reader(redisReader *reader)
+{
+    if (reader->fn == &bounded_functions || reader->fn == NULL)
+        return;
+    bounded_from = reader->fn;
+    pthread_once(&bounded_once, make_bounded_functions);
+    reader->fn = &bounded_functions;
 }

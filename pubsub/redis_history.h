@@ -88,4 +88,22 @@ typedef struct ps_rh_head {
  * start with one (E empty, too long or not [0-9a-z.]; N not 1..2^64-1 in plain digits). */
 int ps_rh_head_parse(const char *p, size_t n, ps_rh_head *out);
 
+/*
+ * The most elements a reply from Redis may claim: a read of a whole history of
+ * PS_HISTORY_MAX_CAPACITY messages at the top (3 + 2 a message, 16 MB of element table),
+ * and no more than PS_RH_NESTED_ELEMENTS below it (no reply the bus reads nests more).
+ * hiredis allocates an aggregate's element table as soon as its header claims a size (up
+ * to 2^31 elements in 0.14, 2^32 in 1.x, whose RESP3 maps, sets and pushes count too), so
+ * without this a Redis answering `*2000000000` makes the process allocate 16 GB.
+ */
+#define PS_RH_TOP_ELEMENTS (3 + 2 * (size_t)1000000)
+#define PS_RH_NESTED_ELEMENTS 8
+
+struct redisReader;
+
+/* Makes the reader refuse a reply that claims more than the bounds above: hiredis then
+ * fails the reader with its "Out of memory" error, and the connection is lost as on any
+ * protocol error (the bus reconnects). Call once per reader, before it reads. */
+void ps_rh_bound_reader(struct redisReader *reader);
+
 #endif /* PS_REDIS_HISTORY_H */

@@ -177,6 +177,60 @@ static void test_heads(void **state)
     assert_int_equal(ps_rh_head_parse("{\"epoch\":\"e\",\"offset\":12,", 24, &h), -1); /* cut */
 }
 
+/* What a bounded reader (ps_rh_bound_reader, as the bus's connections have) makes of resp:
+ * REDIS_OK with a reply, or REDIS_ERR with hiredis' error string in err. */
+static int bounded_read(const char *resp, size_t len, char *err, size_t errlen)
+{
+    redisReader *rd = redisReaderCreate();
+    void *reply = NULL;
+
+    assert_non_null(rd);
+    ps_rh_bound_reader(rd);
+    ps_rh_bound_reader(rd); /* twice is once */
+    assert_int_equal(redisReaderFeed(rd, resp, len), REDIS_OK);
+    int rc = redisReaderGetReply(rd, &reply);
+    if (rc == REDIS_OK) {
+        assert_non_null(reply);
+        freeReplyObject(reply);
+    } else {
+        snprintf(err, errlen, "%s", rd->errstr);
+    }
+    redisReaderFree(rd);
+    return rc;
+}
+
+static void test_reader_bounds(void **state)
+{
+    (void)state;
+    char err[128] = "", huge[64];
+
+    /* At the top: a whole history's read (3 + 2 x 1,000,000) may be claimed, not one more. */
+    snprintf(huge, sizeof(huge), "*%zu\r\n", (size_t)PS_RH_TOP_ELEMENTS + 1);
+    assert_int_equal(bounded_read(huge, strlen(huge), err, sizeof(err)), REDIS_ERR);
+    assert_string_equal(err, "Out of memory");
+    assert_int_equal(bounded_read("*2000000000\r\n", 13, err, sizeof(err)), REDIS_ERR);
+    assert_string_equal(err, "Out of memory");
+    /* The largest claim allowed is read (its table allocated) and waits for its elements. */
+    snprintf(huge, sizeof(huge), "*%zu\r\n", (size_t)PS_RH_TOP_ELEMENTS);
+    redisReader *rd = redisReaderCreate();
+    void *reply = NULL;
+    ps_rh_bound_reader(rd);
+    assert_int_equal(redisReaderFeed(rd, huge, strlen(huge)), REDIS_OK);
+    assert_int_equal(redisReaderGetReply(rd, &reply), REDIS_OK);
+    assert_null(reply);
+    redisReaderFree(rd);
+    /* Nested: 8 elements (more than a pmessage's 4), not 9. */
+    const char nested8[] = "*2\r\n*8\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n:6\r\n:7\r\n:8\r\n:0\r\n";
+    assert_int_equal(bounded_read(nested8, sizeof(nested8) - 1, err, sizeof(err)), REDIS_OK);
+    assert_int_equal(bounded_read("*2\r\n*9\r\n", 8, err, sizeof(err)), REDIS_ERR);
+    assert_string_equal(err, "Out of memory");
+    /* What the bus reads every day still reads. */
+    const char message[] = "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n";
+    assert_int_equal(bounded_read(message, sizeof(message) - 1, err, sizeof(err)), REDIS_OK);
+    const char read_reply[] = "*5\r\n:0\r\n$4\r\nab.1\r\n:7\r\n:7\r\n$" "48" "\r\n" M1 "\r\n";
+    assert_int_equal(bounded_read(read_reply, sizeof(read_reply) - 1, err, sizeof(err)), REDIS_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_gone_and_none),
         cmocka_unit_test(test_malformed_replies),
         cmocka_unit_test(test_heads),
+        cmocka_unit_test(test_reader_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
