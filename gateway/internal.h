@@ -96,6 +96,13 @@ struct gw_server {
 
     struct lws_context *context;
     struct lws_vhost *vhost;
+    /* The I/O thread's libev loop (epoll), lent to lws as its foreign loop, and what runs
+     * before each wait on it; NULL when lws' own poll() loop serves (ROBYN_EVENT_LOOP=poll). */
+    struct ev_loop *loop;
+    void *foreign_loops[1];
+    struct ev_prepare *before_wait;
+    const char *poll_reason; /* why poll() serves though epoll was not refused; or NULL */
+    int epoll_required;      /* ROBYN_EVENT_LOOP=epoll: no falling back to poll() */
     pthread_t io_thread;
     int io_started;
     atomic_int stopping;

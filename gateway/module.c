@@ -1931,6 +1931,16 @@ static PyObject *Server_get_port(ServerObject *self, void *closure)
     return PyLong_FromLong(gw_server_port(self->srv));
 }
 
+static PyObject *Server_get_event_loop(ServerObject *self, void *closure)
+{
+    (void)closure;
+    const char *why = NULL;
+    const char *loop = gw_server_event_loop(self->srv, &why);
+    if (why)
+        return Py_BuildValue("(ss)", loop, why);
+    return Py_BuildValue("(sO)", loop, Py_None);
+}
+
 /* ---- matching without a socket (robyn.testing) -------------------------------------- */
 
 PyDoc_STRVAR(Server_match_doc,
@@ -2503,6 +2513,9 @@ static PyMethodDef Server_methods[] = {
 
 static PyGetSetDef Server_getset[] = {
     {"port", (getter)Server_get_port, NULL, "the port bound, or 0", NULL},
+    {"event_loop", (getter)Server_get_event_loop, NULL,
+     "(loop, why_poll): the I/O threads' event loop, \"epoll\" or \"poll\", and why poll()\n"
+     "serves when ROBYN_EVENT_LOOP did not ask for it (else None)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -8,7 +8,9 @@
 #include "redis_lws.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <ev.h>
 #include <libwebsockets.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -384,6 +386,19 @@ void gw_server_each_route(gw_server *srv, void (*fn)(gw_route *route, void *arg)
 
 /* ---- lifecycle -------------------------------------------------------------------- */
 
+static void free_loop(gw_server *srv);
+
+/* Before the I/O thread waits for events: what the round just served goes to Python in one
+ * hand-off (handoff.c), and a stop asked for ends the loop. */
+static void before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    gw_server *srv = w->data;
+    (void)revents;
+    gw__flush_round(srv);
+    if (atomic_load(&srv->stopping))
+        ev_break(loop, EVBREAK_ALL);
+}
+
 static void *io_main(void *arg)
 {
     gw_server *srv = arg;
@@ -391,6 +406,12 @@ static void *io_main(void *arg)
     if (srv->shard_index)
         snprintf(name, sizeof(name), "robyn-io%u", srv->shard_index % GW_MAX_SHARDS);
     pthread_setname_np(pthread_self(), name);
+    if (srv->loop) {
+        /* lws' watchers are in this loop (its foreign loop); lws_cancel_service() wakes it. */
+        while (!atomic_load(&srv->stopping))
+            ev_run(srv->loop, 0);
+        return NULL;
+    }
     while (!atomic_load(&srv->stopping)) {
         int rc = lws_service(srv->context, 0);
         gw__flush_round(srv);
@@ -398,6 +419,102 @@ static void *io_main(void *arg)
             break;
     }
     return NULL;
+}
+
+/* Why lws' libev plugin cannot serve this process, or NULL. The plugin (Debian's
+ * libwebsockets-evlib-ev) links the system's libwebsockets and libev by soname, so it works
+ * only beside those very libraries: a wheel bundles renamed copies (auditwheel's
+ * libwebsockets-<hash>.so.N), and the plugin would load a second libwebsockets next to them. */
+static const char *libev_plugin_unusable(void)
+{
+    Dl_info lws, ev;
+    if (!dladdr((void *)lws_create_context, &lws) || !lws.dli_fname ||
+        !dladdr((void *)ev_loop_new, &ev) || !ev.dli_fname)
+        return "cannot tell which libwebsockets and libev this process runs";
+    const char *l = strrchr(lws.dli_fname, '/'), *e = strrchr(ev.dli_fname, '/');
+    l = l ? l + 1 : lws.dli_fname;
+    e = e ? e + 1 : ev.dli_fname;
+    if (strncmp(l, "libwebsockets.so.", 17) || strncmp(e, "libev.so.", 9))
+        return "this build carries its own copy of libwebsockets (a wheel), which libwebsockets' "
+               "libev plugin cannot share";
+    return NULL;
+}
+
+/* The I/O thread's epoll loop (libev, lent to lws as its foreign loop), unless
+ * ROBYN_EVENT_LOOP=poll asks for lws' own poll() loop, which walks every descriptor at every
+ * wake-up: O(connections). Unset, epoll where lws' libev plugin can serve, else poll with
+ * the reason kept for the start log; ROBYN_EVENT_LOOP=epoll makes that an error. */
+static int make_loop(gw_server *srv, char *err, size_t errlen)
+{
+    const char *want = getenv("ROBYN_EVENT_LOOP");
+    srv->poll_reason = NULL;
+    if (want && !strcmp(want, "poll"))
+        return 0;
+    if (want && *want && strcmp(want, "epoll")) {
+        snprintf(err, errlen, "ROBYN_EVENT_LOOP=%s: the event loops are epoll (the default) and "
+                 "poll", want);
+        return -EINVAL;
+    }
+    srv->epoll_required = want && *want;
+    const char *unusable = libev_plugin_unusable();
+    if (unusable) {
+        if (srv->epoll_required) {
+            snprintf(err, errlen, "ROBYN_EVENT_LOOP=epoll: %s; ROBYN_EVENT_LOOP=poll serves "
+                     "with poll()", unusable);
+            return -ENOTSUP;
+        }
+        srv->poll_reason = unusable;
+        return 0;
+    }
+    srv->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV | EVFLAG_NOSIGMASK);
+    srv->before_wait = malloc(sizeof(*srv->before_wait));
+    if (!srv->loop || !srv->before_wait) {
+        snprintf(err, errlen, "cannot make the I/O thread's epoll loop");
+        free_loop(srv);
+        return -ENOMEM;
+    }
+    ev_prepare_init(srv->before_wait, before_wait);
+    srv->before_wait->data = srv;
+    ev_prepare_start(srv->loop, srv->before_wait);
+    srv->foreign_loops[0] = srv->loop;
+    return 0;
+}
+
+/* The context, on the loop make_loop() chose; when lws cannot load its libev plugin (the
+ * package libwebsockets-evlib-ev missing) and epoll was not required, on poll(). */
+static struct lws_context *create_context(gw_server *srv, struct lws_context_creation_info *info)
+{
+    if (!srv->loop)
+        return lws_create_context(info);
+    info->options |= LWS_SERVER_OPTION_LIBEV;
+    info->foreign_loops = srv->foreign_loops;
+    struct lws_context *ctx = lws_create_context(info);
+    if (ctx || srv->epoll_required)
+        return ctx;
+    free_loop(srv);
+    info->options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+    info->foreign_loops = NULL;
+    srv->poll_reason = "libwebsockets could not load its libev plugin (Debian's "
+                       "libwebsockets-evlib-ev)";
+    return lws_create_context(info);
+}
+
+const char *gw_server_event_loop(const gw_server *srv, const char **poll_reason)
+{
+    if (poll_reason)
+        *poll_reason = srv->poll_reason;
+    return srv->loop ? "epoll" : "poll";
+}
+
+static void free_loop(gw_server *srv)
+{
+    if (srv->loop && srv->before_wait)
+        ev_prepare_stop(srv->loop, srv->before_wait);
+    free(srv->before_wait);
+    srv->before_wait = NULL;
+    if (srv->loop)
+        ev_loop_destroy(srv->loop);
+    srv->loop = NULL;
 }
 
 static const struct lws_protocols protocols[] = {
@@ -429,7 +546,13 @@ static int start_shard(gw_server *srv, char *err, size_t errlen)
     /* Reads of up to this much per service call: a pipelined burst in one go. */
     info.pt_serv_buf_size = 65536;
     info.timeout_secs = 10;
-    srv->context = lws_create_context(&info);
+    int rc = make_loop(srv, err, errlen);
+    if (rc) {
+        close(srv->listen_fd);
+        srv->listen_fd = -1;
+        return rc;
+    }
+    srv->context = create_context(srv, &info);
     srv->vhost = srv->context ? lws_get_vhost_by_name(srv->context, "default") : NULL;
     if (!srv->vhost || gw__listen_adopt(srv)) {
         snprintf(err, errlen, "cannot serve on %s:%d (libwebsockets refused; see its log)",
@@ -437,6 +560,7 @@ static int start_shard(gw_server *srv, char *err, size_t errlen)
         if (srv->context)
             lws_context_destroy(srv->context);
         srv->context = NULL;
+        free_loop(srv);
         if (srv->listen_fd >= 0 && !srv->listen_wsi)
             close(srv->listen_fd);
         srv->listen_fd = -1;
@@ -447,6 +571,7 @@ static int start_shard(gw_server *srv, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory making the pub/sub bus or the metrics");
         lws_context_destroy(srv->context);
         srv->context = NULL;
+        free_loop(srv);
         srv->listen_fd = -1; /* closed with its wsi */
         return -ENOMEM;
     }
@@ -458,6 +583,7 @@ static int start_shard(gw_server *srv, char *err, size_t errlen)
         gw__ws_stop_bus(srv);
         lws_context_destroy(srv->context);
         srv->context = NULL;
+        free_loop(srv);
         return -EAGAIN;
     }
     srv->io_started = 1;
@@ -650,6 +776,7 @@ void gw_server_stop(gw_server *srv)
     srv->context = NULL;
     pthread_mutex_unlock(&srv->answer_lock);
     lws_context_destroy(ctx);
+    free_loop(srv);
     srv->listen_fd = -1; /* closed with its wsi */
     gw__discard_answers(srv);
 }

@@ -159,6 +159,11 @@ void gw_server_drain(gw_server *srv);
 /* The number of requests handed to the bridge and not answered yet. */
 size_t gw_server_in_flight(const gw_server *srv);
 
+/* The I/O threads' event loop while the server runs: "epoll" or "poll". When poll() serves
+ * though ROBYN_EVENT_LOOP did not ask for it, *poll_reason (if given) says why; else NULL.
+ * docs/architecture.md, "The I/O loop". */
+const char *gw_server_event_loop(const gw_server *srv, const char **poll_reason);
+
 /* Stops the I/O thread and closes every connection; wakes every thread blocked in
  * gw_server_next_sync(). Idempotent. */
 void gw_server_stop(gw_server *srv);

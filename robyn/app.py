@@ -812,6 +812,12 @@ class Robyn(RouterBase):
                 raise SystemExit(f"robyn: cannot start the server: {exc.strerror}") from None
             processes.worker_ready()
             server = self._server
+            loop_name, why_poll = server.event_loop
+            if why_poll is not None:
+                place = processes.worker()
+                if place is None or place.slot == 0:  # once for the app, not per process
+                    logger.info("the I/O threads wait in %s(), not epoll: %s (each wake-up walks "
+                                "every connection; docs/deployment.md)", loop_name, why_poll)
             announces = any(o.presence_events for o in self._topics.options)
 
             def run_async() -> None:
