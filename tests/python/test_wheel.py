@@ -30,7 +30,8 @@ READY_TIMEOUT = 10.0
 pytestmark = pytest.mark.wheel
 
 # Each library the extension links beyond the manylinux policy, as its soname starts.
-BUNDLED = ("libwebsockets", "libhttp_parser", "libhiredis", "libmsgpackc", "libssl", "libcrypto")
+BUNDLED = ("libwebsockets", "libhttp_parser", "libhiredis", "libmsgpackc", "libssl", "libcrypto",
+           "libev")
 
 APP = '''\
 import os
@@ -166,6 +167,11 @@ def test_an_app_runs_from_the_wheel(wheel_app: tuple[int, Path, int], wheel_venv
     mapped = {line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
               if len(line.split()) >= 6}
     libs_dir = (_site_packages(wheel_venv) / "robyn_gateway.libs").resolve()
-    for lib in ("libwebsockets", "libhttp_parser", "libhiredis", "libmsgpackc"):
-        ours = [m for m in mapped if Path(m).name.startswith(lib)]
+    for lib in ("libwebsockets", "libhttp_parser", "libhiredis", "libmsgpackc", "libev"):
+        ours = [m for m in mapped if Path(m).name.startswith(lib) and "evlib" not in m]
         assert len(ours) == 1 and Path(ours[0]).parent == libs_dir, (lib, ours)
+    # libwebsockets' libev plugin would bring the system's libwebsockets beside the bundled
+    # one: the wheel's I/O threads wait in poll() instead, and the start log says why.
+    assert not [m for m in mapped if "evlib" in m], mapped
+    assert ("the I/O threads wait in poll(), not epoll: this build carries its own copy of "
+            "libwebsockets (a wheel), which libwebsockets' libev plugin cannot share") in log_path.read_text()
