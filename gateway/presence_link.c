@@ -26,6 +26,7 @@ struct gw_presence {
     atomic_int pending; /* deltas were queued since the I/O thread last sent them */
     lws_sorted_usec_list_t timer;
     int beating; /* the timer is scheduled: it must be cancelled before the context goes */
+    uint64_t last_beat_ms; /* when the table last ticked (I/O thread) */
 
     pthread_mutex_t gone_lock;
     gw_presence_gone *gone_head, *gone_tail;
@@ -238,6 +239,9 @@ void gw_presence_redis_online(gw_server *srv)
 
 /* ---- the beat ----------------------------------------------------------------------------- */
 
+/* How soon a late beat looks again, once the loop has served the input waiting. */
+#define STALL_RECHECK_US ((lws_usec_t)20 * 1000)
+
 static void beat(lws_sorted_usec_list_t *sul)
 {
     gw_presence *gp = lws_container_of(sul, gw_presence, timer);
@@ -247,7 +251,19 @@ static void beat(lws_sorted_usec_list_t *sul)
         return;
     atomic_store(&gp->pending, 0);
     (void)ps_presence_flush(gp->table, send_on_bus, gp);
-    (void)ps_presence_tick(gp->table, now_ms(), bus_reaches_others(gp), send_on_bus, gp,
+    uint64_t now = now_ms();
+    if (gp->last_beat_ms && now - gp->last_beat_ms > 2 * (uint64_t)PS_PRESENCE_REFRESH_MS) {
+        /* Seconds late: this process stood still (stopped, or its I/O thread held up), and
+         * the others' beats of that time are still unread; judged now, every other origin
+         * would expire. The loop reads what waits first (an event loop may run a due timer
+         * before the input that came with it), and the table ticks just after. */
+        gp->last_beat_ms = now;
+        lws_sul_schedule(ctx, 0, &gp->timer, beat, STALL_RECHECK_US);
+        gp->beating = 1;
+        return;
+    }
+    gp->last_beat_ms = now;
+    (void)ps_presence_tick(gp->table, now, bus_reaches_others(gp), send_on_bus, gp,
                            on_event, gp);
     lws_sul_schedule(ctx, 0, &gp->timer, beat, (lws_usec_t)PS_PRESENCE_REFRESH_MS * 1000);
     gp->beating = 1;
@@ -282,6 +298,7 @@ void gw_presence_start(gw_presence *gp)
         return;
     if (ps_bus_is_siblings(gp->bus))
         ps_presence_snapshot(gp->table, send_on_bus, gp, PS_PRESENCE_ALL);
+    gp->last_beat_ms = now_ms(); /* so that a first beat that comes late is judged late */
     lws_sul_schedule(ctx, 0, &gp->timer, beat, (lws_usec_t)PS_PRESENCE_REFRESH_MS * 1000);
     gp->beating = 1;
 }
