@@ -1,0 +1,176 @@
+"""The Redis bus with --workers 2 (docs/redis.md, "With --workers M"): two app instances
+(apps/redis_workers_app.py, ROBYN_WORKERS=2) sharing one real redis-server per test
+(apps/redis_server.py), with clients on both I/O shards of each (a connection's shard is its
+C id modulo M, which the app tells every client).
+
+- every message reaches every subscriber of both shards of both nodes exactly once, in each
+  publisher's order, whichever shard the publisher's connection is on;
+- each process subscribes a channel once, while any of its shards has a subscriber, and
+  unsubscribes it after the last one on every shard leaves, in either order;
+- Redis killed and restarted mid-stream: local delivery goes on across both shards, the
+  buffered publishes reach the other node's shards in order, the merged interest is
+  subscribed again;
+- a recovery from Redis history on a shard-1 connection has no gap and no duplicate while a
+  publisher sends 1,000 messages/s;
+- presence across two nodes with members on both shards of each.
+
+Every test ends by checking that the nodes still serve.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import websocket  # websocket-client
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as sconnect
+
+from apps.redis_server import RedisServer
+from apps.ws_wire import http, http_json, wait_until
+from conftest import AppServer, StartApp
+from presence_support import Member, wait_listing
+
+RECV = 5.0
+WORKERS = {"ROBYN_WORKERS": "2"}
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+def node(start_app: StartApp, url: str, app: str = "redis_workers_app") -> AppServer:
+    server = start_app(app, env={**WORKERS, "ROBYN_PUBSUB_URL": url})
+    assert "workers 2;" in server.wait_for_log("listening on")
+    return server
+
+
+def stats(app: AppServer) -> dict[str, int]:
+    return http_json(app.address, "GET", "/stats")  # type: ignore[return-value]
+
+
+def connected(app: AppServer) -> bool:
+    return bool(stats(app)["pubsub_connected"])
+
+
+def publish(app: AppServer, topic: str, body: str) -> int:
+    return int(http_json(app.address, "POST", f"/publish/{quote(topic)}", body.encode())["reached"])
+
+
+def still_serving(*apps: AppServer) -> None:
+    for app in apps:
+        assert http(app.address, "GET", "/") == (200, b"Hello, world!")
+
+
+class Client:
+    """A /room/<name> client, with the pid and the I/O shard that hold it."""
+
+    def __init__(self, app: AppServer, room: str) -> None:
+        self.ws = websocket.create_connection(f"ws://127.0.0.1:{app.port}/room/{room}",
+                                              timeout=RECV)
+        hello = self.ws.recv().split()
+        assert hello[0] == "hello", hello
+        self.pid, self.shard = int(hello[1]), int(hello[2])
+
+    def send(self, text: str) -> None:
+        self.ws.send(text)
+
+    def recv(self, timeout: float = RECV) -> str:
+        self.ws.settimeout(timeout)
+        return str(self.ws.recv())
+
+    def nothing_within(self, seconds: float) -> None:
+        self.ws.settimeout(seconds)
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            got = self.ws.recv()
+            pytest.fail(f"unexpected message {got!r}")
+
+    def close(self) -> None:
+        try:
+            self.ws.close(timeout=1)
+        finally:
+            self.ws.shutdown()
+
+
+def on_both_shards(app: AppServer, room: str, per_shard: int, tries: int = 80) -> list[Client]:
+    """Connects clients to the room until each shard of app holds per_shard (bounded); the
+    kernel picks each connection's shard. Extra ones are closed again."""
+    by_shard: dict[int, list[Client]] = {0: [], 1: []}
+    extra: list[Client] = []
+    for _ in range(tries):
+        if all(len(v) >= per_shard for v in by_shard.values()):
+            break
+        client = Client(app, room)
+        (by_shard[client.shard] if len(by_shard[client.shard]) < per_shard else extra).append(client)
+    for client in extra:
+        client.close()
+    if not all(len(v) >= per_shard for v in by_shard.values()):
+        pytest.fail(f"{tries} clients did not reach both shards: "
+                    f"{ {k: len(v) for k, v in by_shard.items()} }")
+    return by_shard[0] + by_shard[1]
+
+
+def channel_count(redis: RedisServer, topic: str) -> int:
+    return redis.numsub(f"robyn:0:{topic}")
+
+
+# ---- delivery ---------------------------------------------------------------------------
+
+
+def test_every_message_reaches_both_shards_of_both_nodes_once_and_in_order(
+        start_app: StartApp, redis: RedisServer) -> None:
+    a, b = node(start_app, redis.url), node(start_app, redis.url)
+    on_a = on_both_shards(a, "room", per_shard=4)
+    on_b = on_both_shards(b, "room", per_shard=4)
+    # One SUBSCRIBE per process, whichever shards hold the room.
+    wait_until(lambda: channel_count(redis, "room") == 2, what="both nodes subscribed")
+    assert redis.channels() == {"robyn:0:room"}
+    # Two publishers on a (one per shard) and one on b, interleaved; the others get every
+    # message of each publisher once, in its order.
+    senders = [next(c for c in on_a if c.shard == 0), next(c for c in on_a if c.shard == 1),
+               next(c for c in on_b if c.shard == 1)]
+    for i in range(60):
+        for n, sender in enumerate(senders):
+            sender.send(f"p{n}:{i}")
+    for client in on_a + on_b:
+        expect = {n: [f"p{n}:{i}" for i in range(60)] for n, s in enumerate(senders)
+                  if s is not client}
+        want = sum(len(v) for v in expect.values())
+        got = [client.recv() for _ in range(want + (60 if client in senders else 0))]
+        mine = [m for m in got if m.startswith("sent ")]
+        others = [m for m in got if not m.startswith("sent ")]
+        if client in senders:
+            # Reached: the other subscribers of the sender's process, on both shards.
+            here = len(on_a) if client in on_a else len(on_b)
+            assert mine == [f"sent {here - 1}"] * 60
+        else:
+            assert mine == []
+        for n, messages in expect.items():
+            assert [m for m in others if m.startswith(f"p{n}:")] == messages
+        assert len(others) == want
+        client.nothing_within(0.1)
+    # An HTTP publish on b reaches every client of both nodes once.
+    assert publish(b, "room", "from b") == len(on_b)
+    for client in on_a + on_b:
+        assert client.recv() == "from b"
+    for client in on_a[:2] + on_b[:2]:
+        client.nothing_within(0.3)
+    sa, sb = stats(a), stats(b)
+    # Each publish left its process once, and each process dropped its own echo once.
+    assert sa["pubsub_published"] == 120 and sb["pubsub_published"] == 61
+    assert sa["pubsub_own_skipped"] == 120 and sb["pubsub_own_skipped"] == 61
+    assert sa["pubsub_received"] == 61 and sb["pubsub_received"] == 120
+    assert sa["pubsub_gaps"] == sb["pubsub_gaps"] == 0
+    for client in on_a + on_b:
+        client.close()
+    still_serving(a, b)
