@@ -174,3 +174,127 @@ def test_every_message_reaches_both_shards_of_both_nodes_once_and_in_order(
     for client in on_a + on_b:
         client.close()
     still_serving(a, b)
+
+
+# ---- the process's interest, merged over its shards ----------------------------------------
+
+
+def connections(app: AppServer) -> int:
+    """The WebSocket connections open on every shard of app."""
+    return sum(int(s["connections"]) for s in http_json(app.address, "GET", "/shards")["shards"])
+
+
+@pytest.mark.parametrize("last_shard", [0, 1])
+def test_the_last_subscriber_leaving_on_every_shard_unsubscribes(
+        start_app: StartApp, redis: RedisServer, last_shard: int) -> None:
+    a = node(start_app, redis.url)
+    wait_until(lambda: connected(a), what="a connected to Redis")
+    assert redis.channels() == set()
+    clients = on_both_shards(a, "x", per_shard=2)
+    wait_until(lambda: redis.channels() == {"robyn:0:x"}, what="x subscribed")
+    assert channel_count(redis, "x") == 1  # one SUBSCRIBE for both shards
+    first = [c for c in clients if c.shard != last_shard]
+    last = [c for c in clients if c.shard == last_shard]
+    # Every client of one shard leaves: the other shard still wants the channel.
+    for client in first:
+        client.close()
+    wait_until(lambda: connections(a) == len(last), what="the first shard's clients gone")
+    time.sleep(0.3)  # an UNSUBSCRIBE would have reached Redis by now
+    assert redis.channels() == {"robyn:0:x"}
+    assert publish(a, "x", "still") == len(last)
+    for client in last:
+        assert client.recv() == "still"
+    # One of the last shard's two leaves: still wanted; the other: gone.
+    last[0].close()
+    time.sleep(0.3)
+    assert redis.channels() == {"robyn:0:x"}
+    last[1].close()
+    wait_until(lambda: redis.channels() == set(), what="x unsubscribed")
+    assert stats(a)["pubsub_channels"] == 0
+    # Interest that comes back on either shard subscribes again, once.
+    again = on_both_shards(a, "x", per_shard=1)
+    wait_until(lambda: redis.channels() == {"robyn:0:x"}, what="x again")
+    assert channel_count(redis, "x") == 1
+    for client in again:
+        client.close()
+    wait_until(lambda: redis.channels() == set(), what="x gone again")
+    still_serving(a)
+
+
+def test_many_topics_on_both_shards_are_subscribed_once_each(start_app: StartApp,
+                                                             redis: RedisServer) -> None:
+    a = node(start_app, redis.url)
+    # Clients come and go on both shards over 20 topics: Redis ends up with exactly the
+    # topics someone still listens to.
+    clients = {f"t{n}": on_both_shards(a, f"t{n}", per_shard=1) for n in range(20)}
+    want = {f"robyn:0:t{n}" for n in range(20)}
+    wait_until(lambda: redis.channels() == want, what="20 channels")
+    for n in range(0, 20, 2):
+        for client in clients[f"t{n}"]:
+            client.close()
+    for n in range(1, 20, 4):  # only one of the two shards leaves these
+        clients[f"t{n}"][0].close()
+    want = {f"robyn:0:t{n}" for n in range(1, 20, 2)}
+    wait_until(lambda: redis.channels() == want, what="the odd ones left")
+    time.sleep(0.3)
+    assert redis.channels() == want
+    assert stats(a)["pubsub_channels"] == 10
+    for n in range(1, 20, 2):
+        for client in clients[f"t{n}"][(1 if n % 4 == 1 else 0):]:
+            client.close()
+    wait_until(lambda: redis.channels() == set(), what="every channel gone")
+    still_serving(a)
+
+
+# ---- Redis lost and back ------------------------------------------------------------------
+
+
+def test_redis_killed_and_restarted_mid_stream(start_app: StartApp, redis: RedisServer) -> None:
+    url = redis.url + "?buffer=20&retry_max_ms=500"
+    a, b = node(start_app, url), node(start_app, url)
+    on_a = on_both_shards(a, "live", per_shard=2)
+    on_b = on_both_shards(b, "live", per_shard=2)
+    wait_until(lambda: channel_count(redis, "live") == 2, what="both nodes subscribed")
+    assert publish(a, "live", "before") == 4
+    for client in on_a + on_b:
+        assert client.recv() == "before"
+
+    redis.kill()
+    wait_until(lambda: not connected(a), what="a sees the outage")
+    # Local delivery goes on on both of a's shards; 20 publishes wait, 10 do not fit.
+    for i in range(30):
+        assert publish(a, "live", f"during{i}") == 4
+    for client in on_a:
+        assert [client.recv() for _ in range(30)] == [f"during{i}" for i in range(30)]
+    s = stats(a)
+    assert (s["pubsub_buffered"], s["pubsub_dropped"], s["pubsub_outages"]) == (20, 10, 1)
+    for client in on_b:
+        client.nothing_within(0.1)
+
+    redis.start()
+    # The merged interest is subscribed again, and the buffered publishes reach both of
+    # b's shards, in order, once.
+    for client in on_b:
+        assert [client.recv(timeout=10) for _ in range(20)] == [f"during{i}" for i in range(20)]
+    wait_until(lambda: connected(a) and connected(b), what="both connected")
+    wait_until(lambda: channel_count(redis, "live") == 2, what="both nodes subscribed again")
+    assert publish(a, "live", "after") == 4  # a's next: b can tell it missed ten
+    for client in on_a + on_b:
+        assert client.recv() == "after"
+    sender = next(c for c in on_b if c.shard == 1)
+    sender.send("from b1")
+    for client in on_a + on_b:
+        if client is not sender:
+            assert client.recv() == "from b1"
+    assert sender.recv() == "sent 3"
+    for client in on_a + on_b:
+        client.nothing_within(0.1)
+    sa, sb = stats(a), stats(b)
+    assert (sa["pubsub_buffered"], sa["pubsub_dropped"]) == (0, 10)
+    assert sb["pubsub_gaps"] == 10
+    log = a.log()
+    assert log.count("lost the connection to 127.0.0.1") == 1
+    assert "20 publishes buffered, 10 dropped" in log
+    for client in on_a + on_b:
+        client.close()
+    still_serving(a, b)
