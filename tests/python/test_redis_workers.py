@@ -19,6 +19,7 @@ Every test ends by checking that the nodes still serve.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -298,3 +299,187 @@ def test_redis_killed_and_restarted_mid_stream(start_app: StartApp, redis: Redis
     for client in on_a + on_b:
         client.close()
     still_serving(a, b)
+
+
+# ---- topics with history in Redis ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def live_on_shard(app: AppServer, query: str, shard: int, topic: str,
+                  tries: int = 60) -> Iterator[ClientConnection]:
+    """A /live/<topic>?<query> connection that shard `shard` of app holds (bounded tries;
+    the kernel picks each connection's shard, the others are closed at once)."""
+    for _ in range(tries):
+        with sconnect(f"ws://127.0.0.1:{app.port}/live/{quote(topic)}?{query}",
+                      open_timeout=RECV) as ws:
+            hello = recv_json(ws)
+            assert hello["type"] == "hello", hello
+            if hello["shard"] == shard:
+                yield ws
+                return
+    pytest.fail(f"no connection reached shard {shard} in {tries} tries")
+
+
+def recv_json(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=RECV))  # type: ignore[no-any-return]
+
+
+def nothing_more(ws: ClientConnection, seconds: float) -> None:
+    with pytest.raises(TimeoutError):
+        got = ws.recv(timeout=seconds)
+        pytest.fail(f"unexpected message {got!r}")
+
+
+def epoch_of(redis: RedisServer, topic: str) -> str:
+    return redis.cli("HGET", f"robyn:0:epoch:{topic}", "epoch")
+
+
+@pytest.mark.parametrize("shard", [1, 0])
+def test_a_recovery_replays_exactly_on_either_shard(start_app: StartApp, redis: RedisServer,
+                                                    shard: int) -> None:
+    a, b = node(start_app, redis.url), node(start_app, redis.url)
+    wait_until(lambda: connected(a) and connected(b), what="both nodes connected")
+    topic = "feed:r"
+    for i in range(1, 11):
+        publish(b, topic, f"m{i}")
+    wait_until(lambda: redis.cli("XLEN", f"robyn:0:stream:{topic}") == "10", what="10 in Redis")
+    epoch = epoch_of(redis, topic)
+    # From a position: what followed it, then the answer, then live messages once each.
+    with live_on_shard(a, f"epoch={epoch}&offset=4", shard, topic) as ws:
+        got = [recv_json(ws) for _ in range(7)]
+        assert [(m["epoch"], m["offset"], m["data"]) for m in got[:6]] == [
+            (epoch, i, f"m{i}") for i in range(5, 11)]
+        assert got[6] == {"type": "recovered", "replayed": 6, "epoch": epoch, "offset": 10}
+        for i in range(11, 16):
+            publish(a if i % 2 else b, topic, f"m{i}")
+        got = [recv_json(ws) for _ in range(5)]
+        assert [(m["offset"], m["data"]) for m in got] == [(i, f"m{i}") for i in range(11, 16)]
+        nothing_more(ws, 0.3)
+    # The newest N, on the same shard.
+    with live_on_shard(b, "last=3", shard, topic) as ws:
+        got = [recv_json(ws) for _ in range(4)]
+        assert [m["offset"] for m in got[:3]] == [13, 14, 15]
+        assert got[3] == {"type": "recovered", "replayed": 3, "epoch": epoch, "offset": 15}
+        publish(b, topic, "m16")
+        assert recv_json(ws)["offset"] == 16
+        nothing_more(ws, 0.3)
+    # The channel is not left subscribed by the recoveries once their connections are gone.
+    wait_until(lambda: redis.channels() == set(), what="no channel left")
+    still_serving(a, b)
+
+
+def test_recovery_on_shard_1_while_publishing_has_no_gap_and_no_duplicate(
+        start_app: StartApp, redis: RedisServer) -> None:
+    """The client reconnects, always to a connection of shard 1, alternately of b and a,
+    while a publishes 1,000 messages/s."""
+    a, b = node(start_app, redis.url), node(start_app, redis.url)
+    wait_until(lambda: connected(a) and connected(b), what="both nodes connected")
+    topic, total = "feed:pump", 3000
+    seen: list[int] = []
+    with live_on_shard(a, "last=0", 1, topic) as ws:
+        hello = recv_json(ws)
+        assert hello["type"] == "recovered" and hello["replayed"] == 0
+        epoch = hello["epoch"]
+        assert http(a.address, "POST", f"/pump/{topic}?n={total}&rate=1000")[0] == 200
+        while len(seen) < 400:
+            m = recv_json(ws)
+            assert m["epoch"] == epoch
+            seen.append(m["offset"])
+    reconnects, replayed = 0, []
+    while seen[-1] < total:
+        time.sleep(0.05)  # away while the publisher goes on
+        reconnects += 1
+        there = b if reconnects % 2 else a
+        with live_on_shard(there, f"epoch={epoch}&offset={seen[-1]}", 1, topic) as ws:
+            stop_at = min(total, seen[-1] + 400)
+            while seen[-1] < stop_at:
+                m = recv_json(ws)
+                if m.get("type") == "recovered":
+                    assert m["epoch"] == epoch
+                    replayed.append(m["replayed"])
+                    continue
+                assert m["epoch"] == epoch
+                seen.append(m["offset"])
+            ws.socket.shutdown(socket.SHUT_RDWR)
+    assert seen == list(range(1, total + 1))
+    assert reconnects == 7
+    # Each reconnection missed something and was replayed it (a replay longer than the
+    # 400 read ends the loop before its answer comes).
+    assert len(replayed) >= 1 and all(0 < n <= total for n in replayed), replayed
+    wait_until(lambda: http_json(a.address, "GET", "/pump-done")["done"] >= 1, 10,
+               what="the pump's end")
+    still_serving(a, b)
+
+
+# ---- presence over Redis ---------------------------------------------------------------------
+
+
+class PresenceNode:
+    """presence_cluster_app's /presence/<topic>, asked over new connections (one process)."""
+
+    def __init__(self, app: AppServer) -> None:
+        self.app = app
+
+    def presence(self, topic: str) -> dict[str, Any]:
+        return http_json(self.app.address, "GET", f"/presence/{topic}")  # type: ignore[return-value]
+
+
+def members_on_both_shards(app: AppServer, room: str, prefix: str, per_shard: int,
+                           tries: int = 60) -> list[Member]:
+    """Members of room on app until each of its shards holds per_shard connections (bounded;
+    the app's only WebSockets are these)."""
+    members: list[Member] = []
+    for n in range(tries):
+        shards = http_json(app.address, "GET", "/shards")["shards"]
+        if all(int(s["connections"]) >= per_shard for s in shards):
+            return members
+        members.append(Member(app, room, f"{prefix}{n}"))
+    pytest.fail(f"{tries} members did not reach both shards of {app.port}")
+
+
+def test_presence_across_two_nodes_with_members_on_both_shards(start_app: StartApp,
+                                                               redis: RedisServer) -> None:
+    a = node(start_app, redis.url, app="presence_cluster_app")
+    b = node(start_app, redis.url, app="presence_cluster_app")
+    channel = "robyn:0:\x01presence"
+    wait_until(lambda: redis.numsub(channel) == 2, what="both nodes on the presence channel")
+    on_a = members_on_both_shards(a, "hall", "a", per_shard=2)
+    on_b = members_on_both_shards(b, "hall", "b", per_shard=2)
+    everyone = on_a + on_b
+    for where in (PresenceNode(a), PresenceNode(b)):
+        wait_listing(where, "hall", everyone, timeout=5)
+    # The table is the process's: one origin per node, whatever shard a member is on.
+    answer = PresenceNode(a).presence("hall")
+    assert sorted(answer["here"]) == sorted(m.id for m in on_a)
+    assert answer["count_here"] == len(on_a)
+    assert answer["stats"]["origins"] == 1 and answer["stats"]["members"] == len(on_b)
+    assert redis.channels(reserved=True) == {channel, "robyn:0:hall"}
+    assert channel_count(redis, "hall") == 2
+    for n, member in enumerate(everyone):
+        member.events(0.3 if n == 0 else 0.05)  # the joins so far
+    # One member of each node leaves: every other member, on both shards of both nodes,
+    # is told each leave once.
+    leavers = [on_a[0], on_b[-1]]
+    for member in leavers:
+        member.close()
+    staying = [m for m in everyone if m not in leavers]
+    for where in (PresenceNode(a), PresenceNode(b)):
+        wait_listing(where, "hall", staying, timeout=3)
+    expected = sorted((m.id, m.info) for m in leavers)
+    # The first waits long enough for any late event; the others' have come by then.
+    for n, member in enumerate(staying):
+        got = member.events(0.6 if n == 0 else 0.1)
+        assert sorted((e["id"], e["info"]) for e in got if e["presence"] == "leave") == expected
+        assert len(got) == 2, got
+    # A join on b reaches the members of both of a's shards once.
+    late = Member(b, "hall", "late")
+    for n, member in enumerate(staying):
+        got = member.events(0.6 if n == 0 else 0.1)
+        assert [(e["presence"], e["id"]) for e in got] == [("join", late.id)], got
+    for member in staying + [late]:
+        member.close()
+    for where in (PresenceNode(a), PresenceNode(b)):
+        wait_listing(where, "hall", [], timeout=3)
+    wait_until(lambda: redis.channels() == set(), what="the hall unsubscribed")
+    for app in (a, b):
+        assert http(app.address, "GET", "/") == (200, b"Hello, world!")
