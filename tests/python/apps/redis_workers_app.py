@@ -15,8 +15,9 @@ Routes:
   WS   /room/:name            greets "hello <pid> <shard>", subscribes to the room; each
                               message -> websocket.publish(name, message) (the sender left
                               out), then the sender is told "sent <reached>"
-  WS   /live/:topic?epoch=&offset=&last=   sends {"type": "hello", "shard"} first, then
-                              subscribe(topic, since=(epoch, offset)) or last=N, then
+  WS   /live/:topic?epoch=&offset=&last=&wait=   sends {"type": "hello", "shard"} first,
+                              (with wait=1, then waits for one message from the client),
+                              then subscribe(topic, since=(epoch, offset)) or last=N, then
                               {"type": "recovered", "replayed", "epoch", "offset"}
 """
 
@@ -107,6 +108,8 @@ async def live(websocket: WebSocket) -> None:
     topic = websocket.path_params["topic"]
     await websocket.send_json({"type": "hello", "shard": shard_of(websocket)})
     query = websocket.query_params
+    if query.get("wait", None) == "1":
+        await websocket.receive_text()  # the client's go: it is on the shard it wanted
     last = query.get("last", None)
     epoch = query.get("epoch", None)
     since = (epoch, int(query.get("offset", "0"))) if epoch is not None else None
