@@ -2891,13 +2891,22 @@ static void recovery_give(struct gw_recovery *rec, ps_frame *frame)
         return;
     }
     gw_ws_cmd *c = recovery_out(rec);
-    ps_frame **grown = c ? realloc(c->replay, (c->nreplay + 1) * sizeof(*grown)) : NULL;
-    if (!grown) {
+    /* The array doubles from 8 when full, so a replay of n frames costs log n reallocs:
+     * it is full exactly when nreplay is 0 or a power of two of 8 or more. */
+    size_t n = c ? c->nreplay : 0;
+    if (c && (n == 0 || (n >= 8 && !(n & (n - 1))))) {
+        ps_frame **grown = n <= SIZE_MAX / 2 / sizeof(*grown)
+                               ? realloc(c->replay, (n ? 2 * n : 8) * sizeof(*grown)) : NULL;
+        if (grown)
+            c->replay = grown;
+        else
+            c = NULL;
+    }
+    if (!c) {
         lwsl_err("gateway: out of memory handing a recovery to its shard; closing it\n");
         (void)gw_ws_close(rec->home->srv, h, 1011, "out of memory");
         return;
     }
-    c->replay = grown;
     c->replay[c->nreplay++] = ps_frame_ref(frame);
 }
 
@@ -3112,8 +3121,6 @@ static void recovery_end(struct gw_recovery *rec, int rc, const ps_rh_result *re
     /* After the join: the channel stays subscribed throughout. Not while the bus closes. */
     if (rec->pinned && !unpinned && rc != -ECANCELED)
         ps_bus_redis_unpin(hub->bus, rec->topic, rec->len);
-    if (rec->out)
-        cmd_free(rec->out); /* gathered for a waiter that gave up */
     for (size_t i = 0; i < rec->nheld; i++)
         ps_frame_unref(rec->held[i].frame);
     free(rec->held);
