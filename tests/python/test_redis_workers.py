@@ -352,7 +352,10 @@ def test_a_recovery_replays_exactly_on_either_shard(start_app: StartApp, redis: 
             (epoch, i, f"m{i}") for i in range(5, 11)]
         assert got[6] == {"type": "recovered", "replayed": 6, "epoch": epoch, "offset": 10}
         for i in range(11, 16):
+            # From either node; each in Redis before the next (two nodes race to Redis).
             publish(a if i % 2 else b, topic, f"m{i}")
+            wait_until(lambda i=i: redis.cli("XLEN", f"robyn:0:stream:{topic}") == str(i),
+                       what=f"m{i} in Redis")
         got = [recv_json(ws) for _ in range(5)]
         assert [(m["offset"], m["data"]) for m in got] == [(i, f"m{i}") for i in range(11, 16)]
         nothing_more(ws, 0.3)
