@@ -657,12 +657,6 @@ int gw_server_start(gw_server *srv, const gw_config *cfg, char *err, size_t errl
         return -EINVAL;
     }
     if (srv->nshards > 1) {
-        /* What keeps per-process state that one shard alone could not keep right. */
-        const char *alone = gw__ws_unsharded_feature(srv);
-        if (alone) {
-            snprintf(err, errlen, "%s cannot be used with --workers above 1 yet", alone);
-            return -EINVAL;
-        }
         /* Every shard binds the port: the kernel spreads connections between them. */
         srv->cfg.reuse_port = 1;
         /* The WebSocket limit is the process's: each shard takes its share, rounded up. */

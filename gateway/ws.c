@@ -26,6 +26,7 @@
 #include "topics.h"
 #include "history.h"
 #include "redis_history.h"
+#include "tally.h"
 #include <sys/random.h>
 
 _Static_assert(PS_FRAME_HEADROOM >= LWS_PRE, "frames need LWS_PRE bytes in front");
@@ -115,9 +116,17 @@ typedef enum {
     CMD_SUBSCRIBE,
     CMD_UNSUBSCRIBE,
     CMD_SUBSCRIBE_SINCE, /* a subscribe with a replay of history before it: one command */
-    CMD_DELIVER_LOCAL,   /* a sibling's message on a topic with history, numbered here */
-    CMD_REDIS_HISTORY    /* a topic with history in Redis: publish, recover or read (req) */
+    CMD_DELIVER_LOCAL,   /* a message of another process, or a sibling's numbered here */
+    CMD_REDIS_HISTORY,   /* a topic with history in Redis: publish, recover or read (req) */
+    CMD_INTEREST,        /* to shard 0: another shard's registry has (code 1) or no longer
+                          * has (code 0) the topic (the Redis bus with --workers M) */
+    CMD_RECOVERED,       /* from shard 0: a Redis recovery's frames for a connection of this
+                          * shard (replay), then its join and unpin (code: RECOVERED_*) */
+    CMD_UNPIN            /* to shard 0: a recovery's pin of a channel is no longer needed */
 } cmd_type;
+
+/* What a CMD_RECOVERED does after queueing its frames. */
+enum { RECOVERED_JOIN = 1, RECOVERED_UNPIN = 2 };
 
 struct gw_redis_req;
 struct gw_recovery;
@@ -160,6 +169,9 @@ struct gw_ws_hub {
     gw_redis_host *redis_host;
     atomic_int bus_remote;
     gw_presence *presence; /* presence across the bus (presence_link.h) */
+    /* Shard 0 with the Redis bus and --workers M: how many shards' registries hold each
+     * topic; the bus hears of the process's first birth and last death (I/O thread). */
+    ps_tally *interest;
 
     /* Guards the command queue and the ledger: who Python's calls have subscribed to
      * what (every handle's ledger entry), for the counts publish() and subscribers()
@@ -919,6 +931,8 @@ static void open_conn(gw_ws_hub *hub, gw_ws_conn *c)
 static void run_count_everywhere(gw_ws_hub *hub, gw_ws_cmd *cmd);
 static void run_subscribe_since(gw_ws_hub *hub, gw_ws_cmd *cmd);
 static void run_redis_history(gw_ws_hub *hub, gw_ws_cmd *cmd);
+static void run_recovered(gw_ws_hub *hub, gw_ws_cmd *cmd);
+static void merge_interest(gw_ws_hub *hub, const char *topic, size_t len, bool alive);
 
 /* Whether this publish is the one gw_ws_test_hold_fanout() waits for; if so its fan-out
  * counts deliveries (see deliver()). */
@@ -1062,6 +1076,16 @@ static void run_command(gw_ws_hub *hub, gw_ws_cmd *cmd)
         break;
     case CMD_REDIS_HISTORY:
         run_redis_history(hub, cmd);
+        break;
+    case CMD_INTEREST:
+        merge_interest(hub, cmd->topic, cmd->topic_len, cmd->code != 0);
+        break;
+    case CMD_RECOVERED:
+        run_recovered(hub, cmd);
+        break;
+    case CMD_UNPIN:
+        if (ps_bus_is_redis(hub->bus))
+            ps_bus_redis_unpin(hub->bus, cmd->topic, cmd->topic_len);
         break;
     }
 }
@@ -1555,6 +1579,7 @@ void gw_ws_hub_free(gw_ws_hub *hub)
     free(hub->flush);
     free(hub->redis_cfg);
     ps_bus_close(hub->bus);
+    ps_tally_free(hub->interest);
     gw_presence_free(hub->presence);
     ps_topics_free(hub->topics);
     ps_ledger_free(hub->ledger);
@@ -1626,25 +1651,77 @@ int gw_ws_set_pubsub(gw_server *srv, const ps_redis_config *cfg)
     return 0;
 }
 
+/* Shard 0's I/O thread: the process's first birth or last death of a topic, over every
+ * shard's registry, for the Redis bus. */
+static void tally_says(void *ctx, const char *topic, size_t len, bool alive)
+{
+    gw_ws_hub *hub = ctx;
+    ps_bus_on_interest(hub->bus, topic, len, alive);
+}
+
+/* Shard 0's I/O thread: one shard's registry has (alive) or no longer has the topic. */
+static void merge_interest(gw_ws_hub *hub, const char *topic, size_t len, bool alive)
+{
+    if (hub->interest && ps_tally_change(hub->interest, topic, len, alive) == -ENOMEM)
+        lwsl_err("gateway: out of memory: a topic cannot be subscribed on Redis\n");
+}
+
+/* Shard 0's registry, with --workers M: its topics join the other shards' in the tally. */
+static void interest_here(void *ctx, const char *topic, size_t len, bool alive)
+{
+    merge_interest(ctx, topic, len, alive);
+}
+
+/* Another shard's registry, with the Redis bus on shard 0: each birth and death goes to
+ * shard 0's FIFO, so that shard 0 applies one shard's in the order they happened. */
+static void interest_to_shard0(void *ctx, const char *topic, size_t len, bool alive)
+{
+    gw_ws_hub *hub = ctx;
+    gw_ws_cmd *c = new_topic_command(CMD_INTEREST, NULL, topic, len);
+    if (!c) {
+        lwsl_err("gateway: out of memory: a topic's interest cannot reach the Redis bus\n");
+        return;
+    }
+    c->code = alive;
+    post_command(gw__server_hub(gw__server_shard(hub->srv, 0)), c);
+}
+
 /* The one place the hub picks its bus: with a Redis URL configured, the Redis bus (every
- * process talks to Redis itself); otherwise it keeps the in-process bus it was made with. */
+ * process talks to Redis itself); otherwise it keeps the in-process bus it was made with.
+ * With --workers M only shard 0 has the bus; the other shards tell it their registries'
+ * topics (interest_to_shard0), from before their I/O threads run, so none is missed. */
 int gw__ws_start_bus(gw_server *srv)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
+    gw_ws_hub *hub0 = gw__server_hub(gw__server_shard(srv, 0));
+    if (hub != hub0) {
+        if (hub0->redis_cfg)
+            ps_topics_set_interest(hub->topics, interest_to_shard0, hub);
+        return 0;
+    }
     if (!hub->redis_cfg)
         return 0;
+    ps_tally *tally = NULL;
+    if (gw__server_nshards(srv) > 1 && !(tally = ps_tally_new(tally_says, hub)))
+        return -ENOMEM;
     gw_redis_host *host = NULL;
     ps_bus *bus = gw__redis_bus_new(srv, hub->topics, hub->redis_cfg, &host);
-    if (!bus)
+    if (!bus) {
+        ps_tally_free(tally);
         return -ENOMEM;
+    }
     pthread_mutex_lock(&hub->bus_lock);
     ps_bus_close(hub->bus);
     hub->bus = bus;
     hub->siblings = NULL; /* Redis also carries what the siblings bus would have */
     hub->redis_host = host;
+    hub->interest = tally;
     /* Topics are born and die on the I/O thread (run_subscribe, conn_gone): the bus hears
      * of them there, in the order of the publishes around them. */
-    ps_topics_set_interest(hub->topics, ps_bus_on_interest, bus);
+    if (tally)
+        ps_topics_set_interest(hub->topics, interest_here, hub);
+    else
+        ps_topics_set_interest(hub->topics, ps_bus_on_interest, bus);
     atomic_store(&hub->bus_remote, 1);
     pthread_mutex_unlock(&hub->bus_lock);
     gw_presence_use_bus(hub->presence, bus);
@@ -1800,6 +1877,12 @@ void gw__ws_stop_bus(gw_server *srv)
 {
     gw_ws_hub *hub = gw__server_hub(srv);
     gw_presence_stop(hub->presence);
+    if (hub != gw__server_hub(gw__server_shard(srv, 0))) {
+        /* The connections this shard closes from now on (its context goes next) die
+         * with the server: shard 0, stopped after it, has nothing to unsubscribe. */
+        ps_topics_set_interest(hub->topics, NULL, NULL);
+        return;
+    }
     if (!hub->redis_host)
         return;
     gw_presence_use_bus(hub->presence, NULL);
@@ -1810,6 +1893,8 @@ void gw__ws_stop_bus(gw_server *srv)
     atomic_store(&hub->bus_remote, 0);
     ps_bus_close(hub->bus);
     hub->bus = local; /* NULL when out of memory: gw_ws_hub_free copes */
+    ps_tally_free(hub->interest);
+    hub->interest = NULL; /* the other shards' CMD_INTEREST still queued find none */
     pthread_mutex_unlock(&hub->bus_lock);
     gw__redis_host_free(hub->redis_host);
     hub->redis_host = NULL;
@@ -1827,7 +1912,12 @@ ps_bus *gw__ws_bus(gw_server *srv)
 
 size_t gw__ws_deliver_remote(gw_server *srv, const char *topic, size_t len, ps_frame *frame)
 {
-    return ps_topics_publish(gw__server_hub(srv)->topics, topic, len, frame, NULL);
+    gw_ws_hub *hub = gw__server_hub(srv);
+    size_t n = ps_topics_publish(hub->topics, topic, len, frame, NULL);
+    /* The one frame goes on to the other shards, in the order Redis delivered it. */
+    if (gw__server_nshards(srv) > 1)
+        forward_to_shards(hub, topic, len, frame);
+    return n;
 }
 
 void gw__ws_flush(gw_server *srv)
@@ -2008,9 +2098,9 @@ static int publish_history(gw_ws_hub *hub, cmd_type type, const char *topic, siz
 static int redis_publish_history(gw_ws_hub *hub, const char *topic, size_t len,
                                  const char *rest, size_t rest_len, gw_ws_handle *exclude,
                                  gw_ws_position *out);
-static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *topic,
-                                 size_t len, const char *epoch, uint64_t since, size_t last,
-                                 gw_ws_position *out);
+static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_hub *home, gw_ws_handle *h,
+                                 const char *topic, size_t len, const char *epoch,
+                                 uint64_t since, size_t last, gw_ws_position *out);
 static int redis_history_read(gw_ws_hub *hub, const char *topic, size_t len, const char *epoch,
                               uint64_t since, size_t limit, gw_ws_history *out);
 
@@ -2081,7 +2171,7 @@ int gw_ws_subscribe_since(gw_server *srv, gw_ws_handle *h, const char *topic, si
     if (!hub->history || ps_history_match(hub->history, topic, len) < 0)
         return -ENOENT;
     if (hub->redis_cfg)
-        return redis_subscribe_since(hub, h, topic, len, epoch, since, last, out);
+        return redis_subscribe_since(hub, home, h, topic, len, epoch, since, last, out);
     gw_ws_cmd *c = new_topic_command(CMD_SUBSCRIBE_SINCE, h, topic, len);
     if (!c)
         return -ENOMEM;
@@ -2331,14 +2421,6 @@ void gw_ws_number_ids(gw_ws_hub *hub, unsigned first, unsigned step)
     hub->id_step = step;
 }
 
-const char *gw__ws_unsharded_feature(gw_server *srv)
-{
-    gw_ws_hub *hub = gw__server_hub(srv);
-    if (hub->redis_cfg)
-        return "the Redis bus (pubsub_url / ROBYN_PUBSUB_URL)";
-    return NULL;
-}
-
 /* Queues frame to hub as a publish when its ledger has subscribers for the topic (the
  * handle's ledger entry left out when it is this hub's). Returns the count, or -ENOMEM. */
 static long publish_to_shard(gw_ws_hub *hub, const char *topic, size_t len, ps_frame *f,
@@ -2397,14 +2479,16 @@ size_t gw_ws_subscribers_all(gw_server *srv, const char *topic, size_t len)
     return n;
 }
 
-/* Shard 0's I/O thread: a sibling's message, delivered here, goes on to the other shards'
- * subscribers through their FIFOs (in the order the sibling sent it). */
+/* Shard 0's I/O thread: a message of another process (a sibling's, or one from Redis),
+ * delivered here, goes on to the other shards' subscribers through their FIFOs, in the
+ * order it came; only to shards whose ledger has subscribers of the topic. */
 static void forward_to_shards(gw_ws_hub *hub, const char *topic, size_t len, ps_frame *frame)
 {
     for (unsigned k = 1, m = gw__server_nshards(hub->srv); k < m; k++)
         if (publish_to_shard(gw__server_hub(gw__server_shard(hub->srv, k)), topic, len, frame,
                              NULL, CMD_DELIVER_LOCAL) < 0)
-            lwsl_err("gateway: out of memory handing a sibling's message to shard %u\n", k);
+            lwsl_err("gateway: out of memory handing another process's message to shard %u\n",
+                     k);
 }
 
 /* Shard 0's I/O thread: a sibling's QUERY for this process's subscribers. Shard 0's own from
@@ -2507,8 +2591,12 @@ struct gw_held_msg {
 
 struct gw_recovery {
     struct gw_recovery *next;
-    gw_ws_hub *hub;
+    gw_ws_hub *hub;  /* shard 0's: the bus, the recovery's thread */
+    gw_ws_hub *home; /* the connection's shard's: its ledger, its registry */
     gw_ws_handle *h;
+    /* Another shard's connection: the frames and the join of this step, posted to home's
+     * FIFO as one CMD_RECOVERED at the step's end (recovery_post), NULL until needed. */
+    gw_ws_cmd *out;
     char *topic;
     size_t len;
     struct gw_redis_req *req;
@@ -2520,6 +2608,13 @@ struct gw_recovery {
     uint64_t settle_last;
     char settle_epoch[PS_RH_EPOCH_MAX];
 };
+
+/* The hub of the shard h lives on (its id names it: id % M). */
+static gw_ws_hub *home_of(gw_ws_hub *hub, const gw_ws_handle *h)
+{
+    unsigned m = gw__server_nshards(hub->srv);
+    return gw__server_hub(gw__server_shard(hub->srv, m > 1 ? (unsigned)(h->id % m) : 0));
+}
 
 static struct gw_redis_req *redis_req_new(int kind)
 {
@@ -2601,8 +2696,11 @@ static int redis_publish_history(gw_ws_hub *hub, const char *topic, size_t len,
         return -ENOMEM;
     }
     c->req = r;
+    /* The subscribers of every shard: each gets what Redis numbers from shard 0. */
+    for (unsigned k = 1, m = gw__server_nshards(hub->srv); k < m; k++)
+        out->reached += (long)gw_ws_subscribers(gw__server_shard(hub->srv, k), topic, len);
     pthread_mutex_lock(&hub->cmd_lock);
-    out->reached = (long)publish_count_locked(hub, topic, len, NULL);
+    out->reached += (long)publish_count_locked(hub, topic, len, NULL);
     int was_empty = append_command_locked(hub, c);
     pthread_mutex_unlock(&hub->cmd_lock);
     if (was_empty)
@@ -2610,9 +2708,11 @@ static int redis_publish_history(gw_ws_hub *hub, const char *topic, size_t len,
     return 0; /* epoch "" and offset 0: Redis numbers it later */
 }
 
-static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *topic,
-                                 size_t len, const char *epoch, uint64_t since, size_t last,
-                                 gw_ws_position *out)
+/* hub is shard 0's (it owns the Redis connections and runs the recovery), home the
+ * connection's shard's (its ledger and registry): the same hub with one shard. */
+static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_hub *home, gw_ws_handle *h,
+                                 const char *topic, size_t len, const char *epoch,
+                                 uint64_t since, size_t last, gw_ws_position *out)
 {
     struct gw_redis_req *r = redis_req_new(RQ_RECOVER);
     gw_ws_cmd *c = r ? new_topic_command(CMD_REDIS_HISTORY, h, topic, len) : NULL;
@@ -2633,12 +2733,17 @@ static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *to
     r->q.ttl_ms = r->ttl_ms;
     c->req = redis_req_ref(r);
     /* The ledger changes with the queueing, as for a plain subscribe; the I/O thread (or
-     * this thread, when it gives up waiting) takes the entry back if the subscribe fails. */
-    pthread_mutex_lock(&hub->cmd_lock);
-    int joined = !h->in_ledger ? -ENOTCONN : ps_ledger_join(hub->ledger, &h->ledger, topic, len);
-    if (joined == 1)
+     * this thread, when it gives up waiting) takes the entry back if the subscribe fails.
+     * The connection's own shard's ledger: with --workers M that shard forwards shard 0's
+     * messages of the topic only while its ledger has subscribers of it. */
+    pthread_mutex_lock(&home->cmd_lock);
+    int joined = !h->in_ledger ? -ENOTCONN : ps_ledger_join(home->ledger, &h->ledger, topic, len);
+    pthread_mutex_unlock(&home->cmd_lock);
+    if (joined == 1) {
+        pthread_mutex_lock(&hub->cmd_lock);
         (void)append_command_locked(hub, c);
-    pthread_mutex_unlock(&hub->cmd_lock);
+        pthread_mutex_unlock(&hub->cmd_lock);
+    }
     if (joined != 1) {
         cmd_free(c);
         redis_req_unref(r);
@@ -2653,10 +2758,10 @@ static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_handle *h, const char *to
         *out = r->pos;
     } else {
         rc = -ETIMEDOUT;
-        pthread_mutex_lock(&hub->cmd_lock);
+        pthread_mutex_lock(&home->cmd_lock);
         if (h->in_ledger)
-            (void)ps_ledger_leave(hub->ledger, &h->ledger, topic, len);
-        pthread_mutex_unlock(&hub->cmd_lock);
+            (void)ps_ledger_leave(home->ledger, &h->ledger, topic, len);
+        pthread_mutex_unlock(&home->cmd_lock);
     }
     redis_req_unref(r);
     return rc;
@@ -2747,27 +2852,160 @@ static void redis_read_done(void *arg, int rc, const ps_rh_result *res)
     redis_req_unref(r);
 }
 
-/* Queues the recovery's range, then its held messages after it (the connection has just
- * joined the topic). Returns how many of the range were queued. */
-static size_t recovery_replay(gw_ws_hub *hub, struct gw_recovery *rec, const ps_rh_result *res)
+/*
+ * What a recovery does to its connection, which lives on home's I/O thread. With one shard
+ * (or a connection of shard 0) it is done here and now; for another shard's connection it
+ * is gathered into one CMD_RECOVERED for that shard's FIFO, posted at the end of the step
+ * (recovery_post), so that it lands between the messages shard 0 forwarded to that shard
+ * before the step (which the connection, not yet in the registry, does not get from
+ * there: they are in its replay) and those it forwards after (which reach it once joined).
+ */
+static int recovery_here(const struct gw_recovery *rec)
+{
+    return rec->home == rec->hub;
+}
+
+/* Whether the connection is still there to recover. */
+static int recovery_conn_alive(const struct gw_recovery *rec)
+{
+    if (recovery_here(rec))
+        return rec->h->sub && rec->h->io;
+    return !atomic_load(&rec->h->gone);
+}
+
+/* The step's command for another shard, made on first use; NULL when out of memory. */
+static gw_ws_cmd *recovery_out(struct gw_recovery *rec)
+{
+    if (!rec->out)
+        rec->out = new_topic_command(CMD_RECOVERED, rec->h, rec->topic, rec->len);
+    return rec->out;
+}
+
+/* Hands frame (borrowed) to the connection, after whatever this step gave it before. */
+static void recovery_give(struct gw_recovery *rec, ps_frame *frame)
 {
     gw_ws_handle *h = rec->h;
+    if (recovery_here(rec)) {
+        if (h->sub && h->io)
+            (void)deliver(rec->hub, h->sub, frame);
+        return;
+    }
+    gw_ws_cmd *c = recovery_out(rec);
+    /* The array doubles from 8 when full, so a replay of n frames costs log n reallocs:
+     * it is full exactly when nreplay is 0 or a power of two of 8 or more. */
+    size_t n = c ? c->nreplay : 0;
+    if (c && (n == 0 || (n >= 8 && !(n & (n - 1))))) {
+        ps_frame **grown = n <= SIZE_MAX / 2 / sizeof(*grown)
+                               ? realloc(c->replay, (n ? 2 * n : 8) * sizeof(*grown)) : NULL;
+        if (grown)
+            c->replay = grown;
+        else
+            c = NULL;
+    }
+    if (!c) {
+        lwsl_err("gateway: out of memory handing a recovery to its shard; closing it\n");
+        (void)gw_ws_close(rec->home->srv, h, 1011, "out of memory");
+        return;
+    }
+    c->replay[c->nreplay++] = ps_frame_ref(frame);
+}
+
+/* Joins the connection to the topic; then (unpin) lets go of the channel's pin, only once
+ * its shard's registry holds the topic, so that the channel stays subscribed throughout.
+ * Returns 0, or -ENOMEM (the connection is being closed with 1011). */
+static int recovery_join(struct gw_recovery *rec, int unpin)
+{
+    gw_ws_handle *h = rec->h;
+    if (!recovery_here(rec)) {
+        gw_ws_cmd *c = recovery_out(rec);
+        if (!c) {
+            lwsl_err("gateway: out of memory handing a recovery to its shard; closing it\n");
+            (void)gw_ws_close(rec->home->srv, h, 1011, "out of memory");
+            if (unpin)
+                ps_bus_redis_unpin(rec->hub->bus, rec->topic, rec->len);
+            return -ENOMEM;
+        }
+        c->code |= RECOVERED_JOIN | (unpin ? RECOVERED_UNPIN : 0);
+        return 0;
+    }
+    int rc = 0;
+    if (h->sub && h->io && ps_topics_subscribe(h->sub, rec->topic, rec->len) < 0) {
+        lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
+        request_close(h->io, 1011, "out of memory", 1);
+        rc = -ENOMEM;
+    }
+    if (unpin)
+        ps_bus_redis_unpin(rec->hub->bus, rec->topic, rec->len);
+    return rc;
+}
+
+/* Closes the connection with code (a recovery that cannot go on). */
+static void recovery_close(struct gw_recovery *rec, int code, const char *reason)
+{
+    if (recovery_here(rec)) {
+        if (rec->h->io)
+            request_close(rec->h->io, code, reason, 0);
+    } else {
+        (void)gw_ws_close(rec->home->srv, rec->h, code, reason);
+    }
+}
+
+/* The end of a step: what it gathered for another shard goes to that shard's FIFO. */
+static void recovery_post(struct gw_recovery *rec)
+{
+    if (rec->out) {
+        post_command(rec->home, rec->out);
+        rec->out = NULL;
+    }
+}
+
+/* The connection's shard's I/O thread: what shard 0's recovery gathered for it. */
+static void run_recovered(gw_ws_hub *hub, gw_ws_cmd *cmd)
+{
+    gw_ws_handle *h = cmd->h;
+    for (size_t i = 0; i < cmd->nreplay && h->sub && h->io && !h->io->close_code; i++)
+        (void)deliver(hub, h->sub, cmd->replay[i]);
+    if (cmd->code & RECOVERED_JOIN) {
+        /* Unless it left meanwhile (the ledger says, as recovery_settled() asks). */
+        pthread_mutex_lock(&hub->cmd_lock);
+        int wanted = h->in_ledger && ps_ledger_is_member(hub->ledger, &h->ledger, cmd->topic,
+                                                         cmd->topic_len);
+        pthread_mutex_unlock(&hub->cmd_lock);
+        if (wanted && h->sub && h->io &&
+            ps_topics_subscribe(h->sub, cmd->topic, cmd->topic_len) < 0) {
+            lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
+            request_close(h->io, 1011, "out of memory", 1);
+        }
+    }
+    if (cmd->code & RECOVERED_UNPIN) {
+        /* After the join: its interest is ahead of the unpin in shard 0's FIFO. */
+        gw_ws_cmd *c = new_topic_command(CMD_UNPIN, NULL, cmd->topic, cmd->topic_len);
+        if (c)
+            post_command(gw__server_hub(gw__server_shard(hub->srv, 0)), c);
+        else
+            lwsl_err("gateway: out of memory: a channel stays subscribed on Redis\n");
+    }
+}
+
+/* Queues the recovery's range, then its held messages after it (the connection has just
+ * joined the topic). Returns how many of the range were queued. */
+static size_t recovery_replay(struct gw_recovery *rec, const ps_rh_result *res)
+{
     size_t replayed = 0;
-    for (size_t i = 0; i < res->n && h->sub; i++) {
+    for (size_t i = 0; i < res->n && recovery_conn_alive(rec); i++) {
         ps_frame *f = ps_frame_new(PS_OP_TEXT, res->entries[i].data, res->entries[i].len);
         if (!f) {
-            if (h->io)
-                request_close(h->io, 1011, "out of memory", 1);
+            recovery_close(rec, 1011, "out of memory");
             return replayed;
         }
-        (void)deliver(hub, h->sub, f);
+        recovery_give(rec, f);
         ps_frame_unref(f);
         replayed++;
     }
-    for (size_t i = 0; i < rec->nheld && h->sub; i++) {
+    for (size_t i = 0; i < rec->nheld && recovery_conn_alive(rec); i++) {
         const struct gw_held_msg *m = &rec->held[i];
         if (m->offset > res->last && !strcmp(m->epoch, res->epoch))
-            (void)deliver(hub, h->sub, m->frame);
+            recovery_give(rec, m->frame);
     }
     return replayed;
 }
@@ -2793,17 +3031,17 @@ static void recovery_settled(struct gw_recovery *rec, int join)
             break;
         }
     gw_ws_handle *h = rec->h;
-    pthread_mutex_lock(&hub->cmd_lock);
-    int wanted = h->in_ledger && ps_ledger_is_member(hub->ledger, &h->ledger, rec->topic,
+    gw_ws_hub *home = rec->home;
+    pthread_mutex_lock(&home->cmd_lock);
+    int wanted = h->in_ledger && ps_ledger_is_member(home->ledger, &h->ledger, rec->topic,
                                                      rec->len);
-    pthread_mutex_unlock(&hub->cmd_lock);
-    if (join && wanted && h->sub && h->io &&
-        ps_topics_subscribe(h->sub, rec->topic, rec->len) < 0) {
-        lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
-        request_close(h->io, 1011, "out of memory", 1);
-    }
-    if (join)
+    pthread_mutex_unlock(&home->cmd_lock);
+    if (join && (wanted || !recovery_here(rec)))
+        /* Another shard asks its ledger itself, when it runs the join. */
+        (void)recovery_join(rec, 1);
+    else if (join)
         ps_bus_redis_unpin(hub->bus, rec->topic, rec->len);
+    recovery_post(rec);
     free(rec->topic);
     gw_ws_handle_unref(rec->h);
     free(rec);
@@ -2820,35 +3058,41 @@ static void recovery_end(struct gw_recovery *rec, int rc, const ps_rh_result *re
             break;
         }
     gw_ws_handle *h = rec->h;
+    gw_ws_hub *home = rec->home;
     struct gw_redis_req *r = rec->req;
     if (rc == 0 && res && res->status != PS_RH_OK)
         rc = -ESTALE;
     if (rc == 0 && rec->overflow)
         rc = -ENOBUFS;
-    int settle = 0;
+    int settle = 0, unpinned = 0;
     pthread_mutex_lock(&r->lock);
     if (!r->abandoned) {
         size_t replayed = 0;
-        if (rc == 0 && (!h->sub || !h->io))
+        if (rc == 0 && !recovery_conn_alive(rec))
             rc = -ENOTCONN;
         if (rc == 0)
             settle = !recovery_caught_up(rec, res);
-        if (rc == 0 && !settle && ps_topics_subscribe(h->sub, rec->topic, rec->len) < 0) {
-            lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
-            request_close(h->io, 1011, "out of memory", 1);
-            rc = -ENOMEM;
+        /* Joined here, the pin goes once the join is done: at once on this shard, after
+         * the join on another (recovery_join). */
+        if (rc == 0 && !settle) {
+            unpinned = 1;
+            if (recovery_join(rec, rec->pinned))
+                rc = -ENOMEM;
         }
         if (rc == 0)
-            replayed = recovery_replay(hub, rec, res);
+            replayed = recovery_replay(rec, res);
         if (rc != 0) {
             /* Not subscribed after all: the ledger forgets it too. */
-            pthread_mutex_lock(&hub->cmd_lock);
+            pthread_mutex_lock(&home->cmd_lock);
             if (h->in_ledger)
-                (void)ps_ledger_leave(hub->ledger, &h->ledger, rec->topic, rec->len);
-            pthread_mutex_unlock(&hub->cmd_lock);
+                (void)ps_ledger_leave(home->ledger, &h->ledger, rec->topic, rec->len);
+            pthread_mutex_unlock(&home->cmd_lock);
         }
-        if (rc == -ENOBUFS && h->io)
-            request_close(h->io, 1013, "live messages outran the history read", 0);
+        if (rc == -ENOBUFS)
+            recovery_close(rec, 1013, "live messages outran the history read");
+        /* Before the answer: the connection's shard has its replay ahead of whatever the
+         * handler sends once subscribe() returns. */
+        recovery_post(rec);
         r->rc = rc == -ECONNRESET || rc == -ECANCELED ? -EHOSTDOWN : rc;
         if (res)
             snprintf(r->pos.epoch, sizeof(r->pos.epoch), "%s", res->epoch);
@@ -2875,7 +3119,7 @@ static void recovery_end(struct gw_recovery *rec, int rc, const ps_rh_result *re
         return;
     }
     /* After the join: the channel stays subscribed throughout. Not while the bus closes. */
-    if (rec->pinned && rc != -ECANCELED)
+    if (rec->pinned && !unpinned && rc != -ECANCELED)
         ps_bus_redis_unpin(hub->bus, rec->topic, rec->len);
     for (size_t i = 0; i < rec->nheld; i++)
         ps_frame_unref(rec->held[i].frame);
@@ -2910,15 +3154,17 @@ static void recovery_start(gw_ws_hub *hub, gw_ws_cmd *cmd)
     ps_redis_stats st;
     ps_bus_redis_stats(hub->bus, &st);
     struct gw_recovery *rec = calloc(1, sizeof(*rec));
+    gw_ws_hub *home = home_of(hub, cmd->h);
     if (!rec) {
-        pthread_mutex_lock(&hub->cmd_lock);
+        pthread_mutex_lock(&home->cmd_lock);
         if (cmd->h->in_ledger)
-            (void)ps_ledger_leave(hub->ledger, &cmd->h->ledger, cmd->topic, cmd->topic_len);
-        pthread_mutex_unlock(&hub->cmd_lock);
+            (void)ps_ledger_leave(home->ledger, &cmd->h->ledger, cmd->topic, cmd->topic_len);
+        pthread_mutex_unlock(&home->cmd_lock);
         redis_req_answer(cmd->req, -ENOMEM, NULL);
         return;
     }
     rec->hub = hub;
+    rec->home = home;
     rec->h = gw_ws_handle_ref(cmd->h);
     rec->topic = cmd->topic;
     rec->len = cmd->topic_len;
@@ -2947,10 +3193,11 @@ static void run_redis_history(gw_ws_hub *hub, gw_ws_cmd *cmd)
     if (!ps_bus_is_redis(hub->bus)) {
         /* The bus has stopped (the server is stopping). */
         if (r->kind == RQ_RECOVER) {
-            pthread_mutex_lock(&hub->cmd_lock);
+            gw_ws_hub *home = home_of(hub, cmd->h);
+            pthread_mutex_lock(&home->cmd_lock);
             if (cmd->h->in_ledger)
-                (void)ps_ledger_leave(hub->ledger, &cmd->h->ledger, cmd->topic, cmd->topic_len);
-            pthread_mutex_unlock(&hub->cmd_lock);
+                (void)ps_ledger_leave(home->ledger, &cmd->h->ledger, cmd->topic, cmd->topic_len);
+            pthread_mutex_unlock(&home->cmd_lock);
         }
         if (r->kind != RQ_PUBLISH)
             redis_req_answer(r, -EHOSTDOWN, NULL);
@@ -2995,6 +3242,10 @@ void gw__ws_deliver_history(gw_server *srv, const char *topic, size_t len, const
         hub->prepaid = NULL;
         hub->prepaid_left = 0;
     }
+    /* To the other shards first: a recovery below that hands this message to a connection
+     * of another shard does so after it (see recovery_here()). */
+    if (gw__server_nshards(srv) > 1)
+        forward_to_shards(hub, topic, len, frame);
     for (struct gw_recovery *rec = hub->recoveries, *next; rec; rec = next) {
         next = rec->next; /* a settling one may end */
         if (rec->len != len || memcmp(rec->topic, topic, len) || rec->overflow)
@@ -3004,11 +3255,8 @@ void gw__ws_deliver_history(gw_server *srv, const char *topic, size_t len, const
                              !memcmp(rec->settle_epoch, epoch, epoch_len);
             if (same_epoch && offset < rec->settle_last)
                 continue; /* in the range: the connection has it */
-            if (!same_epoch || offset > rec->settle_last) {
-                gw_ws_handle *h = rec->h;
-                if (h->sub && h->io)
-                    (void)deliver(hub, h->sub, frame);
-            }
+            if (!same_epoch || offset > rec->settle_last)
+                recovery_give(rec, frame);
             recovery_settled(rec, 1);
             continue;
         }

@@ -283,10 +283,6 @@ void gw_ws_history_free(gw_ws_history *hist);
  * ids are unique in the process and id % step names the shard. */
 void gw_ws_number_ids(gw_ws_hub *hub, unsigned first, unsigned step);
 
-/* What the hub is configured with that a process of several shards cannot keep right yet
- * (a name for the error), or NULL. Before start. */
-const char *gw__ws_unsharded_feature(gw_server *srv);
-
 /* A publish from Python to every shard of srv's process: the same frame queued to each
  * shard's FIFO (exclude left out where it belongs, exclude_shard). Returns the sum of the
  * shards' counts, as gw_ws_publish does for one. With one shard it is gw_ws_publish. */

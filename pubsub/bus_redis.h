@@ -4,7 +4,9 @@
  * Every process talks to Redis itself over two connections: one it PUBLISHes
  * on and one it SUBSCRIBEs on. Each topic is one Redis channel (the prefix,
  * then the topic), subscribed while this process has a local subscriber of
- * it and unsubscribed after the last one leaves. A publish is delivered to
+ * it and unsubscribed after the last one leaves (with several registries in the process,
+ * I/O shards, the host merges their interest first, tally.h, so the bus hears of each
+ * topic once). A publish is delivered to
  * the local subscribers at once, directly, and sent to Redis in an envelope
  * (envelope.h) carrying this process's random origin id and a sequence
  * number; when Redis hands it back to this same process, the origin says so

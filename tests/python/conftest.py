@@ -213,6 +213,16 @@ def start_app(tmp_path: Path) -> Iterator[StartApp]:
         raise failures[0]
 
 
+def with_env(start: StartApp, extra: dict[str, str]) -> StartApp:
+    """start (a start_app) with extra environment variables under each call's own env, which
+    wins: how a module runs all its servers with, say, ROBYN_WORKERS set."""
+
+    def start_with(name: str, **kwargs: Any) -> AppServer:
+        return start(name, **{**kwargs, "env": {**extra, **(kwargs.get("env") or {})}})
+
+    return start_with
+
+
 @pytest.fixture
 def fresh_server(start_app: StartApp) -> AppServer:
     """A private apps/main_app.py for a test that might break or stop it."""

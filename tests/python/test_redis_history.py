@@ -31,7 +31,7 @@ from websockets.sync.client import connect as sconnect
 
 from apps.redis_server import RedisServer
 from apps.ws_wire import http, http_json, wait_until
-from conftest import AppServer, StartApp
+from conftest import AppServer, StartApp, with_env
 
 RECV = 5.0
 
@@ -42,6 +42,14 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["1", "2"], ids=["workers1", "workers2"])
+def start_app(start_app: StartApp, request: pytest.FixtureRequest) -> StartApp:
+    """Every test here runs with --workers 1 and 2: with 2, each node's connections spread
+    over two I/O shards, and the first one holds the Redis bus for both (docs/redis.md,
+    "With `--workers M`")."""
+    return with_env(start_app, {"ROBYN_WORKERS": request.param})
 
 
 def two_nodes(start_app: StartApp, redis: RedisServer) -> tuple[AppServer, AppServer]:

@@ -236,23 +236,31 @@ def test_two_processes_of_two_shards_share_a_room(start_app, tmp_path):
     wait_everywhere(server, "all", 0)
 
 
-def test_the_redis_bus_is_refused_with_more_than_one_shard(tmp_path):
+def test_the_redis_bus_carries_both_shards_with_one_subscription(tmp_path):
+    # It used to refuse to start with --workers above 1; tests/python/test_redis_workers.py
+    # has the rest (two nodes, outages, history, presence).
     from apps.redis_server import RedisServer
+    from apps.ws_wire import wait_until
 
     redis = RedisServer(tmp_path / "redis")
     redis.start()
     try:
         env = {"ROBYN_WORKERS": "2", "ROBYN_PUBSUB_URL": redis.url}
-        server = launch("workers_app", tmp_path, env=env, wait=False)
-        assert server.proc.wait(timeout=10) == 1
-        server.stopped = True
-        assert ("robyn: cannot start the server: the Redis bus (pubsub_url / "
-                "ROBYN_PUBSUB_URL) cannot be used with --workers above 1 yet") in server.log()
-        ok = launch("workers_app", tmp_path, env={**env, "ROBYN_WORKERS": "1"})
+        server = launch("workers_app", tmp_path, env=env)
         try:
-            assert get(ok, "/") == (200, b"Hello, world!")
+            clients = clients_on_every_shard(server, "r", per_shard=2)
+            wait_until(lambda: redis.numsub("robyn:0:r") == 1, what="one SUBSCRIBE")
+            sender = clients[0]
+            sender.send("hi")
+            assert sender.recv() == f"sent {len(clients) - 1}"
+            for client in clients[1:]:
+                assert client.recv() == f"{sender.pid}:hi"
+            assert json.loads(get(server, "/stats")[1])["pubsub_published"] == 1
+            for client in clients:
+                client.close()
+            wait_until(lambda: redis.channels() == set(), what="the room unsubscribed")
         finally:
-            ok.stop()
+            assert server.stop() == 0, server.log()
     finally:
         redis.stop()
 

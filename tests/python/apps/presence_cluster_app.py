@@ -11,6 +11,8 @@ Routes:
                              everywhere=True), "count_here": app.presence_count(topic,
                              everywhere=False),
                              "stats": the presence table's counters}
+  GET  /shards               {"pid", "shards": app's per-shard figures (shard_stats), one per
+                             I/O shard of --workers M}
   GET  /bad/:case            what a bad argument raises: {"error": type, "message": str}
   WS   /room/:name?user=u    greets "hello <pid> <connection id>", subscribes to the room
                              with info {"pid": <pid>, "user": u}; the room's messages (the
@@ -53,6 +55,11 @@ def presence(request: Request) -> str:
         "count_here": app.presence_count(topic, everywhere=False),
         "stats": app._server.presence_stats(),
     })
+
+
+@app.get("/shards")
+def shards() -> str:
+    return json.dumps({"pid": os.getpid(), "shards": app._server.shard_stats()})
 
 
 @app.get("/bad/:case")
