@@ -25,14 +25,14 @@
 #include <stdint.h>
 
 typedef struct ps_ledger ps_ledger;
-struct ps_ledger_topic;
+struct ps_name;
 
 #define PS_LEDGER_INLINE 2
 
 /* A member's topics. All zero (= {0}) is a member with none; its owner embeds it. */
 typedef struct ps_ledger_member {
-    struct ps_ledger_topic *inline_topics[PS_LEDGER_INLINE]; /* while n <= PS_LEDGER_INLINE */
-    struct ps_ledger_topic **topics; /* once more: every topic, sorted by address */
+    struct ps_name *inline_topics[PS_LEDGER_INLINE]; /* while n <= PS_LEDGER_INLINE */
+    struct ps_name **topics; /* once more: every topic, sorted by address */
     uint32_t n, cap;
 } ps_ledger_member;
 
