@@ -280,8 +280,17 @@ def test_chat_example_rejection_names_the_close_code(load_tester: Path,
     status, s = run_json(load_tester, "--url", f"ws://127.0.0.1:{chat_server.port}/chat/lobby",
                          "--mode", "subscribe", "--connections", "3", "--duration", "0.5",
                          "--warmup", "0")
-    assert status == 2  # nothing was left open to measure
-    assert (s["opened"], s["established"], s["recipients"]) == (3, 0, 0)
+    # robyn-load counts as established what is still open once every handshake is done
+    # (it looks every 5 ms). The example's error and close come from its Python handler a
+    # moment after the 101: usually all three are closed by then and nothing is left to
+    # measure (exit 2); on a busy machine some close during the run instead (exit 0). The
+    # server's answer is the same either way.
+    assert s["opened"] == 3
+    assert s["established"] == s["recipients"]
+    if s["established"] == 0:
+        assert status == 2  # nothing was left open to measure
+    else:
+        assert status == 0 and s["established"] <= 3, s
     assert s["error_classes"]["closed_by_server"] == {"1008": 3}
     assert s["closed_by_peer"] == 3 and s["foreign"] == 3
     assert s["error_classes"]["unexplained"] == 0
