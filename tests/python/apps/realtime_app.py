@@ -12,7 +12,7 @@ Routes:
   POST /publish-bytes/:topic      app.publish(topic, the body as bytes): the error, 400
   POST /pump/:topic?n=N&rate=R[&pad=P]   publishes {"i": 1..N} (with "pad": P x's) at R
                                   messages/s from the loop; answers
-                                  at once; GET /pump-done counts the pumps that ended
+                                  at once; GET /pump-done counts the pumps that ended (pump.py)
   POST /pump-threads/:topic?n=N&threads=T   T threads each publish {"t": k, "i": 1..N} at
                                   once, as fast as they go
   GET  /history/:topic?epoch=&offset=&limit=   app.history() as {"messages": [[epoch, offset,
@@ -35,13 +35,14 @@ Routes:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from typing import Any
 
 from robyn import Request, Response, Robyn, WebSocket
 from robyn.realtime import HistoryGone
+
+from pump import add_pump_routes
 
 app = Robyn(__file__)
 app.topic("feed:*", history=5000)
@@ -50,9 +51,6 @@ app.topic("ttl:*", history=100, ttl=0.5)
 app.topic("room:*", presence=True, presence_events=True)
 app.topic("both:*", history=50, presence=True)
 
-PUMP = {"done": 0}
-PUMP_LOCK = threading.Lock()
-PUMPS: set[asyncio.Task[None]] = set()
 
 
 def answer(status: int, value: Any) -> Response:
@@ -83,27 +81,7 @@ def publish_bytes(request: Request) -> Response:
     return answer(200, {"error": None})
 
 
-async def pump(topic: str, n: int, rate: int, pad: int) -> None:
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for i in range(1, n + 1):
-        app.publish(topic, {"i": i, "pad": "x" * pad} if pad else {"i": i})
-        # Paced against the clock, not by sleeping after each one: R per second on average.
-        ahead = start + i / rate - loop.time()
-        if ahead > 0.001:
-            await asyncio.sleep(ahead)
-    PUMP["done"] += 1
-
-
-@app.post("/pump/:topic")
-async def start_pump(request: Request) -> Response:
-    n = int(request.query_params.get("n", "1000"))
-    rate = int(request.query_params.get("rate", "1000"))
-    pad = int(request.query_params.get("pad", "0"))
-    task = asyncio.get_running_loop().create_task(pump(request.path_params["topic"], n, rate, pad))
-    PUMPS.add(task)
-    task.add_done_callback(PUMPS.discard)
-    return answer(200, {"started": True})
+pumps = add_pump_routes(app)
 
 
 @app.post("/pump-threads/:topic")
@@ -116,17 +94,13 @@ def start_thread_pumps(request: Request) -> Response:
     def run(k: int) -> None:
         for i in range(1, n + 1):
             app.publish(topic, {"t": k, "i": i})
-        with PUMP_LOCK:
-            PUMP["done"] += 1
+        pumps.finished()
 
     for k in range(count):
         threading.Thread(target=run, args=(k,), daemon=True).start()
     return answer(200, {"started": count})
 
 
-@app.get("/pump-done")
-def pump_done() -> Response:
-    return answer(200, {"done": PUMP["done"]})
 
 
 def position(request: Request) -> tuple[str, int] | None:

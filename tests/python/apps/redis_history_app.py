@@ -10,7 +10,7 @@ Routes:
   POST /publish/:topic            app.publish(topic, body) -> {"reached", "epoch", "offset"};
                                   a body starting with "{" is published as that JSON value
   POST /pump/:topic?n=N&rate=R    publishes {"i": 1..N} at R messages/s from the loop;
-                                  answers at once; GET /pump-done counts the pumps that ended
+                                  answers at once; GET /pump-done counts the pumps that ended (pump.py)
   GET  /history/:topic?epoch=&offset=&limit=   app.history() as {"messages": [[epoch, offset,
                                   data], ...]}, 410 {"gone": true, "epoch", "offset"} when gone,
                                   503 {"error"} when Redis cannot answer
@@ -26,7 +26,6 @@ Routes:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from typing import Any
@@ -34,13 +33,13 @@ from typing import Any
 from robyn import Request, Response, Robyn, WebSocket
 from robyn.realtime import HistoryGone, HistoryUnavailable
 
+from pump import add_pump_routes
+
 app = Robyn(__file__)
 app.topic("feed:*", history=5000)
 app.topic("short:*", history=5)
 app.topic("ttl:*", history=100, ttl=0.5)
 
-PUMP = {"done": 0}
-PUMPS: set[asyncio.Task[None]] = set()
 
 
 def answer(status: int, value: Any) -> Response:
@@ -66,30 +65,7 @@ def publish(request: Request) -> Response:
                         "offset": published.offset})
 
 
-async def pump(topic: str, n: int, rate: int) -> None:
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for i in range(1, n + 1):
-        app.publish(topic, {"i": i})
-        ahead = start + i / rate - loop.time()
-        if ahead > 0.001:
-            await asyncio.sleep(ahead)
-    PUMP["done"] += 1
-
-
-@app.post("/pump/:topic")
-async def start_pump(request: Request) -> Response:
-    n = int(request.query_params.get("n", "1000"))
-    rate = int(request.query_params.get("rate", "1000"))
-    task = asyncio.get_running_loop().create_task(pump(request.path_params["topic"], n, rate))
-    PUMPS.add(task)
-    task.add_done_callback(PUMPS.discard)
-    return answer(200, {"started": True})
-
-
-@app.get("/pump-done")
-def pump_done() -> Response:
-    return answer(200, {"done": PUMP["done"]})
+pumps = add_pump_routes(app)
 
 
 def position(request: Request) -> tuple[str, int] | None:

@@ -11,7 +11,7 @@ Routes:
   GET  /shards                {"pid", "shards": app's per-shard figures (shard_stats)}
   POST /publish/:topic        app.publish(topic, body) -> {"reached": n}
   POST /pump/:topic?n=N&rate=R  app.publish(topic, {"i": 1..N}) at R messages/s from the
-                              loop; answers at once; GET /pump-done counts the pumps ended
+                              loop; answers at once; GET /pump-done counts the pumps ended (pump.py)
   WS   /room/:name            greets "hello <pid> <shard>", subscribes to the room; each
                               message -> websocket.publish(name, message) (the sender left
                               out), then the sender is told "sent <reached>"
@@ -23,7 +23,6 @@ Routes:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from typing import Any
@@ -31,11 +30,11 @@ from typing import Any
 from robyn import Request, Response, Robyn, WebSocket
 from robyn import processes
 
+from pump import add_pump_routes
+
 app = Robyn(__file__)
 app.topic("feed:*", history=5000)
 
-PUMP = {"done": 0}
-PUMPS: set[asyncio.Task[None]] = set()
 
 
 def shard_of(websocket: WebSocket) -> int:
@@ -67,30 +66,7 @@ def publish(request: Request) -> Response:
     return answer(200, {"reached": int(app.publish(request.path_params["topic"], body))})
 
 
-async def pump(topic: str, n: int, rate: int) -> None:
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for i in range(1, n + 1):
-        app.publish(topic, {"i": i})
-        ahead = start + i / rate - loop.time()
-        if ahead > 0.001:
-            await asyncio.sleep(ahead)
-    PUMP["done"] += 1
-
-
-@app.post("/pump/:topic")
-async def start_pump(request: Request) -> Response:
-    n = int(request.query_params.get("n", "1000"))
-    rate = int(request.query_params.get("rate", "1000"))
-    task = asyncio.get_running_loop().create_task(pump(request.path_params["topic"], n, rate))
-    PUMPS.add(task)
-    task.add_done_callback(PUMPS.discard)
-    return answer(200, {"started": True})
-
-
-@app.get("/pump-done")
-def pump_done() -> Response:
-    return answer(200, {"done": PUMP["done"]})
+pumps = add_pump_routes(app)
 
 
 @app.websocket("/room/:name")
