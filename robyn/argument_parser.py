@@ -177,6 +177,10 @@ def _env_bool(env: Mapping[str, str], name: str) -> bool | None:
     raise ValueError(f"{name} must be one of true, false, 1, 0, yes, no, on, off, not {env[name]!r}")
 
 
+# What each I/O thread may wait in (gateway/server.c, make_loop).
+EVENT_LOOPS = ("epoll", "poll")
+
+
 def _env_count(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -254,6 +258,12 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         parser.error("--processes and --workers cannot be used with --dev")
     config.processes = processes_count or 1
     config.workers = workers or 1
+    # Read by the C server in each process; checked here so that a bad value stops the app
+    # before any process starts (docs/configuration.md).
+    event_loop = env.get("ROBYN_EVENT_LOOP", "")
+    if event_loop and event_loop not in EVENT_LOOPS:
+        raise ValueError(f"ROBYN_EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not "
+                         f"{event_loop!r}")
     if config.workers > MAX_WORKERS:
         raise ValueError(f"--workers {config.workers}: at most {MAX_WORKERS} I/O threads per "
                          "process (each is one event loop; more than the cores only adds "

@@ -177,6 +177,8 @@ def test_a_bad_or_unsupported_flag_exits_2_naming_it(args, message, tmp_path):
     ({"ROBYN_DEV_MODE": "maybe"}, "ValueError: ROBYN_DEV_MODE must be one of true, false"),
     ({"ROBYN_PORT": "web"}, "ValueError: ROBYN_PORT must be an integer, not 'web'"),
     ({"ROBYN_WORKERS": "0"}, "ValueError: ROBYN_WORKERS must be at least 1, not 0"),
+    ({"ROBYN_EVENT_LOOP": "select"}, "ValueError: ROBYN_EVENT_LOOP must be one of epoll, poll, "
+                                     "not 'select'"),
 ])
 def test_a_bad_environment_value_is_an_error_naming_it(env, message, tmp_path):
     done = _run([sys.executable, str(APP)], tmp_path, env)

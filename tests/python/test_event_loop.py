@@ -72,13 +72,17 @@ def test_poll_loop_on_request(tmp_path):
         assert server.stop() == 0, server.log()
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
 @pytest.mark.parametrize("value", ["select", "EPOLL", " poll"])
-def test_an_unknown_event_loop_is_refused_by_name(tmp_path, value):
-    server = launch("workers_app", tmp_path, env={"ROBYN_EVENT_LOOP": value}, wait=False)
+def test_an_unknown_event_loop_is_refused_by_name(tmp_path, value, processes):
+    """Checked with the other variables, before any process starts or the port is bound."""
+    server = launch("workers_app", tmp_path,
+                    env={"ROBYN_EVENT_LOOP": value, "ROBYN_PROCESSES": processes}, wait=False)
     assert server.proc.wait(timeout=10) == 1
     server.stopped = True
-    assert (f"robyn: cannot start the server: ROBYN_EVENT_LOOP={value}: the event loops are "
-            "epoll (the default) and poll") in server.log()
+    log = server.log()
+    assert (f"ValueError: ROBYN_EVENT_LOOP must be one of epoll, poll, not {value!r}") in log
+    assert "listening" not in log and "started" not in log, log
     ok = launch("workers_app", tmp_path, env={"ROBYN_EVENT_LOOP": "epoll"})
     try:
         assert get(ok, "/") == (200, b"Hello, world!")
