@@ -986,6 +986,25 @@ static void run_publish(gw_ws_hub *hub, gw_ws_cmd *cmd)
         hold_ends(hub, reached);
 }
 
+/* A subscription that did not happen after all: hub's ledger (the connection's own shard's)
+ * forgets it, unless the connection has left the ledger already. */
+static void ledger_forget(gw_ws_hub *hub, gw_ws_handle *h, const char *topic, size_t len)
+{
+    pthread_mutex_lock(&hub->cmd_lock);
+    if (h->in_ledger)
+        (void)ps_ledger_leave(hub->ledger, &h->ledger, topic, len);
+    pthread_mutex_unlock(&hub->cmd_lock);
+}
+
+/* Whether the connection still wants topic (it has not unsubscribed or left meanwhile). */
+static int ledger_wants(gw_ws_hub *hub, gw_ws_handle *h, const char *topic, size_t len)
+{
+    pthread_mutex_lock(&hub->cmd_lock);
+    int wanted = h->in_ledger && ps_ledger_is_member(hub->ledger, &h->ledger, topic, len);
+    pthread_mutex_unlock(&hub->cmd_lock);
+    return wanted;
+}
+
 /* The registry catches up with a subscribe the ledger already has. Without memory for it
  * the two would disagree (counted, never delivered to): the ledger forgets it and the
  * connection ends with 1011, as an out-of-memory upgrade does. */
@@ -994,10 +1013,7 @@ static void run_subscribe(gw_ws_hub *hub, gw_ws_cmd *cmd)
     gw_ws_handle *h = cmd->h;
     if (!h->sub || ps_topics_subscribe(h->sub, cmd->topic, cmd->topic_len) >= 0)
         return; /* gone meanwhile (its ledger entry went with it), or done */
-    pthread_mutex_lock(&hub->cmd_lock);
-    if (h->in_ledger)
-        (void)ps_ledger_leave(hub->ledger, &h->ledger, cmd->topic, cmd->topic_len);
-    pthread_mutex_unlock(&hub->cmd_lock);
+    ledger_forget(hub, h, cmd->topic, cmd->topic_len);
     lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
     if (h->io)
         request_close(h->io, 1011, "out of memory", 1);
@@ -2758,10 +2774,7 @@ static int redis_subscribe_since(gw_ws_hub *hub, gw_ws_hub *home, gw_ws_handle *
         *out = r->pos;
     } else {
         rc = -ETIMEDOUT;
-        pthread_mutex_lock(&home->cmd_lock);
-        if (h->in_ledger)
-            (void)ps_ledger_leave(home->ledger, &h->ledger, topic, len);
-        pthread_mutex_unlock(&home->cmd_lock);
+        ledger_forget(home, h, topic, len);
     }
     redis_req_unref(r);
     return rc;
@@ -2910,6 +2923,18 @@ static void recovery_give(struct gw_recovery *rec, ps_frame *frame)
     c->replay[c->nreplay++] = ps_frame_ref(frame);
 }
 
+/* A recovered connection joins the topic in its shard's registry (there and then: it is
+ * that shard's I/O thread). Returns 0 (or the connection is gone), or -ENOMEM: it is being
+ * closed with 1011. */
+static int registry_join(gw_ws_handle *h, const char *topic, size_t len)
+{
+    if (!h->sub || !h->io || ps_topics_subscribe(h->sub, topic, len) >= 0)
+        return 0;
+    lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
+    request_close(h->io, 1011, "out of memory", 1);
+    return -ENOMEM;
+}
+
 /* Joins the connection to the topic; then (unpin) lets go of the channel's pin, only once
  * its shard's registry holds the topic, so that the channel stays subscribed throughout.
  * Returns 0, or -ENOMEM (the connection is being closed with 1011). */
@@ -2928,12 +2953,7 @@ static int recovery_join(struct gw_recovery *rec, int unpin)
         c->code |= RECOVERED_JOIN | (unpin ? RECOVERED_UNPIN : 0);
         return 0;
     }
-    int rc = 0;
-    if (h->sub && h->io && ps_topics_subscribe(h->sub, rec->topic, rec->len) < 0) {
-        lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
-        request_close(h->io, 1011, "out of memory", 1);
-        rc = -ENOMEM;
-    }
+    int rc = registry_join(h, rec->topic, rec->len);
     if (unpin)
         ps_bus_redis_unpin(rec->hub->bus, rec->topic, rec->len);
     return rc;
@@ -2967,15 +2987,8 @@ static void run_recovered(gw_ws_hub *hub, gw_ws_cmd *cmd)
         (void)deliver(hub, h->sub, cmd->replay[i]);
     if (cmd->code & RECOVERED_JOIN) {
         /* Unless it left meanwhile (the ledger says, as recovery_settled() asks). */
-        pthread_mutex_lock(&hub->cmd_lock);
-        int wanted = h->in_ledger && ps_ledger_is_member(hub->ledger, &h->ledger, cmd->topic,
-                                                         cmd->topic_len);
-        pthread_mutex_unlock(&hub->cmd_lock);
-        if (wanted && h->sub && h->io &&
-            ps_topics_subscribe(h->sub, cmd->topic, cmd->topic_len) < 0) {
-            lwsl_err("gateway: out of memory subscribing a connection; closing it\n");
-            request_close(h->io, 1011, "out of memory", 1);
-        }
+        if (ledger_wants(hub, h, cmd->topic, cmd->topic_len))
+            (void)registry_join(h, cmd->topic, cmd->topic_len);
     }
     if (cmd->code & RECOVERED_UNPIN) {
         /* After the join: its interest is ahead of the unpin in shard 0's FIFO. */
@@ -3032,10 +3045,7 @@ static void recovery_settled(struct gw_recovery *rec, int join)
         }
     gw_ws_handle *h = rec->h;
     gw_ws_hub *home = rec->home;
-    pthread_mutex_lock(&home->cmd_lock);
-    int wanted = h->in_ledger && ps_ledger_is_member(home->ledger, &h->ledger, rec->topic,
-                                                     rec->len);
-    pthread_mutex_unlock(&home->cmd_lock);
+    int wanted = ledger_wants(home, h, rec->topic, rec->len);
     if (join && (wanted || !recovery_here(rec)))
         /* Another shard asks its ledger itself, when it runs the join. */
         (void)recovery_join(rec, 1);
@@ -3083,10 +3093,7 @@ static void recovery_end(struct gw_recovery *rec, int rc, const ps_rh_result *re
             replayed = recovery_replay(rec, res);
         if (rc != 0) {
             /* Not subscribed after all: the ledger forgets it too. */
-            pthread_mutex_lock(&home->cmd_lock);
-            if (h->in_ledger)
-                (void)ps_ledger_leave(home->ledger, &h->ledger, rec->topic, rec->len);
-            pthread_mutex_unlock(&home->cmd_lock);
+            ledger_forget(home, h, rec->topic, rec->len);
         }
         if (rc == -ENOBUFS)
             recovery_close(rec, 1013, "live messages outran the history read");
@@ -3156,10 +3163,7 @@ static void recovery_start(gw_ws_hub *hub, gw_ws_cmd *cmd)
     struct gw_recovery *rec = calloc(1, sizeof(*rec));
     gw_ws_hub *home = home_of(hub, cmd->h);
     if (!rec) {
-        pthread_mutex_lock(&home->cmd_lock);
-        if (cmd->h->in_ledger)
-            (void)ps_ledger_leave(home->ledger, &cmd->h->ledger, cmd->topic, cmd->topic_len);
-        pthread_mutex_unlock(&home->cmd_lock);
+        ledger_forget(home, cmd->h, cmd->topic, cmd->topic_len);
         redis_req_answer(cmd->req, -ENOMEM, NULL);
         return;
     }
@@ -3194,10 +3198,7 @@ static void run_redis_history(gw_ws_hub *hub, gw_ws_cmd *cmd)
         /* The bus has stopped (the server is stopping). */
         if (r->kind == RQ_RECOVER) {
             gw_ws_hub *home = home_of(hub, cmd->h);
-            pthread_mutex_lock(&home->cmd_lock);
-            if (cmd->h->in_ledger)
-                (void)ps_ledger_leave(home->ledger, &cmd->h->ledger, cmd->topic, cmd->topic_len);
-            pthread_mutex_unlock(&home->cmd_lock);
+            ledger_forget(home, cmd->h, cmd->topic, cmd->topic_len);
         }
         if (r->kind != RQ_PUBLISH)
             redis_req_answer(r, -EHOSTDOWN, NULL);
